@@ -1,0 +1,164 @@
+//! `grlm catalog ...`
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use grlm::catalog::synth;
+use grlm::{Catalog, CatalogBuilder};
+
+use crate::print_json;
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// Build a catalogue from items.jsonl and tids.jsonl (written atomically).
+    Build(BuildArgs),
+    /// Print summary numbers.
+    Inspect {
+        /// The catalogue.
+        file: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every checksum and invariant; exit 0 only if all hold.
+    Verify {
+        /// The catalogue.
+        file: PathBuf,
+    },
+    /// Write a synthetic items.jsonl + tids.jsonl with a realistic term distribution.
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// items.jsonl: {"item": ID, "title": ...} per line.
+    #[arg(long)]
+    items: PathBuf,
+    /// tids.jsonl: {"item": ID, "terms": [...]} per line.
+    #[arg(long)]
+    tids: PathBuf,
+    /// Output catalogue.
+    #[arg(long)]
+    out: PathBuf,
+    /// Leave out items that have no TID instead of failing.
+    #[arg(long)]
+    allow_missing_tids: bool,
+    /// Print the build report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct SynthArgs {
+    /// Number of items.
+    #[arg(long)]
+    items: usize,
+    /// Terms per TID.
+    #[arg(long, default_value_t = 5)]
+    tid_len: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Directory for items.jsonl and tids.jsonl (created if missing).
+    #[arg(long)]
+    out_dir: PathBuf,
+}
+
+pub fn run(cmd: CatalogCommand) -> Result<(), String> {
+    match cmd {
+        CatalogCommand::Build(args) => build(args),
+        CatalogCommand::Inspect { file, json } => inspect(&file, json),
+        CatalogCommand::Verify { file } => verify(&file),
+        CatalogCommand::Synth(args) => synthesise(args),
+    }
+}
+
+fn build(args: BuildArgs) -> Result<(), String> {
+    let start = Instant::now();
+    let mut builder =
+        CatalogBuilder::from_jsonl(&args.items, &args.tids, args.allow_missing_tids).map_err(|e| e.to_string())?;
+    let report = builder.write(&args.out).map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    if args.json {
+        print_json(&serde_json::json!({ "report": report, "seconds": seconds, "out": args.out }))
+    } else {
+        println!(
+            "wrote {}: {} items, {} unique TIDs, {} terms, {} bytes in {seconds:.3} s{}",
+            args.out.display(),
+            report.items,
+            report.unique_tids,
+            report.unique_terms,
+            report.bytes,
+            if report.skipped_without_tid > 0 {
+                format!(" ({} items without a TID left out)", report.skipped_without_tid)
+            } else {
+                String::new()
+            }
+        );
+        Ok(())
+    }
+}
+
+fn inspect(file: &Path, json: bool) -> Result<(), String> {
+    let catalog = Catalog::open(file).map_err(|e| e.to_string())?;
+    let info = catalog.info();
+    if json {
+        return print_json(&info);
+    }
+    println!("format         {}", info.format_version);
+    println!("items          {}", info.items);
+    println!("unique TIDs    {}", info.unique_tids);
+    println!("unique terms   {}", info.unique_terms);
+    println!("TID length     {}", info.tid_len);
+    println!("collision rate {:.4} ({} items share a TID)", info.collision_rate, info.items_sharing_tid);
+    println!("bytes          {} ({:.1} per item)", info.bytes, info.bytes_per_item);
+    for s in &info.sections {
+        println!("  {:<20} {:>12}", s.name, s.bytes);
+    }
+    Ok(())
+}
+
+fn verify(file: &Path) -> Result<(), String> {
+    let start = Instant::now();
+    let catalog = Catalog::open(file).map_err(|e| e.to_string())?;
+    catalog.verify().map_err(|e| e.to_string())?;
+    println!("ok: {} ({} items) verified in {:.3} s", file.display(), catalog.len(), start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn synthesise(args: SynthArgs) -> Result<(), String> {
+    if args.items == 0 || args.items > u32::MAX as usize {
+        return Err(format!("--items must be in 1..={}", u32::MAX));
+    }
+    if args.tid_len == 0 || args.tid_len > grlm::tid::MAX_TID_LEN {
+        return Err(format!("--tid-len must be in 1..={}", grlm::tid::MAX_TID_LEN));
+    }
+    std::fs::create_dir_all(&args.out_dir).map_err(|e| format!("{}: {e}", args.out_dir.display()))?;
+    let items = synth::generate(args.items, args.tid_len, args.seed);
+    write_jsonl(&args.out_dir.join("items.jsonl"), items.iter().map(|x| serde_json::json!({"item": x.item, "title": x.title})))?;
+    write_jsonl(
+        &args.out_dir.join("tids.jsonl"),
+        items.iter().map(|x| serde_json::json!({"item": x.item, "terms": x.tid.terms().iter().map(|t| t.as_str()).collect::<Vec<_>>()})),
+    )?;
+    println!("wrote {} items to {}", items.len(), args.out_dir.display());
+    Ok(())
+}
+
+/// Writes JSON lines through a temporary file renamed into place.
+fn write_jsonl(path: &Path, rows: impl Iterator<Item = serde_json::Value>) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    {
+        let mut w = BufWriter::new(temp.as_file_mut());
+        for row in rows {
+            serde_json::to_writer(&mut w, &row).map_err(|e| e.to_string())?;
+            w.write_all(b"\n").map_err(err)?;
+        }
+        w.flush().map_err(err)?;
+    }
+    temp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Reading the build inputs: `items.jsonl` and `tids.jsonl`.
+//!
+//! One JSON object per line; blank lines are skipped. `items.jsonl` needs `item` (an
+//! integer id that fits in u32) and may have `title` (string or null); other fields are
+//! ignored. `tids.jsonl` needs `item` and `terms` (a list of strings, normalised on read).
+//! Every error names the file and the 1-based line.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::tid::Tid;
+
+/// Longest accepted line. Real lines are under 2 KiB; the cap stops a corrupt file without
+/// newlines from being read whole into memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A problem in an input file, with its location.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// One line is malformed.
+    #[error("{path}:{line}: {reason}")]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One line of `items.jsonl`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemRecord {
+    /// External item id.
+    pub item: u32,
+    /// Display title, if any (an empty string counts as none).
+    pub title: Option<String>,
+    /// 1-based line number, for later error messages.
+    pub line: u64,
+}
+
+/// One line of `tids.jsonl`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TidRecord {
+    /// External item id.
+    pub item: u32,
+    /// The normalised TID.
+    pub tid: Tid,
+    /// 1-based line number.
+    pub line: u64,
+}
+
+#[derive(Deserialize)]
+struct ItemLine {
+    item: u32,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TidLine {
+    item: u32,
+    terms: Vec<String>,
+}
+
+/// Reads `items.jsonl`.
+pub fn read_items(path: &Path) -> Result<Vec<ItemRecord>, InputError> {
+    let mut out = Vec::new();
+    for_each_line(path, |line_no, text| {
+        let parsed: ItemLine = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let title = parsed.title.filter(|t| !t.is_empty());
+        out.push(ItemRecord { item: parsed.item, title, line: line_no });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Reads `tids.jsonl`. `expected_len`, when given, is enforced on every line.
+pub fn read_tids(path: &Path, expected_len: Option<usize>) -> Result<Vec<TidRecord>, InputError> {
+    let mut out = Vec::new();
+    for_each_line(path, |line_no, text| {
+        let parsed: TidLine = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let tid = Tid::from_terms(&parsed.terms).map_err(|e| format!("item {}: {e}", parsed.item))?;
+        if let Some(expected) = expected_len {
+            if tid.len() != expected {
+                return Err(format!(
+                    "item {}: TID has {} terms, expected {expected}",
+                    parsed.item,
+                    tid.len()
+                ));
+            }
+        }
+        out.push(TidRecord { item: parsed.item, tid, line: line_no });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with each non-blank line as UTF-8 text. `f`'s error string becomes an
+/// [`InputError::Line`] for that line.
+fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(u64, &str) -> Result<(), String>,
+) -> Result<(), InputError> {
+    let io_err = |source| InputError::Io { path: path.to_owned(), source };
+    let line_err = |line, reason| InputError::Line { path: path.to_owned(), line, reason };
+    let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(io_err)?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+            return Err(line_err(line_no, format!("line longer than {MAX_LINE_BYTES} bytes")));
+        }
+        let text = std::str::from_utf8(&buf)
+            .map_err(|e| line_err(line_no, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        f(line_no, text).map_err(|reason| line_err(line_no, reason))?;
+    }
+}

@@ -1,0 +1,58 @@
+//! Little-endian integers that can be read in place from a mapped file.
+//!
+//! The catalogue is little-endian on every platform. These wrappers are plain byte arrays
+//! (alignment 1), so bytemuck can view any byte range of the map as `&[U32Le]` without
+//! copying and without alignment checks that could fail; `get()` is a single load on
+//! little-endian targets and a byte swap on big-endian ones.
+
+use bytemuck::{Pod, Zeroable};
+
+/// A `u32` stored little-endian.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+#[repr(transparent)]
+pub struct U32Le([u8; 4]);
+
+impl U32Le {
+    /// Encodes `value`.
+    pub const fn new(value: u32) -> Self {
+        U32Le(value.to_le_bytes())
+    }
+
+    /// Decodes the value.
+    #[inline]
+    pub const fn get(self) -> u32 {
+        u32::from_le_bytes(self.0)
+    }
+}
+
+impl std::fmt::Debug for U32Le {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// Views `bytes` as little-endian `u32`s; `None` when the length is not a multiple of 4.
+pub fn u32_slice(bytes: &[u8]) -> Option<&[U32Le]> {
+    bytemuck::try_cast_slice(bytes).ok()
+}
+
+/// Appends `values` little-endian to `out`.
+pub fn extend_u32(out: &mut Vec<u8>, values: impl IntoIterator<Item = u32>) {
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+pub(crate) fn read_u16(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+pub(crate) fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+pub(crate) fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}

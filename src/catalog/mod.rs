@@ -1,0 +1,94 @@
+//! The catalogue: every item's TID and title in one immutable, memory-mapped `.grlm` file.
+//!
+//! - [`format`]: the byte layout (header, section table, section kinds, version rules).
+//! - [`input`]: reading `items.jsonl` / `tids.jsonl`, with errors that name file and line.
+//! - [`CatalogBuilder`]: assembles the sections and writes the file atomically.
+//! - [`Catalog`]: opens a file in O(1) (structure only) and serves zero-copy lookups;
+//!   [`Catalog::verify`] checks every checksum and invariant.
+//! - [`synth`]: seeded synthetic catalogues with a realistic term distribution, for scale
+//!   tests and benchmarks.
+
+mod builder;
+pub mod format;
+pub mod input;
+pub mod le;
+mod reader;
+pub mod synth;
+mod verify;
+
+pub use builder::{BuildError, BuildReport, CatalogBuilder};
+pub use reader::{Catalog, CatalogInfo};
+
+use std::path::PathBuf;
+
+/// Why a catalogue file could not be opened or read.
+///
+/// Every malformed input maps to one of these; reading a catalogue never panics.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The file could not be opened, mapped or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is empty.
+    #[error("empty file: not a catalogue")]
+    Empty,
+    /// The file does not start with the catalogue magic.
+    #[error("not a libgrlm catalogue (bad magic bytes)")]
+    BadMagic,
+    /// The file is shorter than its header says.
+    #[error("truncated catalogue: needs {needed} bytes, has {actual}")]
+    Truncated {
+        /// Bytes the header requires.
+        needed: u64,
+        /// Bytes present.
+        actual: u64,
+    },
+    /// The format's major version is not the one this reader understands.
+    #[error("unsupported catalogue format {major}.{minor}; this build reads {supported_major}.x")]
+    UnsupportedVersion {
+        /// Major version in the file.
+        major: u16,
+        /// Minor version in the file.
+        minor: u16,
+        /// The major version this reader reads.
+        supported_major: u16,
+    },
+    /// A checksum does not match: the bytes changed after they were written.
+    #[error("checksum mismatch in {section}: stored {stored:#010x}, computed {actual:#010x}")]
+    ChecksumMismatch {
+        /// Section name (or `header`).
+        section: &'static str,
+        /// CRC stored in the file.
+        stored: u32,
+        /// CRC of the bytes present.
+        actual: u32,
+    },
+    /// The file needs a section this version does not know.
+    #[error("catalogue needs section kind {kind}, unknown to this version; upgrade libgrlm")]
+    UnknownRequiredSection {
+        /// Raw kind value.
+        kind: u32,
+    },
+    /// A section that must be present is missing.
+    #[error("catalogue has no {0} section")]
+    MissingSection(&'static str),
+    /// A structural rule is broken (sizes, bounds, ordering).
+    #[error("corrupt catalogue ({section}): {reason}")]
+    Corrupt {
+        /// Where.
+        section: &'static str,
+        /// What.
+        reason: String,
+    },
+}
+
+impl CatalogError {
+    pub(crate) fn corrupt(section: &'static str, reason: impl Into<String>) -> Self {
+        CatalogError::Corrupt { section, reason: reason.into() }
+    }
+}
