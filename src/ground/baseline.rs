@@ -11,46 +11,61 @@
 use crate::catalog::{Catalog, CatalogError};
 use crate::tid::Tid;
 
-/// Grounds `query` the reference way; returns up to `k` item ids, best first.
-pub fn reference_ground(catalog: &Catalog, query: &Tid, k: usize) -> Result<Vec<u32>, CatalogError> {
-    let direct = catalog.items_with_tid(query)?;
-    if !direct.is_empty() {
-        return Ok(direct.into_iter().take(k).collect());
+/// The reference fallback over one catalogue. Like the reference code's `word_to_keys`
+/// dictionary, the vocabulary is listed once up front; each query then scans all of it.
+pub struct ReferenceGrounder<'c> {
+    catalog: &'c Catalog,
+    words: Vec<&'c str>,
+}
+
+impl<'c> ReferenceGrounder<'c> {
+    /// Lists the vocabulary of `catalog`.
+    pub fn new(catalog: &'c Catalog) -> Result<Self, CatalogError> {
+        let words = (0..catalog.term_count() as u32).map(|t| catalog.term_text(t)).collect::<Result<_, _>>()?;
+        Ok(ReferenceGrounder { catalog, words })
     }
-    let mut scores = vec![0.0f32; catalog.tid_count()];
-    for (i, q) in query.terms().iter().enumerate() {
-        let q = q.as_str();
-        let weight = 1.0 / (i as f32 + 1.0);
-        for term in 0..catalog.term_count() as u32 {
-            let word = catalog.term_text(term)?;
-            let similarity = if word == q {
-                1.0
-            } else if word.contains(q) || q.contains(word) {
-                0.8
-            } else {
-                continue;
-            };
-            for position in 0..catalog.tid_len() {
-                for &tid in catalog.pos_postings(position, term)? {
-                    if let Some(s) = scores.get_mut(tid.get() as usize) {
-                        *s += similarity * weight;
+
+    /// Grounds `query` the reference way; returns up to `k` item ids, best first.
+    pub fn ground(&self, query: &Tid, k: usize) -> Result<Vec<u32>, CatalogError> {
+        let catalog = self.catalog;
+        let direct = catalog.items_with_tid(query)?;
+        if !direct.is_empty() {
+            return Ok(direct.into_iter().take(k).collect());
+        }
+        let mut scores = vec![0.0f32; catalog.tid_count()];
+        for (i, q) in query.terms().iter().enumerate() {
+            let q = q.as_str();
+            let weight = 1.0 / (i as f32 + 1.0);
+            for (term, &word) in self.words.iter().enumerate() {
+                let similarity = if word == q {
+                    1.0
+                } else if word.contains(q) || q.contains(word) {
+                    0.8
+                } else {
+                    continue;
+                };
+                for position in 0..catalog.tid_len() {
+                    for &tid in catalog.pos_postings(position, term as u32)? {
+                        if let Some(s) = scores.get_mut(tid.get() as usize) {
+                            *s += similarity * weight;
+                        }
                     }
                 }
             }
         }
-    }
-    let mut ranked: Vec<usize> = (0..scores.len()).filter(|&t| scores[t] > 0.0).collect();
-    ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    let mut out = Vec::with_capacity(k);
-    for tid in ranked {
-        for &index in catalog.tid_items(tid)? {
-            if out.len() == k {
-                return Ok(out);
-            }
-            if let Some(item) = catalog.item_id(index.get() as usize) {
-                out.push(item);
+        let mut ranked: Vec<usize> = (0..scores.len()).filter(|&t| scores[t] > 0.0).collect();
+        ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+        let mut out = Vec::with_capacity(k);
+        for tid in ranked {
+            for &index in catalog.tid_items(tid)? {
+                if out.len() == k {
+                    return Ok(out);
+                }
+                if let Some(item) = catalog.item_id(index.get() as usize) {
+                    out.push(item);
+                }
             }
         }
+        Ok(out)
     }
-    Ok(out)
 }

@@ -4,15 +4,13 @@
 //! - exact: the term is in the dictionary (similarity 1.0); nothing else is searched, so a
 //!   correctly spelt term costs one fst lookup;
 //! - edit distance: optimal-string-alignment distance (insert, delete, substitute, swap two
-//!   adjacent bytes) of 1 for terms of 4–7 bytes and up to 2 for longer ones; similarity
-//!   `1 − 0.2 · distance`. An automaton walks the fst, so only dictionary paths within the
-//!   distance are visited, never the whole vocabulary;
+//!   adjacent bytes) of 1 for terms of 4–11 bytes and up to 2 for longer ones, with the first
+//!   byte fixed; similarity `1 − 0.2 · distance`. An automaton walks the fst, so only
+//!   dictionary paths within the distance are visited, never the whole vocabulary;
 //! - compound: one term is the other plus `-suffix` (`hair` ↔ `hair-mask`), similarity 0.7.
 //!
 //! At most [`MAX_MATCHES`] matches are kept per term, best similarity first, then by term id.
 
-use fst::automaton::{Automaton, Str};
-use fst::{IntoStreamer, Streamer};
 
 use crate::catalog::Catalog;
 
@@ -36,7 +34,7 @@ pub struct TermMatch {
 pub fn max_edits(len: usize) -> u8 {
     match len {
         0..=3 => 0,
-        4..=7 => 1,
+        4..=11 => 1,
         _ => 2,
     }
 }
@@ -56,26 +54,27 @@ pub fn term_matches(catalog: &Catalog, query: &str, out: &mut Vec<TermMatch>) {
     let map = catalog.term_map();
     let edits = max_edits(query.len());
     if edits > 0 && query.len() <= MAX_FUZZY_BYTES {
-        let automaton = Osa::new(query.as_bytes(), edits);
-        let mut stream = map.search_with_state(&automaton).into_stream();
-        while let Some((_, id, state)) = stream.next() {
-            if let (Ok(term), Some(d)) = (u32::try_from(id), automaton.distance(&state)) {
+        osa_search(map.as_fst(), query.as_bytes(), edits, &mut |id, d| {
+            if let Ok(term) = u32::try_from(id) {
                 push_best(out, TermMatch { term, similarity: edit_similarity(d) });
             }
-        }
+        });
     }
     // Catalogue terms that extend the query: `hair` → `hair-mask`.
-    let prefix = format!("{query}-");
-    let mut stream = map.search(Str::new(&prefix).starts_with()).into_stream();
+    let fst = map.as_fst();
     let mut taken = 0;
-    while let Some((_, id)) = stream.next() {
-        if let Ok(term) = u32::try_from(id) {
-            push_best(out, TermMatch { term, similarity: COMPOUND_SIMILARITY });
-        }
-        taken += 1;
-        if taken >= MAX_MATCHES {
-            break;
-        }
+    if let Some((node, output)) = descend(fst, query.as_bytes()).and_then(|(n, o)| {
+        let i = n.find_input(b'-')?;
+        let t = n.transition(i);
+        Some((fst.node(t.addr), o + t.out.value()))
+    }) {
+        finals(fst, node, output, &mut |id| {
+            if let Ok(term) = u32::try_from(id) {
+                push_best(out, TermMatch { term, similarity: COMPOUND_SIMILARITY });
+            }
+            taken += 1;
+            taken < MAX_MATCHES
+        });
     }
     // Catalogue terms that the query extends: `hair-mask-set` → `hair-mask`, `hair`.
     for (at, _) in query.match_indices('-') {
@@ -83,6 +82,32 @@ pub fn term_matches(catalog: &Catalog, query: &str, out: &mut Vec<TermMatch>) {
             push_best(out, TermMatch { term, similarity: COMPOUND_SIMILARITY });
         }
     }
+}
+
+/// The node reached by `bytes` from the root, with the output accumulated on the way.
+fn descend<'f>(fst: &'f fst::raw::Fst<impl AsRef<[u8]>>, bytes: &[u8]) -> Option<(fst::raw::Node<'f>, u64)> {
+    let mut node = fst.root();
+    let mut output = 0u64;
+    for &b in bytes {
+        let t = node.transition(node.find_input(b)?);
+        output += t.out.value();
+        node = fst.node(t.addr);
+    }
+    Some((node, output))
+}
+
+/// Calls `f` with the value of each key below `node` in key order, until `f` returns false.
+/// Returns false once stopped.
+fn finals(fst: &fst::raw::Fst<impl AsRef<[u8]>>, node: fst::raw::Node<'_>, output: u64, f: &mut impl FnMut(u64) -> bool) -> bool {
+    if node.is_final() && !f(output + node.final_output().value()) {
+        return false;
+    }
+    for t in node.transitions() {
+        if !finals(fst, fst.node(t.addr), output + t.out.value(), f) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Inserts `m`, keeping the best [`MAX_MATCHES`] (similarity desc, then term id asc) and
@@ -99,87 +124,160 @@ fn push_best(out: &mut Vec<TermMatch>, m: TermMatch) {
 
 const ROW: usize = MAX_FUZZY_BYTES + 1;
 
-/// Optimal-string-alignment automaton over bytes: accepts strings within `k` edits of the
-/// query, where swapping two adjacent bytes is one edit.
-struct Osa<'q> {
-    query: &'q [u8],
+/// Dictionary terms within `k` optimal-string-alignment edits of `query` (swapping two
+/// adjacent bytes is one edit), with the first byte fixed. Calls `found(term id, distance)`.
+///
+/// A depth-first walk over the fst's nodes that carries two dynamic-programming columns (the
+/// swap looks two back) and abandons a branch once no extension can come within `k`. This
+/// is the classic Levenshtein-automaton intersection, done by hand on the raw fst so that
+/// each step costs a few dozen byte operations and no allocation.
+fn osa_search(fst: &fst::raw::Fst<impl AsRef<[u8]>>, query: &[u8], k: u8, found: &mut impl FnMut(u64, u8)) {
+    let Some(&first) = query.first() else { return };
+    if query.len() > MAX_FUZZY_BYTES {
+        return;
+    }
+    let root = fst.root();
+    let Some(index) = root.find_input(first) else { return };
+    let t = root.transition(index);
+    let start = start_column(query, k);
+    let mut next = [k + 1; ROW];
+    if step(query, k, 1, &[k + 1; ROW], &start, None, first, &mut next) {
+        walk(fst, fst.node(t.addr), query, k, 1, &start, &next, first, t.out.value(), found);
+    }
+}
+
+/// Visits `node`, reached by a candidate prefix of `depth` bytes whose last table columns
+/// are `prev` and `cur` and whose last byte is `last`.
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    fst: &fst::raw::Fst<impl AsRef<[u8]>>,
+    node: fst::raw::Node<'_>,
+    query: &[u8],
     k: u8,
-}
-
-/// Two dynamic-programming columns (the swap looks two back) and the last byte read.
-#[derive(Clone)]
-struct OsaState {
-    prev: [u8; ROW],
-    cur: [u8; ROW],
-    last: Option<u8>,
-}
-
-impl<'q> Osa<'q> {
-    fn new(query: &'q [u8], k: u8) -> Self {
-        Osa { query, k }
+    depth: usize,
+    prev: &[u8; ROW],
+    cur: &[u8; ROW],
+    last: u8,
+    output: u64,
+    found: &mut impl FnMut(u64, u8),
+) {
+    let m = query.len();
+    if node.is_final() && cur[m] <= k {
+        found(output + node.final_output().value(), cur[m]);
     }
-
-    fn distance(&self, state: &Option<OsaState>) -> Option<u8> {
-        let s = state.as_ref()?;
-        let d = s.cur[self.query.len()];
-        (d <= self.k).then_some(d)
+    // Every sibling shares the band of cells it writes, so cells outside it stay at the cap.
+    let mut next = [k + 1; ROW];
+    let j = depth + 1;
+    let (lo, hi) = (j.saturating_sub(k as usize), (j + k as usize).min(m));
+    if lo > m {
+        return;
     }
-}
-
-impl Automaton for Osa<'_> {
-    type State = Option<OsaState>;
-
-    fn start(&self) -> Self::State {
-        let mut cur = [u8::MAX; ROW];
-        for (i, c) in cur.iter_mut().enumerate().take(self.query.len() + 1) {
-            *c = (i as u8).min(self.k + 1);
+    let mut visit = |t: fst::raw::Transition, next: &mut [u8; ROW]| {
+        if step(query, k, j, prev, cur, Some(last), t.inp, next) {
+            walk(fst, fst.node(t.addr), query, k, j, cur, next, t.inp, output + t.out.value(), found);
         }
-        Some(OsaState { prev: [self.k + 1; ROW], cur, last: None })
-    }
-
-    fn is_match(&self, state: &Self::State) -> bool {
-        self.distance(state).is_some()
-    }
-
-    fn can_match(&self, state: &Self::State) -> bool {
-        state.is_some()
-    }
-
-    fn accept(&self, state: &Self::State, byte: u8) -> Self::State {
-        let s = state.as_ref()?;
-        let (m, cap) = (self.query.len(), self.k + 1);
-        let mut next = [u8::MAX; ROW];
-        next[0] = s.cur[0].saturating_add(1).min(cap);
-        let mut best = next[0];
-        for i in 1..=m {
-            let q = self.query[i - 1];
-            let mut d = (s.cur[i] + 1).min(next[i - 1] + 1).min(s.cur[i - 1] + u8::from(q != byte));
-            if i > 1 && s.last == Some(q) && self.query[i - 2] == byte {
-                d = d.min(s.prev[i - 2] + 1);
+    };
+    let budget_left = cur[lo.saturating_sub(1)..=hi].iter().any(|&c| c < k);
+    if budget_left {
+        for t in node.transitions() {
+            visit(t, &mut next);
+        }
+    } else {
+        // No edit left: only a byte of the query near this column (matched, or completing a
+        // swap) can keep the candidate within `k`, so look those up instead of decoding every
+        // transition of the node.
+        let window = &query[lo.saturating_sub(2)..hi];
+        for (n, &b) in window.iter().enumerate() {
+            if window[..n].contains(&b) {
+                continue;
             }
-            next[i] = d.min(cap);
-            best = best.min(next[i]);
+            if let Some(i) = node.find_input(b) {
+                visit(node.transition(i), &mut next);
+            }
         }
-        // A swap reads two columns back, so the old column can still lead to a match.
-        let prev_best = s.cur[..=m].iter().copied().min().unwrap_or(cap);
-        if best > self.k && prev_best >= self.k {
-            return None;
-        }
-        Some(OsaState { prev: s.cur, cur: next, last: Some(byte) })
     }
+}
+
+/// Column 0 of the table: the empty candidate is `i` edits from a query prefix of length `i`.
+fn start_column(query: &[u8], k: u8) -> [u8; ROW] {
+    let mut col = [k + 1; ROW];
+    for (i, c) in col.iter_mut().enumerate().take(query.len() + 1) {
+        *c = (i as u8).min(k + 1);
+    }
+    col
+}
+
+/// Computes column `j` of the table (the candidate's first `j` bytes, the last being
+/// `byte`) from columns `j − 1` (`cur`) and `j − 2` (`prev`); `last` is byte `j − 1`. Only
+/// cells within `k` of the diagonal can be `≤ k`, so only those are computed; all others
+/// must already hold the cap `k + 1`. Returns false when no extension of this candidate
+/// prefix can end within `k` edits.
+#[allow(clippy::too_many_arguments)]
+fn step(query: &[u8], k: u8, j: usize, prev: &[u8; ROW], cur: &[u8; ROW], last: Option<u8>, byte: u8, next: &mut [u8; ROW]) -> bool {
+    let (m, cap) = (query.len(), k + 1);
+    let lo = j.saturating_sub(k as usize);
+    let hi = (j + k as usize).min(m);
+    if lo > m {
+        return false;
+    }
+    let mut best = cap;
+    for i in lo..=hi {
+        let d = if i == 0 {
+            cur[0].saturating_add(1)
+        } else {
+            let q = query[i - 1];
+            let mut d = (cur[i] + 1).min(next[i - 1] + 1).min(cur[i - 1] + u8::from(q != byte));
+            if i > 1 && last == Some(q) && query[i - 2] == byte {
+                d = d.min(prev[i - 2] + 1);
+            }
+            d
+        };
+        next[i] = d.min(cap);
+        best = best.min(next[i]);
+    }
+    // A swap reads two columns back, so `cur` can still lead to a match one step later.
+    best <= k || cur[lo.saturating_sub(1)..=hi.min(m)].iter().any(|&c| c < k)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Runs the column steps along `b`, as the fst walk does along one path.
     fn osa_distance(a: &str, b: &str, k: u8) -> Option<u8> {
-        let aut = Osa::new(a.as_bytes(), k);
-        let mut state = aut.start();
-        for &byte in b.as_bytes() {
-            state = aut.accept(&state, byte);
+        let (q, m) = (a.as_bytes(), a.len());
+        let (mut prev, mut cur) = ([k + 1; ROW], start_column(q, k));
+        let mut last = None;
+        for (j, &byte) in b.as_bytes().iter().enumerate() {
+            if j == 0 && q.first() != Some(&byte) {
+                return None;
+            }
+            let mut next = [k + 1; ROW];
+            if !step(q, k, j + 1, &prev, &cur, last, byte, &mut next) {
+                return None;
+            }
+            (prev, cur, last) = (cur, next, Some(byte));
         }
-        aut.distance(&state)
+        (cur[m] <= k).then_some(cur[m])
+    }
+
+    #[test]
+    fn fst_walk_finds_exactly_the_close_terms() {
+        let words = ["citrus", "citrux", "cirtus", "citru", "citruss", "protein", "protien", "zzz"];
+        let mut sorted = words.to_vec();
+        sorted.sort_unstable();
+        let map = fst::Map::from_iter(sorted.iter().enumerate().map(|(i, w)| (*w, i as u64))).unwrap();
+        for query in ["citrus", "protein", "ctirus"] {
+            let mut got = Vec::new();
+            osa_search(map.as_fst(), query.as_bytes(), 1, &mut |id, d| got.push((sorted[id as usize], d)));
+            got.sort_unstable();
+            let mut want: Vec<(&str, u8)> = sorted
+                .iter()
+                .filter_map(|w| osa_distance(query, w, 1).map(|d| (*w, d)))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "query {query}");
+        }
     }
 
     /// Plain O(n·m) optimal string alignment distance, the reference for the automaton.
@@ -212,7 +310,8 @@ mod tests {
                 for k in 0..=2u8 {
                     let want = reference(a.as_bytes(), b.as_bytes());
                     let got = osa_distance(a, b, k);
-                    let expect = (want <= k as usize).then_some(want as u8);
+                    let same_first = a.as_bytes().first() == b.as_bytes().first() || b.is_empty();
+                    let expect = (want <= k as usize && same_first).then_some(want as u8);
                     assert_eq!(got, expect, "{a:?} vs {b:?} k={k}");
                 }
             }
@@ -222,8 +321,9 @@ mod tests {
     #[test]
     fn similarity_schedule() {
         assert_eq!(max_edits(3), 0);
-        assert_eq!(max_edits(7), 1);
-        assert_eq!(max_edits(8), 2);
+        assert_eq!(max_edits(4), 1);
+        assert_eq!(max_edits(11), 1);
+        assert_eq!(max_edits(12), 2);
         assert!(edit_similarity(1) > edit_similarity(2) && edit_similarity(2) > 0.0);
         assert!(COMPOUND_SIMILARITY < 1.0);
     }

@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use super::fuzzy::{term_matches, TermMatch};
 use super::{Grounded, ItemFilter, Method};
 use crate::catalog::{Catalog, CatalogError};
-use crate::tid::Tid;
+use crate::tid::{Tid, MAX_TID_LEN};
 
 /// Credit for a query term found `d` positions away from where the query has it.
 pub const DECAY: [f32; 5] = [1.0, 0.7, 0.5, 0.4, 0.3];
@@ -27,7 +27,25 @@ pub struct Grounder<'c> {
     seen: Vec<u32>,
     generation: u32,
     matches: Vec<Vec<TermMatch>>,
+    /// All matches of all query terms in one list, for scoring a TID in one pass.
+    flat: Vec<FlatMatch>,
     scratch: Vec<TermMatch>,
+}
+
+#[derive(Clone, Copy)]
+struct FlatMatch {
+    term: u32,
+    query_position: usize,
+    similarity: f32,
+}
+
+/// One inverted list a query term reads, and the most a TID found in it can score there.
+#[derive(Clone, Copy)]
+struct Source {
+    term: u32,
+    position: usize,
+    len: usize,
+    bound: f32,
 }
 
 /// A kept result; the heap's top is the worst (lowest score, then highest item id).
@@ -54,7 +72,7 @@ impl PartialOrd for Ranked {
 impl<'c> Grounder<'c> {
     /// A grounder for `catalog`.
     pub fn new(catalog: &'c Catalog) -> Self {
-        Grounder { catalog, seen: Vec::new(), generation: 0, matches: Vec::new(), scratch: Vec::new() }
+        Grounder { catalog, seen: Vec::new(), generation: 0, matches: Vec::new(), flat: Vec::new(), scratch: Vec::new() }
     }
 
     /// The catalogue this grounder reads.
@@ -112,6 +130,10 @@ impl<'c> Grounder<'c> {
             self.matches[i].clear();
             self.matches[i].extend_from_slice(&self.scratch);
         }
+        self.flat.clear();
+        for (i, matches) in self.matches.iter().enumerate() {
+            self.flat.extend(matches.iter().map(|m| FlatMatch { term: m.term, query_position: i, similarity: m.similarity }));
+        }
     }
 
     fn item_id(&self, index: u32) -> Result<u32, CatalogError> {
@@ -123,72 +145,78 @@ impl<'c> Grounder<'c> {
     /// Exact score of TID `tid` (formula in the module docs), before normalisation.
     fn raw_score(&self, tid: usize) -> Result<f32, CatalogError> {
         let row = self.catalog.tid_row(tid)?;
-        let mut total = 0.0f32;
-        for (i, matches) in self.matches.iter().enumerate() {
-            let mut best = 0.0f32;
-            for (j, term) in row.iter().enumerate() {
-                let term = term.get();
-                if let Some(m) = matches.iter().find(|m| m.term == term) {
-                    best = best.max(m.similarity * decay(i.abs_diff(j)));
-                }
+        let mut best = [0.0f32; MAX_TID_LEN];
+        for (j, term) in row.iter().enumerate() {
+            let term = term.get();
+            for q in self.flat.iter().filter(|q| q.term == term) {
+                let credit = q.similarity * decay(q.query_position.abs_diff(j));
+                let slot = &mut best[q.query_position];
+                *slot = slot.max(credit);
             }
-            total += best;
         }
-        Ok(total)
+        // Summed in query order, so a score never depends on how its TID was found.
+        Ok(best[..self.matches.len()].iter().sum())
     }
 
     fn structural(&mut self, k: usize, filter: &ItemFilter, out: &mut Vec<Grounded>) -> Result<(), CatalogError> {
         let norm = self.matches.len().max(self.catalog.tid_len()) as f32;
-        // One candidate source per query term: the union of its matches' postings; its upper
-        // bound is the best similarity among them (decay ≤ 1).
-        let mut sources: Vec<(usize, usize, f32)> = Vec::with_capacity(self.matches.len());
+        // Sources: one (term, position) list per query term, match and catalogue position,
+        // bounded by what a TID found there can score for that query term. Per query term
+        // they are kept in descending bound order; a TID not yet seen can only score through
+        // each term's unprocessed sources, so Σ_i (first unprocessed bound of i) bounds it.
+        let mut sources: Vec<Vec<Source>> = Vec::with_capacity(self.matches.len());
         for (i, matches) in self.matches.iter().enumerate() {
-            if matches.is_empty() {
-                continue;
-            }
-            let mut len = 0usize;
+            let mut list = Vec::new();
             for m in matches {
-                len += self.catalog.term_postings(m.term)?.len();
+                for j in 0..self.catalog.tid_len() {
+                    let len = self.catalog.pos_postings(j, m.term)?.len();
+                    if len > 0 {
+                        list.push(Source { term: m.term, position: j, len, bound: m.similarity * decay(i.abs_diff(j)) });
+                    }
+                }
             }
-            let bound = matches.iter().map(|m| m.similarity).fold(0.0, f32::max);
-            sources.push((len, i, bound));
+            list.sort_by(|a, b| b.bound.total_cmp(&a.bound).then(a.len.cmp(&b.len)));
+            sources.push(list);
         }
-        sources.sort_by_key(|&(len, i, _)| (len, i));
-
+        let mut next = vec![0usize; sources.len()];
         let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
-        for (next, &(_, i, _)) in sources.iter().enumerate() {
+        loop {
+            // Of the sources that bound their query term now, process the shortest.
+            let frontier = (0..sources.len())
+                .filter_map(|i| sources[i].get(next[i]).map(|s| (s.len, i)))
+                .min();
+            let Some((_, i)) = frontier else { break };
             if let (true, Some(worst)) = (heap.len() >= k, heap.peek()) {
-                // The best an unseen TID can reach: it holds none of the terms processed so far.
-                let reachable: f32 = sources[next..].iter().map(|s| s.2).sum::<f32>() / norm;
+                let reachable: f32 =
+                    (0..sources.len()).filter_map(|i| sources[i].get(next[i]).map(|s| s.bound)).sum::<f32>() / norm;
                 if reachable + SCORE_EPSILON < worst.score {
                     break;
                 }
             }
-            for m_index in 0..self.matches[i].len() {
-                let term = self.matches[i][m_index].term;
-                for &tid in self.catalog.term_postings(term)? {
-                    let tid = tid.get() as usize;
-                    match self.seen.get_mut(tid) {
-                        Some(stamp) if *stamp != self.generation => *stamp = self.generation,
-                        Some(_) => continue,
-                        None => return Err(CatalogError::corrupt("TermPostings", format!("TID {tid} out of range"))),
-                    }
-                    let score = self.raw_score(tid)? / norm;
-                    if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
+            let source = sources[i][next[i]];
+            next[i] += 1;
+            for &tid in self.catalog.pos_postings(source.position, source.term)? {
+                let tid = tid.get() as usize;
+                match self.seen.get_mut(tid) {
+                    Some(stamp) if *stamp != self.generation => *stamp = self.generation,
+                    Some(_) => continue,
+                    None => return Err(CatalogError::corrupt("PosPostings", format!("TID {tid} out of range"))),
+                }
+                let score = self.raw_score(tid)? / norm;
+                if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
+                    continue;
+                }
+                for &index in self.catalog.tid_items(tid)? {
+                    let item = self.item_id(index.get())?;
+                    if !filter.permits(item) {
                         continue;
                     }
-                    for &index in self.catalog.tid_items(tid)? {
-                        let item = self.item_id(index.get())?;
-                        if !filter.permits(item) {
-                            continue;
-                        }
-                        let candidate = Ranked { score, item };
-                        if heap.len() < k {
-                            heap.push(candidate);
-                        } else if heap.peek().is_some_and(|w| candidate < *w) {
-                            heap.pop();
-                            heap.push(candidate);
-                        }
+                    let candidate = Ranked { score, item };
+                    if heap.len() < k {
+                        heap.push(candidate);
+                    } else if heap.peek().is_some_and(|w| candidate < *w) {
+                        heap.pop();
+                        heap.push(candidate);
                     }
                 }
             }

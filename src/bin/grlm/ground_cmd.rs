@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use grlm::ground::baseline::reference_ground;
+use grlm::ground::baseline::ReferenceGrounder;
 use grlm::ground::perturb::{perturb, Perturbation, SplitMix64};
 use grlm::{Catalog, Grounder, ItemFilter, Tid};
 use serde::Serialize;
@@ -120,6 +120,7 @@ fn summarise(ranks: &[Option<usize>], micros: &mut [f64]) -> Side {
 pub fn ground_eval(args: GroundEvalArgs) -> Result<(), String> {
     let catalog = Catalog::open(&args.file).map_err(|e| e.to_string())?;
     let mut grounder = Grounder::new(&catalog);
+    let reference = ReferenceGrounder::new(&catalog).map_err(|e| e.to_string())?;
     let mut rng = SplitMix64::new(args.seed);
     let filter = ItemFilter::none();
     let mut reports = Vec::new();
@@ -138,7 +139,7 @@ pub fn ground_eval(args: GroundEvalArgs) -> Result<(), String> {
             ours_ranks.push(ours.iter().position(|g| g.item == item));
 
             let start = Instant::now();
-            let base = reference_ground(&catalog, &query, args.k).map_err(|e| e.to_string())?;
+            let base = reference.ground(&query, args.k).map_err(|e| e.to_string())?;
             base_us.push(start.elapsed().as_secs_f64() * 1e6);
             base_ranks.push(base.iter().position(|&g| g == item));
         }
