@@ -217,11 +217,17 @@ impl CatalogBuilder {
             _ => Path::new("."),
         };
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{file_name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(io_err)?;
+        let prefix = format!(".{file_name}.");
+        let mut options = tempfile::Builder::new();
+        options.prefix(&prefix).suffix(".tmp");
+        // A catalogue is a shareable asset, not a secret: readable like any file the user
+        // creates (temp files default to owner-only).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            options.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        let mut temp = options.tempfile_in(dir).map_err(io_err)?;
         {
             let mut writer = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
             layout.write_to(&mut writer).map_err(io_err)?;

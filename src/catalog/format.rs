@@ -186,17 +186,6 @@ impl Header {
         if header_len as usize != HEADER_LEN {
             return Err(CatalogError::corrupt("header", format!("header length {header_len}, expected {HEADER_LEN}")));
         }
-        let file_len = read_u64(bytes, 16);
-        if file_len != bytes.len() as u64 {
-            return if file_len > bytes.len() as u64 {
-                Err(CatalogError::Truncated { needed: file_len, actual: bytes.len() as u64 })
-            } else {
-                Err(CatalogError::corrupt(
-                    "header",
-                    format!("declared length {file_len} but the file has {} bytes", bytes.len()),
-                ))
-            };
-        }
         let section_count = read_u32(bytes, 40) as usize;
         if section_count > MAX_SECTIONS {
             return Err(CatalogError::corrupt(
@@ -208,6 +197,7 @@ impl Header {
         if table_end > bytes.len() {
             return Err(CatalogError::Truncated { needed: table_end as u64, actual: bytes.len() as u64 });
         }
+        let file_len = read_u64(bytes, 16);
         let stored_crc = read_u32(bytes, HEADER_CRC_AT);
         let actual_crc = header_crc(&bytes[..table_end]);
         if stored_crc != actual_crc {
@@ -216,6 +206,17 @@ impl Header {
                 stored: stored_crc,
                 actual: actual_crc,
             });
+        }
+        // Only now is the declared length trusted enough to compare.
+        if file_len != bytes.len() as u64 {
+            return if file_len > bytes.len() as u64 {
+                Err(CatalogError::Truncated { needed: file_len, actual: bytes.len() as u64 })
+            } else {
+                Err(CatalogError::corrupt(
+                    "header",
+                    format!("declared length {file_len} but the file has {} bytes", bytes.len()),
+                ))
+            };
         }
         let header = Header {
             major,

@@ -77,8 +77,22 @@ struct TidLine {
 
 /// Reads `items.jsonl`.
 pub fn read_items(path: &Path) -> Result<Vec<ItemRecord>, InputError> {
+    parse_items(open(path)?, path)
+}
+
+/// Reads `tids.jsonl`. `expected_len`, when given, is enforced on every line.
+pub fn read_tids(path: &Path, expected_len: Option<usize>) -> Result<Vec<TidRecord>, InputError> {
+    parse_tids(open(path)?, path, expected_len)
+}
+
+fn open(path: &Path) -> Result<BufReader<File>, InputError> {
+    File::open(path).map(BufReader::new).map_err(|source| InputError::Io { path: path.to_owned(), source })
+}
+
+/// Parses items JSONL from any reader; `path` only labels errors.
+pub fn parse_items(reader: impl BufRead, path: &Path) -> Result<Vec<ItemRecord>, InputError> {
     let mut out = Vec::new();
-    for_each_line(path, |line_no, text| {
+    for_each_line(reader, path, |line_no, text| {
         let parsed: ItemLine = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let title = parsed.title.filter(|t| !t.is_empty());
         out.push(ItemRecord { item: parsed.item, title, line: line_no });
@@ -87,10 +101,10 @@ pub fn read_items(path: &Path) -> Result<Vec<ItemRecord>, InputError> {
     Ok(out)
 }
 
-/// Reads `tids.jsonl`. `expected_len`, when given, is enforced on every line.
-pub fn read_tids(path: &Path, expected_len: Option<usize>) -> Result<Vec<TidRecord>, InputError> {
+/// Parses TIDs JSONL from any reader; `path` only labels errors.
+pub fn parse_tids(reader: impl BufRead, path: &Path, expected_len: Option<usize>) -> Result<Vec<TidRecord>, InputError> {
     let mut out = Vec::new();
-    for_each_line(path, |line_no, text| {
+    for_each_line(reader, path, |line_no, text| {
         let parsed: TidLine = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let tid = Tid::from_terms(&parsed.terms).map_err(|e| format!("item {}: {e}", parsed.item))?;
         if let Some(expected) = expected_len {
@@ -111,12 +125,12 @@ pub fn read_tids(path: &Path, expected_len: Option<usize>) -> Result<Vec<TidReco
 /// Calls `f` with each non-blank line as UTF-8 text. `f`'s error string becomes an
 /// [`InputError::Line`] for that line.
 fn for_each_line(
+    mut reader: impl BufRead,
     path: &Path,
     mut f: impl FnMut(u64, &str) -> Result<(), String>,
 ) -> Result<(), InputError> {
     let io_err = |source| InputError::Io { path: path.to_owned(), source };
     let line_err = |line, reason| InputError::Line { path: path.to_owned(), line, reason };
-    let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
     loop {
@@ -139,5 +153,54 @@ fn for_each_line(
             continue;
         }
         f(line_no, text).map_err(|reason| line_err(line_no, reason))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(text: &str) -> Result<Vec<ItemRecord>, InputError> {
+        parse_items(text.as_bytes(), Path::new("items.jsonl"))
+    }
+
+    fn tids(text: &str) -> Result<Vec<TidRecord>, InputError> {
+        parse_tids(text.as_bytes(), Path::new("tids.jsonl"), Some(2))
+    }
+
+    #[test]
+    fn reads_records_with_line_numbers() {
+        let got = items("{\"item\": 4, \"title\": \"A &amp; B\", \"brand\": null}\n\n{\"item\": 2, \"title\": null}\n").unwrap();
+        assert_eq!(got[0], ItemRecord { item: 4, title: Some("A &amp; B".into()), line: 1 });
+        assert_eq!(got[1], ItemRecord { item: 2, title: None, line: 3 });
+        let got = tids("{\"item\": 4, \"terms\": [\"Hair Mask\", \"x\"]}").unwrap();
+        assert_eq!(got[0].tid.to_string(), "[hair-mask, x]");
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let cases: Vec<(Result<(), InputError>, &str)> = vec![
+            (items("{\"item\": 1}\n{\"item\": -3}").map(drop), "items.jsonl:2:"),
+            (items("{\"item\": 1}\nnot json").map(drop), "items.jsonl:2:"),
+            (items("{\"title\": \"no id\"}").map(drop), "items.jsonl:1:"),
+            (items("{\"item\": 4294967296}").map(drop), "items.jsonl:1:"),
+            (tids("{\"item\": 1, \"terms\": [\"a\"]}").map(drop), "tids.jsonl:1: item 1: TID has 1 terms, expected 2"),
+            (tids("{\"item\": 1, \"terms\": [\"a\", \"\"]}").map(drop), "tids.jsonl:1: item 1: term 2"),
+            (tids("{\"item\": 1, \"terms\": \"a, b\"}").map(drop), "tids.jsonl:1:"),
+        ];
+        for (result, want) in cases {
+            let message = result.unwrap_err().to_string();
+            assert!(message.starts_with(want), "{message:?} should start with {want:?}");
+        }
+        let bad_utf8 = parse_items(&b"{\"item\": 1, \"title\": \"\xff\"}"[..], Path::new("f"));
+        assert!(bad_utf8.unwrap_err().to_string().contains("f:1: invalid UTF-8"));
+    }
+
+    #[test]
+    fn absurd_lines_are_refused_without_reading_them_whole() {
+        let mut text = vec![b'{'; MAX_LINE_BYTES + 10];
+        text.push(b'\n');
+        let message = parse_items(&text[..], Path::new("f")).unwrap_err().to_string();
+        assert!(message.contains("line longer than"), "{message}");
     }
 }

@@ -92,3 +92,31 @@ impl CatalogError {
         CatalogError::Corrupt { section, reason: reason.into() }
     }
 }
+
+/// Opens `bytes` as a catalogue and uses every reader path on it; the fuzz target and its
+/// corpus smoke test call this. Returns whether the bytes opened and verified. Never panics
+/// on any input — that is what the fuzzer checks.
+#[doc(hidden)]
+pub fn exercise(bytes: &[u8]) -> bool {
+    let Ok(catalog) = Catalog::from_bytes(bytes.to_vec()) else { return false };
+    let verified = catalog.verify().is_ok();
+    let _ = catalog.info();
+    let n = catalog.len();
+    for index in [0, n / 2, n.saturating_sub(1), n] {
+        if let Some(item) = catalog.item_id(index) {
+            let _ = catalog.tid_of(item);
+            let _ = catalog.title_of(item);
+            if let Ok(Some(tid)) = catalog.tid_of(item) {
+                let _ = catalog.items_with_tid(&tid);
+                let _ = catalog.ground(&tid, 3, &crate::ItemFilter::none());
+            }
+        }
+    }
+    for text in ["[a, b, c, d, e]", "[hair-mask, citrus]", "[zzzz, abcd, x]"] {
+        let _ = catalog.ground_text(text, 5, &crate::ItemFilter::none().exclude([1]));
+    }
+    verified
+}
+
+#[cfg(test)]
+mod tests;

@@ -80,3 +80,6 @@ impl Catalog {
         Ok(self.ground(&tid, k, filter)?)
     }
 }
+
+#[cfg(test)]
+mod tests;
