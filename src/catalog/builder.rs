@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::format::{align_up, Header, SectionEntry, SectionKind, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
+use super::format::{
+    align_up, Header, SectionEntry, SectionKind, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN,
+    SECTION_ENTRY_LEN, SECTION_REQUIRED,
+};
 use super::input::{read_items, read_tids, InputError};
 use super::le::extend_u32;
 use crate::tid::Tid;
@@ -127,9 +130,17 @@ impl CatalogBuilder {
     pub fn add(&mut self, item: u32, tid: Tid, title: Option<String>) -> Result<(), BuildError> {
         let expected = *self.tid_len.get_or_insert(tid.len());
         if tid.len() != expected {
-            return Err(BuildError::TidLength { item, expected, found: tid.len() });
+            return Err(BuildError::TidLength {
+                item,
+                expected,
+                found: tid.len(),
+            });
         }
-        self.entries.push(Entry { item, tid, title: title.filter(|t| !t.is_empty()) });
+        self.entries.push(Entry {
+            item,
+            tid,
+            title: title.filter(|t| !t.is_empty()),
+        });
         Ok(())
     }
 
@@ -137,7 +148,11 @@ impl CatalogBuilder {
     ///
     /// Every TID must belong to an item of the items file. Items without a TID are an error
     /// unless `allow_missing_tids`, in which case they are left out and counted.
-    pub fn from_jsonl(items_path: &Path, tids_path: &Path, allow_missing_tids: bool) -> Result<Self, BuildError> {
+    pub fn from_jsonl(
+        items_path: &Path,
+        tids_path: &Path,
+        allow_missing_tids: bool,
+    ) -> Result<Self, BuildError> {
         let items = read_items(items_path)?;
         let tids = read_tids(tids_path, None)?;
         let mut by_id: HashMap<u32, usize> = HashMap::with_capacity(items.len());
@@ -155,7 +170,11 @@ impl CatalogBuilder {
         let mut tid_of: Vec<Option<usize>> = vec![None; items.len()];
         for (index, record) in tids.iter().enumerate() {
             let Some(&item_index) = by_id.get(&record.item) else {
-                return Err(BuildError::UnknownItem { path: tids_path.to_owned(), line: record.line, item: record.item });
+                return Err(BuildError::UnknownItem {
+                    path: tids_path.to_owned(),
+                    line: record.line,
+                    item: record.item,
+                });
             };
             if let Some(first) = tid_of[item_index] {
                 return Err(BuildError::DuplicateItem {
@@ -202,7 +221,10 @@ impl CatalogBuilder {
     pub fn to_bytes(&mut self) -> Result<Vec<u8>, BuildError> {
         let layout = self.layout()?;
         let mut out = Vec::with_capacity(layout.header.file_len as usize);
-        layout.write_to(&mut out).map_err(|source| BuildError::Io { path: PathBuf::from("<memory>"), source })?;
+        layout.write_to(&mut out).map_err(|source| BuildError::Io {
+            path: PathBuf::from("<memory>"),
+            source,
+        })?;
         Ok(out)
     }
 
@@ -211,12 +233,18 @@ impl CatalogBuilder {
     /// whatever was at `path` before untouched.
     pub fn write(&mut self, path: &Path) -> Result<BuildReport, BuildError> {
         let layout = self.layout()?;
-        let io_err = |source| BuildError::Io { path: path.to_owned(), source };
+        let io_err = |source| BuildError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let prefix = format!(".{file_name}.");
         let mut options = tempfile::Builder::new();
         options.prefix(&prefix).suffix(".tmp");
@@ -307,8 +335,11 @@ impl CatalogBuilder {
         tid_item_offsets.push(n32);
 
         // Inverted lists, filled in TID order so that every list comes out ascending.
-        let key_count = l.checked_mul(v).ok_or_else(|| too_large("L × terms overflows"))?;
-        if key_count >= u32::MAX as usize || t.checked_mul(l).is_none_or(|x| x >= u32::MAX as usize) {
+        let key_count = l
+            .checked_mul(v)
+            .ok_or_else(|| too_large("L × terms overflows"))?;
+        if key_count >= u32::MAX as usize || t.checked_mul(l).is_none_or(|x| x >= u32::MAX as usize)
+        {
             return Err(too_large("postings do not fit 32-bit offsets"));
         }
         let mut pos_offsets = vec![0u32; key_count + 1];
@@ -355,12 +386,20 @@ impl CatalogBuilder {
         // Strings.
         let mut fst_builder = fst::MapBuilder::memory();
         for (id, term) in sorted_terms.iter().enumerate() {
-            fst_builder.insert(term, id as u64).map_err(|e| too_large(&format!("term dictionary: {e}")))?;
+            fst_builder
+                .insert(term, id as u64)
+                .map_err(|e| too_large(&format!("term dictionary: {e}")))?;
         }
-        let term_fst = fst_builder.into_inner().map_err(|e| too_large(&format!("term dictionary: {e}")))?;
+        let term_fst = fst_builder
+            .into_inner()
+            .map_err(|e| too_large(&format!("term dictionary: {e}")))?;
         let (term_offsets, term_bytes) = string_table(sorted_terms.iter().copied(), "term texts")?;
-        let (title_offsets, title_bytes) =
-            string_table(self.entries.iter().map(|e| e.title.as_deref().unwrap_or("")), "titles")?;
+        let (title_offsets, title_bytes) = string_table(
+            self.entries
+                .iter()
+                .map(|e| e.title.as_deref().unwrap_or("")),
+            "titles",
+        )?;
 
         let u32s = |values: &[u32]| {
             let mut out = Vec::with_capacity(values.len() * 4);
@@ -371,7 +410,10 @@ impl CatalogBuilder {
             (SectionKind::TermFst, term_fst),
             (SectionKind::TermOffsets, term_offsets),
             (SectionKind::TermBytes, term_bytes),
-            (SectionKind::ItemIds, u32s(&self.entries.iter().map(|e| e.item).collect::<Vec<_>>())),
+            (
+                SectionKind::ItemIds,
+                u32s(&self.entries.iter().map(|e| e.item).collect::<Vec<_>>()),
+            ),
             (SectionKind::ItemTid, u32s(&item_tid)),
             (SectionKind::TidTerms, u32s(&tid_terms)),
             (SectionKind::TidItemOffsets, u32s(&tid_item_offsets)),
@@ -403,13 +445,17 @@ fn prefix_sum(counts: &mut [u32]) {
 }
 
 /// Offsets (`u32 × (count+1)`) and concatenated bytes of a list of strings.
-fn string_table<'a>(strings: impl Iterator<Item = &'a str>, what: &str) -> Result<(Vec<u8>, Vec<u8>), BuildError> {
+fn string_table<'a>(
+    strings: impl Iterator<Item = &'a str>,
+    what: &str,
+) -> Result<(Vec<u8>, Vec<u8>), BuildError> {
     let mut offsets = Vec::new();
     let mut bytes = Vec::new();
     extend_u32(&mut offsets, [0]);
     for s in strings {
         bytes.extend_from_slice(s.as_bytes());
-        let end = u32::try_from(bytes.len()).map_err(|_| BuildError::TooLarge(format!("{what} exceed 4 GiB")))?;
+        let end = u32::try_from(bytes.len())
+            .map_err(|_| BuildError::TooLarge(format!("{what} exceed 4 GiB")))?;
         extend_u32(&mut offsets, [end]);
     }
     Ok((offsets, bytes))
@@ -437,7 +483,11 @@ impl Layout {
             offset = align_up(offset + bytes.len());
         }
         header.file_len = offset as u64;
-        Layout { header, entries, sections: sections.into_iter().map(|(_, b)| b).collect() }
+        Layout {
+            header,
+            entries,
+            sections: sections.into_iter().map(|(_, b)| b).collect(),
+        }
     }
 
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {

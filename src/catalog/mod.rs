@@ -12,7 +12,7 @@ mod builder;
 pub mod format;
 pub mod input;
 pub mod le;
-mod reader;
+pub(crate) mod reader;
 pub mod synth;
 mod verify;
 
@@ -20,6 +20,10 @@ pub use builder::{BuildError, BuildReport, CatalogBuilder};
 pub use reader::{Catalog, CatalogInfo};
 
 use std::path::PathBuf;
+
+/// Fuzzing builds ignore checksums, so that mutated bytes reach the structural checks
+/// behind them instead of all failing at the first CRC.
+const SKIP_CHECKSUMS: bool = cfg!(fuzzing);
 
 /// Why a catalogue file could not be opened or read.
 ///
@@ -89,7 +93,10 @@ pub enum CatalogError {
 
 impl CatalogError {
     pub(crate) fn corrupt(section: &'static str, reason: impl Into<String>) -> Self {
-        CatalogError::Corrupt { section, reason: reason.into() }
+        CatalogError::Corrupt {
+            section,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -98,7 +105,9 @@ impl CatalogError {
 /// on any input — that is what the fuzzer checks.
 #[doc(hidden)]
 pub fn exercise(bytes: &[u8]) -> bool {
-    let Ok(catalog) = Catalog::from_bytes(bytes.to_vec()) else { return false };
+    let Ok(catalog) = Catalog::from_bytes(bytes.to_vec()) else {
+        return false;
+    };
     let verified = catalog.verify().is_ok();
     let _ = catalog.info();
     let n = catalog.len();

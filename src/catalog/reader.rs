@@ -4,7 +4,9 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::format::{Header, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
+use super::format::{
+    Header, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED,
+};
 use super::le::{u32_slice, U32Le};
 use super::CatalogError;
 use crate::tid::{Term, Tid, MAX_TID_LEN};
@@ -61,7 +63,9 @@ pub struct Catalog {
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("Catalog")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,7 +77,10 @@ impl Catalog {
     /// Maps and opens the catalogue at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CatalogError> {
         let path = path.as_ref();
-        let io_err = |source| CatalogError::Io { path: path.to_owned(), source };
+        let io_err = |source| CatalogError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io_err)?;
         if file.metadata().map_err(io_err)?.len() == 0 {
             return Err(CatalogError::Empty);
@@ -97,13 +104,21 @@ impl Catalog {
         let (header, entries) = Header::decode(bytes)?;
         let corrupt = |reason: String| CatalogError::corrupt("header", reason);
         if header.tid_len == 0 || header.tid_len as usize > MAX_TID_LEN {
-            return Err(corrupt(format!("TID length {} outside 1..={MAX_TID_LEN}", header.tid_len)));
+            return Err(corrupt(format!(
+                "TID length {} outside 1..={MAX_TID_LEN}",
+                header.tid_len
+            )));
         }
         if header.item_count == 0 || header.tid_count == 0 || header.term_count == 0 {
-            return Err(corrupt("a catalogue holds at least one item, TID and term".into()));
+            return Err(corrupt(
+                "a catalogue holds at least one item, TID and term".into(),
+            ));
         }
         if header.tid_count > header.item_count {
-            return Err(corrupt(format!("{} TIDs for {} items", header.tid_count, header.item_count)));
+            return Err(corrupt(format!(
+                "{} TIDs for {} items",
+                header.tid_count, header.item_count
+            )));
         }
         let table_end = (HEADER_LEN + entries.len() * SECTION_ENTRY_LEN) as u64;
         let mut sections: [Option<Range<usize>>; KIND_COUNT] = Default::default();
@@ -117,15 +132,24 @@ impl Catalog {
                 unknown_sections += 1;
                 continue;
             };
-            let end = entry.offset.checked_add(entry.len).filter(|&e| e <= header.file_len);
+            let end = entry
+                .offset
+                .checked_add(entry.len)
+                .filter(|&e| e <= header.file_len);
             let Some(end) = end else {
                 return Err(CatalogError::corrupt(
                     kind.name(),
-                    format!("range {}+{} exceeds the file ({} bytes)", entry.offset, entry.len, header.file_len),
+                    format!(
+                        "range {}+{} exceeds the file ({} bytes)",
+                        entry.offset, entry.len, header.file_len
+                    ),
                 ));
             };
             if entry.offset < table_end || entry.offset % SECTION_ALIGN as u64 != 0 {
-                return Err(CatalogError::corrupt(kind.name(), format!("misplaced at offset {}", entry.offset)));
+                return Err(CatalogError::corrupt(
+                    kind.name(),
+                    format!("misplaced at offset {}", entry.offset),
+                ));
             }
             let slot = &mut sections[index_of(kind)];
             if slot.is_some() {
@@ -137,8 +161,9 @@ impl Catalog {
         }
         let mut ranges: [Range<usize>; KIND_COUNT] = Default::default();
         for kind in SectionKind::ALL {
-            ranges[index_of(*kind)] =
-                sections[index_of(*kind)].clone().ok_or(CatalogError::MissingSection(kind.name()))?;
+            ranges[index_of(*kind)] = sections[index_of(*kind)]
+                .clone()
+                .ok_or(CatalogError::MissingSection(kind.name()))?;
         }
 
         let (n, t, v, l) = (
@@ -150,7 +175,10 @@ impl Catalog {
         let expect_len = |kind: SectionKind, words: u64| -> Result<(), CatalogError> {
             let len = ranges[index_of(kind)].len() as u64;
             if Some(len) != words.checked_mul(4) {
-                return Err(CatalogError::corrupt(kind.name(), format!("{len} bytes, expected {words} u32 values")));
+                return Err(CatalogError::corrupt(
+                    kind.name(),
+                    format!("{len} bytes, expected {words} u32 values"),
+                ));
             }
             Ok(())
         };
@@ -166,26 +194,53 @@ impl Catalog {
         expect_len(SectionKind::TermPostingOffsets, v + 1)?;
         expect_len(SectionKind::TitleOffsets, n + 1)?;
         if ranges[index_of(SectionKind::TermPostings)].len() % 4 != 0 {
-            return Err(CatalogError::corrupt("TermPostings", "length is not a multiple of 4"));
+            return Err(CatalogError::corrupt(
+                "TermPostings",
+                "length is not a multiple of 4",
+            ));
         }
 
         let fst_range = ranges[index_of(SectionKind::TermFst)].clone();
         let stored = crcs[index_of(SectionKind::TermFst)];
         let actual = crc32fast::hash(&bytes[fst_range.clone()]);
+        // Checked even in fuzzing builds: the fst decoder is the one reader that trusts its
+        // bytes (see `guard_fst`).
         if stored != actual {
-            return Err(CatalogError::ChecksumMismatch { section: "TermFst", stored, actual });
+            return Err(CatalogError::ChecksumMismatch {
+                section: "TermFst",
+                stored,
+                actual,
+            });
         }
-        let terms = fst::Map::new(SectionBytes { data: Arc::clone(&data), range: fst_range })
-            .map_err(|e| CatalogError::corrupt("TermFst", e.to_string()))?;
+        let terms = guard_fst(|| {
+            fst::Map::new(SectionBytes {
+                data: Arc::clone(&data),
+                range: fst_range,
+            })
+        })?
+        .map_err(|e| CatalogError::corrupt("TermFst", e.to_string()))?;
         if terms.len() as u64 != v {
-            return Err(CatalogError::corrupt("TermFst", format!("{} terms, header says {v}", terms.len())));
+            return Err(CatalogError::corrupt(
+                "TermFst",
+                format!("{} terms, header says {v}", terms.len()),
+            ));
         }
-        Ok(Catalog { data, header, sections: ranges, crcs, unknown_sections, terms })
+        Ok(Catalog {
+            data,
+            header,
+            sections: ranges,
+            crcs,
+            unknown_sections,
+            terms,
+        })
     }
 
     pub(crate) fn section_bytes(&self, kind: SectionKind) -> &[u8] {
         // Ranges were checked against the length at open.
-        self.data.bytes().get(self.sections[index_of(kind)].clone()).unwrap_or(&[])
+        self.data
+            .bytes()
+            .get(self.sections[index_of(kind)].clone())
+            .unwrap_or(&[])
     }
 
     pub(crate) fn section_crc(&self, kind: SectionKind) -> u32 {
@@ -233,7 +288,9 @@ impl Catalog {
 
     /// The item index (0..len) of an external item id; `None` if the item is not here.
     pub fn item_index(&self, item: u32) -> Option<usize> {
-        self.u32s(SectionKind::ItemIds).binary_search_by_key(&item, |x| x.get()).ok()
+        self.u32s(SectionKind::ItemIds)
+            .binary_search_by_key(&item, |x| x.get())
+            .ok()
     }
 
     /// The external id of the item at `index`.
@@ -251,10 +308,15 @@ impl Catalog {
         let tid = self
             .u32s(SectionKind::ItemTid)
             .get(index)
-            .ok_or_else(|| CatalogError::corrupt("ItemTid", format!("no entry for item index {index}")))?
+            .ok_or_else(|| {
+                CatalogError::corrupt("ItemTid", format!("no entry for item index {index}"))
+            })?
             .get() as usize;
         if tid >= self.tid_count() {
-            return Err(CatalogError::corrupt("ItemTid", format!("TID index {tid} out of range")));
+            return Err(CatalogError::corrupt(
+                "ItemTid",
+                format!("TID index {tid} out of range"),
+            ));
         }
         Ok(tid)
     }
@@ -269,16 +331,30 @@ impl Catalog {
 
     /// Item indices that carry TID `tid`, ascending.
     pub(crate) fn tid_items(&self, tid: usize) -> Result<&[U32Le], CatalogError> {
-        csr(self.u32s(SectionKind::TidItemOffsets), self.u32s(SectionKind::TidItems), tid, "TidItems")
+        csr(
+            self.u32s(SectionKind::TidItemOffsets),
+            self.u32s(SectionKind::TidItems),
+            tid,
+            "TidItems",
+        )
     }
 
     /// TIDs holding `term` at `position`, ascending.
-    pub(crate) fn pos_postings(&self, position: usize, term: u32) -> Result<&[U32Le], CatalogError> {
+    pub(crate) fn pos_postings(
+        &self,
+        position: usize,
+        term: u32,
+    ) -> Result<&[U32Le], CatalogError> {
         let key = position
             .checked_mul(self.term_count())
             .and_then(|k| k.checked_add(term as usize))
             .ok_or_else(|| CatalogError::corrupt("PosPostings", "key overflows"))?;
-        csr(self.u32s(SectionKind::PosPostingOffsets), self.u32s(SectionKind::PosPostings), key, "PosPostings")
+        csr(
+            self.u32s(SectionKind::PosPostingOffsets),
+            self.u32s(SectionKind::PosPostings),
+            key,
+            "PosPostings",
+        )
     }
 
     /// TIDs holding `term` at any position, ascending.
@@ -291,14 +367,19 @@ impl Catalog {
         )
     }
 
-    /// The id of an exact (already normalised) term.
-    pub fn term_id(&self, term: &str) -> Option<u32> {
-        self.terms.get(term).and_then(|id| u32::try_from(id).ok())
+    /// The id of an exact (already normalised) term; `Ok(None)` when the catalogue lacks it.
+    pub fn term_id(&self, term: &str) -> Result<Option<u32>, CatalogError> {
+        guard_fst(|| self.terms.get(term).and_then(|id| u32::try_from(id).ok()))
     }
 
     /// The text of term `id`.
     pub fn term_text(&self, id: u32) -> Result<&str, CatalogError> {
-        string_at(self.u32s(SectionKind::TermOffsets), self.section_bytes(SectionKind::TermBytes), id as usize, "TermBytes")
+        string_at(
+            self.u32s(SectionKind::TermOffsets),
+            self.section_bytes(SectionKind::TermBytes),
+            id as usize,
+            "TermBytes",
+        )
     }
 
     /// The index of the TID with exactly these term ids.
@@ -326,9 +407,14 @@ impl Catalog {
         let mut terms = Vec::with_capacity(self.tid_len());
         for id in self.tid_row(tid)? {
             let text = self.term_text(id.get())?;
-            terms.push(Term::new(text).map_err(|e| CatalogError::corrupt("TermBytes", format!("term {text:?}: {e}")))?);
+            terms.push(
+                Term::new(text).map_err(|e| {
+                    CatalogError::corrupt("TermBytes", format!("term {text:?}: {e}"))
+                })?,
+            );
         }
-        Tid::from_terms(terms.iter().map(Term::as_str)).map_err(|e| CatalogError::corrupt("TidTerms", e.to_string()))
+        Tid::from_terms(terms.iter().map(Term::as_str))
+            .map_err(|e| CatalogError::corrupt("TidTerms", e.to_string()))
     }
 
     /// The TID of `item`; `Ok(None)` when the catalogue does not have the item.
@@ -361,17 +447,23 @@ impl Catalog {
     pub fn items_with_tid(&self, tid: &Tid) -> Result<Vec<u32>, CatalogError> {
         let mut ids = Vec::with_capacity(tid.len());
         for term in tid.terms() {
-            match self.term_id(term.as_str()) {
+            match self.term_id(term.as_str())? {
                 Some(id) => ids.push(id),
                 None => return Ok(Vec::new()),
             }
         }
-        let Some(t) = self.find_tid(&ids) else { return Ok(Vec::new()) };
+        let Some(t) = self.find_tid(&ids) else {
+            return Ok(Vec::new());
+        };
         self.tid_items(t)?
             .iter()
             .map(|&i| {
-                self.item_id(i.get() as usize)
-                    .ok_or_else(|| CatalogError::corrupt("TidItems", format!("item index {} out of range", i.get())))
+                self.item_id(i.get() as usize).ok_or_else(|| {
+                    CatalogError::corrupt(
+                        "TidItems",
+                        format!("item index {} out of range", i.get()),
+                    )
+                })
             })
             .collect()
     }
@@ -402,26 +494,52 @@ impl Catalog {
             unknown_optional_sections: self.unknown_sections,
             sections: SectionKind::ALL
                 .iter()
-                .map(|&k| SectionInfo { name: k.name(), bytes: self.sections[index_of(k)].len() as u64 })
+                .map(|&k| SectionInfo {
+                    name: k.name(),
+                    bytes: self.sections[index_of(k)].len() as u64,
+                })
                 .collect(),
         }
     }
 }
 
+/// Runs an operation on the term fst, turning a panic inside the fst crate into an error.
+///
+/// The fst decoder trusts its bytes and indexes out of bounds (a panic, not UB: it is safe
+/// code) on malformed input. `open` checks the section's CRC, so accidental corruption never
+/// gets here; this guard covers a hand-crafted file whose CRC was forged. Builds with
+/// `panic = "abort"` lose the guard: run [`Catalog::verify`] on catalogues of unknown origin,
+/// which walks the whole dictionary.
+pub(crate) fn guard_fst<T>(f: impl FnOnce() -> T) -> Result<T, CatalogError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| CatalogError::corrupt("TermFst", "malformed term dictionary"))
+}
+
 /// Row `i` of a CSR pair, bounds-checked.
-fn csr<'a>(offsets: &[U32Le], values: &'a [U32Le], i: usize, section: &'static str) -> Result<&'a [U32Le], CatalogError> {
+fn csr<'a>(
+    offsets: &[U32Le],
+    values: &'a [U32Le],
+    i: usize,
+    section: &'static str,
+) -> Result<&'a [U32Le], CatalogError> {
     let bad = || CatalogError::corrupt(section, format!("bad offsets for row {i}"));
     let start = offsets.get(i).ok_or_else(bad)?.get() as usize;
     let end = offsets.get(i + 1).ok_or_else(bad)?.get() as usize;
     values.get(start..end).ok_or_else(bad)
 }
 
-fn string_at<'a>(offsets: &[U32Le], bytes: &'a [u8], i: usize, section: &'static str) -> Result<&'a str, CatalogError> {
+fn string_at<'a>(
+    offsets: &[U32Le],
+    bytes: &'a [u8],
+    i: usize,
+    section: &'static str,
+) -> Result<&'a str, CatalogError> {
     let bad = || CatalogError::corrupt(section, format!("bad offsets for string {i}"));
     let start = offsets.get(i).ok_or_else(bad)?.get() as usize;
     let end = offsets.get(i + 1).ok_or_else(bad)?.get() as usize;
     let raw = bytes.get(start..end).ok_or_else(bad)?;
-    std::str::from_utf8(raw).map_err(|_| CatalogError::corrupt(section, format!("string {i} is not UTF-8")))
+    std::str::from_utf8(raw)
+        .map_err(|_| CatalogError::corrupt(section, format!("string {i} is not UTF-8")))
 }
 
 /// What `grlm catalog inspect` prints.

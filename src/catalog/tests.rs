@@ -13,11 +13,32 @@ fn tid(text: &str) -> Tid {
 /// A small catalogue with a collision (items 3 and 9) and an item without a title.
 pub(crate) fn sample_bytes() -> Vec<u8> {
     let mut b = CatalogBuilder::new();
-    b.add(9, tid("[shampoo, color, care, treated, preserve]"), Some("Shampoo B".into())).unwrap();
-    b.add(1, tid("[hair-mask, color-lock, citrus, protein, unisex]"), Some("Mask".into())).unwrap();
-    b.add(3, tid("[shampoo, color, care, treated, preserve]"), Some("Shampoo A".into())).unwrap();
-    b.add(4, tid("[soap, raw, ghana, deep-clean, traditional]"), None).unwrap();
-    b.add(7, tid("[hair-mask, repairing, monoi, unisex, intense]"), Some("Ünïcode ✓".into())).unwrap();
+    b.add(
+        9,
+        tid("[shampoo, color, care, treated, preserve]"),
+        Some("Shampoo B".into()),
+    )
+    .unwrap();
+    b.add(
+        1,
+        tid("[hair-mask, color-lock, citrus, protein, unisex]"),
+        Some("Mask".into()),
+    )
+    .unwrap();
+    b.add(
+        3,
+        tid("[shampoo, color, care, treated, preserve]"),
+        Some("Shampoo A".into()),
+    )
+    .unwrap();
+    b.add(4, tid("[soap, raw, ghana, deep-clean, traditional]"), None)
+        .unwrap();
+    b.add(
+        7,
+        tid("[hair-mask, repairing, monoi, unisex, intense]"),
+        Some("Ünïcode ✓".into()),
+    )
+    .unwrap();
     b.to_bytes().unwrap()
 }
 
@@ -26,23 +47,51 @@ fn sample_round_trips() {
     let c = Catalog::from_bytes(sample_bytes()).unwrap();
     c.verify().unwrap();
     assert_eq!((c.len(), c.tid_count(), c.tid_len()), (5, 4, 5));
-    assert_eq!(c.tid_of(1).unwrap().unwrap().to_string(), "[hair-mask, color-lock, citrus, protein, unisex]");
+    assert_eq!(
+        c.tid_of(1).unwrap().unwrap().to_string(),
+        "[hair-mask, color-lock, citrus, protein, unisex]"
+    );
     assert_eq!(c.title_of(7).unwrap(), Some("Ünïcode ✓"));
     assert_eq!(c.title_of(4).unwrap(), None);
     assert_eq!(c.tid_of(2).unwrap(), None, "unknown item");
-    assert_eq!(c.items_with_tid(&tid("[shampoo, color, care, treated, preserve]")).unwrap(), [3, 9]);
-    assert!(c.items_with_tid(&tid("[shampoo, color, care, treated, x]")).unwrap().is_empty());
+    assert_eq!(
+        c.items_with_tid(&tid("[shampoo, color, care, treated, preserve]"))
+            .unwrap(),
+        [3, 9]
+    );
+    assert!(c
+        .items_with_tid(&tid("[shampoo, color, care, treated, x]"))
+        .unwrap()
+        .is_empty());
     let info = c.info();
-    assert_eq!((info.items, info.unique_tids, info.items_sharing_tid, info.max_items_per_tid), (5, 4, 2, 2));
+    assert_eq!(
+        (
+            info.items,
+            info.unique_tids,
+            info.items_sharing_tid,
+            info.max_items_per_tid
+        ),
+        (5, 4, 2, 2)
+    );
     assert!((info.collision_rate - 0.2).abs() < 1e-9);
 }
 
 #[test]
 fn builder_rejects_bad_input() {
-    assert!(matches!(CatalogBuilder::new().to_bytes(), Err(BuildError::Empty)));
+    assert!(matches!(
+        CatalogBuilder::new().to_bytes(),
+        Err(BuildError::Empty)
+    ));
     let mut b = CatalogBuilder::new();
     b.add(1, tid("[a, b]"), None).unwrap();
-    assert!(matches!(b.add(2, tid("[a, b, c]"), None), Err(BuildError::TidLength { item: 2, expected: 2, found: 3 })));
+    assert!(matches!(
+        b.add(2, tid("[a, b, c]"), None),
+        Err(BuildError::TidLength {
+            item: 2,
+            expected: 2,
+            found: 3
+        })
+    ));
     b.add(1, tid("[c, d]"), None).unwrap();
     assert!(matches!(b.to_bytes(), Err(BuildError::DuplicateItemId(1))));
 }
@@ -63,9 +112,19 @@ fn written_file_is_mapped_and_replaced_atomically() {
     old.verify().unwrap();
     let new = Catalog::open(&path).unwrap();
     assert!(new.contains(6) && !new.contains(5));
-    assert_eq!(report.bytes, std::fs::metadata(&path).unwrap().len().max(report.bytes));
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers.len(), 1, "only the catalogue remains: {leftovers:?}");
+    assert_eq!(
+        report.bytes,
+        std::fs::metadata(&path).unwrap().len().max(report.bytes)
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "only the catalogue remains: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -81,17 +140,41 @@ fn failed_write_leaves_nothing() {
 #[test]
 fn typed_errors_for_bad_files() {
     let good = sample_bytes();
-    assert!(matches!(Catalog::from_bytes(Vec::new()), Err(CatalogError::Empty)));
-    assert!(matches!(Catalog::from_bytes(b"GRLM".to_vec()), Err(CatalogError::Truncated { .. })));
-    assert!(matches!(Catalog::from_bytes(b"PK\x03\x04 not a catalogue".to_vec()), Err(CatalogError::BadMagic)));
-    assert!(matches!(Catalog::from_bytes(good[..good.len() - 64].to_vec()), Err(CatalogError::Truncated { .. })));
-    assert!(matches!(Catalog::from_bytes(good[..100].to_vec()), Err(CatalogError::Truncated { .. })));
+    assert!(matches!(
+        Catalog::from_bytes(Vec::new()),
+        Err(CatalogError::Empty)
+    ));
+    assert!(matches!(
+        Catalog::from_bytes(b"GRLM".to_vec()),
+        Err(CatalogError::Truncated { .. })
+    ));
+    assert!(matches!(
+        Catalog::from_bytes(b"PK\x03\x04 not a catalogue".to_vec()),
+        Err(CatalogError::BadMagic)
+    ));
+    assert!(matches!(
+        Catalog::from_bytes(good[..good.len() - 64].to_vec()),
+        Err(CatalogError::Truncated { .. })
+    ));
+    assert!(matches!(
+        Catalog::from_bytes(good[..100].to_vec()),
+        Err(CatalogError::Truncated { .. })
+    ));
     let mut flipped = good.clone();
     flipped[20] ^= 1;
-    assert!(matches!(Catalog::from_bytes(flipped), Err(CatalogError::ChecksumMismatch { section: "header", .. })));
+    assert!(matches!(
+        Catalog::from_bytes(flipped),
+        Err(CatalogError::ChecksumMismatch {
+            section: "header",
+            ..
+        })
+    ));
     let mut longer = good.clone();
     longer.extend_from_slice(&[0; 64]);
-    assert!(matches!(Catalog::from_bytes(longer), Err(CatalogError::Corrupt { .. })));
+    assert!(matches!(
+        Catalog::from_bytes(longer),
+        Err(CatalogError::Corrupt { .. })
+    ));
 }
 
 /// Re-encodes the header of `bytes` after `edit`, with a valid CRC, so that checks behind
@@ -110,9 +193,21 @@ fn reheader(bytes: &[u8], edit: impl FnOnce(&mut Header, &mut Vec<SectionEntry>)
 fn with_section(bytes: &[u8], flags: u32) -> Vec<u8> {
     let (mut header, sections) = Header::decode(bytes).unwrap();
     let old_start = format::align_up(HEADER_LEN + sections.len() * SECTION_ENTRY_LEN);
-    let mut moved: Vec<SectionEntry> = sections.iter().map(|s| SectionEntry { offset: s.offset + 64, ..*s }).collect();
+    let mut moved: Vec<SectionEntry> = sections
+        .iter()
+        .map(|s| SectionEntry {
+            offset: s.offset + 64,
+            ..*s
+        })
+        .collect();
     let extra_at = header.file_len + 64;
-    moved.push(SectionEntry { kind: 99, flags, offset: extra_at, len: 8, crc: crc32fast::hash(b"future!!") });
+    moved.push(SectionEntry {
+        kind: 99,
+        flags,
+        offset: extra_at,
+        len: 8,
+        crc: crc32fast::hash(b"future!!"),
+    });
     header.file_len += 128;
     let mut out = header.encode(&moved);
     out.resize(old_start + 64, 0);
@@ -128,7 +223,11 @@ fn versions_and_sections() {
     let newer_major = reheader(&good, |h, _| h.major = 2);
     assert!(matches!(
         Catalog::from_bytes(newer_major),
-        Err(CatalogError::UnsupportedVersion { major: 2, minor: 0, supported_major: 1 })
+        Err(CatalogError::UnsupportedVersion {
+            major: 2,
+            minor: 0,
+            supported_major: 1
+        })
     ));
     let newer_minor = reheader(&good, |h, _| h.minor = 7);
     Catalog::from_bytes(newer_minor).unwrap().verify().unwrap();
@@ -145,14 +244,18 @@ fn versions_and_sections() {
     let missing = reheader(&good, |_, s| {
         s.remove(3);
     });
-    assert!(matches!(Catalog::from_bytes(missing), Err(CatalogError::MissingSection("ItemIds"))));
+    assert!(matches!(
+        Catalog::from_bytes(missing),
+        Err(CatalogError::MissingSection("ItemIds"))
+    ));
 }
 
 #[test]
 fn huge_declared_sizes_are_refused() {
     let good = sample_bytes();
     for edit in [
-        (|h: &mut Header, _: &mut Vec<SectionEntry>| h.item_count = u32::MAX) as fn(&mut Header, &mut Vec<SectionEntry>),
+        (|h: &mut Header, _: &mut Vec<SectionEntry>| h.item_count = u32::MAX)
+            as fn(&mut Header, &mut Vec<SectionEntry>),
         |h, _| h.term_count = u32::MAX,
         |h, _| h.tid_len = 1_000_000,
         |h, _| h.tid_count = 0,
@@ -161,7 +264,10 @@ fn huge_declared_sizes_are_refused() {
         |_, s| s[2].offset += 1,
     ] {
         let bytes = reheader(&good, edit);
-        assert!(matches!(Catalog::from_bytes(bytes), Err(CatalogError::Corrupt { .. })));
+        assert!(matches!(
+            Catalog::from_bytes(bytes),
+            Err(CatalogError::Corrupt { .. })
+        ));
     }
 }
 
@@ -169,7 +275,10 @@ fn huge_declared_sizes_are_refused() {
 fn every_truncation_and_many_bit_flips_fail_cleanly() {
     let good = sample_bytes();
     for len in 0..good.len() {
-        assert!(!exercise(&good[..len]), "prefix of {len} bytes must not verify");
+        assert!(
+            !exercise(&good[..len]),
+            "prefix of {len} bytes must not verify"
+        );
     }
     let mut verified_flips = 0;
     for at in (0..good.len()).step_by(3) {
@@ -182,15 +291,39 @@ fn every_truncation_and_many_bit_flips_fail_cleanly() {
             }
         }
     }
-    let padding = good.len() - Catalog::from_bytes(good.clone()).unwrap().info().sections.iter().map(|s| s.bytes).sum::<u64>() as usize;
-    assert!(verified_flips <= padding, "{verified_flips} flips verified, only {padding} padding bytes");
+    let padding = good.len()
+        - Catalog::from_bytes(good.clone())
+            .unwrap()
+            .info()
+            .sections
+            .iter()
+            .map(|s| s.bytes)
+            .sum::<u64>() as usize;
+    assert!(
+        verified_flips <= padding,
+        "{verified_flips} flips verified, only {padding} padding bytes"
+    );
 }
 
 fn arb_catalogue() -> impl Strategy<Value = Vec<(u32, Vec<String>, Option<String>)>> {
-    let term = prop::sample::select(vec!["a", "b", "hair mask", "Citrus", "x-y", "élan", "zz", "q"]).prop_map(str::to_owned);
+    let term = prop::sample::select(vec![
+        "a",
+        "b",
+        "hair mask",
+        "Citrus",
+        "x-y",
+        "élan",
+        "zz",
+        "q",
+    ])
+    .prop_map(str::to_owned);
     let title = prop::option::of("[a-zA-Z &;é✓]{0,12}");
     prop::collection::btree_map(any::<u32>(), (prop::collection::vec(term, 3), title), 1..40)
-        .prop_map(|m| m.into_iter().map(|(id, (terms, title))| (id, terms, title)).collect())
+        .prop_map(|m| {
+            m.into_iter()
+                .map(|(id, (terms, title))| (id, terms, title))
+                .collect()
+        })
 }
 
 proptest! {

@@ -21,7 +21,9 @@ pub struct ReferenceGrounder<'c> {
 impl<'c> ReferenceGrounder<'c> {
     /// Lists the vocabulary of `catalog`.
     pub fn new(catalog: &'c Catalog) -> Result<Self, CatalogError> {
-        let words = (0..catalog.term_count() as u32).map(|t| catalog.term_text(t)).collect::<Result<_, _>>()?;
+        let words = (0..catalog.term_count() as u32)
+            .map(|t| catalog.term_text(t))
+            .collect::<Result<_, _>>()?;
         Ok(ReferenceGrounder { catalog, words })
     }
 

@@ -11,8 +11,8 @@
 //!
 //! At most [`MAX_MATCHES`] matches are kept per term, best similarity first, then by term id.
 
-
-use crate::catalog::Catalog;
+use crate::catalog::reader::guard_fst;
+use crate::catalog::{Catalog, CatalogError};
 
 /// Matches kept per query term.
 pub const MAX_MATCHES: usize = 8;
@@ -44,19 +44,36 @@ pub fn edit_similarity(d: u8) -> f32 {
     1.0 - 0.2 * d as f32
 }
 
-/// Appends to `out` the catalogue terms matching `query` (already normalised).
-pub fn term_matches(catalog: &Catalog, query: &str, out: &mut Vec<TermMatch>) {
+/// Fills `out` with the catalogue terms matching `query` (already normalised).
+pub fn term_matches(
+    catalog: &Catalog,
+    query: &str,
+    out: &mut Vec<TermMatch>,
+) -> Result<(), CatalogError> {
     out.clear();
-    if let Some(term) = catalog.term_id(query) {
-        out.push(TermMatch { term, similarity: 1.0 });
-        return;
+    guard_fst(|| search(catalog, query, out))?
+}
+
+fn search(catalog: &Catalog, query: &str, out: &mut Vec<TermMatch>) -> Result<(), CatalogError> {
+    if let Some(term) = catalog.term_id(query)? {
+        out.push(TermMatch {
+            term,
+            similarity: 1.0,
+        });
+        return Ok(());
     }
     let map = catalog.term_map();
     let edits = max_edits(query.len());
     if edits > 0 && query.len() <= MAX_FUZZY_BYTES {
         osa_search(map.as_fst(), query.as_bytes(), edits, &mut |id, d| {
             if let Ok(term) = u32::try_from(id) {
-                push_best(out, TermMatch { term, similarity: edit_similarity(d) });
+                push_best(
+                    out,
+                    TermMatch {
+                        term,
+                        similarity: edit_similarity(d),
+                    },
+                );
             }
         });
     }
@@ -70,7 +87,13 @@ pub fn term_matches(catalog: &Catalog, query: &str, out: &mut Vec<TermMatch>) {
     }) {
         finals(fst, node, output, &mut |id| {
             if let Ok(term) = u32::try_from(id) {
-                push_best(out, TermMatch { term, similarity: COMPOUND_SIMILARITY });
+                push_best(
+                    out,
+                    TermMatch {
+                        term,
+                        similarity: COMPOUND_SIMILARITY,
+                    },
+                );
             }
             taken += 1;
             taken < MAX_MATCHES
@@ -78,14 +101,24 @@ pub fn term_matches(catalog: &Catalog, query: &str, out: &mut Vec<TermMatch>) {
     }
     // Catalogue terms that the query extends: `hair-mask-set` → `hair-mask`, `hair`.
     for (at, _) in query.match_indices('-') {
-        if let Some(term) = catalog.term_id(&query[..at]) {
-            push_best(out, TermMatch { term, similarity: COMPOUND_SIMILARITY });
+        if let Some(term) = catalog.term_id(&query[..at])? {
+            push_best(
+                out,
+                TermMatch {
+                    term,
+                    similarity: COMPOUND_SIMILARITY,
+                },
+            );
         }
     }
+    Ok(())
 }
 
 /// The node reached by `bytes` from the root, with the output accumulated on the way.
-fn descend<'f>(fst: &'f fst::raw::Fst<impl AsRef<[u8]>>, bytes: &[u8]) -> Option<(fst::raw::Node<'f>, u64)> {
+fn descend<'f>(
+    fst: &'f fst::raw::Fst<impl AsRef<[u8]>>,
+    bytes: &[u8],
+) -> Option<(fst::raw::Node<'f>, u64)> {
     let mut node = fst.root();
     let mut output = 0u64;
     for &b in bytes {
@@ -98,7 +131,12 @@ fn descend<'f>(fst: &'f fst::raw::Fst<impl AsRef<[u8]>>, bytes: &[u8]) -> Option
 
 /// Calls `f` with the value of each key below `node` in key order, until `f` returns false.
 /// Returns false once stopped.
-fn finals(fst: &fst::raw::Fst<impl AsRef<[u8]>>, node: fst::raw::Node<'_>, output: u64, f: &mut impl FnMut(u64) -> bool) -> bool {
+fn finals(
+    fst: &fst::raw::Fst<impl AsRef<[u8]>>,
+    node: fst::raw::Node<'_>,
+    output: u64,
+    f: &mut impl FnMut(u64) -> bool,
+) -> bool {
     if node.is_final() && !f(output + node.final_output().value()) {
         return false;
     }
@@ -118,7 +156,11 @@ fn push_best(out: &mut Vec<TermMatch>, m: TermMatch) {
     } else {
         out.push(m);
     }
-    out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.term.cmp(&b.term)));
+    out.sort_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then(a.term.cmp(&b.term))
+    });
     out.truncate(MAX_MATCHES);
 }
 
@@ -131,18 +173,36 @@ const ROW: usize = MAX_FUZZY_BYTES + 1;
 /// swap looks two back) and abandons a branch once no extension can come within `k`. This
 /// is the classic Levenshtein-automaton intersection, done by hand on the raw fst so that
 /// each step costs a few dozen byte operations and no allocation.
-fn osa_search(fst: &fst::raw::Fst<impl AsRef<[u8]>>, query: &[u8], k: u8, found: &mut impl FnMut(u64, u8)) {
+fn osa_search(
+    fst: &fst::raw::Fst<impl AsRef<[u8]>>,
+    query: &[u8],
+    k: u8,
+    found: &mut impl FnMut(u64, u8),
+) {
     let Some(&first) = query.first() else { return };
     if query.len() > MAX_FUZZY_BYTES {
         return;
     }
     let root = fst.root();
-    let Some(index) = root.find_input(first) else { return };
+    let Some(index) = root.find_input(first) else {
+        return;
+    };
     let t = root.transition(index);
     let start = start_column(query, k);
     let mut next = [k + 1; ROW];
     if step(query, k, 1, &[k + 1; ROW], &start, None, first, &mut next) {
-        walk(fst, fst.node(t.addr), query, k, 1, &start, &next, first, t.out.value(), found);
+        walk(
+            fst,
+            fst.node(t.addr),
+            query,
+            k,
+            1,
+            &start,
+            &next,
+            first,
+            t.out.value(),
+            found,
+        );
     }
 }
 
@@ -174,7 +234,18 @@ fn walk(
     }
     let mut visit = |t: fst::raw::Transition, next: &mut [u8; ROW]| {
         if step(query, k, j, prev, cur, Some(last), t.inp, next) {
-            walk(fst, fst.node(t.addr), query, k, j, cur, next, t.inp, output + t.out.value(), found);
+            walk(
+                fst,
+                fst.node(t.addr),
+                query,
+                k,
+                j,
+                cur,
+                next,
+                t.inp,
+                output + t.out.value(),
+                found,
+            );
         }
     };
     let budget_left = cur[lo.saturating_sub(1)..=hi].iter().any(|&c| c < k);
@@ -213,7 +284,16 @@ fn start_column(query: &[u8], k: u8) -> [u8; ROW] {
 /// must already hold the cap `k + 1`. Returns false when no extension of this candidate
 /// prefix can end within `k` edits.
 #[allow(clippy::too_many_arguments)]
-fn step(query: &[u8], k: u8, j: usize, prev: &[u8; ROW], cur: &[u8; ROW], last: Option<u8>, byte: u8, next: &mut [u8; ROW]) -> bool {
+fn step(
+    query: &[u8],
+    k: u8,
+    j: usize,
+    prev: &[u8; ROW],
+    cur: &[u8; ROW],
+    last: Option<u8>,
+    byte: u8,
+    next: &mut [u8; ROW],
+) -> bool {
     let (m, cap) = (query.len(), k + 1);
     let lo = j.saturating_sub(k as usize);
     let hi = (j + k as usize).min(m);
@@ -226,7 +306,9 @@ fn step(query: &[u8], k: u8, j: usize, prev: &[u8; ROW], cur: &[u8; ROW], last: 
             cur[0].saturating_add(1)
         } else {
             let q = query[i - 1];
-            let mut d = (cur[i] + 1).min(next[i - 1] + 1).min(cur[i - 1] + u8::from(q != byte));
+            let mut d = (cur[i] + 1)
+                .min(next[i - 1] + 1)
+                .min(cur[i - 1] + u8::from(q != byte));
             if i > 1 && last == Some(q) && query[i - 2] == byte {
                 d = d.min(prev[i - 2] + 1);
             }
@@ -263,13 +345,18 @@ mod tests {
 
     #[test]
     fn fst_walk_finds_exactly_the_close_terms() {
-        let words = ["citrus", "citrux", "cirtus", "citru", "citruss", "protein", "protien", "zzz"];
+        let words = [
+            "citrus", "citrux", "cirtus", "citru", "citruss", "protein", "protien", "zzz",
+        ];
         let mut sorted = words.to_vec();
         sorted.sort_unstable();
-        let map = fst::Map::from_iter(sorted.iter().enumerate().map(|(i, w)| (*w, i as u64))).unwrap();
+        let map =
+            fst::Map::from_iter(sorted.iter().enumerate().map(|(i, w)| (*w, i as u64))).unwrap();
         for query in ["citrus", "protein", "ctirus"] {
             let mut got = Vec::new();
-            osa_search(map.as_fst(), query.as_bytes(), 1, &mut |id, d| got.push((sorted[id as usize], d)));
+            osa_search(map.as_fst(), query.as_bytes(), 1, &mut |id, d| {
+                got.push((sorted[id as usize], d))
+            });
             got.sort_unstable();
             let mut want: Vec<(&str, u8)> = sorted
                 .iter()
@@ -293,7 +380,9 @@ mod tests {
         for i in 1..=n {
             for j in 1..=m {
                 let cost = usize::from(a[i - 1] != b[j - 1]);
-                d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+                d[i][j] = (d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1)
+                    .min(d[i - 1][j - 1] + cost);
                 if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                     d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
                 }
@@ -304,7 +393,22 @@ mod tests {
 
     #[test]
     fn automaton_agrees_with_reference_distance() {
-        let words = ["protein", "protien", "hair-mask", "hair-masks", "air-mask", "citrus", "cirtus", "ab", "ba", "abc", "", "unisex", "uni-sex", "xyz"];
+        let words = [
+            "protein",
+            "protien",
+            "hair-mask",
+            "hair-masks",
+            "air-mask",
+            "citrus",
+            "cirtus",
+            "ab",
+            "ba",
+            "abc",
+            "",
+            "unisex",
+            "uni-sex",
+            "xyz",
+        ];
         for a in words {
             for b in words {
                 for k in 0..=2u8 {

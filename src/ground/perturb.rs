@@ -17,7 +17,11 @@ pub enum Perturbation {
 
 impl Perturbation {
     /// All kinds, in report order.
-    pub const ALL: [Perturbation; 3] = [Perturbation::Drop, Perturbation::Misspell, Perturbation::Reorder];
+    pub const ALL: [Perturbation; 3] = [
+        Perturbation::Drop,
+        Perturbation::Misspell,
+        Perturbation::Reorder,
+    ];
 }
 
 /// SplitMix64: small, seedable, identical on every platform.
@@ -73,7 +77,9 @@ pub fn perturb(tid: &Tid, kind: Perturbation, rng: &mut SplitMix64) -> Option<Ti
             terms.swap(a, b);
         }
         Perturbation::Misspell => {
-            let long: Vec<usize> = (0..terms.len()).filter(|&i| terms[i].chars().count() >= 4).collect();
+            let long: Vec<usize> = (0..terms.len())
+                .filter(|&i| terms[i].chars().count() >= 4)
+                .collect();
             if long.is_empty() {
                 return None;
             }

@@ -59,7 +59,10 @@ impl Eq for Ranked {}
 
 impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> Ordering {
-        other.score.total_cmp(&self.score).then(self.item.cmp(&other.item))
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.item.cmp(&other.item))
     }
 }
 
@@ -72,7 +75,14 @@ impl PartialOrd for Ranked {
 impl<'c> Grounder<'c> {
     /// A grounder for `catalog`.
     pub fn new(catalog: &'c Catalog) -> Self {
-        Grounder { catalog, seen: Vec::new(), generation: 0, matches: Vec::new(), flat: Vec::new(), scratch: Vec::new() }
+        Grounder {
+            catalog,
+            seen: Vec::new(),
+            generation: 0,
+            matches: Vec::new(),
+            flat: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 
     /// The catalogue this grounder reads.
@@ -82,13 +92,18 @@ impl<'c> Grounder<'c> {
 
     /// At most `k` eligible items for `query`, best first: direct matches, then structural
     /// ones by descending score and ascending item id. Deterministic for a given catalogue.
-    pub fn ground(&mut self, query: &Tid, k: usize, filter: &ItemFilter) -> Result<Vec<Grounded>, CatalogError> {
+    pub fn ground(
+        &mut self,
+        query: &Tid,
+        k: usize,
+        filter: &ItemFilter,
+    ) -> Result<Vec<Grounded>, CatalogError> {
         let mut out = Vec::new();
         if k == 0 {
             return Ok(out);
         }
         self.next_generation();
-        self.resolve_terms(query);
+        self.resolve_terms(query)?;
 
         // Direct mapping.
         let exact: Option<Vec<u32>> = self
@@ -101,7 +116,11 @@ impl<'c> Grounder<'c> {
             for &index in self.catalog.tid_items(tid)? {
                 let item = self.item_id(index.get())?;
                 if filter.permits(item) && out.len() < k {
-                    out.push(Grounded { item, score: 1.0, method: Method::Direct });
+                    out.push(Grounded {
+                        item,
+                        score: 1.0,
+                        method: Method::Direct,
+                    });
                 }
             }
         }
@@ -121,25 +140,30 @@ impl<'c> Grounder<'c> {
         self.generation += 1;
     }
 
-    fn resolve_terms(&mut self, query: &Tid) {
+    fn resolve_terms(&mut self, query: &Tid) -> Result<(), CatalogError> {
         let n = query.len();
         self.matches.resize_with(n, Vec::new);
         self.matches.truncate(n);
         for (i, term) in query.terms().iter().enumerate() {
-            term_matches(self.catalog, term.as_str(), &mut self.scratch);
+            term_matches(self.catalog, term.as_str(), &mut self.scratch)?;
             self.matches[i].clear();
             self.matches[i].extend_from_slice(&self.scratch);
         }
         self.flat.clear();
         for (i, matches) in self.matches.iter().enumerate() {
-            self.flat.extend(matches.iter().map(|m| FlatMatch { term: m.term, query_position: i, similarity: m.similarity }));
+            self.flat.extend(matches.iter().map(|m| FlatMatch {
+                term: m.term,
+                query_position: i,
+                similarity: m.similarity,
+            }));
         }
+        Ok(())
     }
 
     fn item_id(&self, index: u32) -> Result<u32, CatalogError> {
-        self.catalog
-            .item_id(index as usize)
-            .ok_or_else(|| CatalogError::corrupt("TidItems", format!("item index {index} out of range")))
+        self.catalog.item_id(index as usize).ok_or_else(|| {
+            CatalogError::corrupt("TidItems", format!("item index {index} out of range"))
+        })
     }
 
     /// Exact score of TID `tid` (formula in the module docs), before normalisation.
@@ -158,7 +182,12 @@ impl<'c> Grounder<'c> {
         Ok(best[..self.matches.len()].iter().sum())
     }
 
-    fn structural(&mut self, k: usize, filter: &ItemFilter, out: &mut Vec<Grounded>) -> Result<(), CatalogError> {
+    fn structural(
+        &mut self,
+        k: usize,
+        filter: &ItemFilter,
+        out: &mut Vec<Grounded>,
+    ) -> Result<(), CatalogError> {
         let norm = self.matches.len().max(self.catalog.tid_len()) as f32;
         // Sources: one (term, position) list per query term, match and catalogue position,
         // bounded by what a TID found there can score for that query term. Per query term
@@ -171,7 +200,12 @@ impl<'c> Grounder<'c> {
                 for j in 0..self.catalog.tid_len() {
                     let len = self.catalog.pos_postings(j, m.term)?.len();
                     if len > 0 {
-                        list.push(Source { term: m.term, position: j, len, bound: m.similarity * decay(i.abs_diff(j)) });
+                        list.push(Source {
+                            term: m.term,
+                            position: j,
+                            len,
+                            bound: m.similarity * decay(i.abs_diff(j)),
+                        });
                     }
                 }
             }
@@ -187,8 +221,10 @@ impl<'c> Grounder<'c> {
                 .min();
             let Some((_, i)) = frontier else { break };
             if let (true, Some(worst)) = (heap.len() >= k, heap.peek()) {
-                let reachable: f32 =
-                    (0..sources.len()).filter_map(|i| sources[i].get(next[i]).map(|s| s.bound)).sum::<f32>() / norm;
+                let reachable: f32 = (0..sources.len())
+                    .filter_map(|i| sources[i].get(next[i]).map(|s| s.bound))
+                    .sum::<f32>()
+                    / norm;
                 if reachable + SCORE_EPSILON < worst.score {
                     break;
                 }
@@ -200,7 +236,12 @@ impl<'c> Grounder<'c> {
                 match self.seen.get_mut(tid) {
                     Some(stamp) if *stamp != self.generation => *stamp = self.generation,
                     Some(_) => continue,
-                    None => return Err(CatalogError::corrupt("PosPostings", format!("TID {tid} out of range"))),
+                    None => {
+                        return Err(CatalogError::corrupt(
+                            "PosPostings",
+                            format!("TID {tid} out of range"),
+                        ))
+                    }
                 }
                 let score = self.raw_score(tid)? / norm;
                 if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
@@ -223,7 +264,11 @@ impl<'c> Grounder<'c> {
         }
         let mut ranked = heap.into_vec();
         ranked.sort();
-        out.extend(ranked.into_iter().map(|r| Grounded { item: r.item, score: r.score, method: Method::Structural }));
+        out.extend(ranked.into_iter().map(|r| Grounded {
+            item: r.item,
+            score: r.score,
+            method: Method::Structural,
+        }));
         Ok(())
     }
 }

@@ -39,24 +39,44 @@ fn small() -> Catalog {
 #[test]
 fn direct_items_come_first_in_id_order() {
     let c = small();
-    let r = c.ground(&tid("[shampoo, color, care, treated, preserve]"), 10, &ItemFilter::none()).unwrap();
+    let r = c
+        .ground(
+            &tid("[shampoo, color, care, treated, preserve]"),
+            10,
+            &ItemFilter::none(),
+        )
+        .unwrap();
     assert_eq!(items(&r[..2]), [3, 9]);
-    assert!(r[..2].iter().all(|g| g.method == Method::Direct && g.score == 1.0));
-    assert!(r[2..].iter().all(|g| g.method == Method::Structural && g.score < 1.0));
+    assert!(r[..2]
+        .iter()
+        .all(|g| g.method == Method::Direct && g.score == 1.0));
+    assert!(r[2..]
+        .iter()
+        .all(|g| g.method == Method::Structural && g.score < 1.0));
     assert!(r.windows(2).all(|w| w[0].score >= w[1].score));
 }
 
 #[test]
 fn misspelt_and_inflected_terms_still_find_the_item() {
     let c = small();
-    let r = c.ground_text("[hair-masks, color-lock, citrus, protien, unisex]", 3, &ItemFilter::none()).unwrap();
+    let r = c
+        .ground_text(
+            "[hair-masks, color-lock, citrus, protien, unisex]",
+            3,
+            &ItemFilter::none(),
+        )
+        .unwrap();
     assert_eq!(r[0].item, 1);
     assert_eq!(r[0].method, Method::Structural);
     // A term the catalogue has matches only itself, not its compounds.
-    let r = c.ground_text("[hair, x, y, z, w]", 10, &ItemFilter::none()).unwrap();
+    let r = c
+        .ground_text("[hair, x, y, z, w]", 10, &ItemFilter::none())
+        .unwrap();
     assert_eq!(items(&r), [6]);
     // An unknown compound falls back to the known term it extends.
-    let r = c.ground_text("[x, y, monoi-oil, z, w]", 10, &ItemFilter::none()).unwrap();
+    let r = c
+        .ground_text("[x, y, monoi-oil, z, w]", 10, &ItemFilter::none())
+        .unwrap();
     assert_eq!(items(&r), [2]);
     assert!((r[0].score - fuzzy::COMPOUND_SIMILARITY / 5.0).abs() < 1e-6);
 }
@@ -75,17 +95,31 @@ fn filters_limits_and_empty_results() {
     assert_eq!(items(&allowed), [9]);
     let huge = c.ground(&tid("[citrus]"), usize::MAX, &none).unwrap();
     assert_eq!(items(&huge), [1, 5]);
-    assert!(c.ground(&tid("[nothing, alike]"), 10, &none).unwrap().is_empty());
-    assert!(matches!(c.ground_text("[a, , b]", 3, &none), Err(GroundError::Parse(_))));
+    assert!(c
+        .ground(&tid("[nothing, alike]"), 10, &none)
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        c.ground_text("[a, , b]", 3, &none),
+        Err(GroundError::Parse(_))
+    ));
 }
 
 #[test]
 fn reference_baseline_behaves_like_the_paper() {
     let c = small();
     let reference = baseline::ReferenceGrounder::new(&c).unwrap();
-    assert_eq!(reference.ground(&tid("[shampoo, color, care, treated, preserve]"), 5).unwrap(), [3, 9]);
+    assert_eq!(
+        reference
+            .ground(&tid("[shampoo, color, care, treated, preserve]"), 5)
+            .unwrap(),
+        [3, 9]
+    );
     // Exact beats substring (0.8); substrings match anywhere in a term.
-    assert_eq!(reference.ground(&tid("[hair, q, q, q, q]"), 1).unwrap(), [6]);
+    assert_eq!(
+        reference.ground(&tid("[hair, q, q, q, q]"), 1).unwrap(),
+        [6]
+    );
     let mut r = reference.ground(&tid("[hai, q, q, q, q]"), 3).unwrap();
     r.sort_unstable();
     assert_eq!(r, [1, 2, 6]);
@@ -96,10 +130,13 @@ fn brute_force(c: &Catalog, query: &Tid, k: usize, filter: &ItemFilter) -> Vec<(
     let mut matches: Vec<Vec<TermMatch>> = Vec::new();
     for term in query.terms() {
         let mut m = Vec::new();
-        term_matches(c, term.as_str(), &mut m);
+        term_matches(c, term.as_str(), &mut m).unwrap();
         matches.push(m);
     }
-    let exact: Option<Vec<u32>> = matches.iter().map(|m| m.first().filter(|m| m.similarity == 1.0).map(|m| m.term)).collect();
+    let exact: Option<Vec<u32>> = matches
+        .iter()
+        .map(|m| m.first().filter(|m| m.similarity == 1.0).map(|m| m.term))
+        .collect();
     let direct = exact.and_then(|ids| c.find_tid(&ids));
     let norm = query.len().max(c.tid_len()) as f32;
     let mut out = Vec::new();
@@ -116,7 +153,8 @@ fn brute_force(c: &Catalog, query: &Tid, k: usize, filter: &ItemFilter) -> Vec<(
             let mut best = 0.0f32;
             for (j, term) in row.iter().enumerate() {
                 for x in m.iter().filter(|x| x.term == term.get()) {
-                    best = best.max(x.similarity * DECAY.get(i.abs_diff(j)).copied().unwrap_or(0.25));
+                    best =
+                        best.max(x.similarity * DECAY.get(i.abs_diff(j)).copied().unwrap_or(0.25));
                 }
             }
             total += best;
@@ -134,8 +172,22 @@ fn brute_force(c: &Catalog, query: &Tid, k: usize, filter: &ItemFilter) -> Vec<(
     out
 }
 
-fn arb_case() -> impl Strategy<Value = (Vec<Vec<&'static str>>, Vec<&'static str>, usize, Vec<u32>)> {
-    let words = vec!["serum", "serums", "hair", "hair-mask", "oil", "citrus", "citrsu", "unisex", "men", "gel", "gels", "soap"];
+fn arb_case() -> impl Strategy<Value = (Vec<Vec<&'static str>>, Vec<&'static str>, usize, Vec<u32>)>
+{
+    let words = vec![
+        "serum",
+        "serums",
+        "hair",
+        "hair-mask",
+        "oil",
+        "citrus",
+        "citrsu",
+        "unisex",
+        "men",
+        "gel",
+        "gels",
+        "soap",
+    ];
     let term = prop::sample::select(words);
     (
         prop::collection::vec(prop::collection::vec(term.clone(), 4), 1..60),

@@ -104,14 +104,20 @@ pub fn normalize_term(raw: &str) -> Result<String, TermError> {
         out.extend(c.to_lowercase());
         if out.len() > 4 * MAX_TERM_BYTES {
             // Stop early on absurd input; the exact length is not interesting past this.
-            return Err(TermError::TooLong { len: out.len(), max: MAX_TERM_BYTES });
+            return Err(TermError::TooLong {
+                len: out.len(),
+                max: MAX_TERM_BYTES,
+            });
         }
     }
     if out.is_empty() {
         return Err(TermError::Empty);
     }
     if out.len() > MAX_TERM_BYTES {
-        return Err(TermError::TooLong { len: out.len(), max: MAX_TERM_BYTES });
+        return Err(TermError::TooLong {
+            len: out.len(),
+            max: MAX_TERM_BYTES,
+        });
     }
     Ok(out)
 }
@@ -145,16 +151,31 @@ mod tests {
         assert_eq!(normalize_term(""), Err(TermError::Empty));
         assert_eq!(normalize_term("  \"\" "), Err(TermError::Empty));
         assert_eq!(normalize_term(" - "), Err(TermError::Empty));
-        assert_eq!(normalize_term("a,b"), Err(TermError::ForbiddenChar { ch: ',' }));
-        assert_eq!(normalize_term("a[b"), Err(TermError::ForbiddenChar { ch: '[' }));
-        assert_eq!(normalize_term("a\u{7}b"), Err(TermError::ForbiddenChar { ch: '\u{7}' }));
+        assert_eq!(
+            normalize_term("a,b"),
+            Err(TermError::ForbiddenChar { ch: ',' })
+        );
+        assert_eq!(
+            normalize_term("a[b"),
+            Err(TermError::ForbiddenChar { ch: '[' })
+        );
+        assert_eq!(
+            normalize_term("a\u{7}b"),
+            Err(TermError::ForbiddenChar { ch: '\u{7}' })
+        );
         let long = "x".repeat(MAX_TERM_BYTES + 1);
         assert_eq!(
             normalize_term(&long),
-            Err(TermError::TooLong { len: MAX_TERM_BYTES + 1, max: MAX_TERM_BYTES })
+            Err(TermError::TooLong {
+                len: MAX_TERM_BYTES + 1,
+                max: MAX_TERM_BYTES
+            })
         );
         assert!(normalize_term(&"y".repeat(MAX_TERM_BYTES)).is_ok());
-        assert!(matches!(normalize_term(&"z".repeat(10_000)), Err(TermError::TooLong { .. })));
+        assert!(matches!(
+            normalize_term(&"z".repeat(10_000)),
+            Err(TermError::TooLong { .. })
+        ));
     }
 
     #[test]

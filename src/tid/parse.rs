@@ -54,7 +54,9 @@ pub(super) fn parse_tid(text: &str, expected_len: Option<usize>) -> Result<Tid, 
     if let Some(close) = body.find(']') {
         let trailing = body[close + 1..].trim();
         if !trailing.is_empty() {
-            return Err(TidParseError::TrailingText { trailing: trailing.to_owned() });
+            return Err(TidParseError::TrailingText {
+                trailing: trailing.to_owned(),
+            });
         }
         body = &body[..close];
     }
@@ -75,7 +77,10 @@ pub(super) fn parse_tid(text: &str, expected_len: Option<usize>) -> Result<Tid, 
     }
     if let Some(expected) = expected_len {
         if terms.len() != expected {
-            return Err(TidParseError::WrongLength { expected, found: terms.len() });
+            return Err(TidParseError::WrongLength {
+                expected,
+                found: terms.len(),
+            });
         }
     }
     Ok(Tid { terms })
@@ -92,8 +97,14 @@ mod tests {
     #[test]
     fn canonical_form_round_trips() {
         let tid = Tid::parse("[hair-mask, color-lock, citrus, protein, unisex]", Some(5)).unwrap();
-        assert_eq!(texts(&tid), ["hair-mask", "color-lock", "citrus", "protein", "unisex"]);
-        assert_eq!(tid.to_string(), "[hair-mask, color-lock, citrus, protein, unisex]");
+        assert_eq!(
+            texts(&tid),
+            ["hair-mask", "color-lock", "citrus", "protein", "unisex"]
+        );
+        assert_eq!(
+            tid.to_string(),
+            "[hair-mask, color-lock, citrus, protein, unisex]"
+        );
         assert_eq!(Tid::parse(&tid.to_string(), Some(5)).unwrap(), tid);
     }
 
@@ -119,26 +130,44 @@ mod tests {
         assert_eq!(Tid::parse(" [ ] ", None), Err(TidParseError::Empty));
         assert_eq!(
             Tid::parse("[a, b] c", None),
-            Err(TidParseError::TrailingText { trailing: "c".into() })
+            Err(TidParseError::TrailingText {
+                trailing: "c".into()
+            })
         );
         assert_eq!(
             Tid::parse("[a, , c]", None),
-            Err(TidParseError::BadTerm { position: 2, text: String::new(), source: TermError::Empty })
+            Err(TidParseError::BadTerm {
+                position: 2,
+                text: String::new(),
+                source: TermError::Empty
+            })
         );
         assert_eq!(
             Tid::parse("[a, b,]", None),
-            Err(TidParseError::BadTerm { position: 3, text: String::new(), source: TermError::Empty })
+            Err(TidParseError::BadTerm {
+                position: 3,
+                text: String::new(),
+                source: TermError::Empty
+            })
         );
         assert_eq!(
             Tid::parse("[a, b, c, d]", Some(5)),
-            Err(TidParseError::WrongLength { expected: 5, found: 4 })
+            Err(TidParseError::WrongLength {
+                expected: 5,
+                found: 4
+            })
         );
         assert_eq!(
             Tid::parse("[a, [b], c]", None),
-            Err(TidParseError::TrailingText { trailing: ", c]".into() })
+            Err(TidParseError::TrailingText {
+                trailing: ", c]".into()
+            })
         );
         let many = vec!["t"; MAX_TID_LEN + 1].join(", ");
-        assert_eq!(Tid::parse(&many, None), Err(TidParseError::TooManyTerms { max: MAX_TID_LEN }));
+        assert_eq!(
+            Tid::parse(&many, None),
+            Err(TidParseError::TooManyTerms { max: MAX_TID_LEN })
+        );
         let msg = Tid::parse("[a, b\u{1}, c]", None).unwrap_err().to_string();
         assert!(msg.starts_with("term 2"), "{msg}");
     }

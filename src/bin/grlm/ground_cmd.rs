@@ -64,12 +64,27 @@ pub fn ground(args: GroundArgs) -> Result<(), String> {
     if let Some(allow) = args.allow {
         filter = filter.allow(allow);
     }
-    let results = catalog.ground_text(&args.tid, args.k, &filter).map_err(|e| e.to_string())?;
+    let results = catalog
+        .ground_text(&args.tid, args.k, &filter)
+        .map_err(|e| e.to_string())?;
     let mut rows = Vec::with_capacity(results.len());
     for r in results {
-        let tid = catalog.tid_of(r.item).map_err(|e| e.to_string())?.map(|t| t.to_string()).unwrap_or_default();
-        let title = catalog.title_of(r.item).map_err(|e| e.to_string())?.map(str::to_owned);
-        rows.push(ResultRow { item: r.item, score: r.score, method: r.method, tid, title });
+        let tid = catalog
+            .tid_of(r.item)
+            .map_err(|e| e.to_string())?
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let title = catalog
+            .title_of(r.item)
+            .map_err(|e| e.to_string())?
+            .map(str::to_owned);
+        rows.push(ResultRow {
+            item: r.item,
+            score: r.score,
+            method: r.method,
+            tid,
+            title,
+        });
     }
     if args.json {
         return print_json(&serde_json::json!({ "results": rows }));
@@ -79,7 +94,13 @@ pub fn ground(args: GroundArgs) -> Result<(), String> {
             grlm::Method::Direct => "direct",
             grlm::Method::Structural => "structural",
         };
-        println!("{}\t{:.4}\t{method}\t{}\t{}", r.item, r.score, r.tid, r.title.unwrap_or_default());
+        println!(
+            "{}\t{:.4}\t{method}\t{}\t{}",
+            r.item,
+            r.score,
+            r.tid,
+            r.title.unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -107,7 +128,12 @@ struct KindReport {
 fn summarise(ranks: &[Option<usize>], micros: &mut [f64]) -> Side {
     micros.sort_by(f64::total_cmp);
     let n = ranks.len().max(1) as f64;
-    let pick = |q: f64| micros.get(((micros.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+    let pick = |q: f64| {
+        micros
+            .get(((micros.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     Side {
         queries: ranks.len(),
         recall_1: ranks.iter().filter(|r| **r == Some(0)).count() as f64 / n,
@@ -130,30 +156,47 @@ pub fn ground_eval(args: GroundEvalArgs) -> Result<(), String> {
         for _ in 0..args.queries {
             let index = rng.below(catalog.len());
             let item = catalog.item_id(index).ok_or("item index out of range")?;
-            let tid: Tid = catalog.tid_of(item).map_err(|e| e.to_string())?.ok_or("sampled item vanished")?;
-            let Some(query) = perturb(&tid, kind, &mut rng) else { continue };
+            let tid: Tid = catalog
+                .tid_of(item)
+                .map_err(|e| e.to_string())?
+                .ok_or("sampled item vanished")?;
+            let Some(query) = perturb(&tid, kind, &mut rng) else {
+                continue;
+            };
 
             let start = Instant::now();
-            let ours = grounder.ground(&query, args.k, &filter).map_err(|e| e.to_string())?;
+            let ours = grounder
+                .ground(&query, args.k, &filter)
+                .map_err(|e| e.to_string())?;
             ours_us.push(start.elapsed().as_secs_f64() * 1e6);
             ours_ranks.push(ours.iter().position(|g| g.item == item));
 
             let start = Instant::now();
-            let base = reference.ground(&query, args.k).map_err(|e| e.to_string())?;
+            let base = reference
+                .ground(&query, args.k)
+                .map_err(|e| e.to_string())?;
             base_us.push(start.elapsed().as_secs_f64() * 1e6);
             base_ranks.push(base.iter().position(|&g| g == item));
         }
         let ours = summarise(&ours_ranks, &mut ours_us);
         let baseline = summarise(&base_ranks, &mut base_us);
         let speedup_median = baseline.median_us / ours.median_us.max(1e-9);
-        reports.push(KindReport { kind, ours, baseline, speedup_median });
+        reports.push(KindReport {
+            kind,
+            ours,
+            baseline,
+            speedup_median,
+        });
     }
     if args.json {
         return print_json(&serde_json::json!({
             "catalog": args.file, "items": catalog.len(), "k": args.k, "seed": args.seed, "kinds": reports,
         }));
     }
-    println!("{:<9} {:>8} {:>8} {:>10} | {:>8} {:>8} {:>10} | speedup", "kind", "R@1", "R@k", "median µs", "R@1", "R@k", "median µs");
+    println!(
+        "{:<9} {:>8} {:>8} {:>10} | {:>8} {:>8} {:>10} | speedup",
+        "kind", "R@1", "R@k", "median µs", "R@1", "R@k", "median µs"
+    );
     for r in &reports {
         println!(
             "{:<9} {:>8.3} {:>8.3} {:>10.1} | {:>8.3} {:>8.3} {:>10.1} | {:.0}x",

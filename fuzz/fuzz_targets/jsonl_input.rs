@@ -1,0 +1,6 @@
+//! Build inputs: items and TIDs JSONL parsers on any bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    grlm::catalog::input::exercise(data);
+});

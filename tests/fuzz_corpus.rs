@@ -1,0 +1,41 @@
+//! A short smoke run of the fuzz corpora (fuzz/corpus/*): each input goes through the same
+//! entry point as its fuzz target, so a crash the fuzzer once found stays fixed.
+
+use std::path::Path;
+
+fn each_input(target: &str, f: impl Fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        f(&std::fs::read(&path).unwrap());
+        n += 1;
+    }
+    assert!(n > 0, "empty corpus {}", dir.display());
+    n
+}
+
+#[test]
+fn catalog_open_corpus() {
+    each_input("catalog_open", |b| {
+        grlm::catalog::exercise(b);
+    });
+    // The seed is a valid catalogue: the smoke test would notice if the reader broke.
+    let seed = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny.grlm"),
+    )
+    .unwrap();
+    assert!(grlm::catalog::exercise(&seed));
+}
+
+#[test]
+fn tid_parse_corpus() {
+    each_input("tid_parse", grlm::tid::exercise);
+}
+
+#[test]
+fn jsonl_input_corpus() {
+    each_input("jsonl_input", grlm::catalog::input::exercise);
+}
