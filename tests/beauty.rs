@@ -19,12 +19,8 @@ fn data() -> PathBuf {
 fn beauty() -> (tempfile::TempDir, Catalog) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("beauty.grlm");
-    let mut builder = CatalogBuilder::from_jsonl(
-        &data().join("items.jsonl"),
-        &data().join("reference_tids.jsonl"),
-        false,
-    )
-    .unwrap();
+    let mut builder =
+        CatalogBuilder::from_jsonl(&data().join("items.jsonl"), &data().join("reference_tids.jsonl"), false).unwrap();
     builder.write(&path).unwrap();
     let catalog = Catalog::open(&path).unwrap();
     (dir, catalog)
@@ -60,9 +56,7 @@ fn every_item_grounds_to_itself_directly() {
         let tid = c.tid_of(item).unwrap().unwrap();
         let sharing = c.items_with_tid(&tid).unwrap();
         let results = g.ground(&tid, sharing.len(), &none).unwrap();
-        assert!(results
-            .iter()
-            .all(|r| r.method == Method::Direct && r.score == 1.0));
+        assert!(results.iter().all(|r| r.method == Method::Direct && r.score == 1.0));
         assert_eq!(
             results.iter().map(|r| r.item).collect::<Vec<_>>(),
             sharing,
@@ -115,10 +109,7 @@ fn perturbed_tids_find_their_item_better_than_the_reference_fallback() {
             n += 1;
         }
         assert!(n >= 150, "{kind:?}: only {n} queries");
-        assert!(
-            our_top10 * 100 >= n * 95,
-            "{kind:?}: recall@10 {our_top10}/{n}"
-        );
+        assert!(our_top10 * 100 >= n * 95, "{kind:?}: recall@10 {our_top10}/{n}");
         assert!(
             our_top1 > ref_top1,
             "{kind:?}: top-1 ours {our_top1} vs reference {ref_top1} of {n}"

@@ -55,10 +55,7 @@ fn build_inspect_verify_ground() {
     assert_eq!(info["unique_tids"], 11, "items 2 and 12 share a TID");
     assert!(info["unique_terms"].as_u64().unwrap() > 40);
     assert!((info["collision_rate"].as_f64().unwrap() - 1.0 / 12.0).abs() < 1e-9);
-    assert_eq!(
-        info["bytes"].as_u64().unwrap(),
-        std::fs::metadata(&file).unwrap().len()
-    );
+    assert_eq!(info["bytes"].as_u64().unwrap(), std::fs::metadata(&file).unwrap().len());
 
     let v = grlm(&["catalog", "verify", path]);
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
@@ -83,10 +80,7 @@ fn build_inspect_verify_ground() {
         (Some(12), Some("direct"))
     );
     assert_eq!(results[0]["score"], 1.0);
-    assert_eq!(
-        results[0]["tid"],
-        "[shampoo, color, care, treated, preserve]"
-    );
+    assert_eq!(results[0]["tid"], "[shampoo, color, care, treated, preserve]");
 
     let r = json(&grlm(&[
         "ground",
@@ -197,11 +191,26 @@ fn malformed_input_names_file_and_line_and_leaves_no_output() {
     )
     .unwrap();
     let cases: [(&str, &str); 5] = [
-        ("{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n{\"item\": 2, \"terms\": [\"a\", \"b\"", "tids.jsonl:2:"),
-        ("{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n{\"item\": 7, \"terms\": [\"a\", \"b\"]}", "tids.jsonl:2: item 7 is not in the items file"),
-        ("{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n{\"item\": 1, \"terms\": [\"a\", \"c\"]}", "tids.jsonl:2: item 1 already appeared on line 1"),
-        ("{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n", "items.jsonl:2: item 2 has no TID"),
-        ("{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n{\"item\": 2, \"terms\": [\"a\", \"b\", \"c\"]}", "item 2: TID has 3 terms but the catalogue's TIDs have 2"),
+        (
+            "{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n{\"item\": 2, \"terms\": [\"a\", \"b\"",
+            "tids.jsonl:2:",
+        ),
+        (
+            "{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n{\"item\": 7, \"terms\": [\"a\", \"b\"]}",
+            "tids.jsonl:2: item 7 is not in the items file",
+        ),
+        (
+            "{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n{\"item\": 1, \"terms\": [\"a\", \"c\"]}",
+            "tids.jsonl:2: item 1 already appeared on line 1",
+        ),
+        (
+            "{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n",
+            "items.jsonl:2: item 2 has no TID",
+        ),
+        (
+            "{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n{\"item\": 2, \"terms\": [\"a\", \"b\", \"c\"]}",
+            "item 2: TID has 3 terms but the catalogue's TIDs have 2",
+        ),
     ];
     for (text, want) in cases {
         std::fs::write(&tids, text).unwrap();
@@ -251,14 +260,7 @@ fn bad_queries_and_usage() {
     let o = grlm(&["ground", file.to_str().unwrap(), "[a, , b]", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("term 2"));
-    let o = grlm(&[
-        "ground",
-        file.to_str().unwrap(),
-        "[soap]",
-        "-k",
-        "0",
-        "--json",
-    ]);
+    let o = grlm(&["ground", file.to_str().unwrap(), "[soap]", "-k", "0", "--json"]);
     assert_eq!(json(&o)["results"].as_array().unwrap().len(), 0);
     let o = grlm(&["catalog", "build", "--items", "x"]);
     assert_eq!(o.status.code(), Some(2), "usage errors exit 2");

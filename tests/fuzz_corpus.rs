@@ -4,9 +4,7 @@
 use std::path::Path;
 
 fn each_input(target: &str, f: impl Fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -23,10 +21,7 @@ fn catalog_open_corpus() {
         grlm::catalog::exercise(b);
     });
     // The seed is a valid catalogue: the smoke test would notice if the reader broke.
-    let seed = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny.grlm"),
-    )
-    .unwrap();
+    let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny.grlm")).unwrap();
     assert!(grlm::catalog::exercise(&seed));
 }
 

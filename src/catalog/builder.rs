@@ -5,8 +5,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    align_up, Header, SectionEntry, SectionKind, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN,
-    SECTION_ENTRY_LEN, SECTION_REQUIRED,
+    align_up, Header, SectionEntry, SectionKind, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, SECTION_ENTRY_LEN,
+    SECTION_REQUIRED,
 };
 use super::input::{read_items, read_tids, InputError};
 use super::le::extend_u32;
@@ -41,7 +41,9 @@ pub enum BuildError {
         item: u32,
     },
     /// Items without a TID, while they were not allowed.
-    #[error("{path}:{line}: item {item} has no TID ({count} items have none; pass --allow-missing-tids to leave them out)")]
+    #[error(
+        "{path}:{line}: item {item} has no TID ({count} items have none; pass --allow-missing-tids to leave them out)"
+    )]
     MissingTid {
         /// The items file.
         path: PathBuf,
@@ -148,11 +150,7 @@ impl CatalogBuilder {
     ///
     /// Every TID must belong to an item of the items file. Items without a TID are an error
     /// unless `allow_missing_tids`, in which case they are left out and counted.
-    pub fn from_jsonl(
-        items_path: &Path,
-        tids_path: &Path,
-        allow_missing_tids: bool,
-    ) -> Result<Self, BuildError> {
+    pub fn from_jsonl(items_path: &Path, tids_path: &Path, allow_missing_tids: bool) -> Result<Self, BuildError> {
         let items = read_items(items_path)?;
         let tids = read_tids(tids_path, None)?;
         let mut by_id: HashMap<u32, usize> = HashMap::with_capacity(items.len());
@@ -335,11 +333,8 @@ impl CatalogBuilder {
         tid_item_offsets.push(n32);
 
         // Inverted lists, filled in TID order so that every list comes out ascending.
-        let key_count = l
-            .checked_mul(v)
-            .ok_or_else(|| too_large("L × terms overflows"))?;
-        if key_count >= u32::MAX as usize || t.checked_mul(l).is_none_or(|x| x >= u32::MAX as usize)
-        {
+        let key_count = l.checked_mul(v).ok_or_else(|| too_large("L × terms overflows"))?;
+        if key_count >= u32::MAX as usize || t.checked_mul(l).is_none_or(|x| x >= u32::MAX as usize) {
             return Err(too_large("postings do not fit 32-bit offsets"));
         }
         let mut pos_offsets = vec![0u32; key_count + 1];
@@ -394,12 +389,8 @@ impl CatalogBuilder {
             .into_inner()
             .map_err(|e| too_large(&format!("term dictionary: {e}")))?;
         let (term_offsets, term_bytes) = string_table(sorted_terms.iter().copied(), "term texts")?;
-        let (title_offsets, title_bytes) = string_table(
-            self.entries
-                .iter()
-                .map(|e| e.title.as_deref().unwrap_or("")),
-            "titles",
-        )?;
+        let (title_offsets, title_bytes) =
+            string_table(self.entries.iter().map(|e| e.title.as_deref().unwrap_or("")), "titles")?;
 
         let u32s = |values: &[u32]| {
             let mut out = Vec::with_capacity(values.len() * 4);
@@ -445,17 +436,13 @@ fn prefix_sum(counts: &mut [u32]) {
 }
 
 /// Offsets (`u32 × (count+1)`) and concatenated bytes of a list of strings.
-fn string_table<'a>(
-    strings: impl Iterator<Item = &'a str>,
-    what: &str,
-) -> Result<(Vec<u8>, Vec<u8>), BuildError> {
+fn string_table<'a>(strings: impl Iterator<Item = &'a str>, what: &str) -> Result<(Vec<u8>, Vec<u8>), BuildError> {
     let mut offsets = Vec::new();
     let mut bytes = Vec::new();
     extend_u32(&mut offsets, [0]);
     for s in strings {
         bytes.extend_from_slice(s.as_bytes());
-        let end = u32::try_from(bytes.len())
-            .map_err(|_| BuildError::TooLarge(format!("{what} exceed 4 GiB")))?;
+        let end = u32::try_from(bytes.len()).map_err(|_| BuildError::TooLarge(format!("{what} exceed 4 GiB")))?;
         extend_u32(&mut offsets, [end]);
     }
     Ok((offsets, bytes))

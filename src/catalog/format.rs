@@ -142,12 +142,7 @@ impl Header {
         out.extend_from_slice(&self.minor.to_le_bytes());
         out.extend_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         out.extend_from_slice(&self.file_len.to_le_bytes());
-        for v in [
-            self.tid_len,
-            self.item_count,
-            self.tid_count,
-            self.term_count,
-        ] {
+        for v in [self.tid_len, self.item_count, self.tid_count, self.term_count] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
@@ -238,10 +233,7 @@ impl Header {
             } else {
                 Err(CatalogError::corrupt(
                     "header",
-                    format!(
-                        "declared length {file_len} but the file has {} bytes",
-                        bytes.len()
-                    ),
+                    format!("declared length {file_len} but the file has {} bytes", bytes.len()),
                 ))
             };
         }

@@ -86,12 +86,10 @@ pub fn read_tids(path: &Path, expected_len: Option<usize>) -> Result<Vec<TidReco
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, InputError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|source| InputError::Io {
-            path: path.to_owned(),
-            source,
-        })
+    File::open(path).map(BufReader::new).map_err(|source| InputError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Parses items JSONL from any reader; `path` only labels errors.
@@ -119,8 +117,7 @@ pub fn parse_tids(
     let mut out = Vec::new();
     for_each_line(reader, path, |line_no, text| {
         let parsed: TidLine = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let tid =
-            Tid::from_terms(&parsed.terms).map_err(|e| format!("item {}: {e}", parsed.item))?;
+        let tid = Tid::from_terms(&parsed.terms).map_err(|e| format!("item {}: {e}", parsed.item))?;
         if let Some(expected) = expected_len {
             if tid.len() != expected {
                 return Err(format!(
@@ -169,17 +166,10 @@ fn for_each_line(
         }
         line_no += 1;
         if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
-            return Err(line_err(
-                line_no,
-                format!("line longer than {MAX_LINE_BYTES} bytes"),
-            ));
+            return Err(line_err(line_no, format!("line longer than {MAX_LINE_BYTES} bytes")));
         }
-        let text = std::str::from_utf8(&buf).map_err(|e| {
-            line_err(
-                line_no,
-                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-            )
-        })?;
+        let text = std::str::from_utf8(&buf)
+            .map_err(|e| line_err(line_no, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
         let text = text.trim();
         if text.is_empty() {
             continue;
@@ -210,7 +200,8 @@ mod tests {
 
     #[test]
     fn reads_records_with_line_numbers() {
-        let got = items("{\"item\": 4, \"title\": \"A &amp; B\", \"brand\": null}\n\n{\"item\": 2, \"title\": null}\n").unwrap();
+        let got = items("{\"item\": 4, \"title\": \"A &amp; B\", \"brand\": null}\n\n{\"item\": 2, \"title\": null}\n")
+            .unwrap();
         assert_eq!(
             got[0],
             ItemRecord {
@@ -234,10 +225,7 @@ mod tests {
     #[test]
     fn errors_name_file_and_line() {
         let cases: Vec<(Result<(), InputError>, &str)> = vec![
-            (
-                items("{\"item\": 1}\n{\"item\": -3}").map(drop),
-                "items.jsonl:2:",
-            ),
+            (items("{\"item\": 1}\n{\"item\": -3}").map(drop), "items.jsonl:2:"),
             (items("{\"item\": 1}\nnot json").map(drop), "items.jsonl:2:"),
             (items("{\"title\": \"no id\"}").map(drop), "items.jsonl:1:"),
             (items("{\"item\": 4294967296}").map(drop), "items.jsonl:1:"),
@@ -249,32 +237,21 @@ mod tests {
                 tids("{\"item\": 1, \"terms\": [\"a\", \"\"]}").map(drop),
                 "tids.jsonl:1: item 1: term 2",
             ),
-            (
-                tids("{\"item\": 1, \"terms\": \"a, b\"}").map(drop),
-                "tids.jsonl:1:",
-            ),
+            (tids("{\"item\": 1, \"terms\": \"a, b\"}").map(drop), "tids.jsonl:1:"),
         ];
         for (result, want) in cases {
             let message = result.unwrap_err().to_string();
-            assert!(
-                message.starts_with(want),
-                "{message:?} should start with {want:?}"
-            );
+            assert!(message.starts_with(want), "{message:?} should start with {want:?}");
         }
         let bad_utf8 = parse_items(&b"{\"item\": 1, \"title\": \"\xff\"}"[..], Path::new("f"));
-        assert!(bad_utf8
-            .unwrap_err()
-            .to_string()
-            .contains("f:1: invalid UTF-8"));
+        assert!(bad_utf8.unwrap_err().to_string().contains("f:1: invalid UTF-8"));
     }
 
     #[test]
     fn absurd_lines_are_refused_without_reading_them_whole() {
         let mut text = vec![b'{'; MAX_LINE_BYTES + 10];
         text.push(b'\n');
-        let message = parse_items(&text[..], Path::new("f"))
-            .unwrap_err()
-            .to_string();
+        let message = parse_items(&text[..], Path::new("f")).unwrap_err().to_string();
         assert!(message.contains("line longer than"), "{message}");
     }
 }

@@ -4,9 +4,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::format::{
-    Header, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED,
-};
+use super::format::{Header, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
 use super::le::{u32_slice, U32Le};
 use super::CatalogError;
 use crate::tid::{Term, Tid, MAX_TID_LEN};
@@ -110,9 +108,7 @@ impl Catalog {
             )));
         }
         if header.item_count == 0 || header.tid_count == 0 || header.term_count == 0 {
-            return Err(corrupt(
-                "a catalogue holds at least one item, TID and term".into(),
-            ));
+            return Err(corrupt("a catalogue holds at least one item, TID and term".into()));
         }
         if header.tid_count > header.item_count {
             return Err(corrupt(format!(
@@ -132,10 +128,7 @@ impl Catalog {
                 unknown_sections += 1;
                 continue;
             };
-            let end = entry
-                .offset
-                .checked_add(entry.len)
-                .filter(|&e| e <= header.file_len);
+            let end = entry.offset.checked_add(entry.len).filter(|&e| e <= header.file_len);
             let Some(end) = end else {
                 return Err(CatalogError::corrupt(
                     kind.name(),
@@ -194,10 +187,7 @@ impl Catalog {
         expect_len(SectionKind::TermPostingOffsets, v + 1)?;
         expect_len(SectionKind::TitleOffsets, n + 1)?;
         if ranges[index_of(SectionKind::TermPostings)].len() % 4 != 0 {
-            return Err(CatalogError::corrupt(
-                "TermPostings",
-                "length is not a multiple of 4",
-            ));
+            return Err(CatalogError::corrupt("TermPostings", "length is not a multiple of 4"));
         }
 
         let fst_range = ranges[index_of(SectionKind::TermFst)].clone();
@@ -308,9 +298,7 @@ impl Catalog {
         let tid = self
             .u32s(SectionKind::ItemTid)
             .get(index)
-            .ok_or_else(|| {
-                CatalogError::corrupt("ItemTid", format!("no entry for item index {index}"))
-            })?
+            .ok_or_else(|| CatalogError::corrupt("ItemTid", format!("no entry for item index {index}")))?
             .get() as usize;
         if tid >= self.tid_count() {
             return Err(CatalogError::corrupt(
@@ -340,11 +328,7 @@ impl Catalog {
     }
 
     /// TIDs holding `term` at `position`, ascending.
-    pub(crate) fn pos_postings(
-        &self,
-        position: usize,
-        term: u32,
-    ) -> Result<&[U32Le], CatalogError> {
+    pub(crate) fn pos_postings(&self, position: usize, term: u32) -> Result<&[U32Le], CatalogError> {
         let key = position
             .checked_mul(self.term_count())
             .and_then(|k| k.checked_add(term as usize))
@@ -407,14 +391,9 @@ impl Catalog {
         let mut terms = Vec::with_capacity(self.tid_len());
         for id in self.tid_row(tid)? {
             let text = self.term_text(id.get())?;
-            terms.push(
-                Term::new(text).map_err(|e| {
-                    CatalogError::corrupt("TermBytes", format!("term {text:?}: {e}"))
-                })?,
-            );
+            terms.push(Term::new(text).map_err(|e| CatalogError::corrupt("TermBytes", format!("term {text:?}: {e}")))?);
         }
-        Tid::from_terms(terms.iter().map(Term::as_str))
-            .map_err(|e| CatalogError::corrupt("TidTerms", e.to_string()))
+        Tid::from_terms(terms.iter().map(Term::as_str)).map_err(|e| CatalogError::corrupt("TidTerms", e.to_string()))
     }
 
     /// The TID of `item`; `Ok(None)` when the catalogue does not have the item.
@@ -458,12 +437,8 @@ impl Catalog {
         self.tid_items(t)?
             .iter()
             .map(|&i| {
-                self.item_id(i.get() as usize).ok_or_else(|| {
-                    CatalogError::corrupt(
-                        "TidItems",
-                        format!("item index {} out of range", i.get()),
-                    )
-                })
+                self.item_id(i.get() as usize)
+                    .ok_or_else(|| CatalogError::corrupt("TidItems", format!("item index {} out of range", i.get())))
             })
             .collect()
     }
@@ -528,18 +503,12 @@ fn csr<'a>(
     values.get(start..end).ok_or_else(bad)
 }
 
-fn string_at<'a>(
-    offsets: &[U32Le],
-    bytes: &'a [u8],
-    i: usize,
-    section: &'static str,
-) -> Result<&'a str, CatalogError> {
+fn string_at<'a>(offsets: &[U32Le], bytes: &'a [u8], i: usize, section: &'static str) -> Result<&'a str, CatalogError> {
     let bad = || CatalogError::corrupt(section, format!("bad offsets for string {i}"));
     let start = offsets.get(i).ok_or_else(bad)?.get() as usize;
     let end = offsets.get(i + 1).ok_or_else(bad)?.get() as usize;
     let raw = bytes.get(start..end).ok_or_else(bad)?;
-    std::str::from_utf8(raw)
-        .map_err(|_| CatalogError::corrupt(section, format!("string {i} is not UTF-8")))
+    std::str::from_utf8(raw).map_err(|_| CatalogError::corrupt(section, format!("string {i} is not UTF-8")))
 }
 
 /// What `grlm catalog inspect` prints.

@@ -64,10 +64,7 @@ pub fn generate(count: usize, tid_len: usize, seed: u64) -> Vec<SynthItem> {
                 columns[p].push(term);
             }
         }
-        let terms: Vec<&str> = columns
-            .iter()
-            .map(|c| vocab[c[i] as usize].as_str())
-            .collect();
+        let terms: Vec<&str> = columns.iter().map(|c| vocab[c[i] as usize].as_str()).collect();
         let title = format!("{} no. {}", terms.join(" "), i + 1);
         // Words are lower-case letters and hyphens: they always normalise.
         if let Ok(tid) = Tid::from_terms(&terms) {
@@ -90,8 +87,7 @@ struct WordMaker {
 impl WordMaker {
     fn make(&mut self, rng: &mut SplitMix64) -> String {
         const ONSETS: &[&str] = &[
-            "b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br",
-            "st", "tr", "sh",
+            "b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "sh",
         ];
         const VOWELS: &[&str] = &["a", "e", "i", "o", "u", "ai", "ea", "io"];
         self.made += 1;
@@ -124,25 +120,15 @@ mod tests {
         let a = generate(12_101, 5, 7);
         let b = generate(12_101, 5, 7);
         assert_eq!(a.len(), 12_101);
-        assert!(a
-            .iter()
-            .zip(&b)
-            .all(|(x, y)| x.tid == y.tid && x.title == y.title));
+        assert!(a.iter().zip(&b).all(|(x, y)| x.tid == y.tid && x.title == y.title));
         let vocab: HashSet<&str> = a
             .iter()
             .flat_map(|x| x.tid.terms().iter().map(|t| t.as_str()))
             .collect();
         // Beauty has 7,424 terms for 12,101 items; the model should land in the same range.
-        assert!(
-            (4_000..12_000).contains(&vocab.len()),
-            "vocab {}",
-            vocab.len()
-        );
+        assert!((4_000..12_000).contains(&vocab.len()), "vocab {}", vocab.len());
         let unique: HashSet<&Tid> = a.iter().map(|x| &x.tid).collect();
         let collision = 1.0 - unique.len() as f64 / a.len() as f64;
-        assert!(
-            (0.01..0.04).contains(&collision),
-            "collision rate {collision}"
-        );
+        assert!((0.01..0.04).contains(&collision), "collision rate {collision}");
     }
 }

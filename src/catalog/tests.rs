@@ -78,10 +78,7 @@ fn sample_round_trips() {
 
 #[test]
 fn builder_rejects_bad_input() {
-    assert!(matches!(
-        CatalogBuilder::new().to_bytes(),
-        Err(BuildError::Empty)
-    ));
+    assert!(matches!(CatalogBuilder::new().to_bytes(), Err(BuildError::Empty)));
     let mut b = CatalogBuilder::new();
     b.add(1, tid("[a, b]"), None).unwrap();
     assert!(matches!(
@@ -112,19 +109,12 @@ fn written_file_is_mapped_and_replaced_atomically() {
     old.verify().unwrap();
     let new = Catalog::open(&path).unwrap();
     assert!(new.contains(6) && !new.contains(5));
-    assert_eq!(
-        report.bytes,
-        std::fs::metadata(&path).unwrap().len().max(report.bytes)
-    );
+    assert_eq!(report.bytes, std::fs::metadata(&path).unwrap().len().max(report.bytes));
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(
-        leftovers.len(),
-        1,
-        "only the catalogue remains: {leftovers:?}"
-    );
+    assert_eq!(leftovers.len(), 1, "only the catalogue remains: {leftovers:?}");
 }
 
 #[test]
@@ -140,10 +130,7 @@ fn failed_write_leaves_nothing() {
 #[test]
 fn typed_errors_for_bad_files() {
     let good = sample_bytes();
-    assert!(matches!(
-        Catalog::from_bytes(Vec::new()),
-        Err(CatalogError::Empty)
-    ));
+    assert!(matches!(Catalog::from_bytes(Vec::new()), Err(CatalogError::Empty)));
     assert!(matches!(
         Catalog::from_bytes(b"GRLM".to_vec()),
         Err(CatalogError::Truncated { .. })
@@ -164,17 +151,11 @@ fn typed_errors_for_bad_files() {
     flipped[20] ^= 1;
     assert!(matches!(
         Catalog::from_bytes(flipped),
-        Err(CatalogError::ChecksumMismatch {
-            section: "header",
-            ..
-        })
+        Err(CatalogError::ChecksumMismatch { section: "header", .. })
     ));
     let mut longer = good.clone();
     longer.extend_from_slice(&[0; 64]);
-    assert!(matches!(
-        Catalog::from_bytes(longer),
-        Err(CatalogError::Corrupt { .. })
-    ));
+    assert!(matches!(Catalog::from_bytes(longer), Err(CatalogError::Corrupt { .. })));
 }
 
 /// Re-encodes the header of `bytes` after `edit`, with a valid CRC, so that checks behind
@@ -264,10 +245,7 @@ fn huge_declared_sizes_are_refused() {
         |_, s| s[2].offset += 1,
     ] {
         let bytes = reheader(&good, edit);
-        assert!(matches!(
-            Catalog::from_bytes(bytes),
-            Err(CatalogError::Corrupt { .. })
-        ));
+        assert!(matches!(Catalog::from_bytes(bytes), Err(CatalogError::Corrupt { .. })));
     }
 }
 
@@ -275,10 +253,7 @@ fn huge_declared_sizes_are_refused() {
 fn every_truncation_and_many_bit_flips_fail_cleanly() {
     let good = sample_bytes();
     for len in 0..good.len() {
-        assert!(
-            !exercise(&good[..len]),
-            "prefix of {len} bytes must not verify"
-        );
+        assert!(!exercise(&good[..len]), "prefix of {len} bytes must not verify");
     }
     let mut verified_flips = 0;
     for at in (0..good.len()).step_by(3) {
@@ -306,24 +281,11 @@ fn every_truncation_and_many_bit_flips_fail_cleanly() {
 }
 
 fn arb_catalogue() -> impl Strategy<Value = Vec<(u32, Vec<String>, Option<String>)>> {
-    let term = prop::sample::select(vec![
-        "a",
-        "b",
-        "hair mask",
-        "Citrus",
-        "x-y",
-        "élan",
-        "zz",
-        "q",
-    ])
-    .prop_map(str::to_owned);
+    let term =
+        prop::sample::select(vec!["a", "b", "hair mask", "Citrus", "x-y", "élan", "zz", "q"]).prop_map(str::to_owned);
     let title = prop::option::of("[a-zA-Z &;é✓]{0,12}");
     prop::collection::btree_map(any::<u32>(), (prop::collection::vec(term, 3), title), 1..40)
-        .prop_map(|m| {
-            m.into_iter()
-                .map(|(id, (terms, title))| (id, terms, title))
-                .collect()
-        })
+        .prop_map(|m| m.into_iter().map(|(id, (terms, title))| (id, terms, title)).collect())
 }
 
 proptest! {

@@ -37,11 +37,7 @@ impl Catalog {
     fn verify_terms(&self) -> Result<(), CatalogError> {
         let v = self.term_count();
         let offsets = self.u32s(SectionKind::TermOffsets);
-        monotone(
-            offsets,
-            self.section_bytes(SectionKind::TermBytes).len(),
-            "TermOffsets",
-        )?;
+        monotone(offsets, self.section_bytes(SectionKind::TermBytes).len(), "TermOffsets")?;
         let mut stream = self.term_map().stream();
         let mut previous: Option<&str> = None;
         let mut id = 0usize;
@@ -66,36 +62,22 @@ impl Catalog {
                 ));
             }
             if previous.is_some_and(|p| p >= text) {
-                return Err(CatalogError::corrupt(
-                    "TermBytes",
-                    "terms are not strictly ascending",
-                ));
+                return Err(CatalogError::corrupt("TermBytes", "terms are not strictly ascending"));
             }
             previous = Some(text);
             id += 1;
         }
         if id != v {
-            return Err(CatalogError::corrupt(
-                "TermFst",
-                format!("{id} terms, header says {v}"),
-            ));
+            return Err(CatalogError::corrupt("TermFst", format!("{id} terms, header says {v}")));
         }
         Ok(())
     }
 
     fn verify_items_and_tids(&self) -> Result<(), CatalogError> {
-        let (n, t, l, v) = (
-            self.len(),
-            self.tid_count(),
-            self.tid_len(),
-            self.term_count() as u32,
-        );
+        let (n, t, l, v) = (self.len(), self.tid_count(), self.tid_len(), self.term_count() as u32);
         let ids = self.u32s(SectionKind::ItemIds);
         if ids.windows(2).any(|w| w[0].get() >= w[1].get()) {
-            return Err(CatalogError::corrupt(
-                "ItemIds",
-                "item ids are not strictly ascending",
-            ));
+            return Err(CatalogError::corrupt("ItemIds", "item ids are not strictly ascending"));
         }
         let rows = self.u32s(SectionKind::TidTerms);
         if rows.iter().any(|x| x.get() >= v) {
@@ -103,8 +85,7 @@ impl Catalog {
         }
         for tid in 1..t {
             let (a, b) = (&rows[(tid - 1) * l..tid * l], &rows[tid * l..(tid + 1) * l]);
-            if a.iter().map(|x| x.get()).cmp(b.iter().map(|x| x.get())) != std::cmp::Ordering::Less
-            {
+            if a.iter().map(|x| x.get()).cmp(b.iter().map(|x| x.get())) != std::cmp::Ordering::Less {
                 return Err(CatalogError::corrupt(
                     "TidTerms",
                     format!("rows {} and {tid} out of order", tid - 1),
@@ -116,10 +97,7 @@ impl Catalog {
         for tid in 0..t {
             let items = self.tid_items(tid)?;
             if items.is_empty() {
-                return Err(CatalogError::corrupt(
-                    "TidItems",
-                    format!("TID {tid} has no items"),
-                ));
+                return Err(CatalogError::corrupt("TidItems", format!("TID {tid} has no items")));
             }
             for (k, item) in items.iter().enumerate() {
                 let index = item.get() as usize;
@@ -149,23 +127,14 @@ impl Catalog {
         for position in 0..l {
             for term in 0..v as u32 {
                 let list = self.pos_postings(position, term)?;
-                check_list(list, t, "PosPostings", |tid| {
-                    rows[tid * l + position].get() == term
-                })?;
+                check_list(list, t, "PosPostings", |tid| rows[tid * l + position].get() == term)?;
             }
         }
         let total = self.u32s(SectionKind::TermPostings).len();
-        monotone(
-            self.u32s(SectionKind::TermPostingOffsets),
-            total,
-            "TermPostingOffsets",
-        )?;
+        monotone(self.u32s(SectionKind::TermPostingOffsets), total, "TermPostingOffsets")?;
         let mut expected_total = 0usize;
         for tid in 0..t {
-            let mut row: Vec<u32> = rows[tid * l..(tid + 1) * l]
-                .iter()
-                .map(|x| x.get())
-                .collect();
+            let mut row: Vec<u32> = rows[tid * l..(tid + 1) * l].iter().map(|x| x.get()).collect();
             row.sort_unstable();
             row.dedup();
             expected_total += row.len();

@@ -70,22 +70,12 @@ pub enum GroundError {
 impl Catalog {
     /// Grounds `query` to at most `k` items. Allocates scratch space per call; use a
     /// [`Grounder`] to reuse it across queries.
-    pub fn ground(
-        &self,
-        query: &Tid,
-        k: usize,
-        filter: &ItemFilter,
-    ) -> Result<Vec<Grounded>, CatalogError> {
+    pub fn ground(&self, query: &Tid, k: usize, filter: &ItemFilter) -> Result<Vec<Grounded>, CatalogError> {
         Grounder::new(self).ground(query, k, filter)
     }
 
     /// Parses `text` (TID text form) and grounds it.
-    pub fn ground_text(
-        &self,
-        text: &str,
-        k: usize,
-        filter: &ItemFilter,
-    ) -> Result<Vec<Grounded>, GroundError> {
+    pub fn ground_text(&self, text: &str, k: usize, filter: &ItemFilter) -> Result<Vec<Grounded>, GroundError> {
         let tid = Tid::parse(text, None)?;
         Ok(self.ground(&tid, k, filter)?)
     }

@@ -17,11 +17,7 @@ pub enum Perturbation {
 
 impl Perturbation {
     /// All kinds, in report order.
-    pub const ALL: [Perturbation; 3] = [
-        Perturbation::Drop,
-        Perturbation::Misspell,
-        Perturbation::Reorder,
-    ];
+    pub const ALL: [Perturbation; 3] = [Perturbation::Drop, Perturbation::Misspell, Perturbation::Reorder];
 }
 
 /// SplitMix64: small, seedable, identical on every platform.
@@ -45,7 +41,7 @@ impl SplitMix64 {
 
     /// Uniform in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 11) as u128 * n as u128 >> 53) as usize
+        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
     }
 
     /// Uniform in `[0, 1)`.
@@ -77,9 +73,7 @@ pub fn perturb(tid: &Tid, kind: Perturbation, rng: &mut SplitMix64) -> Option<Ti
             terms.swap(a, b);
         }
         Perturbation::Misspell => {
-            let long: Vec<usize> = (0..terms.len())
-                .filter(|&i| terms[i].chars().count() >= 4)
-                .collect();
+            let long: Vec<usize> = (0..terms.len()).filter(|&i| terms[i].chars().count() >= 4).collect();
             if long.is_empty() {
                 return None;
             }

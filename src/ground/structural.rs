@@ -59,10 +59,7 @@ impl Eq for Ranked {}
 
 impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .score
-            .total_cmp(&self.score)
-            .then(self.item.cmp(&other.item))
+        other.score.total_cmp(&self.score).then(self.item.cmp(&other.item))
     }
 }
 
@@ -92,12 +89,7 @@ impl<'c> Grounder<'c> {
 
     /// At most `k` eligible items for `query`, best first: direct matches, then structural
     /// ones by descending score and ascending item id. Deterministic for a given catalogue.
-    pub fn ground(
-        &mut self,
-        query: &Tid,
-        k: usize,
-        filter: &ItemFilter,
-    ) -> Result<Vec<Grounded>, CatalogError> {
+    pub fn ground(&mut self, query: &Tid, k: usize, filter: &ItemFilter) -> Result<Vec<Grounded>, CatalogError> {
         let mut out = Vec::new();
         if k == 0 {
             return Ok(out);
@@ -161,9 +153,9 @@ impl<'c> Grounder<'c> {
     }
 
     fn item_id(&self, index: u32) -> Result<u32, CatalogError> {
-        self.catalog.item_id(index as usize).ok_or_else(|| {
-            CatalogError::corrupt("TidItems", format!("item index {index} out of range"))
-        })
+        self.catalog
+            .item_id(index as usize)
+            .ok_or_else(|| CatalogError::corrupt("TidItems", format!("item index {index} out of range")))
     }
 
     /// Exact score of TID `tid` (formula in the module docs), before normalisation.
@@ -182,12 +174,7 @@ impl<'c> Grounder<'c> {
         Ok(best[..self.matches.len()].iter().sum())
     }
 
-    fn structural(
-        &mut self,
-        k: usize,
-        filter: &ItemFilter,
-        out: &mut Vec<Grounded>,
-    ) -> Result<(), CatalogError> {
+    fn structural(&mut self, k: usize, filter: &ItemFilter, out: &mut Vec<Grounded>) -> Result<(), CatalogError> {
         let norm = self.matches.len().max(self.catalog.tid_len()) as f32;
         // Sources: one (term, position) list per query term, match and catalogue position,
         // bounded by what a TID found there can score for that query term. Per query term
@@ -236,12 +223,7 @@ impl<'c> Grounder<'c> {
                 match self.seen.get_mut(tid) {
                     Some(stamp) if *stamp != self.generation => *stamp = self.generation,
                     Some(_) => continue,
-                    None => {
-                        return Err(CatalogError::corrupt(
-                            "PosPostings",
-                            format!("TID {tid} out of range"),
-                        ))
-                    }
+                    None => return Err(CatalogError::corrupt("PosPostings", format!("TID {tid} out of range"))),
                 }
                 let score = self.raw_score(tid)? / norm;
                 if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {

@@ -47,12 +47,8 @@ fn direct_items_come_first_in_id_order() {
         )
         .unwrap();
     assert_eq!(items(&r[..2]), [3, 9]);
-    assert!(r[..2]
-        .iter()
-        .all(|g| g.method == Method::Direct && g.score == 1.0));
-    assert!(r[2..]
-        .iter()
-        .all(|g| g.method == Method::Structural && g.score < 1.0));
+    assert!(r[..2].iter().all(|g| g.method == Method::Direct && g.score == 1.0));
+    assert!(r[2..].iter().all(|g| g.method == Method::Structural && g.score < 1.0));
     assert!(r.windows(2).all(|w| w[0].score >= w[1].score));
 }
 
@@ -69,9 +65,7 @@ fn misspelt_and_inflected_terms_still_find_the_item() {
     assert_eq!(r[0].item, 1);
     assert_eq!(r[0].method, Method::Structural);
     // A term the catalogue has matches only itself, not its compounds.
-    let r = c
-        .ground_text("[hair, x, y, z, w]", 10, &ItemFilter::none())
-        .unwrap();
+    let r = c.ground_text("[hair, x, y, z, w]", 10, &ItemFilter::none()).unwrap();
     assert_eq!(items(&r), [6]);
     // An unknown compound falls back to the known term it extends.
     let r = c
@@ -95,10 +89,7 @@ fn filters_limits_and_empty_results() {
     assert_eq!(items(&allowed), [9]);
     let huge = c.ground(&tid("[citrus]"), usize::MAX, &none).unwrap();
     assert_eq!(items(&huge), [1, 5]);
-    assert!(c
-        .ground(&tid("[nothing, alike]"), 10, &none)
-        .unwrap()
-        .is_empty());
+    assert!(c.ground(&tid("[nothing, alike]"), 10, &none).unwrap().is_empty());
     assert!(matches!(
         c.ground_text("[a, , b]", 3, &none),
         Err(GroundError::Parse(_))
@@ -116,10 +107,7 @@ fn reference_baseline_behaves_like_the_paper() {
         [3, 9]
     );
     // Exact beats substring (0.8); substrings match anywhere in a term.
-    assert_eq!(
-        reference.ground(&tid("[hair, q, q, q, q]"), 1).unwrap(),
-        [6]
-    );
+    assert_eq!(reference.ground(&tid("[hair, q, q, q, q]"), 1).unwrap(), [6]);
     let mut r = reference.ground(&tid("[hai, q, q, q, q]"), 3).unwrap();
     r.sort_unstable();
     assert_eq!(r, [1, 2, 6]);
@@ -153,8 +141,7 @@ fn brute_force(c: &Catalog, query: &Tid, k: usize, filter: &ItemFilter) -> Vec<(
             let mut best = 0.0f32;
             for (j, term) in row.iter().enumerate() {
                 for x in m.iter().filter(|x| x.term == term.get()) {
-                    best =
-                        best.max(x.similarity * DECAY.get(i.abs_diff(j)).copied().unwrap_or(0.25));
+                    best = best.max(x.similarity * DECAY.get(i.abs_diff(j)).copied().unwrap_or(0.25));
                 }
             }
             total += best;
@@ -172,8 +159,7 @@ fn brute_force(c: &Catalog, query: &Tid, k: usize, filter: &ItemFilter) -> Vec<(
     out
 }
 
-fn arb_case() -> impl Strategy<Value = (Vec<Vec<&'static str>>, Vec<&'static str>, usize, Vec<u32>)>
-{
+fn arb_case() -> impl Strategy<Value = (Vec<Vec<&'static str>>, Vec<&'static str>, usize, Vec<u32>)> {
     let words = vec![
         "serum",
         "serums",

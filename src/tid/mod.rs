@@ -121,3 +121,32 @@ pub fn exercise(bytes: &[u8]) {
     }
     let _ = normalize_term(text);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Normalising twice changes nothing, and every TID prints in a form that parses
+        /// back to the same TID.
+        #[test]
+        fn normalisation_is_idempotent_and_text_form_round_trips(raw in prop::collection::vec(any::<String>(), 1..8)) {
+            for r in &raw {
+                if let Ok(once) = normalize_term(r) {
+                    prop_assert_eq!(normalize_term(&once), Ok(once.clone()));
+                }
+            }
+            if let Ok(tid) = Tid::from_terms(&raw) {
+                let text = tid.to_string();
+                prop_assert_eq!(Tid::parse(&text, Some(tid.len())), Ok(tid.clone()));
+                prop_assert_eq!(text.parse::<Tid>(), Ok(tid));
+            }
+        }
+
+        #[test]
+        fn parsing_arbitrary_text_never_panics(text in any::<String>()) {
+            exercise(text.as_bytes());
+        }
+    }
+}

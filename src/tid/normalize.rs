@@ -85,8 +85,7 @@ fn is_wrapper(c: char) -> bool {
 
 /// Applies the normalisation rules of this module to `raw`.
 pub fn normalize_term(raw: &str) -> Result<String, TermError> {
-    let stripped =
-        raw.trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '_' || is_wrapper(c));
+    let stripped = raw.trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '_' || is_wrapper(c));
     let mut out = String::with_capacity(stripped.len());
     let mut pending_dash = false;
     for c in stripped.chars() {
@@ -151,18 +150,9 @@ mod tests {
         assert_eq!(normalize_term(""), Err(TermError::Empty));
         assert_eq!(normalize_term("  \"\" "), Err(TermError::Empty));
         assert_eq!(normalize_term(" - "), Err(TermError::Empty));
-        assert_eq!(
-            normalize_term("a,b"),
-            Err(TermError::ForbiddenChar { ch: ',' })
-        );
-        assert_eq!(
-            normalize_term("a[b"),
-            Err(TermError::ForbiddenChar { ch: '[' })
-        );
-        assert_eq!(
-            normalize_term("a\u{7}b"),
-            Err(TermError::ForbiddenChar { ch: '\u{7}' })
-        );
+        assert_eq!(normalize_term("a,b"), Err(TermError::ForbiddenChar { ch: ',' }));
+        assert_eq!(normalize_term("a[b"), Err(TermError::ForbiddenChar { ch: '[' }));
+        assert_eq!(normalize_term("a\u{7}b"), Err(TermError::ForbiddenChar { ch: '\u{7}' }));
         let long = "x".repeat(MAX_TERM_BYTES + 1);
         assert_eq!(
             normalize_term(&long),

@@ -97,14 +97,8 @@ mod tests {
     #[test]
     fn canonical_form_round_trips() {
         let tid = Tid::parse("[hair-mask, color-lock, citrus, protein, unisex]", Some(5)).unwrap();
-        assert_eq!(
-            texts(&tid),
-            ["hair-mask", "color-lock", "citrus", "protein", "unisex"]
-        );
-        assert_eq!(
-            tid.to_string(),
-            "[hair-mask, color-lock, citrus, protein, unisex]"
-        );
+        assert_eq!(texts(&tid), ["hair-mask", "color-lock", "citrus", "protein", "unisex"]);
+        assert_eq!(tid.to_string(), "[hair-mask, color-lock, citrus, protein, unisex]");
         assert_eq!(Tid::parse(&tid.to_string(), Some(5)).unwrap(), tid);
     }
 
@@ -130,9 +124,7 @@ mod tests {
         assert_eq!(Tid::parse(" [ ] ", None), Err(TidParseError::Empty));
         assert_eq!(
             Tid::parse("[a, b] c", None),
-            Err(TidParseError::TrailingText {
-                trailing: "c".into()
-            })
+            Err(TidParseError::TrailingText { trailing: "c".into() })
         );
         assert_eq!(
             Tid::parse("[a, , c]", None),
@@ -152,10 +144,7 @@ mod tests {
         );
         assert_eq!(
             Tid::parse("[a, b, c, d]", Some(5)),
-            Err(TidParseError::WrongLength {
-                expected: 5,
-                found: 4
-            })
+            Err(TidParseError::WrongLength { expected: 5, found: 4 })
         );
         assert_eq!(
             Tid::parse("[a, [b], c]", None),

@@ -77,8 +77,8 @@ pub fn run(cmd: CatalogCommand) -> Result<(), String> {
 
 fn build(args: BuildArgs) -> Result<(), String> {
     let start = Instant::now();
-    let mut builder = CatalogBuilder::from_jsonl(&args.items, &args.tids, args.allow_missing_tids)
-        .map_err(|e| e.to_string())?;
+    let mut builder =
+        CatalogBuilder::from_jsonl(&args.items, &args.tids, args.allow_missing_tids).map_err(|e| e.to_string())?;
     let report = builder.write(&args.out).map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
     if args.json {
@@ -92,10 +92,7 @@ fn build(args: BuildArgs) -> Result<(), String> {
             report.unique_terms,
             report.bytes,
             if report.skipped_without_tid > 0 {
-                format!(
-                    " ({} items without a TID left out)",
-                    report.skipped_without_tid
-                )
+                format!(" ({} items without a TID left out)", report.skipped_without_tid)
             } else {
                 String::new()
             }
@@ -119,10 +116,7 @@ fn inspect(file: &Path, json: bool) -> Result<(), String> {
         "collision rate {:.4} ({} items share a TID)",
         info.collision_rate, info.items_sharing_tid
     );
-    println!(
-        "bytes          {} ({:.1} per item)",
-        info.bytes, info.bytes_per_item
-    );
+    println!("bytes          {} ({:.1} per item)", info.bytes, info.bytes_per_item);
     for s in &info.sections {
         println!("  {:<20} {:>12}", s.name, s.bytes);
     }
@@ -147,13 +141,9 @@ fn synthesise(args: SynthArgs) -> Result<(), String> {
         return Err(format!("--items must be in 1..={}", u32::MAX));
     }
     if args.tid_len == 0 || args.tid_len > grlm::tid::MAX_TID_LEN {
-        return Err(format!(
-            "--tid-len must be in 1..={}",
-            grlm::tid::MAX_TID_LEN
-        ));
+        return Err(format!("--tid-len must be in 1..={}", grlm::tid::MAX_TID_LEN));
     }
-    std::fs::create_dir_all(&args.out_dir)
-        .map_err(|e| format!("{}: {e}", args.out_dir.display()))?;
+    std::fs::create_dir_all(&args.out_dir).map_err(|e| format!("{}: {e}", args.out_dir.display()))?;
     let items = synth::generate(args.items, args.tid_len, args.seed);
     write_jsonl(
         &args.out_dir.join("items.jsonl"),

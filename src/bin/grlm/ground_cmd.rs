@@ -74,10 +74,7 @@ pub fn ground(args: GroundArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .map(|t| t.to_string())
             .unwrap_or_default();
-        let title = catalog
-            .title_of(r.item)
-            .map_err(|e| e.to_string())?
-            .map(str::to_owned);
+        let title = catalog.title_of(r.item).map_err(|e| e.to_string())?.map(str::to_owned);
         rows.push(ResultRow {
             item: r.item,
             score: r.score,
@@ -165,16 +162,12 @@ pub fn ground_eval(args: GroundEvalArgs) -> Result<(), String> {
             };
 
             let start = Instant::now();
-            let ours = grounder
-                .ground(&query, args.k, &filter)
-                .map_err(|e| e.to_string())?;
+            let ours = grounder.ground(&query, args.k, &filter).map_err(|e| e.to_string())?;
             ours_us.push(start.elapsed().as_secs_f64() * 1e6);
             ours_ranks.push(ours.iter().position(|g| g.item == item));
 
             let start = Instant::now();
-            let base = reference
-                .ground(&query, args.k)
-                .map_err(|e| e.to_string())?;
+            let base = reference.ground(&query, args.k).map_err(|e| e.to_string())?;
             base_us.push(start.elapsed().as_secs_f64() * 1e6);
             base_ranks.push(base.iter().position(|&g| g == item));
         }

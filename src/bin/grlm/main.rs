@@ -28,12 +28,7 @@ enum Command {
     GroundEval(ground_cmd::GroundEvalArgs),
 }
 
-const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("GRLM_BUILD_TARGET"),
-    ")"
-);
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GRLM_BUILD_TARGET"), ")");
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages the build and the tests need, on Debian/Ubuntu, skipping
+# what is already there (so a warm machine pays nothing). Rust itself must already be
+# installed (rustup with rustfmt and clippy): this script checks and says so.
+set -euo pipefail
+
+packages=(build-essential pkg-config)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}" >&2
+    sudo_cmd=()
+    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+
+for tool in cargo rustfmt cargo-clippy; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "error: $tool not found; install Rust with rustup (components rustfmt, clippy)" >&2
+        exit 1
+    }
+done
