@@ -30,6 +30,7 @@ impl<'c> ReferenceGrounder<'c> {
     /// Grounds `query` the reference way; returns up to `k` item ids, best first.
     pub fn ground(&self, query: &Tid, k: usize) -> Result<Vec<u32>, CatalogError> {
         let catalog = self.catalog;
+        let k = k.min(catalog.len());
         let direct = catalog.items_with_tid(query)?;
         if !direct.is_empty() {
             return Ok(direct.into_iter().take(k).collect());

@@ -11,6 +11,8 @@ use crate::tid::{Tid, MAX_TID_LEN};
 /// Credit for a query term found `d` positions away from where the query has it.
 pub const DECAY: [f32; 5] = [1.0, 0.7, 0.5, 0.4, 0.3];
 const FAR_DECAY: f32 = 0.25;
+/// TIDs read from a list per batch.
+const BATCH: usize = 32;
 /// Slack for float rounding when comparing a bound with a score summed in another order.
 const SCORE_EPSILON: f32 = 1e-5;
 
@@ -20,12 +22,14 @@ fn decay(d: usize) -> f32 {
 
 /// Grounds queries against one catalogue, reusing its scratch memory between calls.
 ///
-/// Not `Sync`: use one per thread (it is cheap; the catalogue itself is shared).
+/// [`Grounder::ground`] takes `&mut self`: give each thread its own grounder (it is cheap;
+/// the catalogue itself is shared).
 pub struct Grounder<'c> {
     catalog: &'c Catalog,
-    /// Per-TID stamp: equal to `generation` when the TID was already scored in this query.
-    seen: Vec<u32>,
-    generation: u32,
+    /// One bit per TID, set once the TID was scored in this query. A bitset (not stamps)
+    /// so that it stays in cache on large catalogues; `touched` lists the words to clear.
+    seen: Vec<u64>,
+    touched: Vec<u32>,
     matches: Vec<Vec<TermMatch>>,
     /// All matches of all query terms in one list, for scoring a TID in one pass.
     flat: Vec<FlatMatch>,
@@ -75,7 +79,7 @@ impl<'c> Grounder<'c> {
         Grounder {
             catalog,
             seen: Vec::new(),
-            generation: 0,
+            touched: Vec::new(),
             matches: Vec::new(),
             flat: Vec::new(),
             scratch: Vec::new(),
@@ -91,10 +95,13 @@ impl<'c> Grounder<'c> {
     /// ones by descending score and ascending item id. Deterministic for a given catalogue.
     pub fn ground(&mut self, query: &Tid, k: usize, filter: &ItemFilter) -> Result<Vec<Grounded>, CatalogError> {
         let mut out = Vec::new();
+        // No query can return more items than the catalogue has; clamping keeps an absurd
+        // `k` from sizing any allocation.
+        let k = k.min(self.catalog.len());
         if k == 0 {
             return Ok(out);
         }
-        self.next_generation();
+        self.reset_seen();
         self.resolve_terms(query)?;
 
         // Direct mapping.
@@ -104,7 +111,7 @@ impl<'c> Grounder<'c> {
             .map(|m| m.first().filter(|m| m.similarity == 1.0).map(|m| m.term))
             .collect();
         if let Some(tid) = exact.and_then(|ids| self.catalog.find_tid(&ids)) {
-            self.seen[tid] = self.generation;
+            self.mark_seen(tid);
             for &index in self.catalog.tid_items(tid)? {
                 let item = self.item_id(index.get())?;
                 if filter.permits(item) && out.len() < k {
@@ -122,14 +129,30 @@ impl<'c> Grounder<'c> {
         Ok(out)
     }
 
-    fn next_generation(&mut self) {
-        let t = self.catalog.tid_count();
-        if self.seen.len() != t || self.generation == u32::MAX {
-            self.seen.clear();
-            self.seen.resize(t, 0);
-            self.generation = 0;
+    fn reset_seen(&mut self) {
+        let words = self.catalog.tid_count().div_ceil(64);
+        if self.seen.len() != words {
+            self.seen = vec![0; words];
+        } else {
+            for &w in &self.touched {
+                self.seen[w as usize] = 0;
+            }
         }
-        self.generation += 1;
+        self.touched.clear();
+    }
+
+    /// Marks `tid` as scored; returns false if it already was. `tid < tid_count`.
+    fn mark_seen(&mut self, tid: usize) -> bool {
+        let (word, bit) = (tid / 64, 1u64 << (tid % 64));
+        let w = &mut self.seen[word];
+        if *w & bit != 0 {
+            return false;
+        }
+        if *w == 0 {
+            self.touched.push(word as u32);
+        }
+        *w |= bit;
+        true
     }
 
     fn resolve_terms(&mut self, query: &Tid) -> Result<(), CatalogError> {
@@ -158,12 +181,11 @@ impl<'c> Grounder<'c> {
             .ok_or_else(|| CatalogError::corrupt("TidItems", format!("item index {index} out of range")))
     }
 
-    /// Exact score of TID `tid` (formula in the module docs), before normalisation.
-    fn raw_score(&self, tid: usize) -> Result<f32, CatalogError> {
-        let row = self.catalog.tid_row(tid)?;
+    /// Exact score of a TID with term ids `row` (formula in the module docs), before
+    /// normalisation.
+    fn row_score(&self, row: &[u32]) -> f32 {
         let mut best = [0.0f32; MAX_TID_LEN];
-        for (j, term) in row.iter().enumerate() {
-            let term = term.get();
+        for (j, &term) in row.iter().enumerate() {
             for q in self.flat.iter().filter(|q| q.term == term) {
                 let credit = q.similarity * decay(q.query_position.abs_diff(j));
                 let slot = &mut best[q.query_position];
@@ -171,11 +193,13 @@ impl<'c> Grounder<'c> {
             }
         }
         // Summed in query order, so a score never depends on how its TID was found.
-        Ok(best[..self.matches.len()].iter().sum())
+        best[..self.matches.len()].iter().sum()
     }
 
     fn structural(&mut self, k: usize, filter: &ItemFilter, out: &mut Vec<Grounded>) -> Result<(), CatalogError> {
         let norm = self.matches.len().max(self.catalog.tid_len()) as f32;
+        let l = self.catalog.tid_len();
+        let tid_count = self.catalog.tid_count();
         // Sources: one (term, position) list per query term, match and catalogue position,
         // bounded by what a TID found there can score for that query term. Per query term
         // they are kept in descending bound order; a TID not yet seen can only score through
@@ -218,28 +242,46 @@ impl<'c> Grounder<'c> {
             }
             let source = sources[i][next[i]];
             next[i] += 1;
-            for &tid in self.catalog.pos_postings(source.position, source.term)? {
-                let tid = tid.get() as usize;
-                match self.seen.get_mut(tid) {
-                    Some(stamp) if *stamp != self.generation => *stamp = self.generation,
-                    Some(_) => continue,
-                    None => return Err(CatalogError::corrupt("PosPostings", format!("TID {tid} out of range"))),
-                }
-                let score = self.raw_score(tid)? / norm;
-                if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
-                    continue;
-                }
-                for &index in self.catalog.tid_items(tid)? {
-                    let item = self.item_id(index.get())?;
-                    if !filter.permits(item) {
+            let list = self.catalog.pos_postings(source.position, source.term)?;
+            for chunk in list.chunks(BATCH) {
+                // In batches, so that the random reads of many TIDs (their stamps, then their
+                // rows) are in flight at once instead of one cache miss after another.
+                let mut fresh = [0usize; BATCH];
+                let mut n = 0;
+                for &tid in chunk {
+                    let tid = tid.get() as usize;
+                    if tid >= tid_count {
+                        return Err(CatalogError::corrupt("PosPostings", format!("TID {tid} out of range")));
+                    }
+                    if !self.mark_seen(tid) {
                         continue;
                     }
-                    let candidate = Ranked { score, item };
-                    if heap.len() < k {
-                        heap.push(candidate);
-                    } else if heap.peek().is_some_and(|w| candidate < *w) {
-                        heap.pop();
-                        heap.push(candidate);
+                    fresh[n] = tid;
+                    n += 1;
+                }
+                let mut rows = [0u32; BATCH * MAX_TID_LEN];
+                for (b, &tid) in fresh[..n].iter().enumerate() {
+                    for (slot, term) in rows[b * l..].iter_mut().zip(self.catalog.tid_row(tid)?) {
+                        *slot = term.get();
+                    }
+                }
+                for (b, &tid) in fresh[..n].iter().enumerate() {
+                    let score = self.row_score(&rows[b * l..(b + 1) * l]) / norm;
+                    if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
+                        continue;
+                    }
+                    for &index in self.catalog.tid_items(tid)? {
+                        let item = self.item_id(index.get())?;
+                        if !filter.permits(item) {
+                            continue;
+                        }
+                        let candidate = Ranked { score, item };
+                        if heap.len() < k {
+                            heap.push(candidate);
+                        } else if heap.peek().is_some_and(|w| candidate < *w) {
+                            heap.pop();
+                            heap.push(candidate);
+                        }
                     }
                 }
             }

@@ -89,6 +89,8 @@ fn filters_limits_and_empty_results() {
     assert_eq!(items(&allowed), [9]);
     let huge = c.ground(&tid("[citrus]"), usize::MAX, &none).unwrap();
     assert_eq!(items(&huge), [1, 5]);
+    let reference = baseline::ReferenceGrounder::new(&c).unwrap();
+    assert_eq!(reference.ground(&tid("[citrus]"), usize::MAX).unwrap().len(), 2);
     assert!(c.ground(&tid("[nothing, alike]"), 10, &none).unwrap().is_empty());
     assert!(matches!(
         c.ground_text("[a, , b]", 3, &none),
