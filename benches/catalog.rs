@@ -3,7 +3,7 @@
 //! `cargo bench --bench catalog` (needs ../shared/data/beauty). Groups:
 //! - `build`: Beauty from JSONL to a written catalogue;
 //! - `open`: mapping and structurally checking a catalogue (Beauty, synthetic 1M);
-//! - `direct`: exact-TID lookups;
+//! - `direct`: exact-TID lookups (the lookup alone, and `ground` with k = 1);
 //! - `structural/<kind>`: perturbed TIDs (a term dropped, misspelt or two swapped) grounded by
 //!   ours at k = 1 and 10 and by the paper's reference fallback, in the same run, so the
 //!   ratio is measured on the same machine state;

@@ -5,6 +5,7 @@ use std::collections::BinaryHeap;
 
 use super::fuzzy::{term_matches, TermMatch};
 use super::{Grounded, ItemFilter, Method};
+use crate::catalog::format::SectionKind;
 use crate::catalog::{Catalog, CatalogError};
 use crate::tid::{Tid, MAX_TID_LEN};
 
@@ -15,6 +16,10 @@ const FAR_DECAY: f32 = 0.25;
 const BATCH: usize = 32;
 /// Slack for float rounding when comparing a bound with a score summed in another order.
 const SCORE_EPSILON: f32 = 1e-5;
+
+fn corrupt(section: &'static str, tid: usize) -> CatalogError {
+    CatalogError::corrupt(section, format!("bad entry for TID {tid}"))
+}
 
 fn decay(d: usize) -> f32 {
     DECAY.get(d).copied().unwrap_or(FAR_DECAY)
@@ -142,6 +147,7 @@ impl<'c> Grounder<'c> {
     }
 
     /// Marks `tid` as scored; returns false if it already was. `tid < tid_count`.
+    #[inline]
     fn mark_seen(&mut self, tid: usize) -> bool {
         let (word, bit) = (tid / 64, 1u64 << (tid % 64));
         let w = &mut self.seen[word];
@@ -197,9 +203,17 @@ impl<'c> Grounder<'c> {
     }
 
     fn structural(&mut self, k: usize, filter: &ItemFilter, out: &mut Vec<Grounded>) -> Result<(), CatalogError> {
-        let norm = self.matches.len().max(self.catalog.tid_len()) as f32;
-        let l = self.catalog.tid_len();
-        let tid_count = self.catalog.tid_count();
+        let catalog = self.catalog;
+        let norm = self.matches.len().max(catalog.tid_len()) as f32;
+        let l = catalog.tid_len();
+        let tid_count = catalog.tid_count();
+        // The hot loop reads these tables directly rather than through per-call accessors.
+        let rows_table = catalog.u32s(SectionKind::TidTerms);
+        let (item_offsets, tid_items) = (
+            catalog.u32s(SectionKind::TidItemOffsets),
+            catalog.u32s(SectionKind::TidItems),
+        );
+        let item_ids = catalog.u32s(SectionKind::ItemIds);
         // Sources: one (term, position) list per query term, match and catalogue position,
         // bounded by what a TID found there can score for that query term. Per query term
         // they are kept in descending bound order; a TID not yet seen can only score through
@@ -251,7 +265,7 @@ impl<'c> Grounder<'c> {
                 for &tid in chunk {
                     let tid = tid.get() as usize;
                     if tid >= tid_count {
-                        return Err(CatalogError::corrupt("PosPostings", format!("TID {tid} out of range")));
+                        return Err(corrupt("PosPostings", tid));
                     }
                     if !self.mark_seen(tid) {
                         continue;
@@ -261,7 +275,10 @@ impl<'c> Grounder<'c> {
                 }
                 let mut rows = [0u32; BATCH * MAX_TID_LEN];
                 for (b, &tid) in fresh[..n].iter().enumerate() {
-                    for (slot, term) in rows[b * l..].iter_mut().zip(self.catalog.tid_row(tid)?) {
+                    let row = rows_table
+                        .get(tid * l..(tid + 1) * l)
+                        .ok_or_else(|| corrupt("TidTerms", tid))?;
+                    for (slot, term) in rows[b * l..].iter_mut().zip(row) {
                         *slot = term.get();
                     }
                 }
@@ -270,8 +287,17 @@ impl<'c> Grounder<'c> {
                     if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
                         continue;
                     }
-                    for &index in self.catalog.tid_items(tid)? {
-                        let item = self.item_id(index.get())?;
+                    let start = item_offsets
+                        .get(tid)
+                        .ok_or_else(|| corrupt("TidItemOffsets", tid))?
+                        .get() as usize;
+                    let end = item_offsets
+                        .get(tid + 1)
+                        .ok_or_else(|| corrupt("TidItemOffsets", tid))?
+                        .get() as usize;
+                    for index in tid_items.get(start..end).ok_or_else(|| corrupt("TidItems", tid))? {
+                        let index = index.get() as usize;
+                        let item = item_ids.get(index).ok_or_else(|| corrupt("TidItems", tid))?.get();
                         if !filter.permits(item) {
                             continue;
                         }

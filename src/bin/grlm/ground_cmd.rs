@@ -148,8 +148,7 @@ pub fn ground_eval(args: GroundEvalArgs) -> Result<(), String> {
     let filter = ItemFilter::none();
     let mut reports = Vec::new();
     for kind in Perturbation::ALL {
-        let (mut ours_ranks, mut base_ranks) = (Vec::new(), Vec::new());
-        let (mut ours_us, mut base_us) = (Vec::new(), Vec::new());
+        let mut cases = Vec::with_capacity(args.queries);
         for _ in 0..args.queries {
             let index = rng.below(catalog.len());
             let item = catalog.item_id(index).ok_or("item index out of range")?;
@@ -157,19 +156,25 @@ pub fn ground_eval(args: GroundEvalArgs) -> Result<(), String> {
                 .tid_of(item)
                 .map_err(|e| e.to_string())?
                 .ok_or("sampled item vanished")?;
-            let Some(query) = perturb(&tid, kind, &mut rng) else {
-                continue;
-            };
-
+            if let Some(query) = perturb(&tid, kind, &mut rng) {
+                cases.push((item, query));
+            }
+        }
+        // Each side runs over all queries in its own pass, so neither evicts the other's
+        // working set from the caches between queries.
+        let (mut ours_ranks, mut ours_us) = (Vec::new(), Vec::new());
+        for (item, query) in &cases {
             let start = Instant::now();
-            let ours = grounder.ground(&query, args.k, &filter).map_err(|e| e.to_string())?;
+            let ours = grounder.ground(query, args.k, &filter).map_err(|e| e.to_string())?;
             ours_us.push(start.elapsed().as_secs_f64() * 1e6);
-            ours_ranks.push(ours.iter().position(|g| g.item == item));
-
+            ours_ranks.push(ours.iter().position(|g| g.item == *item));
+        }
+        let (mut base_ranks, mut base_us) = (Vec::new(), Vec::new());
+        for (item, query) in &cases {
             let start = Instant::now();
-            let base = reference.ground(&query, args.k).map_err(|e| e.to_string())?;
+            let base = reference.ground(query, args.k).map_err(|e| e.to_string())?;
             base_us.push(start.elapsed().as_secs_f64() * 1e6);
-            base_ranks.push(base.iter().position(|&g| g == item));
+            base_ranks.push(base.iter().position(|g| g == item));
         }
         let ours = summarise(&ours_ranks, &mut ours_us);
         let baseline = summarise(&base_ranks, &mut base_us);
