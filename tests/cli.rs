@@ -28,18 +28,29 @@ fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON value")
 }
 
-fn build_fixture(dir: &Path) -> PathBuf {
-    let out = dir.join("tiny.grlm");
-    let o = grlm(&[
+/// `grlm catalog build` with the given inputs and output, plus `extra` flags.
+fn build(items: &Path, tids: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
         "catalog",
         "build",
         "--items",
-        &fixture("items.jsonl"),
+        items.to_str().unwrap(),
         "--tids",
-        &fixture("tids.jsonl"),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        tids.to_str().unwrap(),
+    ];
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(extra);
+    grlm(&args)
+}
+
+fn build_fixture(dir: &Path) -> PathBuf {
+    let out = dir.join("tiny.grlm");
+    let o = build(
+        Path::new(&fixture("items.jsonl")),
+        Path::new(&fixture("tids.jsonl")),
+        &out,
+        &[],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
 }
@@ -214,16 +225,7 @@ fn malformed_input_names_file_and_line_and_leaves_no_output() {
     ];
     for (text, want) in cases {
         std::fs::write(&tids, text).unwrap();
-        let o = grlm(&[
-            "catalog",
-            "build",
-            "--items",
-            items.to_str().unwrap(),
-            "--tids",
-            tids.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = build(&items, &tids, &out, &[]);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(want), "{stderr:?} should contain {want:?}");
@@ -236,18 +238,7 @@ fn malformed_input_names_file_and_line_and_leaves_no_output() {
     }
     // With --allow-missing-tids the item without a TID is left out and counted.
     std::fs::write(&tids, "{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n").unwrap();
-    let o = grlm(&[
-        "catalog",
-        "build",
-        "--items",
-        items.to_str().unwrap(),
-        "--tids",
-        tids.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--allow-missing-tids",
-        "--json",
-    ]);
+    let o = build(&items, &tids, &out, &["--allow-missing-tids", "--json"]);
     let report = json(&o);
     assert_eq!(report["report"]["items"], 1);
     assert_eq!(report["report"]["skipped_without_tid"], 1);
@@ -286,16 +277,7 @@ fn synth_then_build_is_deterministic() {
         let out = d.join("c.grlm");
         let items = d.join("items.jsonl");
         let tids = d.join("tids.jsonl");
-        let o = grlm(&[
-            "catalog",
-            "build",
-            "--items",
-            items.to_str().unwrap(),
-            "--tids",
-            tids.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = build(&items, &tids, &out, &[]);
         assert!(o.status.success());
         bytes.push(std::fs::read(&out).unwrap());
     }
