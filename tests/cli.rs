@@ -43,6 +43,16 @@ fn build(items: &Path, tids: &Path, out: &Path, extra: &[&str]) -> Output {
     grlm(&args)
 }
 
+/// The item ids of a `ground --json` answer, in order.
+fn result_items(answer: &serde_json::Value) -> Vec<u64> {
+    answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["item"].as_u64().unwrap())
+        .collect()
+}
+
 fn build_fixture(dir: &Path) -> PathBuf {
     let out = dir.join("tiny.grlm");
     let o = build(
@@ -101,12 +111,7 @@ fn build_inspect_verify_ground() {
         "3",
         "--json",
     ]));
-    let items: Vec<u64> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["item"].as_u64().unwrap())
-        .collect();
+    let items = result_items(&r);
     assert_eq!(items, [9, 10, 11], "{r}");
     assert!(r["results"]
         .as_array()
@@ -136,12 +141,7 @@ fn build_inspect_verify_ground() {
         "2,3",
         "--json",
     ]));
-    let items: Vec<u64> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["item"].as_u64().unwrap())
-        .collect();
+    let items = result_items(&r);
     assert_eq!(items, [12]);
     let r = json(&grlm(&[
         "ground",
@@ -153,12 +153,7 @@ fn build_inspect_verify_ground() {
         "10,11,3",
         "--json",
     ]));
-    let items: Vec<u64> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["item"].as_u64().unwrap())
-        .collect();
+    let items = result_items(&r);
     assert_eq!(items, [10, 11]);
 }
 
