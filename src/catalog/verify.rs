@@ -169,7 +169,9 @@ impl Catalog {
 
 /// Decodes every node of the fst and checks that looking up each transition's byte finds
 /// that transition, so the lookups that grounding makes (which may read index tables that
-/// plain iteration does not) stay within bounds too.
+/// plain iteration does not) stay within bounds too. Nodes are written children first, so
+/// every transition must point to a lower address: that rules out cycles, on which the
+/// fst's own stream (used next, by `verify_terms`) would never end.
 fn walk_fst(fst: &fst::raw::Fst<impl AsRef<[u8]>>) -> Result<(), CatalogError> {
     let mut stack = vec![fst.root().addr()];
     let mut seen = std::collections::HashSet::new();
@@ -179,7 +181,7 @@ fn walk_fst(fst: &fst::raw::Fst<impl AsRef<[u8]>>) -> Result<(), CatalogError> {
         }
         let node = fst.node(addr);
         for (i, t) in node.transitions().enumerate() {
-            if node.find_input(t.inp) != Some(i) {
+            if t.addr >= addr || node.find_input(t.inp) != Some(i) {
                 return Err(CatalogError::corrupt(
                     "TermFst",
                     format!("node {addr}: inconsistent transition {i}"),

@@ -5,14 +5,16 @@
 //!   correctly spelt term costs one fst lookup;
 //! - edit distance: optimal-string-alignment distance (insert, delete, substitute, swap two
 //!   adjacent bytes) of 1 for terms of 4–11 bytes and up to 2 for longer ones, with the first
-//!   byte fixed; similarity `1 − 0.2 · distance`. An automaton walks the fst, so only
-//!   dictionary paths within the distance are visited, never the whole vocabulary;
+//!   byte fixed; similarity `1 − 0.2 · distance`. An edit-distance automaton is run by hand
+//!   over the fst's nodes, so only dictionary paths within the distance are visited, never
+//!   the whole vocabulary;
 //! - compound: one term is the other plus `-suffix` (`hair` ↔ `hair-mask`), similarity 0.7.
 //!
 //! At most [`MAX_MATCHES`] matches are kept per term, best similarity first, then by term id.
 
 use crate::catalog::reader::guard_fst;
 use crate::catalog::{Catalog, CatalogError};
+use crate::tid::MAX_TERM_BYTES;
 
 /// Matches kept per query term.
 pub const MAX_MATCHES: usize = 8;
@@ -78,7 +80,7 @@ fn search(catalog: &Catalog, query: &str, out: &mut Vec<TermMatch>) -> Result<()
         let t = n.transition(i);
         Some((fst.node(t.addr), o + t.out.value()))
     }) {
-        finals(fst, node, output, &mut |id| {
+        finals(fst, node, output, query.len() + 1, &mut |id| {
             if let Ok(term) = u32::try_from(id) {
                 push_best(
                     out,
@@ -120,18 +122,23 @@ fn descend<'f>(fst: &'f fst::raw::Fst<impl AsRef<[u8]>>, bytes: &[u8]) -> Option
 }
 
 /// Calls `f` with the value of each key below `node` in key order, until `f` returns false.
-/// Returns false once stopped.
+/// Returns false once stopped. Goes at most [`MAX_TERM_BYTES`] deep: no term is longer, and
+/// the bound keeps a malformed (cyclic) dictionary from recursing without end.
 fn finals(
     fst: &fst::raw::Fst<impl AsRef<[u8]>>,
     node: fst::raw::Node<'_>,
     output: u64,
+    depth: usize,
     f: &mut impl FnMut(u64) -> bool,
 ) -> bool {
-    if node.is_final() && !f(output + node.final_output().value()) {
+    if node.is_final() && !f(output.wrapping_add(node.final_output().value())) {
         return false;
     }
+    if depth >= MAX_TERM_BYTES {
+        return true;
+    }
     for t in node.transitions() {
-        if !finals(fst, fst.node(t.addr), output + t.out.value(), f) {
+        if !finals(fst, fst.node(t.addr), output.wrapping_add(t.out.value()), depth + 1, f) {
             return false;
         }
     }
