@@ -313,3 +313,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn catalog_is_shareable_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Catalog>();
+    let c = std::sync::Arc::new(Catalog::from_bytes(sample_bytes()).unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let c = std::sync::Arc::clone(&c);
+            std::thread::spawn(move || c.tid_of(1).unwrap().unwrap().to_string())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), "[hair-mask, color-lock, citrus, protein, unisex]");
+    }
+}
