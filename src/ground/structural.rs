@@ -6,6 +6,7 @@ use std::collections::BinaryHeap;
 use super::fuzzy::{term_matches, TermMatch};
 use super::{Grounded, ItemFilter, Method};
 use crate::catalog::format::SectionKind;
+use crate::catalog::le::U32Le;
 use crate::catalog::{Catalog, CatalogError};
 use crate::tid::{Tid, MAX_TID_LEN};
 
@@ -14,6 +15,9 @@ pub const DECAY: [f32; 5] = [1.0, 0.7, 0.5, 0.4, 0.3];
 const FAR_DECAY: f32 = 0.25;
 /// TIDs read from a list per batch.
 const BATCH: usize = 32;
+/// Lists at least this long are swept for pairs rather than scored entry by entry, once
+/// the threshold allows it.
+const PAIR_MODE_MIN_LEN: usize = if cfg!(test) { 2 } else { 256 };
 /// Slack for float rounding when comparing a bound with a score summed in another order.
 const SCORE_EPSILON: f32 = 1e-5;
 
@@ -31,10 +35,10 @@ fn decay(d: usize) -> f32 {
 /// the catalogue itself is shared).
 pub struct Grounder<'c> {
     catalog: &'c Catalog,
-    /// One bit per TID, set once the TID was scored in this query. A bitset (not stamps)
-    /// so that it stays in cache on large catalogues; `touched` lists the words to clear.
-    seen: Vec<u64>,
-    touched: Vec<u32>,
+    /// TIDs already scored in this query.
+    seen: BitSet,
+    /// TIDs met once in the pair sweep.
+    once: BitSet,
     matches: Vec<Vec<TermMatch>>,
     /// All matches of all query terms in one list, for scoring a TID in one pass.
     flat: Vec<FlatMatch>,
@@ -46,6 +50,96 @@ struct FlatMatch {
     term: u32,
     query_position: usize,
     similarity: f32,
+}
+
+/// One bit per TID. A bitset rather than per-TID stamps so that it stays in cache on large
+/// catalogues (1M TIDs: 125 KiB); `touched` lists the words to clear for the next query.
+struct BitSet {
+    words: Vec<u64>,
+    touched: Vec<u32>,
+}
+
+impl BitSet {
+    fn new(bits: usize) -> Self {
+        BitSet {
+            words: vec![0; bits.div_ceil(64)],
+            touched: Vec::new(),
+        }
+    }
+
+    /// Clears every bit, resizing for `bits` bits.
+    fn reset(&mut self, bits: usize) {
+        if self.words.len() != bits.div_ceil(64) {
+            *self = BitSet::new(bits);
+        }
+        for &w in &self.touched {
+            self.words[w as usize] = 0;
+        }
+        self.touched.clear();
+    }
+
+    /// Sets bit `i` (which must be in range); returns whether it was already set.
+    #[inline]
+    fn insert(&mut self, i: usize) -> bool {
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        let w = &mut self.words[word];
+        let was = *w & bit != 0;
+        if *w == 0 {
+            self.touched.push(word as u32);
+        }
+        *w |= bit;
+        was
+    }
+
+    #[inline]
+    fn contains(&self, i: usize) -> bool {
+        self.words[i / 64] & (1u64 << (i % 64)) != 0
+    }
+}
+
+/// The catalogue tables the search reads in its inner loops, taken once per query.
+struct Tables<'c> {
+    tid_len: usize,
+    tid_count: usize,
+    rows: &'c [U32Le],
+    item_offsets: &'c [U32Le],
+    tid_items: &'c [U32Le],
+    item_ids: &'c [U32Le],
+}
+
+impl<'c> Tables<'c> {
+    fn new(catalog: &'c Catalog) -> Self {
+        Tables {
+            tid_len: catalog.tid_len(),
+            tid_count: catalog.tid_count(),
+            rows: catalog.u32s(SectionKind::TidTerms),
+            item_offsets: catalog.u32s(SectionKind::TidItemOffsets),
+            tid_items: catalog.u32s(SectionKind::TidItems),
+            item_ids: catalog.u32s(SectionKind::ItemIds),
+        }
+    }
+
+    /// `tid` if it is a valid TID index, else the error for a corrupt postings list.
+    fn check(&self, tid: usize) -> Result<usize, CatalogError> {
+        if tid < self.tid_count {
+            Ok(tid)
+        } else {
+            Err(corrupt("PosPostings", tid))
+        }
+    }
+
+    /// External ids of the items carrying `tid`.
+    fn items_of(&self, tid: usize) -> Result<impl Iterator<Item = u32> + 'c, CatalogError> {
+        let bad = || corrupt("TidItems", tid);
+        let start = self.item_offsets.get(tid).ok_or_else(bad)?.get() as usize;
+        let end = self.item_offsets.get(tid + 1).ok_or_else(bad)?.get() as usize;
+        let indices = self.tid_items.get(start..end).ok_or_else(bad)?;
+        let ids = self.item_ids;
+        if indices.iter().any(|i| i.get() as usize >= ids.len()) {
+            return Err(bad());
+        }
+        Ok(indices.iter().map(move |i| ids[i.get() as usize].get()))
+    }
 }
 
 /// One inverted list a query term reads, and the most a TID found in it can score there.
@@ -83,8 +177,8 @@ impl<'c> Grounder<'c> {
     pub fn new(catalog: &'c Catalog) -> Self {
         Grounder {
             catalog,
-            seen: Vec::new(),
-            touched: Vec::new(),
+            seen: BitSet::new(0),
+            once: BitSet::new(0),
             matches: Vec::new(),
             flat: Vec::new(),
             scratch: Vec::new(),
@@ -106,7 +200,7 @@ impl<'c> Grounder<'c> {
         if k == 0 {
             return Ok(out);
         }
-        self.reset_seen();
+        self.seen.reset(self.catalog.tid_count());
         self.resolve_terms(query)?;
 
         // Direct mapping.
@@ -116,7 +210,7 @@ impl<'c> Grounder<'c> {
             .map(|m| m.first().filter(|m| m.similarity == 1.0).map(|m| m.term))
             .collect();
         if let Some(tid) = exact.and_then(|ids| self.catalog.find_tid(&ids)) {
-            self.mark_seen(tid);
+            self.seen.insert(tid);
             for &index in self.catalog.tid_items(tid)? {
                 let item = self.item_id(index.get())?;
                 if filter.permits(item) && out.len() < k {
@@ -134,31 +228,10 @@ impl<'c> Grounder<'c> {
         Ok(out)
     }
 
-    fn reset_seen(&mut self) {
-        let words = self.catalog.tid_count().div_ceil(64);
-        if self.seen.len() != words {
-            self.seen = vec![0; words];
-        } else {
-            for &w in &self.touched {
-                self.seen[w as usize] = 0;
-            }
-        }
-        self.touched.clear();
-    }
-
-    /// Marks `tid` as scored; returns false if it already was. `tid < tid_count`.
+    /// Marks `tid` as scored; returns false if it already was.
     #[inline]
     fn mark_seen(&mut self, tid: usize) -> bool {
-        let (word, bit) = (tid / 64, 1u64 << (tid % 64));
-        let w = &mut self.seen[word];
-        if *w & bit != 0 {
-            return false;
-        }
-        if *w == 0 {
-            self.touched.push(word as u32);
-        }
-        *w |= bit;
-        true
+        !self.seen.insert(tid)
     }
 
     fn resolve_terms(&mut self, query: &Tid) -> Result<(), CatalogError> {
@@ -202,34 +275,110 @@ impl<'c> Grounder<'c> {
         best[..self.matches.len()].iter().sum()
     }
 
+    /// Scores `tids` (at most [`BATCH`], all unseen until now) and offers their eligible items
+    /// to `heap`, which keeps the best `k`. The rows are gathered first so that their cache
+    /// misses overlap instead of following one another.
+    #[allow(clippy::too_many_arguments)]
+    fn score_batch(
+        &self,
+        tids: &[usize],
+        tables: &Tables<'_>,
+        norm: f32,
+        k: usize,
+        filter: &ItemFilter,
+        heap: &mut BinaryHeap<Ranked>,
+    ) -> Result<(), CatalogError> {
+        let l = tables.tid_len;
+        let mut rows = [0u32; BATCH * MAX_TID_LEN];
+        for (b, &tid) in tids.iter().enumerate() {
+            let row = tables
+                .rows
+                .get(tid * l..(tid + 1) * l)
+                .ok_or_else(|| corrupt("TidTerms", tid))?;
+            for (slot, term) in rows[b * l..].iter_mut().zip(row) {
+                *slot = term.get();
+            }
+        }
+        for (b, &tid) in tids.iter().enumerate() {
+            let score = self.row_score(&rows[b * l..(b + 1) * l]) / norm;
+            if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
+                continue;
+            }
+            for item in tables.items_of(tid)? {
+                if !filter.permits(item) {
+                    continue;
+                }
+                let candidate = Ranked { score, item };
+                if heap.len() < k {
+                    heap.push(candidate);
+                } else if heap.peek().is_some_and(|w| candidate < *w) {
+                    heap.pop();
+                    heap.push(candidate);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pair mode: scores the unseen TIDs of `list` that were already met in a list swept
+    /// before (in this query), and remembers the others as met once.
+    #[allow(clippy::too_many_arguments)]
+    fn sweep_for_pairs(
+        &mut self,
+        list: &[U32Le],
+        tables: &Tables<'_>,
+        norm: f32,
+        k: usize,
+        filter: &ItemFilter,
+        heap: &mut BinaryHeap<Ranked>,
+    ) -> Result<(), CatalogError> {
+        let mut fresh = Vec::with_capacity(BATCH);
+        for &tid in list {
+            let tid = tables.check(tid.get() as usize)?;
+            let met_before = self.once.insert(tid);
+            if !met_before || self.seen.contains(tid) {
+                continue;
+            }
+            self.seen.insert(tid);
+            fresh.push(tid);
+            if fresh.len() == BATCH {
+                self.score_batch(&fresh, tables, norm, k, filter, heap)?;
+                fresh.clear();
+            }
+        }
+        self.score_batch(&fresh, tables, norm, k, filter, heap)
+    }
+
+    /// MaxScore over (term, position) lists, then pair detection for the long tail.
+    ///
+    /// Each list is bounded by what a TID found there can score for its query term
+    /// (`similarity · DECAY[|i − j|]`). Per query term the lists are taken in descending
+    /// bound order, so an unseen TID scores at most Σ_i (first unprocessed bound of i): once
+    /// that falls below the k-th score, the search stops. Lists are read shortest first and
+    /// every new TID is scored exactly from its stored terms.
+    ///
+    /// When the next list is long and no single remaining list can lift an unseen TID to the
+    /// k-th score, an unseen TID that matters must appear in at least two remaining lists.
+    /// From then on lists are only swept (one bit per TID, in cache) and a TID is scored when
+    /// met a second time: a sequential scan instead of a random row read per entry. The stop
+    /// rule then also covers TIDs met once: their swept bound plus the unread lists' bounds.
     fn structural(&mut self, k: usize, filter: &ItemFilter, out: &mut Vec<Grounded>) -> Result<(), CatalogError> {
         let catalog = self.catalog;
         let norm = self.matches.len().max(catalog.tid_len()) as f32;
-        let l = catalog.tid_len();
-        let tid_count = catalog.tid_count();
-        // The hot loop reads these tables directly rather than through per-call accessors.
-        let rows_table = catalog.u32s(SectionKind::TidTerms);
-        let (item_offsets, tid_items) = (
-            catalog.u32s(SectionKind::TidItemOffsets),
-            catalog.u32s(SectionKind::TidItems),
-        );
-        let item_ids = catalog.u32s(SectionKind::ItemIds);
-        // Sources: one (term, position) list per query term, match and catalogue position,
-        // bounded by what a TID found there can score for that query term. Per query term
-        // they are kept in descending bound order; a TID not yet seen can only score through
-        // each term's unprocessed sources, so Σ_i (first unprocessed bound of i) bounds it.
+        let tables = Tables::new(catalog);
         let mut sources: Vec<Vec<Source>> = Vec::with_capacity(self.matches.len());
         for (i, matches) in self.matches.iter().enumerate() {
             let mut list = Vec::new();
             for m in matches {
-                for j in 0..self.catalog.tid_len() {
-                    let len = self.catalog.pos_postings(j, m.term)?.len();
+                for j in 0..catalog.tid_len() {
+                    let len = catalog.pos_postings(j, m.term)?.len();
                     if len > 0 {
+                        let bound = m.similarity * decay(i.abs_diff(j));
                         list.push(Source {
                             term: m.term,
                             position: j,
                             len,
-                            bound: m.similarity * decay(i.abs_diff(j)),
+                            bound,
                         });
                     }
                 }
@@ -239,77 +388,54 @@ impl<'c> Grounder<'c> {
         }
         let mut next = vec![0usize; sources.len()];
         let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
+        let mut fresh = Vec::with_capacity(BATCH);
+        // Pair mode, once entered: per query term, the largest bound of its lists swept so far.
+        let mut swept: Option<Vec<f32>> = None;
         loop {
             // Of the sources that bound their query term now, process the shortest.
             let frontier = (0..sources.len())
                 .filter_map(|i| sources[i].get(next[i]).map(|s| (s.len, i)))
                 .min();
-            let Some((_, i)) = frontier else { break };
+            let Some((len, i)) = frontier else { break };
             if let (true, Some(worst)) = (heap.len() >= k, heap.peek()) {
-                let reachable: f32 = (0..sources.len())
-                    .filter_map(|i| sources[i].get(next[i]).map(|s| s.bound))
-                    .sum::<f32>()
-                    / norm;
-                if reachable + SCORE_EPSILON < worst.score {
+                let threshold = worst.score;
+                let unread = |i: usize| sources[i].get(next[i]).map_or(0.0, |s| s.bound / norm);
+                let reachable: f32 = (0..sources.len()).map(unread).sum();
+                // An unseen TID met once, in a swept list of term i, holds at most that list's
+                // bound for term i (lists of a term are read in descending bound order) plus
+                // the unread bounds of the other terms.
+                let met_once = swept.as_ref().map_or(0.0, |max| {
+                    (0..sources.len())
+                        .filter(|&i| max[i] > 0.0)
+                        .map(|i| max[i] + reachable - unread(i))
+                        .fold(0.0, f32::max)
+                });
+                if reachable.max(met_once) + SCORE_EPSILON < threshold {
                     break;
+                }
+                let single = (0..sources.len()).map(unread).fold(0.0, f32::max);
+                if swept.is_none() && len >= PAIR_MODE_MIN_LEN && single + SCORE_EPSILON < threshold {
+                    swept = Some(vec![0.0; sources.len()]);
+                    self.once.reset(tables.tid_count);
                 }
             }
             let source = sources[i][next[i]];
             next[i] += 1;
-            let list = self.catalog.pos_postings(source.position, source.term)?;
+            let list = catalog.pos_postings(source.position, source.term)?;
+            if let Some(max) = swept.as_mut() {
+                max[i] = max[i].max(source.bound / norm);
+                self.sweep_for_pairs(list, &tables, norm, k, filter, &mut heap)?;
+                continue;
+            }
             for chunk in list.chunks(BATCH) {
-                // In batches, so that the random reads of many TIDs (their stamps, then their
-                // rows) are in flight at once instead of one cache miss after another.
-                let mut fresh = [0usize; BATCH];
-                let mut n = 0;
+                fresh.clear();
                 for &tid in chunk {
-                    let tid = tid.get() as usize;
-                    if tid >= tid_count {
-                        return Err(corrupt("PosPostings", tid));
-                    }
-                    if !self.mark_seen(tid) {
-                        continue;
-                    }
-                    fresh[n] = tid;
-                    n += 1;
-                }
-                let mut rows = [0u32; BATCH * MAX_TID_LEN];
-                for (b, &tid) in fresh[..n].iter().enumerate() {
-                    let row = rows_table
-                        .get(tid * l..(tid + 1) * l)
-                        .ok_or_else(|| corrupt("TidTerms", tid))?;
-                    for (slot, term) in rows[b * l..].iter_mut().zip(row) {
-                        *slot = term.get();
+                    let tid = tables.check(tid.get() as usize)?;
+                    if self.mark_seen(tid) {
+                        fresh.push(tid);
                     }
                 }
-                for (b, &tid) in fresh[..n].iter().enumerate() {
-                    let score = self.row_score(&rows[b * l..(b + 1) * l]) / norm;
-                    if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
-                        continue;
-                    }
-                    let start = item_offsets
-                        .get(tid)
-                        .ok_or_else(|| corrupt("TidItemOffsets", tid))?
-                        .get() as usize;
-                    let end = item_offsets
-                        .get(tid + 1)
-                        .ok_or_else(|| corrupt("TidItemOffsets", tid))?
-                        .get() as usize;
-                    for index in tid_items.get(start..end).ok_or_else(|| corrupt("TidItems", tid))? {
-                        let index = index.get() as usize;
-                        let item = item_ids.get(index).ok_or_else(|| corrupt("TidItems", tid))?.get();
-                        if !filter.permits(item) {
-                            continue;
-                        }
-                        let candidate = Ranked { score, item };
-                        if heap.len() < k {
-                            heap.push(candidate);
-                        } else if heap.peek().is_some_and(|w| candidate < *w) {
-                            heap.pop();
-                            heap.push(candidate);
-                        }
-                    }
-                }
+                self.score_batch(&fresh, &tables, norm, k, filter, &mut heap)?;
             }
         }
         let mut ranked = heap.into_vec();
