@@ -55,7 +55,8 @@ pub struct Catalog {
     header: Header,
     sections: [Range<usize>; KIND_COUNT],
     crcs: [u32; KIND_COUNT],
-    unknown_sections: usize,
+    /// Optional sections of a newer minor version: skipped, but checked by `verify`.
+    unknown_sections: Vec<(Range<usize>, u32)>,
     terms: fst::Map<SectionBytes>,
 }
 
@@ -119,19 +120,17 @@ impl Catalog {
         let table_end = (HEADER_LEN + entries.len() * SECTION_ENTRY_LEN) as u64;
         let mut sections: [Option<Range<usize>>; KIND_COUNT] = Default::default();
         let mut crcs = [0u32; KIND_COUNT];
-        let mut unknown_sections = 0;
+        let mut unknown_sections = Vec::new();
         for entry in &entries {
-            let Some(kind) = SectionKind::from_u32(entry.kind) else {
-                if entry.flags & SECTION_REQUIRED != 0 {
-                    return Err(CatalogError::UnknownRequiredSection { kind: entry.kind });
-                }
-                unknown_sections += 1;
-                continue;
-            };
+            let kind = SectionKind::from_u32(entry.kind);
+            if kind.is_none() && entry.flags & SECTION_REQUIRED != 0 {
+                return Err(CatalogError::UnknownRequiredSection { kind: entry.kind });
+            }
+            let name = kind.map_or("unknown optional section", SectionKind::name);
             let end = entry.offset.checked_add(entry.len).filter(|&e| e <= header.file_len);
             let Some(end) = end else {
                 return Err(CatalogError::corrupt(
-                    kind.name(),
+                    name,
                     format!(
                         "range {}+{} exceeds the file ({} bytes)",
                         entry.offset, entry.len, header.file_len
@@ -140,10 +139,14 @@ impl Catalog {
             };
             if entry.offset < table_end || entry.offset % SECTION_ALIGN as u64 != 0 {
                 return Err(CatalogError::corrupt(
-                    kind.name(),
+                    name,
                     format!("misplaced at offset {}", entry.offset),
                 ));
             }
+            let Some(kind) = kind else {
+                unknown_sections.push((entry.offset as usize..end as usize, entry.crc));
+                continue;
+            };
             let slot = &mut sections[index_of(kind)];
             if slot.is_some() {
                 return Err(CatalogError::corrupt(kind.name(), "section appears twice"));
@@ -231,6 +234,13 @@ impl Catalog {
             .bytes()
             .get(self.sections[index_of(kind)].clone())
             .unwrap_or(&[])
+    }
+
+    /// Byte ranges and stored CRCs of the optional sections this version does not know.
+    pub(crate) fn unknown_sections(&self) -> impl Iterator<Item = (&[u8], u32)> {
+        self.unknown_sections
+            .iter()
+            .map(|(range, crc)| (self.data.bytes().get(range.clone()).unwrap_or(&[]), *crc))
     }
 
     pub(crate) fn section_crc(&self, kind: SectionKind) -> u32 {
@@ -466,7 +476,7 @@ impl Catalog {
             max_items_per_tid,
             bytes: self.byte_len(),
             bytes_per_item: self.byte_len() as f64 / n,
-            unknown_optional_sections: self.unknown_sections,
+            unknown_optional_sections: self.unknown_sections.len(),
             sections: SectionKind::ALL
                 .iter()
                 .map(|&k| SectionInfo {

@@ -218,6 +218,18 @@ fn versions_and_sections() {
     let c = Catalog::from_bytes(with_section(&good, 0)).unwrap();
     c.verify().unwrap();
     assert_eq!(c.info().unknown_optional_sections, 1);
+    // Its bytes are still covered by verify.
+    let mut damaged = with_section(&good, 0);
+    let at = damaged.len() - 128 + 64;
+    damaged[at] ^= 1;
+    let c = Catalog::from_bytes(damaged).unwrap();
+    assert!(matches!(
+        c.verify(),
+        Err(CatalogError::ChecksumMismatch {
+            section: "unknown optional section",
+            ..
+        })
+    ));
     assert!(matches!(
         Catalog::from_bytes(with_section(&good, SECTION_REQUIRED)),
         Err(CatalogError::UnknownRequiredSection { kind: 99 })

@@ -23,6 +23,17 @@ impl Catalog {
                 });
             }
         }
+        for (bytes, stored) in self.unknown_sections() {
+            let actual = crc32fast::hash(bytes);
+            if stored != actual && !super::SKIP_CHECKSUMS {
+                let section = "unknown optional section";
+                return Err(CatalogError::ChecksumMismatch {
+                    section,
+                    stored,
+                    actual,
+                });
+            }
+        }
         self.term_map()
             .as_fst()
             .verify()
