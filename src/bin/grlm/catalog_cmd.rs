@@ -163,7 +163,14 @@ fn synthesise(args: SynthArgs) -> Result<(), String> {
 fn write_jsonl(path: &Path, rows: impl Iterator<Item = serde_json::Value>) -> Result<(), String> {
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    let mut options = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        // Like any file the user creates, not owner-only as temp files default to.
+        use std::os::unix::fs::PermissionsExt;
+        options.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut temp = options.tempfile_in(dir).map_err(err)?;
     {
         let mut w = BufWriter::new(temp.as_file_mut());
         for row in rows {
