@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every test (unit, property, CLI, fuzz-corpus
-# smoke, real-data integration). Everything builds in the release profile, so tests and
-# benches share one build.
+# The whole test suite: formatting, lints, every test (unit, property, CLI, fuzz-corpus
+# smoke, real-data integration) and warning-free API docs. Everything builds in the
+# release profile, so tests and benches share one build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,3 +9,4 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --release --locked --all-targets -- -D warnings
 cargo test --release --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --no-deps

@@ -1,6 +1,6 @@
 //! The catalogue: every item's TID and title in one immutable, memory-mapped `.grlm` file.
 //!
-//! - [`format`]: the byte layout (header, section table, section kinds, version rules).
+//! - [`format`](mod@format): the byte layout (header, section table, section kinds, version rules).
 //! - [`input`]: reading `items.jsonl` / `tids.jsonl`, with errors that name file and line.
 //! - [`CatalogBuilder`]: assembles the sections and writes the file atomically.
 //! - [`Catalog`]: opens a file in O(1) (structure only) and serves zero-copy lookups;

@@ -11,15 +11,17 @@
 //! score(T) = Σ_i  max_{j, m ∈ matches(q_i), t_j = m}  sim(m) · DECAY[|i − j|]   /  max(n, L)
 //! ```
 //!
-//! `DECAY = [1.0, 0.7, 0.5, 0.4, 0.3, …]` rewards a term at the same position and still
+//! `DECAY = [1.0, 0.7, 0.5, 0.4, 0.3, 0.25, 0.25, …]` rewards a term at the same position and still
 //! credits a shifted one (a dropped or reordered term). Scores lie in `[0, 1)`; only an exact
 //! TID reaches 1.0. Items are ranked by score, then by ascending item id. Only items sharing
 //! at least one matched term are candidates, so fewer than `k` results may come back.
 //!
-//! Candidates come from inverted lists (term → TIDs), shortest first; the search stops when
-//! the best score an unseen TID could still reach falls below the current k-th score
-//! (MaxScore), and each candidate is scored exactly from its stored terms. A query never scans
-//! the vocabulary or the item table.
+//! Candidates come from (term, position) inverted lists, shortest first; the search stops
+//! when the best score an unseen TID could still reach falls below the current k-th score
+//! (MaxScore), and each candidate is scored exactly from its stored terms. Once no single
+//! remaining list can reach the k-th score, long lists are only swept for TIDs met twice
+//! ("pair mode", see [`Grounder`]). A query never scans the vocabulary or the item table, and
+//! the result equals scoring every TID (a property test checks it).
 //!
 //! [`baseline`] re-implements the paper's reference fallback for comparison.
 

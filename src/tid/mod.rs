@@ -57,9 +57,12 @@ impl Tid {
         Ok(Tid { terms: out })
     }
 
-    /// Parses the text form `[t1, t2, ...]`; see [`parse::parse_tid`] for what is tolerated.
+    /// Parses the text form `[t1, t2, ...]`.
     ///
-    /// With `expected_len`, a TID of any other length is an error that says both numbers.
+    /// Tolerated: whitespace around terms and brackets, a missing `[` and/or `]`, and whatever
+    /// [`normalize_term`] repairs inside a term. Rejected, saying why: empty input, an empty
+    /// term, text after `]`, a term that does not normalise (with its 1-based position), and
+    /// — when `expected_len` is given — any other number of terms.
     pub fn parse(text: &str, expected_len: Option<usize>) -> Result<Self, TidParseError> {
         parse::parse_tid(text, expected_len)
     }
