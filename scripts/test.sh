@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --release --locked --all-targets -- -D warnings
-cargo test --release --locked
 RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --no-deps
+cargo test --release --locked
