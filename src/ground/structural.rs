@@ -97,8 +97,11 @@ impl BitSet {
     }
 }
 
-/// The catalogue tables the search reads in its inner loops, taken once per query.
+/// The catalogue tables the search reads in its inner loops, taken once per query, and the
+/// query's score divisor.
 struct Tables<'c> {
+    /// The score divisor of this query: `max(query terms, TID length)`.
+    norm: f32,
     tid_len: usize,
     tid_count: usize,
     rows: &'c [U32Le],
@@ -108,8 +111,9 @@ struct Tables<'c> {
 }
 
 impl<'c> Tables<'c> {
-    fn new(catalog: &'c Catalog) -> Self {
+    fn new(catalog: &'c Catalog, query_len: usize) -> Self {
         Tables {
+            norm: query_len.max(catalog.tid_len()) as f32,
             tid_len: catalog.tid_len(),
             tid_count: catalog.tid_count(),
             rows: catalog.u32s(SectionKind::TidTerms),
@@ -169,6 +173,55 @@ impl Ord for Ranked {
 impl PartialOrd for Ranked {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// The best `k` eligible items found so far, ranked by score then ascending item id.
+struct TopK<'f> {
+    k: usize,
+    filter: &'f ItemFilter,
+    heap: BinaryHeap<Ranked>,
+}
+
+impl<'f> TopK<'f> {
+    fn new(k: usize, filter: &'f ItemFilter) -> Self {
+        TopK {
+            k,
+            filter,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// The k-th score once `k` items are held: what a new item must reach.
+    fn threshold(&self) -> Option<f32> {
+        self.heap.peek().filter(|_| self.heap.len() >= self.k).map(|w| w.score)
+    }
+
+    /// Offers the eligible items of TID `tid`, all scoring `score`.
+    fn offer(&mut self, tid: usize, score: f32, tables: &Tables<'_>) -> Result<(), CatalogError> {
+        if self.threshold().is_some_and(|t| score < t) {
+            return Ok(());
+        }
+        for item in tables.items_of(tid)? {
+            if !self.filter.permits(item) {
+                continue;
+            }
+            let candidate = Ranked { score, item };
+            if self.heap.len() < self.k {
+                self.heap.push(candidate);
+            } else if self.heap.peek().is_some_and(|w| candidate < *w) {
+                self.heap.pop();
+                self.heap.push(candidate);
+            }
+        }
+        Ok(())
+    }
+
+    /// The kept items, best first.
+    fn into_sorted(self) -> Vec<Ranked> {
+        let mut ranked = self.heap.into_vec();
+        ranked.sort();
+        ranked
     }
 }
 
@@ -275,19 +328,10 @@ impl<'c> Grounder<'c> {
         best[..self.matches.len()].iter().sum()
     }
 
-    /// Scores `tids` (at most [`BATCH`], all unseen until now) and offers their eligible items
-    /// to `heap`, which keeps the best `k`. The rows are gathered first so that their cache
-    /// misses overlap instead of following one another.
-    #[allow(clippy::too_many_arguments)]
-    fn score_batch(
-        &self,
-        tids: &[usize],
-        tables: &Tables<'_>,
-        norm: f32,
-        k: usize,
-        filter: &ItemFilter,
-        heap: &mut BinaryHeap<Ranked>,
-    ) -> Result<(), CatalogError> {
+    /// Scores `tids` (at most [`BATCH`], all unseen until now) and offers their items to
+    /// `top`. The rows are gathered first so that their cache misses overlap instead of
+    /// following one another.
+    fn score_batch(&self, tids: &[usize], tables: &Tables<'_>, top: &mut TopK<'_>) -> Result<(), CatalogError> {
         let l = tables.tid_len;
         let mut rows = [0u32; BATCH * MAX_TID_LEN];
         for (b, &tid) in tids.iter().enumerate() {
@@ -300,38 +344,14 @@ impl<'c> Grounder<'c> {
             }
         }
         for (b, &tid) in tids.iter().enumerate() {
-            let score = self.row_score(&rows[b * l..(b + 1) * l]) / norm;
-            if heap.len() >= k && heap.peek().is_some_and(|w| score < w.score) {
-                continue;
-            }
-            for item in tables.items_of(tid)? {
-                if !filter.permits(item) {
-                    continue;
-                }
-                let candidate = Ranked { score, item };
-                if heap.len() < k {
-                    heap.push(candidate);
-                } else if heap.peek().is_some_and(|w| candidate < *w) {
-                    heap.pop();
-                    heap.push(candidate);
-                }
-            }
+            top.offer(tid, self.row_score(&rows[b * l..(b + 1) * l]) / tables.norm, tables)?;
         }
         Ok(())
     }
 
     /// Pair mode: scores the unseen TIDs of `list` that were already met in a list swept
     /// before (in this query), and remembers the others as met once.
-    #[allow(clippy::too_many_arguments)]
-    fn sweep_for_pairs(
-        &mut self,
-        list: &[U32Le],
-        tables: &Tables<'_>,
-        norm: f32,
-        k: usize,
-        filter: &ItemFilter,
-        heap: &mut BinaryHeap<Ranked>,
-    ) -> Result<(), CatalogError> {
+    fn sweep_for_pairs(&mut self, list: &[U32Le], tables: &Tables<'_>, top: &mut TopK<'_>) -> Result<(), CatalogError> {
         let mut fresh = Vec::with_capacity(BATCH);
         for &tid in list {
             let tid = tables.check(tid.get() as usize)?;
@@ -342,11 +362,11 @@ impl<'c> Grounder<'c> {
             self.seen.insert(tid);
             fresh.push(tid);
             if fresh.len() == BATCH {
-                self.score_batch(&fresh, tables, norm, k, filter, heap)?;
+                self.score_batch(&fresh, tables, top)?;
                 fresh.clear();
             }
         }
-        self.score_batch(&fresh, tables, norm, k, filter, heap)
+        self.score_batch(&fresh, tables, top)
     }
 
     /// MaxScore over (term, position) lists, then pair detection for the long tail.
@@ -364,8 +384,8 @@ impl<'c> Grounder<'c> {
     /// rule then also covers TIDs met once: their swept bound plus the unread lists' bounds.
     fn structural(&mut self, k: usize, filter: &ItemFilter, out: &mut Vec<Grounded>) -> Result<(), CatalogError> {
         let catalog = self.catalog;
-        let norm = self.matches.len().max(catalog.tid_len()) as f32;
-        let tables = Tables::new(catalog);
+        let tables = Tables::new(catalog, self.matches.len());
+        let norm = tables.norm;
         let mut sources: Vec<Vec<Source>> = Vec::with_capacity(self.matches.len());
         for (i, matches) in self.matches.iter().enumerate() {
             let mut list = Vec::new();
@@ -387,7 +407,7 @@ impl<'c> Grounder<'c> {
             sources.push(list);
         }
         let mut next = vec![0usize; sources.len()];
-        let mut heap: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
+        let mut top = TopK::new(k, filter);
         let mut fresh = Vec::with_capacity(BATCH);
         // Pair mode, once entered: per query term, the largest bound of its lists swept so far.
         let mut swept: Option<Vec<f32>> = None;
@@ -397,8 +417,7 @@ impl<'c> Grounder<'c> {
                 .filter_map(|i| sources[i].get(next[i]).map(|s| (s.len, i)))
                 .min();
             let Some((len, i)) = frontier else { break };
-            if let (true, Some(worst)) = (heap.len() >= k, heap.peek()) {
-                let threshold = worst.score;
+            if let Some(threshold) = top.threshold() {
                 let unread = |i: usize| sources[i].get(next[i]).map_or(0.0, |s| s.bound / norm);
                 let reachable: f32 = (0..sources.len()).map(unread).sum();
                 // An unseen TID met once, in a swept list of term i, holds at most that list's
@@ -424,7 +443,7 @@ impl<'c> Grounder<'c> {
             let list = catalog.pos_postings(source.position, source.term)?;
             if let Some(max) = swept.as_mut() {
                 max[i] = max[i].max(source.bound / norm);
-                self.sweep_for_pairs(list, &tables, norm, k, filter, &mut heap)?;
+                self.sweep_for_pairs(list, &tables, &mut top)?;
                 continue;
             }
             for chunk in list.chunks(BATCH) {
@@ -435,12 +454,10 @@ impl<'c> Grounder<'c> {
                         fresh.push(tid);
                     }
                 }
-                self.score_batch(&fresh, &tables, norm, k, filter, &mut heap)?;
+                self.score_batch(&fresh, &tables, &mut top)?;
             }
         }
-        let mut ranked = heap.into_vec();
-        ranked.sort();
-        out.extend(ranked.into_iter().map(|r| Grounded {
+        out.extend(top.into_sorted().into_iter().map(|r| Grounded {
             item: r.item,
             score: r.score,
             method: Method::Structural,
