@@ -264,8 +264,7 @@ impl<'c> Grounder<'c> {
             .collect();
         if let Some(tid) = exact.and_then(|ids| self.catalog.find_tid(&ids)) {
             self.seen.insert(tid);
-            for &index in self.catalog.tid_items(tid)? {
-                let item = self.item_id(index.get())?;
+            for item in Tables::new(self.catalog, query.len()).items_of(tid)? {
                 if filter.permits(item) && out.len() < k {
                     out.push(Grounded {
                         item,
@@ -305,12 +304,6 @@ impl<'c> Grounder<'c> {
             }));
         }
         Ok(())
-    }
-
-    fn item_id(&self, index: u32) -> Result<u32, CatalogError> {
-        self.catalog
-            .item_id(index as usize)
-            .ok_or_else(|| CatalogError::corrupt("TidItems", format!("item index {index} out of range")))
     }
 
     /// Exact score of a TID with term ids `row` (formula in the module docs), before
