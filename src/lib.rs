@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod atomic_write;
 pub mod catalog;
 pub mod ground;
 pub mod tid;

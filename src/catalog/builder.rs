@@ -1,7 +1,7 @@
 //! Building a catalogue: from items and TIDs to the sections of a `.grlm` file.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::format::{
@@ -231,41 +231,10 @@ impl CatalogBuilder {
     /// whatever was at `path` before untouched.
     pub fn write(&mut self, path: &Path) -> Result<BuildReport, BuildError> {
         let layout = self.layout()?;
-        let io_err = |source| BuildError::Io {
+        crate::atomic_write::write_atomically(path, |w| layout.write_to(w)).map_err(|source| BuildError::Io {
             path: path.to_owned(),
             source,
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = format!(".{file_name}.");
-        let mut options = tempfile::Builder::new();
-        options.prefix(&prefix).suffix(".tmp");
-        // A catalogue is a shareable asset, not a secret: readable like any file the user
-        // creates (temp files default to owner-only).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            options.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let mut temp = options.tempfile_in(dir).map_err(io_err)?;
-        {
-            let mut writer = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-            layout.write_to(&mut writer).map_err(io_err)?;
-            writer.flush().map_err(io_err)?;
-        }
-        temp.as_file().sync_all().map_err(io_err)?;
-        temp.persist(path).map_err(|e| io_err(e.error))?;
-        // Make the rename itself durable; failure to open a directory (e.g. on platforms
-        // that do not allow it) only loses that extra guarantee.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        })?;
         Ok(BuildReport {
             items: layout.header.item_count as usize,
             unique_tids: layout.header.tid_count as usize,
@@ -477,7 +446,7 @@ impl Layout {
         }
     }
 
-    fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+    fn write_to(&self, out: &mut (impl Write + ?Sized)) -> std::io::Result<()> {
         let head = self.header.encode(&self.entries);
         out.write_all(&head)?;
         let mut written = head.len();

@@ -1,6 +1,5 @@
 //! `grlm catalog ...`
 
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -159,26 +158,14 @@ fn synthesise(args: SynthArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes JSON lines through a temporary file renamed into place.
+/// Writes JSON lines atomically.
 fn write_jsonl(path: &Path, rows: impl Iterator<Item = serde_json::Value>) -> Result<(), String> {
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut options = tempfile::Builder::new();
-    #[cfg(unix)]
-    {
-        // Like any file the user creates, not owner-only as temp files default to.
-        use std::os::unix::fs::PermissionsExt;
-        options.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut temp = options.tempfile_in(dir).map_err(err)?;
-    {
-        let mut w = BufWriter::new(temp.as_file_mut());
+    grlm::atomic_write::write_atomically(path, |w| {
         for row in rows {
-            serde_json::to_writer(&mut w, &row).map_err(|e| e.to_string())?;
-            w.write_all(b"\n").map_err(err)?;
+            serde_json::to_writer(&mut *w, &row)?;
+            w.write_all(b"\n")?;
         }
-        w.flush().map_err(err)?;
-    }
-    temp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+        Ok::<(), std::io::Error>(())
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))
 }
