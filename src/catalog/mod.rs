@@ -113,7 +113,6 @@ pub fn exercise(bytes: &[u8]) -> bool {
     let n = catalog.len();
     for index in [0, n / 2, n.saturating_sub(1), n] {
         if let Some(item) = catalog.item_id(index) {
-            let _ = catalog.tid_of(item);
             let _ = catalog.title_of(item);
             if let Ok(Some(tid)) = catalog.tid_of(item) {
                 let _ = catalog.items_with_tid(&tid);

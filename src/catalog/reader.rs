@@ -501,7 +501,7 @@ pub(crate) fn guard_fst<T>(f: impl FnOnce() -> T) -> Result<T, CatalogError> {
 }
 
 /// Row `i` of a CSR pair, bounds-checked.
-fn csr<'a>(
+pub(crate) fn csr<'a>(
     offsets: &[U32Le],
     values: &'a [U32Le],
     i: usize,

@@ -12,21 +12,15 @@ use fst::Streamer;
 impl Catalog {
     /// Checks every section CRC, then the invariants between sections.
     pub fn verify(&self) -> Result<(), CatalogError> {
-        for &kind in SectionKind::ALL {
-            let stored = self.section_crc(kind);
-            let actual = crc32fast::hash(self.section_bytes(kind));
-            if stored != actual && !super::SKIP_CHECKSUMS {
-                return Err(CatalogError::ChecksumMismatch {
-                    section: kind.name(),
-                    stored,
-                    actual,
-                });
-            }
-        }
-        for (bytes, stored) in self.unknown_sections() {
+        let known = SectionKind::ALL
+            .iter()
+            .map(|&k| (k.name(), self.section_bytes(k), self.section_crc(k)));
+        let unknown = self
+            .unknown_sections()
+            .map(|(bytes, crc)| ("unknown optional section", bytes, crc));
+        for (section, bytes, stored) in known.chain(unknown) {
             let actual = crc32fast::hash(bytes);
             if stored != actual && !super::SKIP_CHECKSUMS {
-                let section = "unknown optional section";
                 return Err(CatalogError::ChecksumMismatch {
                     section,
                     stored,

@@ -7,6 +7,7 @@ use super::fuzzy::{term_matches, TermMatch};
 use super::{Grounded, ItemFilter, Method};
 use crate::catalog::format::SectionKind;
 use crate::catalog::le::U32Le;
+use crate::catalog::reader::csr;
 use crate::catalog::{Catalog, CatalogError};
 use crate::tid::{Tid, MAX_TID_LEN};
 
@@ -134,13 +135,10 @@ impl<'c> Tables<'c> {
 
     /// External ids of the items carrying `tid`.
     fn items_of(&self, tid: usize) -> Result<impl Iterator<Item = u32> + 'c, CatalogError> {
-        let bad = || corrupt("TidItems", tid);
-        let start = self.item_offsets.get(tid).ok_or_else(bad)?.get() as usize;
-        let end = self.item_offsets.get(tid + 1).ok_or_else(bad)?.get() as usize;
-        let indices = self.tid_items.get(start..end).ok_or_else(bad)?;
+        let indices = csr(self.item_offsets, self.tid_items, tid, "TidItems")?;
         let ids = self.item_ids;
         if indices.iter().any(|i| i.get() as usize >= ids.len()) {
-            return Err(bad());
+            return Err(corrupt("TidItems", tid));
         }
         Ok(indices.iter().map(move |i| ids[i.get() as usize].get()))
     }
