@@ -27,6 +27,7 @@
 pub mod atomic_write;
 pub mod catalog;
 pub mod ground;
+pub mod rng;
 pub mod tid;
 
 pub use catalog::{Catalog, CatalogBuilder, CatalogError};

@@ -10,7 +10,7 @@
 //! (real TIDs share words across positions), otherwise a fresh pronounceable word. 2% of
 //! items copy an earlier item's whole TID, matching Beauty's collision rate.
 
-use crate::ground::perturb::SplitMix64;
+use crate::rng::SplitMix64;
 use crate::tid::Tid;
 
 const HEAPS_BETA: f64 = 0.585;

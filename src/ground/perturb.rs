@@ -1,6 +1,7 @@
 //! Seeded perturbations of real TIDs, to measure how grounding copes with what a model gets
 //! wrong: a dropped term, a misspelt term, two terms swapped.
 
+pub use crate::rng::SplitMix64;
 use crate::tid::{Term, Tid};
 
 /// A kind of damage done to a TID.
@@ -18,36 +19,6 @@ pub enum Perturbation {
 impl Perturbation {
     /// All kinds, in report order.
     pub const ALL: [Perturbation; 3] = [Perturbation::Drop, Perturbation::Misspell, Perturbation::Reorder];
-}
-
-/// SplitMix64: small, seedable, identical on every platform.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator from `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// Applies `kind` to `tid`; `None` when the TID cannot take it (one term, no term long
