@@ -4,7 +4,7 @@
 # installed (rustup with rustfmt and clippy): this script checks and says so.
 set -euo pipefail
 
-packages=(build-essential pkg-config)
+packages=(build-essential pkg-config cmake libclang-dev)
 
 missing=()
 for p in "${packages[@]}"; do

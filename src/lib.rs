@@ -26,11 +26,16 @@
 
 pub mod atomic_write;
 pub mod catalog;
+pub mod decode;
+pub mod engine;
 pub mod ground;
+pub mod llm;
+pub mod prompt;
 pub mod rng;
 pub mod tid;
 
 pub use catalog::{Catalog, CatalogBuilder, CatalogError};
+pub use engine::{Engine, EngineError, EngineParams, Mode, RecommendParams, Recommendation, Response, Session, SessionParams};
 pub use ground::{Grounded, Grounder, ItemFilter, Method};
 pub use tid::{Term, Tid};
 

@@ -10,6 +10,7 @@ use super::format::{
 };
 use super::input::{read_items, read_tids, InputError};
 use super::le::extend_u32;
+use super::trie::{build_trie, TokenizerFingerprint, TrieBuildError};
 use crate::tid::Tid;
 
 /// Why a catalogue could not be built.
@@ -70,6 +71,9 @@ pub enum BuildError {
     /// Nothing to build.
     #[error("no items: a catalogue needs at least one item with a TID")]
     Empty,
+    /// The token trie could not be built with the given tokenizer.
+    #[error("token trie: {0}")]
+    TokenTrie(#[from] TrieBuildError),
     /// A count or size does not fit the format's 32-bit fields.
     #[error("catalogue too large: {0}")]
     TooLarge(String),
@@ -113,6 +117,16 @@ pub struct CatalogBuilder {
     tid_len: Option<usize>,
     entries: Vec<Entry>,
     skipped_without_tid: usize,
+    token_trie: Option<TokenTrieSpec>,
+}
+
+/// What the builder needs to add a token trie: the tokenizer's fingerprint and a function
+/// giving the tokens a model writes for a TID (see [`crate::prompt`] for the text).
+pub struct TokenTrieSpec {
+    /// Stored in the catalogue; the engine refuses a model whose tokenizer differs.
+    pub fingerprint: TokenizerFingerprint,
+    /// The tokens of one TID as generated output.
+    pub tokenize: Box<dyn FnMut(&Tid) -> Result<Vec<u32>, String>>,
 }
 
 impl CatalogBuilder {
@@ -124,6 +138,13 @@ impl CatalogBuilder {
     /// Requires every TID to have `len` terms.
     pub fn with_tid_len(mut self, len: usize) -> Self {
         self.tid_len = Some(len);
+        self
+    }
+
+    /// Also writes a token trie (section `TokenTrie`) so that the catalogue can drive
+    /// constrained decoding with the tokenizer described by `spec`.
+    pub fn with_token_trie(mut self, spec: TokenTrieSpec) -> Self {
+        self.token_trie = Some(spec);
         self
     }
 
@@ -385,6 +406,23 @@ impl CatalogBuilder {
             (SectionKind::TitleOffsets, title_offsets),
             (SectionKind::TitleBytes, title_bytes),
         ];
+        let mut sections = sections;
+        if let Some(spec) = &mut self.token_trie {
+            let mut texts = Vec::with_capacity(t);
+            let mut tokens = Vec::with_capacity(t);
+            for tid in 0..t {
+                let terms = tid_terms[tid * l..(tid + 1) * l].iter().map(|&id| sorted_terms[id as usize]);
+                let tid = Tid::from_terms(terms).map_err(|e| BuildError::TooLarge(format!("TID {tid}: {e}")))?;
+                let text = tid.to_string();
+                let seq = (spec.tokenize)(&tid).map_err(|reason| TrieBuildError::Tokenizer {
+                    tid: text.clone(),
+                    reason,
+                })?;
+                texts.push(text);
+                tokens.push(seq);
+            }
+            sections.push((SectionKind::TokenTrie, build_trie(&texts, &tokens, &spec.fingerprint)?));
+        }
         let header = Header {
             major: FORMAT_MAJOR,
             minor: FORMAT_MINOR,
@@ -431,7 +469,7 @@ impl Layout {
         for (kind, bytes) in &sections {
             entries.push(SectionEntry {
                 kind: *kind as u32,
-                flags: SECTION_REQUIRED,
+                flags: if kind.is_required() { SECTION_REQUIRED } else { 0 },
                 offset: offset as u64,
                 len: bytes.len() as u64,
                 crc: crc32fast::hash(bytes),

@@ -5,6 +5,7 @@
 //! - [`CatalogBuilder`]: assembles the sections and writes the file atomically.
 //! - [`Catalog`]: opens a file in O(1) (structure only) and serves zero-copy lookups;
 //!   [`Catalog::verify`] checks every checksum and invariant.
+//! - [`trie`]: the optional token trie that drives constrained decoding.
 //! - [`synth`]: seeded synthetic catalogues with a realistic term distribution, for scale
 //!   tests and benchmarks.
 
@@ -14,10 +15,12 @@ pub mod input;
 pub mod le;
 pub(crate) mod reader;
 pub mod synth;
+pub mod trie;
 mod verify;
 
-pub use builder::{BuildError, BuildReport, CatalogBuilder};
-pub use reader::{Catalog, CatalogInfo};
+pub use builder::{BuildError, BuildReport, CatalogBuilder, TokenTrieSpec};
+pub use trie::{TokenTrie, TokenizerFingerprint};
+pub use reader::{Catalog, CatalogInfo, TokenTrieInfo};
 
 use std::path::PathBuf;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::format::{Header, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
 use super::le::{u32_slice, U32Le};
+use super::trie::{TokenTrie, TrieMeta};
 use super::CatalogError;
 use crate::tid::{Term, Tid, MAX_TID_LEN};
 
@@ -58,6 +59,7 @@ pub struct Catalog {
     /// Optional sections of a newer minor version: skipped, but checked by `verify`.
     unknown_sections: Vec<(Range<usize>, u32)>,
     terms: fst::Map<SectionBytes>,
+    trie: Option<TrieMeta>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -157,9 +159,12 @@ impl Catalog {
         }
         let mut ranges: [Range<usize>; KIND_COUNT] = Default::default();
         for kind in SectionKind::ALL {
-            ranges[index_of(*kind)] = sections[index_of(*kind)]
-                .clone()
-                .ok_or(CatalogError::MissingSection(kind.name()))?;
+            // An absent optional section reads as empty (its CRC, 0, matches no bytes).
+            ranges[index_of(*kind)] = match sections[index_of(*kind)].clone() {
+                Some(range) => range,
+                None if !kind.is_required() => 0..0,
+                None => return Err(CatalogError::MissingSection(kind.name())),
+            };
         }
 
         let (n, t, v, l) = (
@@ -218,6 +223,14 @@ impl Catalog {
                 format!("{} terms, header says {v}", terms.len()),
             ));
         }
+        let trie_range = &ranges[index_of(SectionKind::TokenTrie)];
+        let trie = match sections[index_of(SectionKind::TokenTrie)] {
+            Some(_) => Some(super::trie::parse_meta(
+                &bytes[trie_range.clone()],
+                header.tid_count as usize,
+            )?),
+            None => None,
+        };
         Ok(Catalog {
             data,
             header,
@@ -225,6 +238,7 @@ impl Catalog {
             crcs,
             unknown_sections,
             terms,
+            trie,
         })
     }
 
@@ -250,6 +264,13 @@ impl Catalog {
     pub(crate) fn u32s(&self, kind: SectionKind) -> &[U32Le] {
         // Lengths were checked to be multiples of 4 at open.
         u32_slice(self.section_bytes(kind)).unwrap_or(&[])
+    }
+
+    /// The token trie for constrained decoding, if the catalogue was built with a model.
+    pub fn token_trie(&self) -> Option<TokenTrie<'_>> {
+        self.trie
+            .as_ref()
+            .map(|meta| TokenTrie::new(meta, self.section_bytes(SectionKind::TokenTrie)))
     }
 
     pub(crate) fn term_map(&self) -> &fst::Map<SectionBytes> {
@@ -477,8 +498,16 @@ impl Catalog {
             bytes: self.byte_len(),
             bytes_per_item: self.byte_len() as f64 / n,
             unknown_optional_sections: self.unknown_sections.len(),
+            token_trie: self.token_trie().map(|t| TokenTrieInfo {
+                tokenizer: t.fingerprint().name.clone(),
+                vocab_size: t.fingerprint().vocab_size,
+                fingerprint: format!("{:016x}", t.fingerprint().hash),
+                nodes: t.node_count(),
+                depth: t.depth(),
+            }),
             sections: SectionKind::ALL
                 .iter()
+                .filter(|&&k| k.is_required() || !self.sections[index_of(k)].is_empty())
                 .map(|&k| SectionInfo {
                     name: k.name(),
                     bytes: self.sections[index_of(k)].len() as u64,
@@ -546,8 +575,25 @@ pub struct CatalogInfo {
     pub bytes_per_item: f64,
     /// Optional sections from a newer minor version, skipped by this reader.
     pub unknown_optional_sections: usize,
-    /// Size of each section.
+    /// The token trie, if the catalogue has one.
+    pub token_trie: Option<TokenTrieInfo>,
+    /// Size of each section present.
     pub sections: Vec<SectionInfo>,
+}
+
+/// The token trie in [`CatalogInfo`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TokenTrieInfo {
+    /// Name of the model whose tokenizer built it.
+    pub tokenizer: String,
+    /// That tokenizer's vocabulary size.
+    pub vocab_size: u32,
+    /// Its fingerprint, hex.
+    pub fingerprint: String,
+    /// Trie nodes (single-TID subtrees are cut to one leaf).
+    pub nodes: usize,
+    /// Most tokens before a prefix names one TID.
+    pub depth: u32,
 }
 
 /// One section in [`CatalogInfo`].

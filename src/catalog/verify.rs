@@ -36,7 +36,11 @@ impl Catalog {
         self.verify_terms()?;
         self.verify_items_and_tids()?;
         self.verify_postings()?;
-        self.verify_titles()
+        self.verify_titles()?;
+        match self.token_trie() {
+            Some(trie) => trie.verify(),
+            None => Ok(()),
+        }
     }
 
     fn verify_terms(&self) -> Result<(), CatalogError> {

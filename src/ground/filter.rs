@@ -45,6 +45,16 @@ impl ItemFilter {
         }
     }
 
+    /// The excluded items, ascending.
+    pub fn excluded(&self) -> &[u32] {
+        &self.exclude
+    }
+
+    /// The allow-list, ascending, if one is set.
+    pub fn allowed(&self) -> Option<&[u32]> {
+        self.allow.as_deref()
+    }
+
     /// True when the filter lets everything through.
     pub fn is_empty(&self) -> bool {
         self.exclude.is_empty() && self.allow.is_none()

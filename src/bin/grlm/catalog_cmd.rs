@@ -44,6 +44,10 @@ pub struct BuildArgs {
     /// Leave out items that have no TID instead of failing.
     #[arg(long)]
     allow_missing_tids: bool,
+    /// Also build the token trie for this backbone GGUF (only its vocabulary is loaded), so
+    /// the catalogue can drive constrained decoding with it.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Print the build report as JSON.
     #[arg(long)]
     json: bool,
@@ -78,6 +82,14 @@ fn build(args: BuildArgs) -> Result<(), String> {
     let start = Instant::now();
     let mut builder =
         CatalogBuilder::from_jsonl(&args.items, &args.tids, args.allow_missing_tids).map_err(|e| e.to_string())?;
+    if let Some(model) = &args.model {
+        let params = grlm::llm::ModelParams {
+            vocab_only: true,
+            ..Default::default()
+        };
+        let model = std::sync::Arc::new(grlm::llm::Model::load(model, &params).map_err(|e| e.to_string())?);
+        builder = builder.with_token_trie(grlm::engine::token_trie_spec(&model));
+    }
     let report = builder.write(&args.out).map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
     if args.json {
@@ -116,6 +128,13 @@ fn inspect(file: &Path, json: bool) -> Result<(), String> {
         info.collision_rate, info.items_sharing_tid
     );
     println!("bytes          {} ({:.1} per item)", info.bytes, info.bytes_per_item);
+    match &info.token_trie {
+        Some(t) => println!(
+            "token trie     {} nodes, depth {}, for {} ({} tokens, fingerprint {})",
+            t.nodes, t.depth, t.tokenizer, t.vocab_size, t.fingerprint
+        ),
+        None => println!("token trie     none (build with --model to decode with a backbone)"),
+    }
     for s in &info.sections {
         println!("  {:<20} {:>12}", s.name, s.bytes);
     }

@@ -5,6 +5,7 @@
 
 mod catalog_cmd;
 mod ground_cmd;
+mod recommend_cmd;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,8 @@ enum Command {
     Ground(ground_cmd::GroundArgs),
     /// Measure grounding of perturbed TIDs: recall and latency, ours vs the paper's fallback.
     GroundEval(ground_cmd::GroundEvalArgs),
+    /// The next items for a user's history, from the backbone.
+    Recommend(recommend_cmd::RecommendArgs),
 }
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GRLM_BUILD_TARGET"), ")");
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Ground(args) => ground_cmd::ground(args),
         Command::GroundEval(args) => ground_cmd::ground_eval(args),
+        Command::Recommend(args) => recommend_cmd::recommend(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,165 @@
+//! `grlm recommend`: the next items for one history.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use grlm::{Engine, EngineParams, ItemFilter, Mode, RecommendParams, SessionParams};
+
+use crate::print_json;
+
+/// Options shared by the commands that run the backbone.
+#[derive(Args, Clone, Debug)]
+pub struct EngineArgs {
+    /// The backbone GGUF (default: $GRLM_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A LoRA adapter GGUF for the backbone.
+    #[arg(long)]
+    pub lora: Option<PathBuf>,
+    /// The adapter's scale.
+    #[arg(long, default_value_t = 1.0, requires = "lora")]
+    pub lora_scale: f32,
+    /// The catalogue, built with the backbone's tokenizer (`grlm catalog build --model`).
+    #[arg(long)]
+    pub catalog: PathBuf,
+    /// CPU threads for llama.cpp (default: all cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Show item titles in the prompt (as the model was trained).
+    #[arg(long)]
+    pub titles: bool,
+    /// KV cache cells per session.
+    #[arg(long, default_value_t = 2048)]
+    pub n_ctx: u32,
+}
+
+/// The default backbone's path.
+pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+impl EngineArgs {
+    pub fn model_path(&self) -> PathBuf {
+        self.model
+            .clone()
+            .or_else(|| std::env::var_os("GRLM_MODEL").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL))
+    }
+
+    pub fn open(&self) -> Result<Engine, String> {
+        let mut params = EngineParams::new(self.model_path(), &self.catalog);
+        params.lora = self.lora.clone();
+        params.lora_scale = self.lora_scale;
+        Engine::open(&params).map_err(|e| e.to_string())
+    }
+
+    pub fn session_params(&self, max_beams: usize) -> SessionParams {
+        let mut params = SessionParams {
+            max_beams: max_beams.clamp(1, 255) as u32,
+            n_ctx: self.n_ctx,
+            titles: self.titles,
+            ..SessionParams::default()
+        };
+        if let Some(threads) = self.threads {
+            params.threads = threads;
+        }
+        params
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Beam search inside the catalogue's token trie.
+    #[default]
+    Constrained,
+    /// Unconstrained beams, then grounding (the paper's setting).
+    Free,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Constrained => Mode::Constrained,
+            ModeArg::Free => Mode::Free,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct RecommendArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// The user's history: item ids, oldest first, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    history: Vec<u32>,
+    /// Items to return.
+    #[arg(short, default_value_t = 10)]
+    k: usize,
+    /// Beam width.
+    #[arg(long, default_value_t = 20)]
+    beams: usize,
+    /// Decoding mode.
+    #[arg(long, value_enum, default_value_t = ModeArg::Constrained)]
+    mode: ModeArg,
+    /// Only the last N history items are shown to the model (all are excluded).
+    #[arg(long, default_value_t = 20)]
+    max_history: usize,
+    /// Allow the history's items in the results.
+    #[arg(long)]
+    keep_history: bool,
+    /// Items that must not be returned, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<u32>,
+    /// Only these items may be returned, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    allow: Option<Vec<u32>>,
+    /// Print JSON: {"results":[{"item","score","tid","title"}], ...}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn recommend(args: RecommendArgs) -> Result<(), String> {
+    let engine = args.engine.open()?;
+    let mut session = engine
+        .session(args.engine.session_params(args.beams))
+        .map_err(|e| e.to_string())?;
+    let mut filter = ItemFilter::none().exclude(args.exclude.iter().copied());
+    if let Some(allow) = &args.allow {
+        filter = filter.allow(allow.iter().copied());
+    }
+    let params = RecommendParams {
+        k: args.k,
+        beams: args.beams,
+        mode: args.mode.into(),
+        exclude_history: !args.keep_history,
+        filter,
+        max_history: args.max_history,
+        ..RecommendParams::default()
+    };
+    let response = session.recommend(&args.history, &params).map_err(|e| e.to_string())?;
+    if args.json {
+        return print_json(&response);
+    }
+    for (rank, r) in response.results.iter().enumerate() {
+        println!(
+            "{:>3}. item {:<8} score {:>9.4}  {}  {}",
+            rank + 1,
+            r.item,
+            r.score,
+            r.tid,
+            r.title.as_deref().unwrap_or("")
+        );
+    }
+    if response.results.is_empty() {
+        println!("no eligible item");
+    }
+    let s = &response.stats;
+    eprintln!(
+        "{} prompt tokens evaluated ({} cached), {} beam steps, {} beam tokens, {:.1} ms ({:.1} ms in llama.cpp)",
+        s.prompt_tokens,
+        s.cached_tokens,
+        s.steps,
+        s.evaluated,
+        s.total_time.as_secs_f64() * 1e3,
+        s.decode_time.as_secs_f64() * 1e3
+    );
+    Ok(())
+}

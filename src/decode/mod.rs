@@ -1,0 +1,50 @@
+//! Turning a prompt's next-token logits into ranked TIDs: constrained beam search inside the
+//! catalogue's token trie ([`constrained`]), and the paper's unconstrained beams
+//! ([`free`]) whose texts are grounded afterwards.
+//!
+//! Both searches keep each beam in its own KV-cache sequence forked from the prompt's
+//! (a unified cache shares the cells, so a fork copies nothing), and evaluate every beam's
+//! new tokens together in one llama.cpp call per step.
+
+mod beams;
+pub(crate) mod constrained;
+pub(crate) mod free;
+pub(crate) mod prune;
+
+pub(crate) use beams::{SeqPool, PROMPT_SEQ};
+
+use std::time::Duration;
+
+/// Where a search starts: the trie node (constrained) at the end of the prompt, the sequence
+/// and next position of the prompt, and the index of its next-token logits in the context's
+/// last decode call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Start {
+    pub node: u32,
+    pub seq: u32,
+    pub pos: u32,
+    pub logits: usize,
+}
+
+/// What one request cost, for `grlm bench` and the `--json` output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SearchStats {
+    /// Prompt tokens evaluated (0 when the session's cache already held the prompt).
+    pub prompt_tokens: u64,
+    /// Prompt tokens reused from the session's cache.
+    pub cached_tokens: u64,
+    /// Beam search steps (one llama.cpp call each).
+    pub steps: u32,
+    /// Tokens evaluated by the beam search.
+    pub evaluated: u64,
+    /// Time inside llama.cpp decode calls.
+    #[serde(serialize_with = "millis")]
+    pub decode_time: Duration,
+    /// Time of the whole request.
+    #[serde(serialize_with = "millis")]
+    pub total_time: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
+}

@@ -1,0 +1,450 @@
+//! A session: one KV cache, the prompt it holds, and the requests run on it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{EngineError, Shared};
+use crate::decode::{constrained, free, prune::Pruning, SearchStats, SeqPool, Start, PROMPT_SEQ};
+use crate::ground::ItemFilter;
+use crate::llm::{BatchToken, Context, ContextParams, Token};
+use crate::prompt::{self, PromptItem};
+use crate::tid::Tid;
+
+/// How a session is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionParams {
+    /// CPU threads for llama.cpp.
+    pub threads: u32,
+    /// Most beams a request may ask for (each beam is a KV sequence; at most 255).
+    pub max_beams: u32,
+    /// KV cache cells: the prompt plus room for every beam.
+    pub n_ctx: u32,
+    /// Show item titles after the TIDs in the prompt (must match how the model was trained).
+    pub titles: bool,
+}
+
+impl Default for SessionParams {
+    fn default() -> Self {
+        SessionParams {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            max_beams: 32,
+            n_ctx: 2048,
+            titles: false,
+        }
+    }
+}
+
+/// How the model's output becomes items.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Beam search inside the catalogue's token trie: every answer is a real, eligible item.
+    #[default]
+    Constrained,
+    /// The paper's setting: unconstrained beams, then grounding of the generated texts.
+    Free,
+}
+
+/// One request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecommendParams {
+    /// Items to return (at most; fewer when fewer are eligible).
+    pub k: usize,
+    /// Beam width (at most the session's `max_beams`; at least `k` in constrained mode).
+    pub beams: usize,
+    /// Constrained or free decoding.
+    pub mode: Mode,
+    /// Leave the history's items out of the results.
+    pub exclude_history: bool,
+    /// Further exclusions and an optional allow-list; in constrained mode they prune the
+    /// trie, so beams are never spent on ineligible items.
+    pub filter: ItemFilter,
+    /// Only the last `max_history` history items are shown to the model (the paper uses
+    /// 20); all of them are still excluded from the results.
+    pub max_history: usize,
+    /// Free mode: most tokens a beam may generate.
+    pub max_tokens: usize,
+}
+
+impl Default for RecommendParams {
+    fn default() -> Self {
+        RecommendParams {
+            k: 10,
+            beams: 20,
+            mode: Mode::Constrained,
+            exclude_history: true,
+            filter: ItemFilter::none(),
+            max_history: 20,
+            max_tokens: 48,
+        }
+    }
+}
+
+/// One recommended item.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    /// The item id.
+    pub item: u32,
+    /// Log-probability of its TID: renormalised over eligible TIDs in constrained mode, the
+    /// generating beam's plain log-probability in free mode. Items sharing a TID share the
+    /// score and come in ascending id order.
+    pub score: f64,
+    /// The item's TID.
+    #[serde(serialize_with = "tid_text")]
+    pub tid: Tid,
+    /// Its title, if the catalogue has one.
+    pub title: Option<String>,
+}
+
+fn tid_text<S: serde::Serializer>(tid: &Tid, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&tid.to_string())
+}
+
+/// A free-mode beam before grounding.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Generated {
+    /// What the model wrote.
+    pub text: String,
+    /// Its log-probability.
+    pub score: f64,
+    /// Whether it parses as a TID of the catalogue's length.
+    pub valid: bool,
+    /// Whether it names a catalogue TID exactly.
+    pub direct: bool,
+}
+
+/// The answer to one request.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Response {
+    /// Best first.
+    pub results: Vec<Recommendation>,
+    /// Free mode: every beam's text (empty in constrained mode, where every beam is valid).
+    pub generated: Vec<Generated>,
+    /// What the request cost.
+    pub stats: SearchStats,
+}
+
+/// One KV cache and the prompt in it. `Send`, not `Sync`: use it from one thread at a time.
+///
+/// A session remembers the last prompt it evaluated. The next request evaluates only the
+/// tokens after the longest common prefix — appending one item to a history costs that
+/// item's tokens — and its results are identical to those of a fresh session.
+pub struct Session {
+    // Declared before `shared`: the context points into the model held there.
+    ctx: Context,
+    shared: Arc<Shared>,
+    params: SessionParams,
+    pool: SeqPool,
+    /// Tokens at positions 0.. of the prompt sequence.
+    cached: Vec<Token>,
+    header: Vec<Token>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("params", &self.params)
+            .field("cached_tokens", &self.cached.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(super) fn new(shared: Arc<Shared>, params: SessionParams) -> Result<Self, EngineError> {
+        if params.max_beams == 0 || params.max_beams >= crate::llm::MAX_SEQUENCES {
+            return Err(EngineError::InvalidRequest(format!(
+                "max_beams {} outside 1..{}",
+                params.max_beams,
+                crate::llm::MAX_SEQUENCES
+            )));
+        }
+        let n_seq = params.max_beams + 1;
+        let ctx = Context::new(
+            &shared.model,
+            ContextParams {
+                n_ctx: params.n_ctx,
+                // A beam step may exceed 512 tokens only with very wide beams; keep one call.
+                n_batch: params.n_ctx,
+                n_seq,
+                threads: params.threads,
+            },
+            shared.adapter.as_ref().map(|(a, scale)| (a, *scale)),
+        )?;
+        let header = prompt::header();
+        let header = shared.model.tokenize(&header.text, header.begins_text);
+        Ok(Session {
+            ctx,
+            pool: SeqPool::new(n_seq),
+            shared,
+            params,
+            cached: Vec::new(),
+            header,
+        })
+    }
+
+    /// The session's parameters.
+    pub fn params(&self) -> &SessionParams {
+        &self.params
+    }
+
+    /// Tokens of the prompt currently cached.
+    pub fn cached_tokens(&self) -> usize {
+        self.cached.len()
+    }
+
+    /// Forgets the cached prompt.
+    pub fn clear(&mut self) {
+        self.ctx.clear();
+        self.cached.clear();
+        self.pool = SeqPool::new(self.params.max_beams + 1);
+    }
+
+    /// The next items for a user whose history is `history` (item ids, oldest first).
+    pub fn recommend(&mut self, history: &[u32], params: &RecommendParams) -> Result<Response, EngineError> {
+        let started = Instant::now();
+        self.check(history, params)?;
+        let decode_before = self.ctx.stats().time;
+        let result = self.run(history, params);
+        if matches!(result, Err(EngineError::Llm(_)) | Err(EngineError::Internal(_))) {
+            // The cache may hold half of what a failed call wrote.
+            self.clear();
+        }
+        let mut response = result?;
+        response.stats.decode_time = self.ctx.stats().time - decode_before;
+        response.stats.total_time = started.elapsed();
+        Ok(response)
+    }
+
+    fn check(&self, history: &[u32], params: &RecommendParams) -> Result<(), EngineError> {
+        let catalog = &self.shared.catalog;
+        let invalid = |m: String| Err(EngineError::InvalidRequest(m));
+        if history.is_empty() {
+            return Err(EngineError::EmptyHistory);
+        }
+        if let Some(&unknown) = history.iter().find(|&&item| !catalog.contains(item)) {
+            return Err(EngineError::UnknownItem(unknown));
+        }
+        if params.k == 0 {
+            return invalid("k must be at least 1".into());
+        }
+        if params.k > catalog.len() {
+            return invalid(format!("k = {} exceeds the catalogue's {} items", params.k, catalog.len()));
+        }
+        if params.beams == 0 || params.beams > self.params.max_beams as usize {
+            return invalid(format!(
+                "{} beams; this session allows 1..={} (SessionParams::max_beams)",
+                params.beams, self.params.max_beams
+            ));
+        }
+        if params.mode == Mode::Constrained && params.k > params.beams {
+            return invalid(format!(
+                "k = {} exceeds the beam width {}: constrained search finds at most about one TID per beam; raise beams",
+                params.k, params.beams
+            ));
+        }
+        if params.max_history == 0 {
+            return invalid("max_history must be at least 1".into());
+        }
+        if params.mode == Mode::Free && params.max_tokens == 0 {
+            return invalid("max_tokens must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, history: &[u32], params: &RecommendParams) -> Result<Response, EngineError> {
+        let shared = Arc::clone(&self.shared);
+        let catalog = &shared.catalog;
+        let trie = catalog.token_trie().ok_or(EngineError::NoTokenTrie)?;
+        let shown = &history[history.len().saturating_sub(params.max_history)..];
+        let mut desired = self.prompt_tokens(shown)?;
+        let room = match params.mode {
+            Mode::Constrained => {
+                desired.extend_from_slice(&shared.root_chain);
+                params.beams * (trie.depth() as usize + 1)
+            }
+            Mode::Free => params.beams * (params.max_tokens + 1),
+        };
+        if desired.len() + room > self.params.n_ctx as usize {
+            return Err(EngineError::PromptTooLong {
+                prompt: desired.len(),
+                beams: room,
+                n_ctx: self.params.n_ctx,
+            });
+        }
+        let mut stats = SearchStats::default();
+        let (pos, logits) = self.sync_prompt(desired, &mut stats)?;
+        let mut filter = params.filter.clone();
+        if params.exclude_history {
+            filter = filter.exclude(history.iter().copied());
+        }
+        let start = Start {
+            node: shared.root_node,
+            seq: PROMPT_SEQ,
+            pos,
+            logits,
+        };
+        match params.mode {
+            Mode::Constrained => {
+                let pruning = Pruning::new(catalog, &trie, &filter)?;
+                if !pruning.alive(shared.root_node) {
+                    return Ok(Response {
+                        results: Vec::new(),
+                        generated: Vec::new(),
+                        stats,
+                    });
+                }
+                let eligible = |tid: u32| -> Result<usize, EngineError> {
+                    Ok(catalog
+                        .tid_items(tid as usize)?
+                        .iter()
+                        .filter(|i| catalog.item_id(i.get() as usize).is_some_and(|id| filter.permits(id)))
+                        .count())
+                };
+                let goal = constrained::Goal {
+                    k: params.k,
+                    eligible_items: &eligible,
+                };
+                let finished = constrained::search(
+                    &mut self.ctx,
+                    &mut self.pool,
+                    &trie,
+                    &pruning,
+                    start,
+                    params.beams,
+                    &goal,
+                    &mut stats,
+                )?;
+                let mut results = Vec::with_capacity(params.k);
+                'tids: for f in finished {
+                    let tid = catalog.tid_at(f.tid as usize)?;
+                    for index in catalog.tid_items(f.tid as usize)? {
+                        let index = index.get() as usize;
+                        let Some(item) = catalog.item_id(index).filter(|&id| filter.permits(id)) else {
+                            continue;
+                        };
+                        results.push(Recommendation {
+                            item,
+                            score: f.score,
+                            tid: tid.clone(),
+                            title: catalog.title_at(index)?.map(str::to_owned),
+                        });
+                        if results.len() == params.k {
+                            break 'tids;
+                        }
+                    }
+                }
+                Ok(Response {
+                    results,
+                    generated: Vec::new(),
+                    stats,
+                })
+            }
+            Mode::Free => {
+                let beams = free::search(
+                    &mut self.ctx,
+                    &mut self.pool,
+                    &shared.model,
+                    start,
+                    params.beams,
+                    params.max_tokens,
+                    &mut stats,
+                )?;
+                let mut generated = Vec::with_capacity(beams.len());
+                let mut grounded = Vec::with_capacity(beams.len());
+                for beam in beams {
+                    let parsed = Tid::parse(&beam.text, None).ok();
+                    let hits = match &parsed {
+                        Some(tid) => catalog.ground(tid, params.k, &filter)?,
+                        None => Vec::new(),
+                    };
+                    let valid = parsed.as_ref().is_some_and(|t| t.len() == catalog.tid_len());
+                    let direct = match &parsed {
+                        Some(tid) if valid => !catalog.items_with_tid(tid)?.is_empty(),
+                        _ => false,
+                    };
+                    generated.push(Generated {
+                        text: beam.text,
+                        score: beam.score,
+                        valid,
+                        direct,
+                    });
+                    grounded.push((beam.score, hits));
+                }
+                // Round-robin over beams by grounding rank: every beam's best item comes
+                // before any beam's second.
+                let mut results: Vec<Recommendation> = Vec::with_capacity(params.k);
+                let deepest = grounded.iter().map(|g| g.1.len()).max().unwrap_or(0);
+                'ranks: for rank in 0..deepest {
+                    for (score, hits) in &grounded {
+                        let Some(hit) = hits.get(rank) else { continue };
+                        if results.iter().any(|r| r.item == hit.item) {
+                            continue;
+                        }
+                        let tid = catalog
+                            .tid_of(hit.item)?
+                            .ok_or_else(|| EngineError::Internal(format!("grounded item {} has no TID", hit.item)))?;
+                        results.push(Recommendation {
+                            item: hit.item,
+                            score: *score,
+                            tid,
+                            title: catalog.title_of(hit.item)?.map(str::to_owned),
+                        });
+                        if results.len() == params.k {
+                            break 'ranks;
+                        }
+                    }
+                }
+                Ok(Response {
+                    results,
+                    generated,
+                    stats,
+                })
+            }
+        }
+    }
+
+    /// Tokens of the prompt for `shown`, each piece tokenized on its own (see
+    /// [`crate::prompt`]).
+    fn prompt_tokens(&self, shown: &[u32]) -> Result<Vec<Token>, EngineError> {
+        let catalog = &self.shared.catalog;
+        let model = &self.shared.model;
+        let mut tokens = self.header.clone();
+        for &item in shown {
+            let index = catalog.item_index(item).ok_or(EngineError::UnknownItem(item))?;
+            let tid = catalog.tid_at(catalog.item_tid_index(index)?)?;
+            let title = if self.params.titles { catalog.title_at(index)? } else { None };
+            for segment in prompt::item_segments(PromptItem { tid: &tid, title }, self.params.titles) {
+                tokens.extend(model.tokenize(&segment.text, segment.begins_text));
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// Makes the prompt sequence hold exactly `desired`, evaluating only what differs from
+    /// the cache, and returns the next position and the index of the last token's logits.
+    fn sync_prompt(&mut self, desired: Vec<Token>, stats: &mut SearchStats) -> Result<(u32, usize), EngineError> {
+        let common = self.cached.iter().zip(&desired).take_while(|(a, b)| a == b).count();
+        // The last token is evaluated again when nothing changed: its logits are needed.
+        let keep = common.min(desired.len() - 1);
+        if keep < self.cached.len() {
+            self.ctx.remove(PROMPT_SEQ, keep as u32)?;
+        }
+        self.cached.truncate(keep);
+        let batch: Vec<BatchToken> = desired[keep..]
+            .iter()
+            .enumerate()
+            .map(|(i, &token)| BatchToken {
+                token,
+                pos: (keep + i) as u32,
+                seq: PROMPT_SEQ,
+                logits: keep + i + 1 == desired.len(),
+            })
+            .collect();
+        self.ctx.decode(&batch)?;
+        stats.prompt_tokens = batch.len() as u64;
+        stats.cached_tokens = keep as u64;
+        let pos = desired.len() as u32;
+        self.cached = desired;
+        Ok((pos, batch.len() - 1))
+    }
+}

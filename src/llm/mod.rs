@@ -1,0 +1,86 @@
+//! The backbone: the only module that touches `llama-cpp-2` (and through it llama.cpp).
+//!
+//! - [`Model`]: a GGUF model loaded once and shared (weights memory-mapped); also loads
+//!   vocabulary-only for tokenizing, and owns the tokenizer fingerprint.
+//! - [`LoraAdapter`]: a llama.cpp LoRA adapter GGUF, applied to contexts at a scale.
+//! - [`Context`]: one KV cache and its decode calls: batches of tokens with positions and
+//!   sequence ids, logits per batch row, sequence copy/remove for beam forks.
+//! - [`tiny`]: writes a tiny, deterministic llama-architecture GGUF for tests and demos.
+//!
+//! llama.cpp has one global backend; [`Model::load`] initialises it on first use. Its log
+//! output is silenced unless `GRLM_LLAMA_LOG=1`.
+
+mod context;
+mod model;
+pub mod tiny;
+
+pub use context::{BatchToken, Context, ContextParams, DecodeStats, MAX_SEQUENCES};
+pub use model::{LoraAdapter, Model, ModelParams};
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use llama_cpp_2::llama_backend::LlamaBackend;
+
+/// A token id of the backbone's vocabulary.
+pub type Token = u32;
+
+/// Why the backbone could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// A model or adapter file is missing or unreadable.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// llama.cpp refused the model file.
+    #[error("{path}: llama.cpp could not load the model ({reason})")]
+    ModelLoad {
+        /// The file.
+        path: PathBuf,
+        /// What is known about why; run with `GRLM_LLAMA_LOG=1` for llama.cpp's own log.
+        reason: String,
+    },
+    /// llama.cpp refused the LoRA adapter (wrong base model, corrupt file).
+    #[error("{path}: llama.cpp could not load the LoRA adapter ({reason})")]
+    AdapterLoad {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The llama.cpp backend failed to start.
+    #[error("llama.cpp backend: {0}")]
+    Backend(String),
+    /// A context (KV cache) could not be created.
+    #[error("creating a llama.cpp context: {0}")]
+    Context(String),
+    /// The model was loaded without weights (vocabulary only) and cannot run.
+    #[error("the model was loaded vocabulary-only and cannot evaluate tokens")]
+    VocabOnly,
+    /// A decode call failed; the context's cache no longer matches what the caller believes.
+    #[error("llama.cpp decode failed: {0}")]
+    Decode(String),
+    /// A batch or sequence request outside the context's limits.
+    #[error("{0}")]
+    Limit(String),
+}
+
+static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+
+/// The process-wide llama.cpp backend, started on first use.
+pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
+    BACKEND
+        .get_or_init(|| {
+            let mut backend = LlamaBackend::init().map_err(|e| e.to_string())?;
+            if std::env::var_os("GRLM_LLAMA_LOG").is_none_or(|v| v != "1") {
+                backend.void_logs();
+            }
+            Ok(backend)
+        })
+        .as_ref()
+        .map_err(|e| LlmError::Backend(e.clone()))
+}

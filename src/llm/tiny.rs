@@ -1,0 +1,352 @@
+//! A tiny llama-architecture model, written as GGUF in a few milliseconds: unit tests run
+//! the real llama.cpp code path on it without downloading anything, and examples can show
+//! the API without a 100 MB file. Its weights are seeded random numbers, so what it
+//! "recommends" means nothing — but it is deterministic, which is what tests need.
+//!
+//! The tokenizer is GPT-2 style byte-level BPE: the 256 byte tokens, merges learned from a
+//! corpus the caller passes (so TID terms become multi-byte tokens, as with a real model),
+//! and an `<|endoftext|>` control token.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::rng::SplitMix64;
+
+/// Shape and seed of a tiny model.
+#[derive(Clone, Debug)]
+pub struct TinyModelSpec {
+    /// Seed of the weights.
+    pub seed: u64,
+    /// Hidden size.
+    pub n_embd: u32,
+    /// Transformer blocks.
+    pub n_layer: u32,
+    /// Attention heads.
+    pub n_head: u32,
+    /// Key/value heads (grouped-query attention when below `n_head`).
+    pub n_head_kv: u32,
+    /// Feed-forward size.
+    pub n_ff: u32,
+    /// BPE merges to learn from the corpus.
+    pub merges: usize,
+}
+
+impl Default for TinyModelSpec {
+    fn default() -> Self {
+        TinyModelSpec {
+            seed: 42,
+            n_embd: 64,
+            n_layer: 2,
+            n_head: 4,
+            n_head_kv: 2,
+            n_ff: 128,
+            merges: 200,
+        }
+    }
+}
+
+/// GPT-2's reversible map from bytes to printable characters used as token text.
+fn byte_chars() -> [char; 256] {
+    let mut out = ['\0'; 256];
+    let mut extra = 0u32;
+    for b in 0..=255u8 {
+        let printable = matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+        out[b as usize] = if printable {
+            char::from(b)
+        } else {
+            extra += 1;
+            char::from_u32(255 + extra).unwrap_or('?')
+        };
+    }
+    out
+}
+
+/// Splits text roughly as GPT-2's pre-tokenizer does: an optional space followed by a run
+/// of letters, of digits, or of other symbols; other whitespace alone.
+fn pre_tokens(text: &str) -> Vec<&str> {
+    #[derive(PartialEq)]
+    enum Class {
+        Letter,
+        Digit,
+        Space,
+        Other,
+    }
+    let class = |c: char| {
+        if c.is_alphabetic() {
+            Class::Letter
+        } else if c.is_numeric() {
+            Class::Digit
+        } else if c.is_whitespace() {
+            Class::Space
+        } else {
+            Class::Other
+        }
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let mut j = i;
+        if chars[j].1 == ' ' && j + 1 < chars.len() && class(chars[j + 1].1) != Class::Space {
+            j += 1;
+        }
+        let c = class(chars[j].1);
+        j += 1;
+        while j < chars.len() && class(chars[j].1) == c && c != Class::Space {
+            j += 1;
+        }
+        let end = chars.get(j).map_or(text.len(), |&(at, _)| at);
+        out.push(&text[start..end]);
+        start = end;
+        i = j;
+    }
+    out
+}
+
+/// Learns `count` BPE merges from `corpus` (most frequent adjacent pair first, ties by
+/// pair text), returning them as `"left right"` strings over byte-char token texts.
+fn learn_merges(corpus: &[&str], count: usize) -> Vec<(String, String)> {
+    let chars = byte_chars();
+    let mut words: HashMap<Vec<String>, u64> = HashMap::new();
+    for text in corpus {
+        for word in pre_tokens(text) {
+            let symbols = word.bytes().map(|b| chars[b as usize].to_string()).collect();
+            *words.entry(symbols).or_default() += 1;
+        }
+    }
+    let mut words: Vec<(Vec<String>, u64)> = words.into_iter().collect();
+    words.sort();
+    let mut merges = Vec::new();
+    while merges.len() < count {
+        let mut pairs: HashMap<(&str, &str), u64> = HashMap::new();
+        for (symbols, n) in &words {
+            for w in symbols.windows(2) {
+                *pairs.entry((&w[0], &w[1])).or_default() += n;
+            }
+        }
+        let best = pairs
+            .into_iter()
+            .filter(|&(_, n)| n >= 2)
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
+        let Some(((left, right), _)) = best else { break };
+        let (left, right) = (left.to_owned(), right.to_owned());
+        for (symbols, _) in &mut words {
+            let mut merged = Vec::with_capacity(symbols.len());
+            let mut i = 0;
+            while i < symbols.len() {
+                if i + 1 < symbols.len() && symbols[i] == left && symbols[i + 1] == right {
+                    merged.push(format!("{left}{right}"));
+                    i += 2;
+                } else {
+                    merged.push(std::mem::take(&mut symbols[i]));
+                    i += 1;
+                }
+            }
+            *symbols = merged;
+        }
+        merges.push((left, right));
+    }
+    merges
+}
+
+/// Writes a tiny model to `path` (atomically), its merges learned from `corpus`.
+pub fn write_tiny_model(path: &Path, corpus: &[&str], spec: &TinyModelSpec) -> std::io::Result<()> {
+    let bytes = tiny_model_bytes(corpus, spec);
+    crate::atomic_write::write_atomically(path, |w| w.write_all(&bytes))
+}
+
+/// The GGUF bytes of a tiny model.
+pub fn tiny_model_bytes(corpus: &[&str], spec: &TinyModelSpec) -> Vec<u8> {
+    let chars = byte_chars();
+    let merges = learn_merges(corpus, spec.merges);
+    let mut tokens: Vec<String> = chars.iter().map(|c| c.to_string()).collect();
+    let mut seen: std::collections::HashSet<String> = tokens.iter().cloned().collect();
+    for (l, r) in &merges {
+        let t = format!("{l}{r}");
+        if seen.insert(t.clone()) {
+            tokens.push(t);
+        }
+    }
+    let eot = tokens.len() as u32;
+    tokens.push("<|endoftext|>".into());
+    let mut token_types = vec![1i32; tokens.len()];
+    token_types[eot as usize] = 3;
+    let n_vocab = tokens.len() as u64;
+
+    let mut g = Gguf::default();
+    g.kv_str("general.architecture", "llama");
+    g.kv_str("general.name", "grlm-tiny");
+    g.kv_u32("general.alignment", ALIGN as u32);
+    g.kv_u32("llama.context_length", 4096);
+    g.kv_u32("llama.embedding_length", spec.n_embd);
+    g.kv_u32("llama.block_count", spec.n_layer);
+    g.kv_u32("llama.feed_forward_length", spec.n_ff);
+    g.kv_u32("llama.attention.head_count", spec.n_head);
+    g.kv_u32("llama.attention.head_count_kv", spec.n_head_kv);
+    g.kv_u32("llama.rope.dimension_count", spec.n_embd / spec.n_head);
+    g.kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5);
+    g.kv_f32("llama.rope.freq_base", 10000.0);
+    g.kv_str("tokenizer.ggml.model", "gpt2");
+    g.kv_str("tokenizer.ggml.pre", "gpt-2");
+    g.kv_str_array("tokenizer.ggml.tokens", &tokens);
+    g.kv_i32_array("tokenizer.ggml.token_type", &token_types);
+    let merge_texts: Vec<String> = merges.iter().map(|(l, r)| format!("{l} {r}")).collect();
+    g.kv_str_array("tokenizer.ggml.merges", &merge_texts);
+    g.kv_u32("tokenizer.ggml.bos_token_id", eot);
+    g.kv_u32("tokenizer.ggml.eos_token_id", eot);
+    g.kv_bool("tokenizer.ggml.add_bos_token", false);
+
+    let mut rng = SplitMix64::new(spec.seed);
+    let mut random = |n: u64, scale: f32| -> Vec<f32> {
+        (0..n).map(|_| (rng.unit() as f32 * 2.0 - 1.0) * scale).collect()
+    };
+    let (e, ff) = (spec.n_embd as u64, spec.n_ff as u64);
+    let kv = e / spec.n_head as u64 * spec.n_head_kv as u64;
+    let ones = |n: u64| vec![1.0f32; n as usize];
+    g.tensor("token_embd.weight", &[e, n_vocab], random(e * n_vocab, 1.0));
+    g.tensor("output_norm.weight", &[e], ones(e));
+    let w = |fan_in: u64| 2.0 / (fan_in as f32).sqrt();
+    for layer in 0..spec.n_layer {
+        let name = |t: &str| format!("blk.{layer}.{t}.weight");
+        g.tensor(&name("attn_norm"), &[e], ones(e));
+        g.tensor(&name("attn_q"), &[e, e], random(e * e, w(e)));
+        g.tensor(&name("attn_k"), &[e, kv], random(e * kv, w(e)));
+        g.tensor(&name("attn_v"), &[e, kv], random(e * kv, w(e)));
+        g.tensor(&name("attn_output"), &[e, e], random(e * e, w(e)));
+        g.tensor(&name("ffn_norm"), &[e], ones(e));
+        g.tensor(&name("ffn_gate"), &[e, ff], random(e * ff, w(e)));
+        g.tensor(&name("ffn_up"), &[e, ff], random(e * ff, w(e)));
+        g.tensor(&name("ffn_down"), &[ff, e], random(ff * e, w(ff)));
+    }
+    g.finish()
+}
+
+const ALIGN: usize = 32;
+
+/// A minimal GGUF v3 writer: metadata, then F32 tensors.
+#[derive(Default)]
+struct Gguf {
+    kv: Vec<u8>,
+    kv_count: u64,
+    infos: Vec<u8>,
+    data: Vec<u8>,
+    tensor_count: u64,
+}
+
+const T_U32: u32 = 4;
+const T_I32: u32 = 5;
+const T_F32: u32 = 6;
+const T_BOOL: u32 = 7;
+const T_STRING: u32 = 8;
+const T_ARRAY: u32 = 9;
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+impl Gguf {
+    fn key(&mut self, key: &str, kind: u32) {
+        put_str(&mut self.kv, key);
+        self.kv.extend_from_slice(&kind.to_le_bytes());
+        self.kv_count += 1;
+    }
+
+    fn kv_str(&mut self, key: &str, value: &str) {
+        self.key(key, T_STRING);
+        put_str(&mut self.kv, value);
+    }
+
+    fn kv_u32(&mut self, key: &str, value: u32) {
+        self.key(key, T_U32);
+        self.kv.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn kv_f32(&mut self, key: &str, value: f32) {
+        self.key(key, T_F32);
+        self.kv.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn kv_bool(&mut self, key: &str, value: bool) {
+        self.key(key, T_BOOL);
+        self.kv.push(u8::from(value));
+    }
+
+    fn kv_str_array(&mut self, key: &str, values: &[String]) {
+        self.key(key, T_ARRAY);
+        self.kv.extend_from_slice(&T_STRING.to_le_bytes());
+        self.kv.extend_from_slice(&(values.len() as u64).to_le_bytes());
+        for v in values {
+            put_str(&mut self.kv, v);
+        }
+    }
+
+    fn kv_i32_array(&mut self, key: &str, values: &[i32]) {
+        self.key(key, T_ARRAY);
+        self.kv.extend_from_slice(&T_I32.to_le_bytes());
+        self.kv.extend_from_slice(&(values.len() as u64).to_le_bytes());
+        for v in values {
+            self.kv.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// An F32 tensor; `dims` innermost first, as GGUF stores them.
+    fn tensor(&mut self, name: &str, dims: &[u64], values: Vec<f32>) {
+        debug_assert_eq!(dims.iter().product::<u64>(), values.len() as u64);
+        put_str(&mut self.infos, name);
+        self.infos.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        for d in dims {
+            self.infos.extend_from_slice(&d.to_le_bytes());
+        }
+        self.infos.extend_from_slice(&0u32.to_le_bytes()); // GGML_TYPE_F32
+        self.data.resize(self.data.len().next_multiple_of(ALIGN), 0);
+        self.infos.extend_from_slice(&(self.data.len() as u64).to_le_bytes());
+        for v in values {
+            self.data.extend_from_slice(&v.to_le_bytes());
+        }
+        self.tensor_count += 1;
+    }
+
+    fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.kv.len() + self.infos.len() + self.data.len());
+        out.extend_from_slice(b"GGUF");
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&self.tensor_count.to_le_bytes());
+        out.extend_from_slice(&self.kv_count.to_le_bytes());
+        out.extend_from_slice(&self.kv);
+        out.extend_from_slice(&self.infos);
+        out.resize(out.len().next_multiple_of(ALIGN), 0);
+        out.extend_from_slice(&self.data);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_chars_are_a_bijection() {
+        let chars = byte_chars();
+        let set: std::collections::HashSet<char> = chars.iter().copied().collect();
+        assert_eq!(set.len(), 256);
+        assert_eq!(chars[b' ' as usize], 'Ġ');
+        assert_eq!(chars[b'\n' as usize], 'Ċ');
+        assert_eq!(chars[b'a' as usize], 'a');
+    }
+
+    #[test]
+    fn pre_tokens_keep_every_byte() {
+        let text = "[hair-mask, color-lock]\n 12ab  x";
+        let parts = pre_tokens(text);
+        assert_eq!(parts.concat(), text);
+        assert!(parts.contains(&" color"), "{parts:?}");
+    }
+
+    #[test]
+    fn merges_follow_frequency() {
+        let merges = learn_merges(&["aaa aaa aaa", "ab ab"], 3);
+        assert_eq!(merges[0], ("a".to_owned(), "a".to_owned()));
+    }
+}
