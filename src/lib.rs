@@ -28,6 +28,7 @@ pub mod atomic_write;
 pub mod catalog;
 pub mod decode;
 pub mod engine;
+pub mod eval;
 pub mod ground;
 pub mod llm;
 pub mod prompt;

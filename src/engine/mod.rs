@@ -149,3 +149,6 @@ impl Engine {
         Session::new(Arc::clone(&self.inner), params)
     }
 }
+
+#[cfg(test)]
+mod tests;

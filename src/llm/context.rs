@@ -111,7 +111,8 @@ impl Context {
             .with_n_seq_max(params.n_seq)
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
-            .with_kv_unified(true);
+            .with_kv_unified(true)
+            .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
         let ctx = {
             let _guard = CREATE.lock().unwrap_or_else(|e| e.into_inner());
             model

@@ -222,6 +222,27 @@ pub fn tiny_model_bytes(corpus: &[&str], spec: &TinyModelSpec) -> Vec<u8> {
     g.finish()
 }
 
+/// The GGUF bytes of a LoRA adapter for the tiny model of `spec`: rank `rank` on every
+/// attention query and value projection, seeded by `seed`, with alpha = rank (scale 1).
+pub fn tiny_lora_bytes(spec: &TinyModelSpec, rank: u32, seed: u64) -> Vec<u8> {
+    let mut g = Gguf::default();
+    g.kv_str("general.architecture", "llama");
+    g.kv_str("general.type", "adapter");
+    g.kv_str("adapter.type", "lora");
+    g.kv_f32("adapter.lora.alpha", rank as f32);
+    let mut rng = SplitMix64::new(seed);
+    let (e, r) = (spec.n_embd as u64, rank as u64);
+    let kv = e / spec.n_head as u64 * spec.n_head_kv as u64;
+    for layer in 0..spec.n_layer {
+        for (name, out) in [("attn_q", e), ("attn_v", kv)] {
+            let mut random = |n: u64| -> Vec<f32> { (0..n).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect() };
+            g.tensor(&format!("blk.{layer}.{name}.weight.lora_a"), &[e, r], random(e * r));
+            g.tensor(&format!("blk.{layer}.{name}.weight.lora_b"), &[r, out], random(r * out));
+        }
+    }
+    g.finish()
+}
+
 const ALIGN: usize = 32;
 
 /// A minimal GGUF v3 writer: metadata, then F32 tensors.

@@ -4,6 +4,7 @@
 //! usage errors.
 
 mod catalog_cmd;
+mod eval_cmd;
 mod ground_cmd;
 mod recommend_cmd;
 
@@ -29,6 +30,8 @@ enum Command {
     GroundEval(ground_cmd::GroundEvalArgs),
     /// The next items for a user's history, from the backbone.
     Recommend(recommend_cmd::RecommendArgs),
+    /// Leave-one-out evaluation: Recall@K and NDCG@K of the backbone on a sequences file.
+    Eval(eval_cmd::EvalArgs),
 }
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GRLM_BUILD_TARGET"), ")");
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Ground(args) => ground_cmd::ground(args),
         Command::GroundEval(args) => ground_cmd::ground_eval(args),
         Command::Recommend(args) => recommend_cmd::recommend(args),
+        Command::Eval(args) => eval_cmd::eval(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,500 @@
+//! Engine tests on a tiny llama-architecture model written at test time (real llama.cpp,
+//! real files, no download) and the 12-item fixture catalogue.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use super::*;
+use crate::catalog::CatalogBuilder;
+use crate::llm::tiny::{tiny_lora_bytes, tiny_model_bytes, TinyModelSpec};
+use crate::llm::{BatchToken, Context, ContextParams};
+use crate::{ItemFilter, Tid};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    model: PathBuf,
+    catalog: PathBuf,
+    plain_catalog: PathBuf,
+    engine: Engine,
+}
+
+fn fixture_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// The corpus the tiny tokenizer learns its merges from: the fixture's TIDs and the prompt.
+fn corpus() -> Vec<String> {
+    let tids = std::fs::read_to_string(fixture_file("tids.jsonl")).unwrap();
+    let mut out: Vec<String> = tids
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let terms: Vec<&str> = v["terms"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+            format!("[{}]\n", terms.join(", "))
+        })
+        .collect();
+    out.push(crate::prompt::HEADER.to_owned());
+    out
+}
+
+fn build_catalog(model: &Path, out: &Path) {
+    let model = Arc::new(
+        Model::load(
+            model,
+            &ModelParams {
+                vocab_only: true,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
+    CatalogBuilder::from_jsonl(&fixture_file("items.jsonl"), &fixture_file("tids.jsonl"), false)
+        .unwrap()
+        .with_token_trie(token_trie_spec(&model))
+        .write(out)
+        .unwrap();
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("tiny.gguf");
+        let corpus = corpus();
+        let texts: Vec<&str> = corpus.iter().map(String::as_str).collect();
+        std::fs::write(&model, tiny_model_bytes(&texts, &TinyModelSpec::default())).unwrap();
+        let catalog = dir.path().join("fixture.grlm");
+        build_catalog(&model, &catalog);
+        let plain_catalog = dir.path().join("plain.grlm");
+        CatalogBuilder::from_jsonl(&fixture_file("items.jsonl"), &fixture_file("tids.jsonl"), false)
+            .unwrap()
+            .write(&plain_catalog)
+            .unwrap();
+        let engine = Engine::open(&EngineParams::new(&model, &catalog)).unwrap();
+        Fixture {
+            _dir: dir,
+            model,
+            catalog,
+            plain_catalog,
+            engine,
+        }
+    })
+}
+
+fn session(threads: u32) -> Session {
+    fixture()
+        .engine
+        .session(SessionParams {
+            threads,
+            max_beams: 32,
+            n_ctx: 1024,
+            titles: false,
+        })
+        .unwrap()
+}
+
+fn items(response: &Response) -> Vec<u32> {
+    response.results.iter().map(|r| r.item).collect()
+}
+
+const HISTORY: [u32; 4] = [3, 7, 1, 9];
+
+#[test]
+fn every_result_is_a_distinct_eligible_catalogue_item_in_score_order() {
+    let engine = &fixture().engine;
+    let catalog = engine.catalog();
+    let mut s = session(1);
+    let params = RecommendParams {
+        k: 8,
+        ..Default::default()
+    };
+    let response = s.recommend(&HISTORY, &params).unwrap();
+    assert_eq!(response.results.len(), 8, "12 items, 4 excluded");
+    let mut seen = std::collections::HashSet::new();
+    for r in &response.results {
+        assert!(catalog.contains(r.item));
+        assert!(seen.insert(r.item), "item {} twice", r.item);
+        assert!(!HISTORY.contains(&r.item), "history item {} returned", r.item);
+        assert_eq!(catalog.tid_of(r.item).unwrap().as_ref(), Some(&r.tid));
+        assert!(r.score <= 0.0 && r.score.is_finite());
+    }
+    for w in response.results.windows(2) {
+        assert!(w[0].score >= w[1].score);
+        if w[0].score == w[1].score {
+            // Items sharing a TID come in ascending id order.
+            assert!(w[0].tid != w[1].tid || w[0].item < w[1].item);
+        }
+    }
+    // Constrained decoding only writes catalogue TIDs: no free-mode texts to report.
+    assert!(response.generated.is_empty());
+}
+
+/// Log-probability of `tid` under the renormalised constrained distribution, computed the
+/// slow way: a fresh context, the prompt, then the TID's tokens one at a time.
+fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid) -> f64 {
+    let shared = &engine.inner;
+    let trie = shared.catalog.token_trie().unwrap();
+    let mut ctx = Context::new(
+        &shared.model,
+        ContextParams {
+            n_ctx: 1024,
+            n_batch: 1024,
+            n_seq: 1,
+            threads: 1,
+        },
+        None,
+    )
+    .unwrap();
+    let mut tokens = shared.model.tokenize(crate::prompt::HEADER, true);
+    for &item in history {
+        let t = shared.catalog.tid_of(item).unwrap().unwrap();
+        tokens.extend(shared.model.tokenize(&crate::prompt::target(&t), false));
+        tokens.extend(shared.model.tokenize("\n", false));
+    }
+    let answer = shared.model.tokenize(&crate::prompt::target(tid), false);
+    let mut node = crate::catalog::TokenTrie::ROOT;
+    let mut score = 0.0;
+    let mut pos = 0u32;
+    let mut pending = tokens;
+    for &token in &answer {
+        let batch: Vec<BatchToken> = pending
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| BatchToken {
+                token: t,
+                pos: pos + i as u32,
+                seq: 0,
+                logits: i + 1 == pending.len(),
+            })
+            .collect();
+        ctx.decode(&batch).unwrap();
+        pos += pending.len() as u32;
+        let logits = ctx.logits(batch.len() - 1).unwrap();
+        let (children, first) = trie.children(node).unwrap();
+        let lse = crate::decode::log_sum_exp(children.iter().map(|c| f64::from(logits[c.get() as usize])));
+        score += f64::from(logits[token as usize]) - lse;
+        node = first
+            + children
+                .iter()
+                .position(|c| c.get() == token)
+                .expect("TID tokens follow the trie") as u32;
+        if trie.leaf_tid(node).unwrap().is_some() {
+            break;
+        }
+        pending = vec![token];
+    }
+    score
+}
+
+#[test]
+fn with_beams_covering_every_tid_the_ranking_is_exact() {
+    // 11 distinct TIDs and 20 beams: the search cannot prune anything that matters, so it
+    // must rank every TID exactly as brute-force scoring does.
+    let engine = &fixture().engine;
+    let mut s = session(1);
+    let history = [5u32, 8];
+    let params = RecommendParams {
+        k: 12,
+        beams: 20,
+        exclude_history: false,
+        ..Default::default()
+    };
+    let response = s.recommend(&history, &params).unwrap();
+    assert_eq!(response.results.len(), 12, "every item is eligible");
+    let mut expected: Vec<(f64, u32)> = response
+        .results
+        .iter()
+        .map(|r| (brute_force_score(engine, &history, &r.tid), r.item))
+        .collect();
+    for (r, (score, _)) in response.results.iter().zip(&expected) {
+        assert!((r.score - score).abs() < 1e-3, "item {}: {} vs brute force {score}", r.item, r.score);
+    }
+    expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let brute_order: Vec<u32> = expected.iter().map(|e| e.1).collect();
+    assert_eq!(items(&response), brute_order);
+}
+
+#[test]
+fn filters_prune_the_trie() {
+    let mut s = session(1);
+    let params = RecommendParams {
+        k: 3,
+        filter: ItemFilter::none().allow([2, 12, 4, 3]),
+        ..Default::default()
+    };
+    let response = s.recommend(&HISTORY, &params).unwrap();
+    // 3 is in the history: only 2, 4 and 12 remain, and 2 and 12 share a TID.
+    let mut got = items(&response);
+    got.sort_unstable();
+    assert_eq!(got, vec![2, 4, 12]);
+    let params = RecommendParams {
+        k: 8,
+        filter: ItemFilter::none().exclude([2, 4]),
+        ..Default::default()
+    };
+    let response = s.recommend(&HISTORY, &params).unwrap();
+    assert_eq!(response.results.len(), 6);
+    assert!(items(&response).iter().all(|i| ![2, 4, 3, 7, 1, 9].contains(i)));
+    // Nothing eligible: an empty answer, not an error.
+    let params = RecommendParams {
+        k: 1,
+        filter: ItemFilter::none().allow([3]),
+        ..Default::default()
+    };
+    assert!(s.recommend(&HISTORY, &params).unwrap().results.is_empty());
+}
+
+#[test]
+fn appending_an_item_evaluates_only_its_tokens_and_matches_a_cold_run() {
+    let model = fixture().engine.model();
+    let params = RecommendParams {
+        k: 5,
+        ..Default::default()
+    };
+    let mut warm = session(1);
+    let first = warm.recommend(&HISTORY[..3], &params).unwrap();
+    let incremental = warm.recommend(&HISTORY, &params).unwrap();
+    let cold = session(1).recommend(&HISTORY, &params).unwrap();
+    assert_eq!(items(&incremental), items(&cold));
+    for (a, b) in incremental.results.iter().zip(&cold.results) {
+        assert!((a.score - b.score).abs() < 1e-4, "{} vs {}", a.score, b.score);
+    }
+    // The new line's tokens, minus its first token (the root chain's, already cached).
+    let tid = fixture().engine.catalog().tid_of(HISTORY[3]).unwrap().unwrap();
+    let line = model.tokenize(&crate::prompt::target(&tid), false).len() + model.tokenize("\n", false).len();
+    assert_eq!(incremental.stats.prompt_tokens as usize, line);
+    assert_eq!(cold.stats.cached_tokens, 0);
+    assert!(incremental.stats.cached_tokens > first.stats.cached_tokens);
+    // The same history again re-evaluates one token (its logits were overwritten).
+    let again = warm.recommend(&HISTORY, &params).unwrap();
+    assert_eq!(again.stats.prompt_tokens, 1);
+    assert_eq!(items(&again), items(&cold));
+    // A shorter history drops the tail of the cache and still matches a cold run.
+    let shorter = warm.recommend(&HISTORY[..2], &params).unwrap();
+    assert_eq!(items(&shorter), items(&session(1).recommend(&HISTORY[..2], &params).unwrap()));
+}
+
+#[test]
+fn deterministic_across_runs_and_thread_counts() {
+    let params = RecommendParams {
+        k: 6,
+        ..Default::default()
+    };
+    let a = session(1).recommend(&HISTORY, &params).unwrap();
+    let b = session(1).recommend(&HISTORY, &params).unwrap();
+    let c = session(2).recommend(&HISTORY, &params).unwrap();
+    assert_eq!(a.results, b.results);
+    assert_eq!(items(&a), items(&c));
+    for (x, y) in a.results.iter().zip(&c.results) {
+        assert!((x.score - y.score).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn beam_width_one_is_greedy_and_still_valid() {
+    let mut s = session(1);
+    let params = RecommendParams {
+        k: 1,
+        beams: 1,
+        ..Default::default()
+    };
+    let r = s.recommend(&HISTORY, &params).unwrap();
+    assert_eq!(r.results.len(), 1);
+    assert!(!HISTORY.contains(&r.results[0].item));
+}
+
+#[test]
+fn free_mode_grounds_generated_text() {
+    let catalog = fixture().engine.catalog();
+    let mut s = session(1);
+    let params = RecommendParams {
+        k: 5,
+        beams: 4,
+        mode: Mode::Free,
+        max_tokens: 24,
+        ..Default::default()
+    };
+    let r = s.recommend(&HISTORY, &params).unwrap();
+    assert_eq!(r.generated.len(), 4);
+    for g in &r.generated {
+        assert!(g.score <= 0.0);
+        assert!(!g.direct || g.valid);
+    }
+    for w in r.generated.windows(2) {
+        assert!(w[0].score >= w[1].score);
+    }
+    for item in items(&r) {
+        assert!(catalog.contains(item) && !HISTORY.contains(&item));
+    }
+}
+
+#[test]
+fn lora_adapter_changes_scores_and_scale_zero_does_not() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("tiny-lora.gguf");
+    std::fs::write(&adapter, tiny_lora_bytes(&TinyModelSpec::default(), 4, 9)).unwrap();
+    let params = RecommendParams {
+        k: 5,
+        ..Default::default()
+    };
+    let base = session(1).recommend(&HISTORY, &params).unwrap();
+    let with = |scale: f32| {
+        let mut p = EngineParams::new(&f.model, &f.catalog);
+        p.lora = Some(adapter.clone());
+        p.lora_scale = scale;
+        let engine = Engine::open(&p).unwrap();
+        assert_eq!(engine.adapter_path(), Some(adapter.as_path()));
+        let mut s = engine
+            .session(SessionParams {
+                threads: 1,
+                n_ctx: 1024,
+                ..Default::default()
+            })
+            .unwrap();
+        s.recommend(&HISTORY, &params).unwrap()
+    };
+    let zero = with(0.0);
+    assert_eq!(items(&zero), items(&base));
+    let full = with(1.0);
+    let moved = full.results.iter().zip(&base.results).any(|(a, b)| (a.score - b.score).abs() > 1e-3);
+    assert!(moved, "a rank-4 adapter on every query/value projection must move some score");
+}
+
+#[test]
+fn bad_requests_are_clear_errors() {
+    let mut s = session(1);
+    let ok = RecommendParams::default();
+    let err = |s: &mut Session, h: &[u32], p: &RecommendParams| s.recommend(h, p).unwrap_err().to_string();
+    assert!(err(&mut s, &[], &ok).contains("empty history"));
+    assert!(err(&mut s, &[3, 999], &ok).contains("item 999"));
+    let bad = |k: usize, beams: usize| RecommendParams {
+        k,
+        beams,
+        ..Default::default()
+    };
+    assert!(err(&mut s, &HISTORY, &bad(0, 20)).contains("k must be at least 1"));
+    assert!(err(&mut s, &HISTORY, &bad(13, 20)).contains("exceeds the catalogue's 12 items"));
+    assert!(err(&mut s, &HISTORY, &bad(5, 0)).contains("beams"));
+    assert!(err(&mut s, &HISTORY, &bad(5, 33)).contains("max_beams"));
+    assert!(err(&mut s, &HISTORY, &bad(10, 5)).contains("raise beams"));
+    // A context too small for the prompt and the beams.
+    let mut small = fixture()
+        .engine
+        .session(SessionParams {
+            threads: 1,
+            max_beams: 32,
+            n_ctx: 128,
+            titles: false,
+        })
+        .unwrap();
+    let long: Vec<u32> = (1..=12).collect();
+    let e = small
+        .recommend(
+            &long,
+            &RecommendParams {
+                max_history: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, EngineError::PromptTooLong { .. }), "{e}");
+    // The session still works afterwards.
+    assert_eq!(s.recommend(&HISTORY, &bad(3, 20)).unwrap().results.len(), 3);
+}
+
+#[test]
+fn mismatched_or_missing_parts_are_clear_errors() {
+    let f = fixture();
+    let open = |model: &Path, catalog: &Path| Engine::open(&EngineParams::new(model, catalog)).unwrap_err();
+    let e = open(&f.model, &f.plain_catalog);
+    assert!(matches!(e, EngineError::NoTokenTrie), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    // A model whose tokenizer learned other merges.
+    let other = dir.path().join("other.gguf");
+    let spec = TinyModelSpec {
+        merges: 20,
+        ..Default::default()
+    };
+    std::fs::write(&other, tiny_model_bytes(&["completely different text"], &spec)).unwrap();
+    let e = open(&other, &f.catalog);
+    assert!(matches!(e, EngineError::TokenizerMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("rebuild the catalogue"));
+
+    let e = open(&dir.path().join("missing.gguf"), &f.catalog);
+    assert!(e.to_string().contains("missing.gguf"), "{e}");
+    let garbage = dir.path().join("garbage.gguf");
+    std::fs::write(&garbage, b"this is not a model").unwrap();
+    assert!(open(&garbage, &f.catalog).to_string().contains("not a GGUF file"));
+    let empty = dir.path().join("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(open(&empty, &f.catalog).to_string().contains("empty file"));
+    let bytes = std::fs::read(&f.model).unwrap();
+    for cut in [8, 24, 100, bytes.len() / 2, bytes.len() - 1] {
+        let truncated = dir.path().join(format!("truncated-{cut}.gguf"));
+        std::fs::write(&truncated, &bytes[..cut]).unwrap();
+        let e = open(&truncated, &f.catalog);
+        assert!(matches!(e, EngineError::Llm(_)), "cut at {cut}: {e}");
+    }
+    let mut wrong_version = bytes.clone();
+    wrong_version[4] = 9;
+    let v9 = dir.path().join("v9.gguf");
+    std::fs::write(&v9, &wrong_version).unwrap();
+    assert!(open(&v9, &f.catalog).to_string().contains("GGUF version 9"));
+
+    // Adapters: missing, not GGUF, made for another shape of model.
+    let with_adapter = |path: &Path| {
+        let mut p = EngineParams::new(&f.model, &f.catalog);
+        p.lora = Some(path.to_owned());
+        Engine::open(&p).unwrap_err().to_string()
+    };
+    assert!(with_adapter(&dir.path().join("none.gguf")).contains("none.gguf"));
+    assert!(with_adapter(&garbage).contains("not a GGUF file"));
+    let wide = TinyModelSpec {
+        n_embd: 32,
+        n_head: 2,
+        n_head_kv: 1,
+        ..Default::default()
+    };
+    let foreign = dir.path().join("foreign-lora.gguf");
+    std::fs::write(&foreign, tiny_lora_bytes(&wide, 2, 1)).unwrap();
+    assert!(with_adapter(&foreign).contains("LoRA adapter"));
+    let mut p = EngineParams::new(&f.model, &f.catalog);
+    p.lora = Some(foreign);
+    p.lora_scale = f32::NAN;
+    assert!(Engine::open(&p).unwrap_err().to_string().contains("not a finite number"));
+}
+
+#[test]
+fn engines_and_sessions_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+    assert_send_sync::<Engine>();
+    assert_send::<Session>();
+    let engine = fixture().engine.clone();
+    let params = RecommendParams {
+        k: 4,
+        ..Default::default()
+    };
+    let expected = items(&session(1).recommend(&HISTORY, &params).unwrap());
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let engine = engine.clone();
+            let params = params.clone();
+            std::thread::spawn(move || {
+                let mut s = engine
+                    .session(SessionParams {
+                        threads: 1,
+                        n_ctx: 1024,
+                        ..Default::default()
+                    })
+                    .unwrap();
+                items(&s.recommend(&HISTORY, &params).unwrap())
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), expected);
+    }
+}
