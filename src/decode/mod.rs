@@ -11,7 +11,9 @@ pub(crate) mod constrained;
 pub(crate) mod free;
 pub(crate) mod prune;
 
-pub(crate) use beams::{log_sum_exp, SeqPool, PROMPT_SEQ};
+#[cfg(test)]
+pub(crate) use beams::log_sum_exp;
+pub(crate) use beams::{SeqPool, PROMPT_SEQ};
 
 use std::time::Duration;
 

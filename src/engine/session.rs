@@ -192,7 +192,30 @@ impl Session {
         self.cached.len()
     }
 
-    /// Forgets the cached prompt.
+    /// Starts logging the session's cache operations, for [`Session::replay`].
+    pub fn start_recording(&mut self) {
+        self.ctx.start_recording();
+    }
+
+    /// Stops logging and returns the operations since [`Session::start_recording`].
+    pub fn take_recording(&mut self) -> Vec<crate::llm::CacheOp> {
+        self.ctx.take_recording()
+    }
+
+    /// Replays recorded operations with bare llama.cpp calls on this session's context, as
+    /// they are (clear the session first to replay a cold request), and returns their time:
+    /// the benchmark's baseline. Afterwards the session no longer trusts its cache.
+    pub fn replay(&mut self, ops: &[crate::llm::CacheOp]) -> Result<std::time::Duration, EngineError> {
+        let result = self.ctx.replay(ops);
+        self.cached.clear();
+        self.pool = SeqPool::new(self.params.max_beams + 1);
+        if result.is_err() {
+            self.ctx.clear();
+        }
+        Ok(result?)
+    }
+
+    /// Forgets the cached prompt (the next request is a cold one).
     pub fn clear(&mut self) {
         self.ctx.clear();
         self.cached.clear();

@@ -51,6 +51,30 @@ pub struct BatchToken {
     pub logits: bool,
 }
 
+/// One operation on a context's cache, as recorded by [`Context::start_recording`] and
+/// replayed by [`Context::replay`] (the benchmark's raw-llama.cpp baseline).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheOp {
+    /// A decode call with these tokens.
+    Decode(Vec<BatchToken>),
+    /// [`Context::remove`].
+    Remove {
+        /// Sequence.
+        seq: u32,
+        /// First position removed.
+        from: u32,
+    },
+    /// [`Context::fork`].
+    Fork {
+        /// Source sequence.
+        src: u32,
+        /// Destination sequence.
+        dst: u32,
+    },
+    /// [`Context::clear`].
+    Clear,
+}
+
 /// Time and tokens spent in llama.cpp decode calls.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct DecodeStats {
@@ -78,6 +102,7 @@ pub struct Context {
     logit_rows: Vec<Option<i32>>,
     logit_offset: usize,
     stats: DecodeStats,
+    recording: Option<Vec<CacheOp>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -138,6 +163,7 @@ impl Context {
             logit_rows: Vec::new(),
             logit_offset: 0,
             stats: DecodeStats::default(),
+            recording: None,
         })
     }
 
@@ -176,6 +202,9 @@ impl Context {
         if tokens[..last_start].iter().any(|t| t.logits) {
             return Err(LlmError::Limit("logits requested outside the last batch".into()));
         }
+        if let Some(log) = &mut self.recording {
+            log.push(CacheOp::Decode(tokens.to_vec()));
+        }
         let started = Instant::now();
         for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
             self.batch.clear();
@@ -206,6 +235,9 @@ impl Context {
 
     /// Drops the cells of `seq` at positions `from..`.
     pub fn remove(&mut self, seq: u32, from: u32) -> Result<(), LlmError> {
+        if let Some(log) = &mut self.recording {
+            log.push(CacheOp::Remove { seq, from });
+        }
         self.ctx
             .kv_cache_seq_rm(seq as i32, Some(from), None)
             .map_err(|e| LlmError::Decode(format!("removing sequence {seq}: {e}")))
@@ -214,6 +246,9 @@ impl Context {
     /// Makes `dst` share all of `src`'s cells (no copy with a unified cache). `dst` should be
     /// empty.
     pub fn fork(&mut self, src: u32, dst: u32) -> Result<(), LlmError> {
+        if let Some(log) = &mut self.recording {
+            log.push(CacheOp::Fork { src, dst });
+        }
         self.ctx
             .kv_cache_seq_cp(src as i32, dst as i32, None, None)
             .map_err(|e| LlmError::Decode(format!("forking sequence {src}: {e}")))
@@ -221,7 +256,54 @@ impl Context {
 
     /// Empties the cache.
     pub fn clear(&mut self) {
+        if let Some(log) = &mut self.recording {
+            log.push(CacheOp::Clear);
+        }
         self.ctx.clear_kv_cache();
+    }
+
+    /// Starts logging every cache operation (replacing an earlier log).
+    pub fn start_recording(&mut self) {
+        self.recording = Some(Vec::new());
+    }
+
+    /// Stops logging and returns the log.
+    pub fn take_recording(&mut self) -> Vec<CacheOp> {
+        self.recording.take().unwrap_or_default()
+    }
+
+    /// Performs `ops` with bare llama.cpp calls — no checks, no bookkeeping, nothing read
+    /// back — and returns the time they took: the floor any engine driving llama.cpp with
+    /// the same tokens would pay. The cache ends as the ops leave it.
+    pub fn replay(&mut self, ops: &[CacheOp]) -> Result<Duration, LlmError> {
+        let started = Instant::now();
+        for op in ops {
+            match op {
+                CacheOp::Decode(tokens) => {
+                    for chunk in tokens.chunks(self.params.n_batch as usize) {
+                        self.batch.clear();
+                        for t in chunk {
+                            self.batch
+                                .add(LlamaToken(t.token as i32), t.pos as i32, &[t.seq as i32], t.logits)
+                                .map_err(|e| LlmError::Limit(e.to_string()))?;
+                        }
+                        self.ctx.decode(&mut self.batch).map_err(|e| LlmError::Decode(e.to_string()))?;
+                    }
+                }
+                CacheOp::Remove { seq, from } => {
+                    self.ctx
+                        .kv_cache_seq_rm(*seq as i32, Some(*from), None)
+                        .map_err(|e| LlmError::Decode(e.to_string()))?;
+                }
+                CacheOp::Fork { src, dst } => {
+                    self.ctx
+                        .kv_cache_seq_cp(*src as i32, *dst as i32, None, None)
+                        .map_err(|e| LlmError::Decode(e.to_string()))?;
+                }
+                CacheOp::Clear => self.ctx.clear_kv_cache(),
+            }
+        }
+        Ok(started.elapsed())
     }
 
     /// Time and tokens spent decoding since the context was made or stats were reset.

@@ -14,7 +14,7 @@ mod context;
 mod model;
 pub mod tiny;
 
-pub use context::{BatchToken, Context, ContextParams, DecodeStats, MAX_SEQUENCES};
+pub use context::{BatchToken, CacheOp, Context, ContextParams, DecodeStats, MAX_SEQUENCES};
 pub use model::{LoraAdapter, Model, ModelParams};
 
 use std::path::PathBuf;

@@ -3,6 +3,7 @@
 //! Exit status: 0 on success, 1 when the command fails (the reason is on stderr), 2 for
 //! usage errors.
 
+mod bench_cmd;
 mod catalog_cmd;
 mod eval_cmd;
 mod ground_cmd;
@@ -32,6 +33,8 @@ enum Command {
     Recommend(recommend_cmd::RecommendArgs),
     /// Leave-one-out evaluation: Recall@K and NDCG@K of the backbone on a sequences file.
     Eval(eval_cmd::EvalArgs),
+    /// Time requests (cold, then warm after appending an item) against bare llama.cpp calls.
+    Bench(bench_cmd::BenchArgs),
 }
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GRLM_BUILD_TARGET"), ")");
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::GroundEval(args) => ground_cmd::ground_eval(args),
         Command::Recommend(args) => recommend_cmd::recommend(args),
         Command::Eval(args) => eval_cmd::eval(args),
+        Command::Bench(args) => bench_cmd::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
