@@ -20,9 +20,14 @@ fn catalog_open_corpus() {
     each_input("catalog_open", |b| {
         grlm::catalog::exercise(b);
     });
-    // The seed is a valid catalogue: the smoke test would notice if the reader broke.
-    let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny.grlm")).unwrap();
-    assert!(grlm::catalog::exercise(&seed));
+    // The seeds are valid catalogues: the smoke test would notice if the reader broke.
+    for name in ["tiny.grlm", "tiny-trie.grlm"] {
+        let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open").join(name)).unwrap();
+        assert!(grlm::catalog::exercise(&seed), "{name}");
+    }
+    // The second seed carries a token trie, so the fuzzer mutates that section too.
+    let trie_seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny-trie.grlm")).unwrap();
+    assert!(grlm::Catalog::from_bytes(trie_seed).unwrap().token_trie().is_some());
 }
 
 #[test]
@@ -33,4 +38,9 @@ fn tid_parse_corpus() {
 #[test]
 fn jsonl_input_corpus() {
     each_input("jsonl_input", grlm::catalog::input::exercise);
+}
+
+#[test]
+fn sequences_parse_corpus() {
+    each_input("sequences_parse", grlm::eval::exercise);
 }

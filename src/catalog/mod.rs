@@ -123,6 +123,19 @@ pub fn exercise(bytes: &[u8]) -> bool {
             }
         }
     }
+    if let Some(trie) = catalog.token_trie() {
+        let _ = trie.fingerprint();
+        for node in [0, 1, trie.node_count() as u32 / 2, trie.node_count() as u32] {
+            if let Ok((tokens, _)) = trie.children(node) {
+                if let Some(token) = tokens.first() {
+                    let _ = trie.child(node, token.get());
+                }
+            }
+            let _ = trie.leaf_tid(node);
+            let _ = trie.parent(node);
+        }
+        let _ = trie.leaf_of(0);
+    }
     for text in ["[a, b, c, d, e]", "[hair-mask, citrus]", "[zzzz, abcd, x]"] {
         let _ = catalog.ground_text(text, 5, &crate::ItemFilter::none().exclude([1]));
     }

@@ -5,6 +5,8 @@ use proptest::prelude::*;
 use super::format::{Header, SectionEntry, HEADER_LEN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
 use super::*;
 use crate::tid::Tid;
+use super::format::SectionKind;
+use super::trie::{TokenTrie, TokenizerFingerprint};
 
 fn tid(text: &str) -> Tid {
     Tid::parse(text, None).unwrap()
@@ -206,10 +208,14 @@ fn versions_and_sections() {
         Catalog::from_bytes(newer_major),
         Err(CatalogError::UnsupportedVersion {
             major: 2,
-            minor: 0,
+            minor: 1,
             supported_major: 1
         })
     ));
+    // 1.0 files (no token trie yet) still open; the trie is simply absent.
+    let older_minor = Catalog::from_bytes(reheader(&good, |h, _| h.minor = 0)).unwrap();
+    older_minor.verify().unwrap();
+    assert!(older_minor.token_trie().is_none());
     let newer_minor = reheader(&good, |h, _| h.minor = 7);
     Catalog::from_bytes(newer_minor).unwrap().verify().unwrap();
 
@@ -300,8 +306,107 @@ fn arb_catalogue() -> impl Strategy<Value = Vec<(u32, Vec<String>, Option<String
         .prop_map(|m| m.into_iter().map(|(id, (terms, title))| (id, terms, title)).collect())
 }
 
+/// A byte-level tokenizer (token = byte): enough to exercise the token-trie section
+/// without a model; the engine tests use real llama.cpp tokenizers.
+fn byte_trie_spec() -> TokenTrieSpec {
+    TokenTrieSpec {
+        fingerprint: TokenizerFingerprint {
+            hash: 0x0123_4567_89ab_cdef,
+            vocab_size: 256,
+            name: "bytes".into(),
+        },
+        tokenize: Box::new(|tid| Ok(tid.to_string().bytes().map(u32::from).collect())),
+    }
+}
+
+/// The TID index a token sequence leads to, walking the trie until a leaf.
+fn walk(trie: &TokenTrie<'_>, text: &[u8]) -> Option<u32> {
+    let mut node = TokenTrie::ROOT;
+    for &t in text {
+        if let Some(tid) = trie.leaf_tid(node).unwrap() {
+            return Some(tid);
+        }
+        node = trie.child(node, u32::from(t)).unwrap()?;
+    }
+    trie.leaf_tid(node).unwrap()
+}
+
+#[test]
+fn token_trie_section_round_trips_and_is_checked() {
+    let mut b = CatalogBuilder::new().with_token_trie(byte_trie_spec());
+    for (id, text) in [
+        (1, "[hair-mask, color-lock, citrus, protein, unisex]"),
+        (2, "[hair-mask, color-lock, citrus, protein, women]"),
+        (3, "[soap, raw, ghana, deep-clean, traditional]"),
+        (4, "[hair-mask, color-lock, citrus, protein, unisex]"),
+    ] {
+        b.add(id, tid(text), None).unwrap();
+    }
+    let bytes = b.to_bytes().unwrap();
+    let c = Catalog::from_bytes(bytes.clone()).unwrap();
+    c.verify().unwrap();
+    assert_eq!(c.info().format_version, "1.1");
+    let trie = c.token_trie().unwrap();
+    assert_eq!(trie.fingerprint().name, "bytes");
+    // Items 1 and 4 share a TID: one leaf; the walk stops as soon as the prefix is unique.
+    let leaf_tid = walk(&trie, b"[hair-mask, color-lock, citrus, protein, u").unwrap();
+    assert_eq!(c.tid_at(leaf_tid as usize).unwrap(), tid("[hair-mask, color-lock, citrus, protein, unisex]"));
+    assert_eq!(walk(&trie, b"[s"), Some(walk(&trie, b"[soap").unwrap()));
+    assert_eq!(trie.depth() as usize, "[hair-mask, color-lock, citrus, protein, ".len() + 1);
+
+    // A flipped byte inside the trie: open still succeeds (structure only), verify names it.
+    let entry = Header::decode(&bytes).unwrap().1.into_iter().find(|e| e.kind == SectionKind::TokenTrie as u32).unwrap();
+    assert_eq!(entry.flags & SECTION_REQUIRED, 0, "the trie is optional: 1.0 readers skip it");
+    let mut damaged = bytes.clone();
+    damaged[entry.offset as usize + 100] ^= 0x10;
+    let c = Catalog::from_bytes(damaged).unwrap();
+    let e = c.verify().unwrap_err().to_string();
+    assert!(e.contains("TokenTrie"), "{e}");
+    // A trie whose TID count disagrees with the header is refused at open.
+    let mut wrong = bytes.clone();
+    wrong[entry.offset as usize + 24] ^= 1;
+    let fixed = reheader(&wrong, |_, sections| {
+        for s in sections.iter_mut().filter(|s| s.kind == SectionKind::TokenTrie as u32) {
+            s.crc = crc32fast::hash(&wrong[s.offset as usize..(s.offset + s.len) as usize]);
+        }
+    });
+    assert!(Catalog::from_bytes(fixed).unwrap_err().to_string().contains("TokenTrie"));
+
+    // A tokenizer that makes two TIDs identical, or fails, is a build error.
+    let mut b = CatalogBuilder::new().with_token_trie(TokenTrieSpec {
+        fingerprint: byte_trie_spec().fingerprint,
+        tokenize: Box::new(|_| Ok(vec![1, 2])),
+    });
+    b.add(1, tid("[a, b]"), None).unwrap();
+    b.add(2, tid("[c, d]"), None).unwrap();
+    assert!(matches!(b.to_bytes().unwrap_err(), BuildError::TokenTrie(_)));
+    let mut b = CatalogBuilder::new().with_token_trie(TokenTrieSpec {
+        fingerprint: byte_trie_spec().fingerprint,
+        tokenize: Box::new(|_| Err("no vocabulary".into())),
+    });
+    b.add(1, tid("[a, b]"), None).unwrap();
+    assert!(b.to_bytes().unwrap_err().to_string().contains("no vocabulary"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_catalogue_with_a_token_trie_round_trips(entries in arb_catalogue()) {
+        let mut b = CatalogBuilder::new().with_token_trie(byte_trie_spec());
+        for (id, terms, title) in &entries {
+            b.add(*id, Tid::from_terms(terms).unwrap(), title.clone()).unwrap();
+        }
+        let c = Catalog::from_bytes(b.to_bytes().unwrap()).unwrap();
+        c.verify().unwrap();
+        let trie = c.token_trie().unwrap();
+        for (id, terms, _) in &entries {
+            let want = Tid::from_terms(terms).unwrap();
+            let leaf = walk(&trie, want.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(c.tid_at(leaf as usize).unwrap(), want);
+            prop_assert!(c.items_with_tid(&c.tid_at(leaf as usize).unwrap()).unwrap().contains(id));
+        }
+    }
 
     #[test]
     fn any_catalogue_round_trips(entries in arb_catalogue()) {

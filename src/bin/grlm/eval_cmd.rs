@@ -106,8 +106,10 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         .session(args.engine.session_params(args.beams))
         .map_err(|e| e.to_string())?;
     let mode: Mode = args.mode.into();
+    // A catalogue smaller than the list ranks every item.
+    let k = K.min(engine.catalog().len());
     let params = RecommendParams {
-        k: K,
+        k,
         beams: args.beams,
         mode,
         max_history: args.max_history,
@@ -134,7 +136,7 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         metrics.add_generated(response.generated.len(), valid, direct);
         if let Some(pop) = &popularity {
             let t = Instant::now();
-            let ranked = pop.recommend(history, K);
+            let ranked = pop.recommend(history, k);
             baseline.add(ranked.iter().position(|&item| item == target));
             baseline_seconds += t.elapsed().as_secs_f64();
         }

@@ -1,0 +1,6 @@
+//! sequences.txt parsing: never panics, and what parses obeys the protocol's invariants.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    grlm::eval::exercise(data);
+});
