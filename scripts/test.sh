@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every test (unit, property, CLI, fuzz-corpus
-# smoke, real-data integration) and warning-free API docs. Everything builds in the
-# release profile, so tests and benches share one build.
+# smoke, real-data and real-model integration) and warning-free API docs. Everything builds
+# in the release profile, so tests and benches share one build (and one llama.cpp build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
+./scripts/fetch-model.sh
 cargo fmt --all -- --check
 cargo clippy --release --locked --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --no-deps

@@ -36,7 +36,9 @@ pub mod rng;
 pub mod tid;
 
 pub use catalog::{Catalog, CatalogBuilder, CatalogError};
-pub use engine::{Engine, EngineError, EngineParams, Mode, RecommendParams, Recommendation, Response, Session, SessionParams};
+pub use engine::{
+    Engine, EngineError, EngineParams, Mode, RecommendParams, Recommendation, Response, Session, SessionParams,
+};
 pub use ground::{Grounded, Grounder, ItemFilter, Method};
 pub use tid::{Term, Tid};
 

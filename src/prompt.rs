@@ -113,7 +113,9 @@ mod tests {
         let plain = text(&items, false);
         assert_eq!(
             plain,
-            format!("{HEADER}[hair-mask, color-lock, citrus, protein, unisex]\n[shampoo, color, care, treated, preserve]\n")
+            format!(
+                "{HEADER}[hair-mask, color-lock, citrus, protein, unisex]\n[shampoo, color, care, treated, preserve]\n"
+            )
         );
         let titled = text(&items, true);
         assert!(titled.contains("unisex] Mask for hair\n[shampoo"), "{titled}");

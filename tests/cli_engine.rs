@@ -21,7 +21,11 @@ fn fixture(name: &str) -> String {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "grlm failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "grlm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON value")
 }
 
@@ -48,7 +52,12 @@ impl Setup {
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let terms: Vec<&str> = v["terms"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+                let terms: Vec<&str> = v["terms"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap())
+                    .collect();
                 format!("[{}]\n", terms.join(", "))
             })
             .collect();
@@ -93,7 +102,9 @@ fn build_with_model_records_the_tokenizer() {
     assert_eq!(info["format_version"], "1.1");
     assert_eq!(info["token_trie"]["tokenizer"], "grlm-tiny");
     assert!(info["token_trie"]["nodes"].as_u64().unwrap() >= 11);
-    assert!(grlm(&["catalog", "verify", s.catalog.to_str().unwrap()]).status.success());
+    assert!(grlm(&["catalog", "verify", s.catalog.to_str().unwrap()])
+        .status
+        .success());
     let text = String::from_utf8(grlm(&["catalog", "inspect", s.catalog.to_str().unwrap()]).stdout).unwrap();
     assert!(text.contains("token trie") && text.contains("grlm-tiny"), "{text}");
 
@@ -136,10 +147,18 @@ fn recommend_prints_the_documented_json() {
     assert!(text.status.success());
     assert_eq!(String::from_utf8(text.stdout).unwrap().lines().count(), 2);
     // Free mode and filters.
-    let free = json(&s.run("recommend", &["--history", "3", "--mode", "free", "--beams", "3", "-k", "3", "--json"]));
+    let free = json(&s.run(
+        "recommend",
+        &["--history", "3", "--mode", "free", "--beams", "3", "-k", "3", "--json"],
+    ));
     assert_eq!(free["generated"].as_array().unwrap().len(), 3);
     let allowed = json(&s.run("recommend", &["--history", "3", "--allow", "5,6", "-k", "2", "--json"]));
-    let mut got: Vec<u64> = allowed["results"].as_array().unwrap().iter().map(|r| r["item"].as_u64().unwrap()).collect();
+    let mut got: Vec<u64> = allowed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"].as_u64().unwrap())
+        .collect();
     got.sort_unstable();
     assert_eq!(got, vec![5, 6]);
 }
@@ -147,11 +166,26 @@ fn recommend_prints_the_documented_json() {
 #[test]
 fn recommend_refuses_bad_requests() {
     let s = Setup::new();
-    fails_with(&s.run("recommend", &["--history", "3,999"]), "item 999 of the history is not in the catalogue");
-    fails_with(&s.run("recommend", &["--history", "3", "-k", "0"]), "k must be at least 1");
-    fails_with(&s.run("recommend", &["--history", "3", "-k", "13"]), "exceeds the catalogue's 12 items");
-    fails_with(&s.run("recommend", &["--history", "3", "-k", "5", "--beams", "2"]), "raise beams");
-    fails_with(&s.run("recommend", &["--history", "1,2,3", "--n-ctx", "40"]), "history too long");
+    fails_with(
+        &s.run("recommend", &["--history", "3,999"]),
+        "item 999 of the history is not in the catalogue",
+    );
+    fails_with(
+        &s.run("recommend", &["--history", "3", "-k", "0"]),
+        "k must be at least 1",
+    );
+    fails_with(
+        &s.run("recommend", &["--history", "3", "-k", "13"]),
+        "exceeds the catalogue's 12 items",
+    );
+    fails_with(
+        &s.run("recommend", &["--history", "3", "-k", "5", "--beams", "2"]),
+        "raise beams",
+    );
+    fails_with(
+        &s.run("recommend", &["--history", "1,2,3", "--n-ctx", "40"]),
+        "history too long",
+    );
     let usage = s.run("recommend", &["--history", "x"]);
     assert_eq!(usage.status.code(), Some(2));
     // A catalogue without a token trie.
@@ -179,7 +213,17 @@ fn recommend_refuses_bad_requests() {
     fails_with(&out, "no token trie");
     // No --model: $GRLM_MODEL is used.
     let out = Command::new(env!("CARGO_BIN_EXE_grlm"))
-        .args(["recommend", "--catalog", s.catalog.to_str().unwrap(), "--history", "3", "-k", "1", "--threads", "1"])
+        .args([
+            "recommend",
+            "--catalog",
+            s.catalog.to_str().unwrap(),
+            "--history",
+            "3",
+            "-k",
+            "1",
+            "--threads",
+            "1",
+        ])
         .env("GRLM_MODEL", &s.model)
         .output()
         .unwrap();
@@ -219,7 +263,10 @@ fn eval_reports_the_protocol_metrics_and_the_baseline() {
     assert_eq!(out["recall@20"], 1.0);
     let sampled = json(&s.run("eval", &["--sequences", &seqs, "--users", "2", "--seed", "3", "--json"]));
     assert_eq!(sampled["users"], 2);
-    let free = json(&s.run("eval", &["--sequences", &seqs, "--users", "2", "--mode", "free", "--json"]));
+    let free = json(&s.run(
+        "eval",
+        &["--sequences", &seqs, "--users", "2", "--mode", "free", "--json"],
+    ));
     assert_eq!(free["mode"], "free");
     assert!(free["valid_rate"].as_f64().unwrap() <= 1.0);
 

@@ -22,11 +22,17 @@ fn catalog_open_corpus() {
     });
     // The seeds are valid catalogues: the smoke test would notice if the reader broke.
     for name in ["tiny.grlm", "tiny-trie.grlm"] {
-        let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open").join(name)).unwrap();
+        let seed = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/corpus/catalog_open")
+                .join(name),
+        )
+        .unwrap();
         assert!(grlm::catalog::exercise(&seed), "{name}");
     }
     // The second seed carries a token trie, so the fuzzer mutates that section too.
-    let trie_seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny-trie.grlm")).unwrap();
+    let trie_seed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny-trie.grlm")).unwrap();
     assert!(grlm::Catalog::from_bytes(trie_seed).unwrap().token_trie().is_some());
 }
 

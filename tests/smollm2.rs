@@ -28,7 +28,11 @@ fn model_path() -> PathBuf {
 
 fn data() -> PathBuf {
     let dir = root().join("../shared/data/beauty");
-    assert!(dir.is_dir(), "{} is missing: these tests need the shared data", dir.display());
+    assert!(
+        dir.is_dir(),
+        "{} is missing: these tests need the shared data",
+        dir.display()
+    );
     dir
 }
 
@@ -90,7 +94,11 @@ fn catalogue_trie_verifies_and_names_the_tokenizer() {
     let info = c.info();
     let trie = info.token_trie.unwrap();
     assert_eq!(trie.vocab_size, 49_152);
-    assert!(trie.nodes > info.unique_tids && trie.nodes < 4 * info.unique_tids, "{}", trie.nodes);
+    assert!(
+        trie.nodes > info.unique_tids && trie.nodes < 4 * info.unique_tids,
+        "{}",
+        trie.nodes
+    );
 }
 
 #[test]

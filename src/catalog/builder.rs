@@ -120,13 +120,16 @@ pub struct CatalogBuilder {
     token_trie: Option<TokenTrieSpec>,
 }
 
+/// Tokenizes one TID as a model writes it; the error is a message for the build report.
+pub type TidTokenizer = Box<dyn FnMut(&Tid) -> Result<Vec<u32>, String>>;
+
 /// What the builder needs to add a token trie: the tokenizer's fingerprint and a function
 /// giving the tokens a model writes for a TID (see [`crate::prompt`] for the text).
 pub struct TokenTrieSpec {
     /// Stored in the catalogue; the engine refuses a model whose tokenizer differs.
     pub fingerprint: TokenizerFingerprint,
     /// The tokens of one TID as generated output.
-    pub tokenize: Box<dyn FnMut(&Tid) -> Result<Vec<u32>, String>>,
+    pub tokenize: TidTokenizer,
 }
 
 impl CatalogBuilder {
@@ -411,7 +414,9 @@ impl CatalogBuilder {
             let mut texts = Vec::with_capacity(t);
             let mut tokens = Vec::with_capacity(t);
             for tid in 0..t {
-                let terms = tid_terms[tid * l..(tid + 1) * l].iter().map(|&id| sorted_terms[id as usize]);
+                let terms = tid_terms[tid * l..(tid + 1) * l]
+                    .iter()
+                    .map(|&id| sorted_terms[id as usize]);
                 let tid = Tid::from_terms(terms).map_err(|e| BuildError::TooLarge(format!("TID {tid}: {e}")))?;
                 let text = tid.to_string();
                 let seq = (spec.tokenize)(&tid).map_err(|reason| TrieBuildError::Tokenizer {

@@ -19,8 +19,8 @@ pub mod trie;
 mod verify;
 
 pub use builder::{BuildError, BuildReport, CatalogBuilder, TokenTrieSpec};
-pub use trie::{TokenTrie, TokenizerFingerprint};
 pub use reader::{Catalog, CatalogInfo, TokenTrieInfo};
+pub use trie::{TokenTrie, TokenizerFingerprint};
 
 use std::path::PathBuf;
 

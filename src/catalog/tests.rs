@@ -2,11 +2,11 @@
 
 use proptest::prelude::*;
 
+use super::format::SectionKind;
 use super::format::{Header, SectionEntry, HEADER_LEN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
+use super::trie::{TokenTrie, TokenizerFingerprint};
 use super::*;
 use crate::tid::Tid;
-use super::format::SectionKind;
-use super::trie::{TokenTrie, TokenizerFingerprint};
 
 fn tid(text: &str) -> Tid {
     Tid::parse(text, None).unwrap()
@@ -350,13 +350,28 @@ fn token_trie_section_round_trips_and_is_checked() {
     assert_eq!(trie.fingerprint().name, "bytes");
     // Items 1 and 4 share a TID: one leaf; the walk stops as soon as the prefix is unique.
     let leaf_tid = walk(&trie, b"[hair-mask, color-lock, citrus, protein, u").unwrap();
-    assert_eq!(c.tid_at(leaf_tid as usize).unwrap(), tid("[hair-mask, color-lock, citrus, protein, unisex]"));
+    assert_eq!(
+        c.tid_at(leaf_tid as usize).unwrap(),
+        tid("[hair-mask, color-lock, citrus, protein, unisex]")
+    );
     assert_eq!(walk(&trie, b"[s"), Some(walk(&trie, b"[soap").unwrap()));
-    assert_eq!(trie.depth() as usize, "[hair-mask, color-lock, citrus, protein, ".len() + 1);
+    assert_eq!(
+        trie.depth() as usize,
+        "[hair-mask, color-lock, citrus, protein, ".len() + 1
+    );
 
     // A flipped byte inside the trie: open still succeeds (structure only), verify names it.
-    let entry = Header::decode(&bytes).unwrap().1.into_iter().find(|e| e.kind == SectionKind::TokenTrie as u32).unwrap();
-    assert_eq!(entry.flags & SECTION_REQUIRED, 0, "the trie is optional: 1.0 readers skip it");
+    let entry = Header::decode(&bytes)
+        .unwrap()
+        .1
+        .into_iter()
+        .find(|e| e.kind == SectionKind::TokenTrie as u32)
+        .unwrap();
+    assert_eq!(
+        entry.flags & SECTION_REQUIRED,
+        0,
+        "the trie is optional: 1.0 readers skip it"
+    );
     let mut damaged = bytes.clone();
     damaged[entry.offset as usize + 100] ^= 0x10;
     let c = Catalog::from_bytes(damaged).unwrap();
@@ -370,7 +385,10 @@ fn token_trie_section_round_trips_and_is_checked() {
             s.crc = crc32fast::hash(&wrong[s.offset as usize..(s.offset + s.len) as usize]);
         }
     });
-    assert!(Catalog::from_bytes(fixed).unwrap_err().to_string().contains("TokenTrie"));
+    assert!(Catalog::from_bytes(fixed)
+        .unwrap_err()
+        .to_string()
+        .contains("TokenTrie"));
 
     // A tokenizer that makes two TIDs identical, or fails, is a build error.
     let mut b = CatalogBuilder::new().with_token_trie(TokenTrieSpec {

@@ -1,5 +1,5 @@
 //! The token trie: every unique TID as the backbone tokenizer writes it, for constrained
-//! decoding. One optional catalogue section ([`SectionKind::TokenTrie`]); a catalogue built
+//! decoding. One optional catalogue section ([`super::format::SectionKind::TokenTrie`]); a catalogue built
 //! without a model has none and still grounds.
 //!
 //! The trie is *truncated*: a node whose subtree holds a single TID is a leaf. Below such a
@@ -50,7 +50,11 @@ pub struct TokenizerFingerprint {
 
 impl std::fmt::Display for TokenizerFingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({} tokens, fingerprint {:016x})", self.name, self.vocab_size, self.hash)
+        write!(
+            f,
+            "{} ({} tokens, fingerprint {:016x})",
+            self.name, self.vocab_size, self.hash
+        )
     }
 }
 
@@ -242,11 +246,7 @@ pub(crate) fn parse_meta(bytes: &[u8], tid_count: usize) -> Result<TrieMeta, Cat
         )));
     }
     Ok(TrieMeta {
-        fingerprint: TokenizerFingerprint {
-            hash,
-            vocab_size,
-            name,
-        },
+        fingerprint: TokenizerFingerprint { hash, vocab_size, name },
         nodes,
         depth,
     })

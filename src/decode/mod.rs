@@ -1,6 +1,6 @@
 //! Turning a prompt's next-token logits into ranked TIDs: constrained beam search inside the
-//! catalogue's token trie ([`constrained`]), and the paper's unconstrained beams
-//! ([`free`]) whose texts are grounded afterwards.
+//! catalogue's token trie (`constrained`), and the paper's unconstrained beams
+//! (`free`) whose texts are grounded afterwards.
 //!
 //! Both searches keep each beam in its own KV-cache sequence forked from the prompt's
 //! (a unified cache shares the cells, so a fork copies nothing), and evaluate every beam's

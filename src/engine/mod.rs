@@ -9,7 +9,7 @@ mod error;
 mod session;
 
 pub use error::EngineError;
-pub use session::{Generated, Mode, Recommendation, RecommendParams, Response, Session, SessionParams};
+pub use session::{Generated, Mode, RecommendParams, Recommendation, Response, Session, SessionParams};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,7 +100,11 @@ impl Engine {
     }
 
     /// An engine from parts already loaded (adapters must come from `model`).
-    pub fn from_parts(model: Model, adapter: Option<(LoraAdapter, f32)>, catalog: Catalog) -> Result<Self, EngineError> {
+    pub fn from_parts(
+        model: Model,
+        adapter: Option<(LoraAdapter, f32)>,
+        catalog: Catalog,
+    ) -> Result<Self, EngineError> {
         let trie = catalog.token_trie().ok_or(EngineError::NoTokenTrie)?;
         let expected = trie.fingerprint();
         let actual = model.fingerprint();

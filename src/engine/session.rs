@@ -251,7 +251,11 @@ impl Session {
             return invalid("k must be at least 1".into());
         }
         if params.k > catalog.len() {
-            return invalid(format!("k = {} exceeds the catalogue's {} items", params.k, catalog.len()));
+            return invalid(format!(
+                "k = {} exceeds the catalogue's {} items",
+                params.k,
+                catalog.len()
+            ));
         }
         if params.beams == 0 || params.beams > self.params.max_beams as usize {
             return invalid(format!(
@@ -435,7 +439,11 @@ impl Session {
         for &item in shown {
             let index = catalog.item_index(item).ok_or(EngineError::UnknownItem(item))?;
             let tid = catalog.tid_at(catalog.item_tid_index(index)?)?;
-            let title = if self.params.titles { catalog.title_at(index)? } else { None };
+            let title = if self.params.titles {
+                catalog.title_at(index)?
+            } else {
+                None
+            };
             for segment in prompt::item_segments(PromptItem { tid: &tid, title }, self.params.titles) {
                 tokens.extend(model.tokenize(&segment.text, segment.begins_text));
             }

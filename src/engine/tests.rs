@@ -29,7 +29,12 @@ fn corpus() -> Vec<String> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let terms: Vec<&str> = v["terms"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+            let terms: Vec<&str> = v["terms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap())
+                .collect();
             format!("[{}]\n", terms.join(", "))
         })
         .collect();
@@ -207,7 +212,12 @@ fn with_beams_covering_every_tid_the_ranking_is_exact() {
         .map(|r| (brute_force_score(engine, &history, &r.tid), r.item))
         .collect();
     for (r, (score, _)) in response.results.iter().zip(&expected) {
-        assert!((r.score - score).abs() < 1e-3, "item {}: {} vs brute force {score}", r.item, r.score);
+        assert!(
+            (r.score - score).abs() < 1e-3,
+            "item {}: {} vs brute force {score}",
+            r.item,
+            r.score
+        );
     }
     expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let brute_order: Vec<u32> = expected.iter().map(|e| e.1).collect();
@@ -271,7 +281,10 @@ fn appending_an_item_evaluates_only_its_tokens_and_matches_a_cold_run() {
     assert_eq!(items(&again), items(&cold));
     // A shorter history drops the tail of the cache and still matches a cold run.
     let shorter = warm.recommend(&HISTORY[..2], &params).unwrap();
-    assert_eq!(items(&shorter), items(&session(1).recommend(&HISTORY[..2], &params).unwrap()));
+    assert_eq!(
+        items(&shorter),
+        items(&session(1).recommend(&HISTORY[..2], &params).unwrap())
+    );
 }
 
 #[test]
@@ -357,8 +370,15 @@ fn lora_adapter_changes_scores_and_scale_zero_does_not() {
     let zero = with(0.0);
     assert_eq!(items(&zero), items(&base));
     let full = with(1.0);
-    let moved = full.results.iter().zip(&base.results).any(|(a, b)| (a.score - b.score).abs() > 1e-3);
-    assert!(moved, "a rank-4 adapter on every query/value projection must move some score");
+    let moved = full
+        .results
+        .iter()
+        .zip(&base.results)
+        .any(|(a, b)| (a.score - b.score).abs() > 1e-3);
+    assert!(
+        moved,
+        "a rank-4 adapter on every query/value projection must move some score"
+    );
 }
 
 #[test]
@@ -463,7 +483,10 @@ fn mismatched_or_missing_parts_are_clear_errors() {
     let mut p = EngineParams::new(&f.model, &f.catalog);
     p.lora = Some(foreign);
     p.lora_scale = f32::NAN;
-    assert!(Engine::open(&p).unwrap_err().to_string().contains("not a finite number"));
+    assert!(Engine::open(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("not a finite number"));
 }
 
 #[test]

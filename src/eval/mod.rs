@@ -103,7 +103,9 @@ pub fn parse_sequences(bytes: &[u8]) -> Result<Vec<Sequence>, (usize, String)> {
 /// Indices of `n` sequences with a history (two items or more), chosen with `seed`, in file
 /// order; all of them when there are at most `n`.
 pub fn sample_users(sequences: &[Sequence], n: usize, seed: u64) -> Vec<usize> {
-    let mut eligible: Vec<usize> = (0..sequences.len()).filter(|&i| sequences[i].items.len() >= 2).collect();
+    let mut eligible: Vec<usize> = (0..sequences.len())
+        .filter(|&i| sequences[i].items.len() >= 2)
+        .collect();
     if eligible.len() > n {
         let mut rng = SplitMix64::new(seed);
         for i in 0..n {

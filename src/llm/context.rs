@@ -107,7 +107,9 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("params", &self.params).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
     }
 }
 
@@ -214,9 +216,15 @@ impl Context {
                     .add(LlamaToken(t.token as i32), t.pos as i32, &[t.seq as i32], t.logits)
                     .map_err(|e| LlmError::Limit(e.to_string()))?;
             }
-            self.ctx.decode(&mut self.batch).map_err(|e| LlmError::Decode(e.to_string()))?;
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| LlmError::Decode(e.to_string()))?;
             if chunk_index * n_batch == last_start {
-                self.logit_rows = chunk.iter().enumerate().map(|(i, t)| t.logits.then_some(i as i32)).collect();
+                self.logit_rows = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| t.logits.then_some(i as i32))
+                    .collect();
                 self.logit_offset = last_start;
             }
         }
@@ -287,7 +295,9 @@ impl Context {
                                 .add(LlamaToken(t.token as i32), t.pos as i32, &[t.seq as i32], t.logits)
                                 .map_err(|e| LlmError::Limit(e.to_string()))?;
                         }
-                        self.ctx.decode(&mut self.batch).map_err(|e| LlmError::Decode(e.to_string()))?;
+                        self.ctx
+                            .decode(&mut self.batch)
+                            .map_err(|e| LlmError::Decode(e.to_string()))?;
                     }
                 }
                 CacheOp::Remove { seq, from } => {

@@ -67,7 +67,9 @@ fn check_gguf(path: &Path) -> Result<(), LlmError> {
     }
     let version = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
     if !(2..=3).contains(&version) {
-        return Err(err(format!("unsupported GGUF version {version} (llama.cpp reads 2 and 3)")));
+        return Err(err(format!(
+            "unsupported GGUF version {version} (llama.cpp reads 2 and 3)"
+        )));
     }
     Ok(())
 }

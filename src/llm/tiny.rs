@@ -198,9 +198,8 @@ pub fn tiny_model_bytes(corpus: &[&str], spec: &TinyModelSpec) -> Vec<u8> {
     g.kv_bool("tokenizer.ggml.add_bos_token", false);
 
     let mut rng = SplitMix64::new(spec.seed);
-    let mut random = |n: u64, scale: f32| -> Vec<f32> {
-        (0..n).map(|_| (rng.unit() as f32 * 2.0 - 1.0) * scale).collect()
-    };
+    let mut random =
+        |n: u64, scale: f32| -> Vec<f32> { (0..n).map(|_| (rng.unit() as f32 * 2.0 - 1.0) * scale).collect() };
     let (e, ff) = (spec.n_embd as u64, spec.n_ff as u64);
     let kv = e / spec.n_head as u64 * spec.n_head_kv as u64;
     let ones = |n: u64| vec![1.0f32; n as usize];

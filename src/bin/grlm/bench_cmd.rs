@@ -101,7 +101,9 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             .session(engine_args.session_params(args.beams))
             .map_err(|e| e.to_string())?;
         // Warm-up: page in the weights, size llama.cpp's buffers.
-        session.recommend(&users[0][..args.history], &params).map_err(|e| e.to_string())?;
+        session
+            .recommend(&users[0][..args.history], &params)
+            .map_err(|e| e.to_string())?;
         let mut s = Samples::default();
         for (n, items) in users.iter().enumerate() {
             let (cold_history, warm_history) = (&items[..args.history], &items[..=args.history]);

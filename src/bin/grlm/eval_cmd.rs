@@ -129,7 +129,9 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
             skipped += 1;
             continue;
         }
-        let response = session.recommend(history, &params).map_err(|e| format!("user {}: {e}", seq.user))?;
+        let response = session
+            .recommend(history, &params)
+            .map_err(|e| format!("user {}: {e}", seq.user))?;
         metrics.add(response.results.iter().position(|r| r.item == target));
         let valid = response.generated.iter().filter(|g| g.valid).count();
         let direct = response.generated.iter().filter(|g| g.direct).count();
