@@ -10,6 +10,10 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::{backend, LlmError, LoraAdapter, Model, Token};
 
+/// Tokens llama.cpp computes at once inside a decode call. Its scratch buffers grow with
+/// this; a prompt of a few hundred tokens still goes through in one piece.
+const MAX_UBATCH: u32 = 512;
+
 /// Most sequences one context holds (llama.cpp's limit is 256).
 pub const MAX_SEQUENCES: u32 = 256;
 
@@ -134,7 +138,7 @@ impl Context {
         let llama_params = LlamaContextParams::default()
             .with_n_ctx(std::num::NonZeroU32::new(params.n_ctx))
             .with_n_batch(n_batch)
-            .with_n_ubatch(n_batch)
+            .with_n_ubatch(n_batch.min(MAX_UBATCH))
             .with_n_seq_max(params.n_seq)
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
