@@ -10,6 +10,9 @@ use crate::llm::{BatchToken, Context, ContextParams, Token};
 use crate::prompt::{self, PromptItem};
 use crate::tid::Tid;
 
+/// Most CPU threads a session may ask for.
+pub const MAX_THREADS: u32 = 256;
+
 /// How a session is set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionParams {
@@ -158,6 +161,19 @@ impl Session {
                 crate::llm::MAX_SEQUENCES
             )));
         }
+        let trained = shared.model.trained_context();
+        if params.n_ctx < 64 || (trained > 0 && params.n_ctx > trained) {
+            return Err(EngineError::InvalidRequest(format!(
+                "n_ctx {} outside 64..={trained} (the model's trained context)",
+                params.n_ctx
+            )));
+        }
+        if params.threads == 0 || params.threads > MAX_THREADS {
+            return Err(EngineError::InvalidRequest(format!(
+                "{} threads; use 1..={MAX_THREADS}",
+                params.threads
+            )));
+        }
         let n_seq = params.max_beams + 1;
         let ctx = Context::new(
             &shared.model,
@@ -287,11 +303,11 @@ impl Session {
         let room = match params.mode {
             Mode::Constrained => {
                 desired.extend_from_slice(&shared.root_chain);
-                params.beams * (trie.depth() as usize + 1)
+                params.beams.saturating_mul(trie.depth() as usize + 1)
             }
-            Mode::Free => params.beams * (params.max_tokens + 1),
+            Mode::Free => params.beams.saturating_mul(params.max_tokens.saturating_add(1)),
         };
-        if desired.len() + room > self.params.n_ctx as usize {
+        if desired.len().saturating_add(room) > self.params.n_ctx as usize {
             return Err(EngineError::PromptTooLong {
                 prompt: desired.len(),
                 beams: room,

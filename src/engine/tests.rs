@@ -419,6 +419,43 @@ fn bad_requests_are_clear_errors() {
         )
         .unwrap_err();
     assert!(matches!(e, EngineError::PromptTooLong { .. }), "{e}");
+    let huge = RecommendParams {
+        mode: Mode::Free,
+        beams: 4,
+        max_tokens: usize::MAX,
+        ..Default::default()
+    };
+    assert!(matches!(s.recommend(&HISTORY, &huge).unwrap_err(), EngineError::PromptTooLong { .. }));
+    // Absurd session sizes.
+    for params in [
+        SessionParams {
+            n_ctx: 1 << 30,
+            ..Default::default()
+        },
+        SessionParams {
+            n_ctx: 8,
+            ..Default::default()
+        },
+        SessionParams {
+            threads: 0,
+            ..Default::default()
+        },
+        SessionParams {
+            threads: 100_000,
+            ..Default::default()
+        },
+        SessionParams {
+            max_beams: 0,
+            ..Default::default()
+        },
+        SessionParams {
+            max_beams: 1000,
+            ..Default::default()
+        },
+    ] {
+        let e = fixture().engine.session(params.clone()).unwrap_err();
+        assert!(matches!(e, EngineError::InvalidRequest(_)), "{params:?}: {e}");
+    }
     // The session still works afterwards.
     assert_eq!(s.recommend(&HISTORY, &bad(3, 20)).unwrap().results.len(), 3);
 }
