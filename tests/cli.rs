@@ -2,31 +2,10 @@
 //! shapes, exit codes, and what is left on disk after a failure.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn grlm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grlm"))
-        .args(args)
-        .output()
-        .expect("run grlm")
-}
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "grlm failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON value")
-}
+mod common;
+use common::{fixture, grlm, json};
 
 /// `grlm catalog build` with the given inputs and output, plus `extra` flags.
 fn build(items: &Path, tids: &Path, out: &Path, extra: &[&str]) -> Output {

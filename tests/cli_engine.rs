@@ -4,35 +4,32 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn grlm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grlm"))
-        .args(args)
-        .env_remove("GRLM_MODEL")
-        .output()
-        .expect("run grlm")
-}
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "grlm failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON value")
-}
+mod common;
+use common::{fixture, grlm, json};
 
 fn fails_with(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
+}
+
+/// `grlm catalog build` of the fixture into `out`, with a token trie for `model` if given.
+fn build_catalog(out: &Path, model: Option<&Path>) -> Output {
+    let (items, tids) = (fixture("items.jsonl"), fixture("tids.jsonl"));
+    let mut args = vec![
+        "catalog",
+        "build",
+        "--items",
+        &items,
+        "--tids",
+        &tids,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if let Some(model) = model {
+        args.extend(["--model", model.to_str().unwrap()]);
+    }
+    grlm(&args)
 }
 
 /// A tiny model whose tokenizer learned the fixture's TIDs, and catalogues with and without
@@ -47,35 +44,11 @@ impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let model = dir.path().join("tiny.gguf");
-        let tids = std::fs::read_to_string(fixture("tids.jsonl")).unwrap();
-        let corpus: Vec<String> = tids
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let terms: Vec<&str> = v["terms"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t.as_str().unwrap())
-                    .collect();
-                format!("[{}]\n", terms.join(", "))
-            })
-            .collect();
-        let corpus: Vec<&str> = corpus.iter().map(String::as_str).collect();
-        grlm::llm::tiny::write_tiny_model(&model, &corpus, &Default::default()).unwrap();
+        let tids = grlm::catalog::input::read_tids(Path::new(&fixture("tids.jsonl")), None).unwrap();
+        let bytes = grlm::llm::tiny::tiny_model_for_tids(tids.iter().map(|r| &r.tid), &Default::default());
+        std::fs::write(&model, bytes).unwrap();
         let catalog = dir.path().join("fixture.grlm");
-        let out = grlm(&[
-            "catalog",
-            "build",
-            "--items",
-            &fixture("items.jsonl"),
-            "--tids",
-            &fixture("tids.jsonl"),
-            "--out",
-            catalog.to_str().unwrap(),
-            "--model",
-            model.to_str().unwrap(),
-        ]);
+        let out = build_catalog(&catalog, Some(&model));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         Setup { dir, model, catalog }
     }
@@ -112,18 +85,7 @@ fn build_with_model_records_the_tokenizer() {
     let bad = s.dir.path().join("bad.gguf");
     std::fs::write(&bad, b"not a model").unwrap();
     let out_path = s.dir.path().join("never.grlm");
-    let out = grlm(&[
-        "catalog",
-        "build",
-        "--items",
-        &fixture("items.jsonl"),
-        "--tids",
-        &fixture("tids.jsonl"),
-        "--out",
-        out_path.to_str().unwrap(),
-        "--model",
-        bad.to_str().unwrap(),
-    ]);
+    let out = build_catalog(&out_path, Some(&bad));
     fails_with(&out, "not a GGUF file");
     assert!(!out_path.exists());
 }
@@ -190,16 +152,7 @@ fn recommend_refuses_bad_requests() {
     assert_eq!(usage.status.code(), Some(2));
     // A catalogue without a token trie.
     let plain = s.dir.path().join("plain.grlm");
-    let built = grlm(&[
-        "catalog",
-        "build",
-        "--items",
-        &fixture("items.jsonl"),
-        "--tids",
-        &fixture("tids.jsonl"),
-        "--out",
-        plain.to_str().unwrap(),
-    ]);
+    let built = build_catalog(&plain, None);
     assert!(built.status.success());
     let out = grlm(&[
         "recommend",

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::*;
 use crate::catalog::CatalogBuilder;
-use crate::llm::tiny::{tiny_lora_bytes, tiny_model_bytes, TinyModelSpec};
+use crate::llm::tiny::{tiny_lora_bytes, tiny_model_bytes, tiny_model_for_tids, TinyModelSpec};
 use crate::llm::{BatchToken, Context, ContextParams};
 use crate::{ItemFilter, Tid};
 
@@ -20,26 +20,6 @@ struct Fixture {
 
 fn fixture_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-/// The corpus the tiny tokenizer learns its merges from: the fixture's TIDs and the prompt.
-fn corpus() -> Vec<String> {
-    let tids = std::fs::read_to_string(fixture_file("tids.jsonl")).unwrap();
-    let mut out: Vec<String> = tids
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let terms: Vec<&str> = v["terms"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap())
-                .collect();
-            format!("[{}]\n", terms.join(", "))
-        })
-        .collect();
-    out.push(crate::prompt::HEADER.to_owned());
-    out
 }
 
 fn build_catalog(model: &Path, out: &Path) {
@@ -65,9 +45,12 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let model = dir.path().join("tiny.gguf");
-        let corpus = corpus();
-        let texts: Vec<&str> = corpus.iter().map(String::as_str).collect();
-        std::fs::write(&model, tiny_model_bytes(&texts, &TinyModelSpec::default())).unwrap();
+        let tids = crate::catalog::input::read_tids(&fixture_file("tids.jsonl"), None).unwrap();
+        std::fs::write(
+            &model,
+            tiny_model_for_tids(tids.iter().map(|r| &r.tid), &TinyModelSpec::default()),
+        )
+        .unwrap();
         let catalog = dir.path().join("fixture.grlm");
         build_catalog(&model, &catalog);
         let plain_catalog = dir.path().join("plain.grlm");
@@ -425,7 +408,10 @@ fn bad_requests_are_clear_errors() {
         max_tokens: usize::MAX,
         ..Default::default()
     };
-    assert!(matches!(s.recommend(&HISTORY, &huge).unwrap_err(), EngineError::PromptTooLong { .. }));
+    assert!(matches!(
+        s.recommend(&HISTORY, &huge).unwrap_err(),
+        EngineError::PromptTooLong { .. }
+    ));
     // Absurd session sizes.
     for params in [
         SessionParams {

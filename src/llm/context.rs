@@ -213,16 +213,7 @@ impl Context {
         }
         let started = Instant::now();
         for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
-            self.batch.clear();
-            for t in chunk {
-                // Capacity is n_batch and chunks are no longer: adding cannot fail.
-                self.batch
-                    .add(LlamaToken(t.token as i32), t.pos as i32, &[t.seq as i32], t.logits)
-                    .map_err(|e| LlmError::Limit(e.to_string()))?;
-            }
-            self.ctx
-                .decode(&mut self.batch)
-                .map_err(|e| LlmError::Decode(e.to_string()))?;
+            self.decode_chunk(chunk)?;
             if chunk_index * n_batch == last_start {
                 self.logit_rows = chunk
                     .iter()
@@ -236,6 +227,20 @@ impl Context {
         self.stats.tokens += tokens.len() as u64;
         self.stats.time += started.elapsed();
         Ok(())
+    }
+
+    /// One llama.cpp decode call for at most `n_batch` tokens.
+    fn decode_chunk(&mut self, chunk: &[BatchToken]) -> Result<(), LlmError> {
+        self.batch.clear();
+        for t in chunk {
+            // The batch holds n_batch tokens and no chunk is longer: adding cannot fail.
+            self.batch
+                .add(LlamaToken(t.token as i32), t.pos as i32, &[t.seq as i32], t.logits)
+                .map_err(|e| LlmError::Limit(e.to_string()))?;
+        }
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| LlmError::Decode(e.to_string()))
     }
 
     /// Next-token logits after input `index` of the last [`Context::decode`] call, if they
@@ -293,15 +298,7 @@ impl Context {
             match op {
                 CacheOp::Decode(tokens) => {
                     for chunk in tokens.chunks(self.params.n_batch as usize) {
-                        self.batch.clear();
-                        for t in chunk {
-                            self.batch
-                                .add(LlamaToken(t.token as i32), t.pos as i32, &[t.seq as i32], t.logits)
-                                .map_err(|e| LlmError::Limit(e.to_string()))?;
-                        }
-                        self.ctx
-                            .decode(&mut self.batch)
-                            .map_err(|e| LlmError::Decode(e.to_string()))?;
+                        self.decode_chunk(chunk)?;
                     }
                 }
                 CacheOp::Remove { seq, from } => {

@@ -156,6 +156,18 @@ pub fn write_tiny_model(path: &Path, corpus: &[&str], spec: &TinyModelSpec) -> s
     crate::atomic_write::write_atomically(path, |w| w.write_all(&bytes))
 }
 
+/// The GGUF bytes of a tiny model whose tokenizer learned `tids` as the model writes them
+/// and the prompt header: TID terms become multi-byte tokens, as with a real backbone.
+pub fn tiny_model_for_tids<'a>(tids: impl IntoIterator<Item = &'a crate::Tid>, spec: &TinyModelSpec) -> Vec<u8> {
+    let mut corpus: Vec<String> = tids
+        .into_iter()
+        .map(|t| format!("{}\n", crate::prompt::target(t)))
+        .collect();
+    corpus.push(crate::prompt::HEADER.to_owned());
+    let texts: Vec<&str> = corpus.iter().map(String::as_str).collect();
+    tiny_model_bytes(&texts, spec)
+}
+
 /// The GGUF bytes of a tiny model.
 pub fn tiny_model_bytes(corpus: &[&str], spec: &TinyModelSpec) -> Vec<u8> {
     let chars = byte_chars();

@@ -9,7 +9,7 @@ use grlm::ground::perturb::{perturb, Perturbation, SplitMix64};
 use grlm::{Catalog, Grounder, ItemFilter, Tid};
 use serde::Serialize;
 
-use crate::print_json;
+use crate::{print_json, FilterArgs};
 
 #[derive(Args)]
 pub struct GroundArgs {
@@ -20,12 +20,8 @@ pub struct GroundArgs {
     /// Number of items to return.
     #[arg(short, long, default_value_t = 10)]
     k: usize,
-    /// Items never to return, comma-separated (e.g. the user's history).
-    #[arg(long, value_delimiter = ',')]
-    exclude: Vec<u32>,
-    /// Only return these items, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    allow: Option<Vec<u32>>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Print JSON: {"results":[{"item","score","method","tid","title"}]}.
     #[arg(long)]
     json: bool,
@@ -60,10 +56,7 @@ struct ResultRow {
 
 pub fn ground(args: GroundArgs) -> Result<(), String> {
     let catalog = Catalog::open(&args.file).map_err(|e| e.to_string())?;
-    let mut filter = ItemFilter::none().exclude(args.exclude);
-    if let Some(allow) = args.allow {
-        filter = filter.allow(allow);
-    }
+    let filter = args.filter.filter();
     let results = catalog
         .ground_text(&args.tid, args.k, &filter)
         .map_err(|e| e.to_string())?;

@@ -58,6 +58,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--exclude` / `--allow`, shared by the commands that return items.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub(crate) struct FilterArgs {
+    /// Items never to return, comma-separated (e.g. the user's history).
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<u32>,
+    /// Only return these items, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    allow: Option<Vec<u32>>,
+}
+
+impl FilterArgs {
+    pub(crate) fn filter(&self) -> grlm::ItemFilter {
+        let filter = grlm::ItemFilter::none().exclude(self.exclude.iter().copied());
+        match &self.allow {
+            Some(allow) => filter.allow(allow.iter().copied()),
+            None => filter,
+        }
+    }
+}
+
 /// Prints `value` as one line of JSON.
 pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
     let text = serde_json::to_string(value).map_err(|e| e.to_string())?;

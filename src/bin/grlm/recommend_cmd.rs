@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use grlm::{Engine, EngineParams, ItemFilter, Mode, RecommendParams, SessionParams};
+use grlm::{Engine, EngineParams, Mode, RecommendParams, SessionParams};
 
-use crate::print_json;
+use crate::{print_json, FilterArgs};
 
 /// Options shared by the commands that run the backbone.
 #[derive(Args, Clone, Debug)]
@@ -105,12 +105,8 @@ pub struct RecommendArgs {
     /// Allow the history's items in the results.
     #[arg(long)]
     keep_history: bool,
-    /// Items that must not be returned, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    exclude: Vec<u32>,
-    /// Only these items may be returned, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    allow: Option<Vec<u32>>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Print JSON: {"results":[{"item","score","tid","title"}], ...}.
     #[arg(long)]
     json: bool,
@@ -121,10 +117,7 @@ pub fn recommend(args: RecommendArgs) -> Result<(), String> {
     let mut session = engine
         .session(args.engine.session_params(args.beams))
         .map_err(|e| e.to_string())?;
-    let mut filter = ItemFilter::none().exclude(args.exclude.iter().copied());
-    if let Some(allow) = &args.allow {
-        filter = filter.allow(allow.iter().copied());
-    }
+    let filter = args.filter.filter();
     let params = RecommendParams {
         k: args.k,
         beams: args.beams,
