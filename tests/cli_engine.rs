@@ -145,9 +145,14 @@ fn recommend_refuses_bad_requests() {
         "raise beams",
     );
     fails_with(
-        &s.run("recommend", &["--history", "1,2,3", "--n-ctx", "40"]),
+        &s.run("recommend", &["--history", "1,2,3", "--n-ctx", "64"]),
         "history too long",
     );
+    fails_with(
+        &s.run("recommend", &["--history", "1", "--n-ctx", "40"]),
+        "n_ctx 40 outside",
+    );
+    fails_with(&s.run("recommend", &["--history", "1", "--threads", "0"]), "0 threads");
     let usage = s.run("recommend", &["--history", "x"]);
     assert_eq!(usage.status.code(), Some(2));
     // A catalogue without a token trie.
