@@ -152,7 +152,19 @@ fn recommend_refuses_bad_requests() {
         &s.run("recommend", &["--history", "1", "--n-ctx", "40"]),
         "n_ctx 40 outside",
     );
-    fails_with(&s.run("recommend", &["--history", "1", "--threads", "0"]), "0 threads");
+    let (model, catalog) = (s.model.to_str().unwrap(), s.catalog.to_str().unwrap());
+    let zero_threads = [
+        "recommend",
+        "--model",
+        model,
+        "--catalog",
+        catalog,
+        "--history",
+        "1",
+        "--threads",
+        "0",
+    ];
+    fails_with(&grlm(&zero_threads), "0 threads");
     let usage = s.run("recommend", &["--history", "x"]);
     assert_eq!(usage.status.code(), Some(2));
     // A catalogue without a token trie.
