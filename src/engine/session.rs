@@ -140,6 +140,8 @@ pub struct Session {
     pool: SeqPool,
     /// Tokens at positions 0.. of the prompt sequence.
     cached: Vec<Token>,
+    /// The cache holds something other than `cached` (after a replay).
+    stale: bool,
     header: Vec<Token>,
 }
 
@@ -194,6 +196,7 @@ impl Session {
             shared,
             params,
             cached: Vec::new(),
+            stale: false,
             header,
         })
     }
@@ -222,13 +225,9 @@ impl Session {
     /// they are (clear the session first to replay a cold request), and returns their time:
     /// the benchmark's baseline. Afterwards the session no longer trusts its cache.
     pub fn replay(&mut self, ops: &[crate::llm::CacheOp]) -> Result<std::time::Duration, EngineError> {
-        let result = self.ctx.replay(ops);
-        self.cached.clear();
-        self.pool = SeqPool::new(self.params.max_beams + 1);
-        if result.is_err() {
-            self.ctx.clear();
-        }
-        Ok(result?)
+        // Whatever the ops left in the cache, the next request starts from an empty one.
+        self.stale = true;
+        Ok(self.ctx.replay(ops)?)
     }
 
     /// Forgets the cached prompt (the next request is a cold one).
@@ -236,16 +235,24 @@ impl Session {
         self.ctx.clear();
         self.cached.clear();
         self.pool = SeqPool::new(self.params.max_beams + 1);
+        self.stale = false;
     }
 
     /// The next items for a user whose history is `history` (item ids, oldest first).
     pub fn recommend(&mut self, history: &[u32], params: &RecommendParams) -> Result<Response, EngineError> {
         let started = Instant::now();
         self.check(history, params)?;
+        if self.stale {
+            self.clear();
+        }
         let decode_before = self.ctx.stats().time;
         let result = self.run(history, params);
-        if matches!(result, Err(EngineError::Llm(_)) | Err(EngineError::Internal(_))) {
-            // The cache may hold half of what a failed call wrote.
+        if result
+            .as_ref()
+            .is_err_and(|e| !matches!(e, EngineError::PromptTooLong { .. }))
+        {
+            // A failure inside the search may leave beams in the cache, or half of what a
+            // failed llama.cpp call wrote: start the next request from nothing.
             self.clear();
         }
         let mut response = result?;

@@ -117,9 +117,26 @@ fn every_result_is_a_distinct_eligible_catalogue_item_in_score_order() {
     assert!(response.generated.is_empty());
 }
 
+/// Whether the subtree of `node` holds a TID with an item that is not in `excluded`.
+fn has_eligible(engine: &Engine, node: u32, excluded: &[u32]) -> bool {
+    let catalog = engine.catalog();
+    let trie = catalog.token_trie().unwrap();
+    if let Some(tid) = trie.leaf_tid(node).unwrap() {
+        let tid = catalog.tid_at(tid as usize).unwrap();
+        return catalog
+            .items_with_tid(&tid)
+            .unwrap()
+            .iter()
+            .any(|i| !excluded.contains(i));
+    }
+    let (children, first) = trie.children(node).unwrap();
+    (0..children.len() as u32).any(|i| has_eligible(engine, first + i, excluded))
+}
+
 /// Log-probability of `tid` under the renormalised constrained distribution, computed the
-/// slow way: a fresh context, the prompt, then the TID's tokens one at a time.
-fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid) -> f64 {
+/// slow way: a fresh context, the prompt, then the TID's tokens one at a time; each step is
+/// normalised over the children that lead to an item not in `excluded`.
+fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid, excluded: &[u32]) -> f64 {
     let shared = &engine.inner;
     let trie = shared.catalog.token_trie().unwrap();
     let mut ctx = Context::new(
@@ -159,7 +176,12 @@ fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid) -> f64 {
         pos += pending.len() as u32;
         let logits = ctx.logits(batch.len() - 1).unwrap();
         let (children, first) = trie.children(node).unwrap();
-        let lse = crate::decode::log_sum_exp(children.iter().map(|c| f64::from(logits[c.get() as usize])));
+        let live = children
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| has_eligible(engine, first + i as u32, excluded))
+            .map(|(_, c)| f64::from(logits[c.get() as usize]));
+        let lse = crate::decode::log_sum_exp(live);
         score += f64::from(logits[token as usize]) - lse;
         node = first
             + children
@@ -192,7 +214,7 @@ fn with_beams_covering_every_tid_the_ranking_is_exact() {
     let mut expected: Vec<(f64, u32)> = response
         .results
         .iter()
-        .map(|r| (brute_force_score(engine, &history, &r.tid), r.item))
+        .map(|r| (brute_force_score(engine, &history, &r.tid, &[]), r.item))
         .collect();
     for (r, (score, _)) in response.results.iter().zip(&expected) {
         assert!(
@@ -205,6 +227,72 @@ fn with_beams_covering_every_tid_the_ranking_is_exact() {
     expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let brute_order: Vec<u32> = expected.iter().map(|e| e.1).collect();
     assert_eq!(items(&response), brute_order);
+}
+
+#[test]
+fn deep_trie_search_matches_brute_force() {
+    // 18 TIDs that share long prefixes: the search runs many steps, beams inherit and fork
+    // their parents' sequences, and still every TID must come out with its exact score.
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.grlm");
+    let model = Arc::new(Model::load(&f.model, &ModelParams::default()).unwrap());
+    let mut builder = CatalogBuilder::new().with_token_trie(token_trie_spec(&model));
+    let mut id = 1;
+    for a in ["repair", "restore"] {
+        for b in ["dry", "oily", "curly"] {
+            for c in ["argan", "keratin", "biotin"] {
+                let tid = Tid::parse(&format!("[conditioner, {a}, {b}, {c}, unisex]"), None).unwrap();
+                builder.add(id, tid, None).unwrap();
+                id += 1;
+            }
+        }
+    }
+    builder.write(&path).unwrap();
+    let engine = Engine::open(&EngineParams::new(&f.model, &path)).unwrap();
+    let mut s = engine
+        .session(SessionParams {
+            threads: 1,
+            n_ctx: 2048,
+            ..Default::default()
+        })
+        .unwrap();
+    let history = [1u32, 8];
+    let params = RecommendParams {
+        k: 16,
+        beams: 20,
+        ..Default::default()
+    };
+    let response = s.recommend(&history, &params).unwrap();
+    assert!(response.stats.steps >= 4, "{:?}", response.stats);
+    assert_eq!(response.results.len(), 16);
+    let mut expected: Vec<(f64, u32)> = (1..=18u32)
+        .filter(|i| !history.contains(i))
+        .map(|i| {
+            let tid = engine.catalog().tid_of(i).unwrap().unwrap();
+            (brute_force_score(&engine, &history, &tid, &history), i)
+        })
+        .collect();
+    expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (r, (score, item)) in response.results.iter().zip(&expected) {
+        assert_eq!(r.item, *item);
+        assert!((r.score - score).abs() < 1e-3, "item {item}: {} vs {score}", r.score);
+    }
+    // Narrow beams on the same trie: fewer results are exact, but all are valid and the
+    // search still ends with every beam's sequence released (the next request works).
+    let narrow = s
+        .recommend(
+            &history,
+            &RecommendParams {
+                k: 3,
+                beams: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(narrow.results.len(), 3);
+    let again = s.recommend(&history, &params).unwrap();
+    assert_eq!(items(&again), items(&response));
 }
 
 #[test]
@@ -268,6 +356,26 @@ fn appending_an_item_evaluates_only_its_tokens_and_matches_a_cold_run() {
         items(&shorter),
         items(&session(1).recommend(&HISTORY[..2], &params).unwrap())
     );
+}
+
+#[test]
+fn replaying_recorded_calls_leaves_the_session_usable() {
+    let params = RecommendParams {
+        k: 4,
+        ..Default::default()
+    };
+    let mut s = session(1);
+    s.start_recording();
+    let first = s.recommend(&HISTORY, &params).unwrap();
+    let ops = s.take_recording();
+    assert!(matches!(ops.first(), Some(crate::llm::CacheOp::Decode(_))), "{ops:?}");
+    s.clear();
+    s.replay(&ops).unwrap();
+    // The replay left the prompt and released beams in the cache; the session knows not to
+    // trust it.
+    let again = s.recommend(&HISTORY, &params).unwrap();
+    assert_eq!(items(&again), items(&first));
+    assert_eq!(again.stats.cached_tokens, 0);
 }
 
 #[test]
