@@ -76,7 +76,7 @@ fn session(threads: u32) -> Session {
             threads,
             max_beams: 32,
             n_ctx: 1024,
-            titles: false,
+            ..Default::default()
         })
         .unwrap()
 }
@@ -496,7 +496,7 @@ fn bad_requests_are_clear_errors() {
             threads: 1,
             max_beams: 32,
             n_ctx: 128,
-            titles: false,
+            ..Default::default()
         })
         .unwrap();
     let long: Vec<u32> = (1..=12).collect();
