@@ -27,6 +27,26 @@ pub(crate) struct Pending<S> {
     pub state: S,
 }
 
+/// A possible next token of a beam, with the score the beam would have after it.
+#[derive(Debug)]
+pub(crate) struct Candidate<S> {
+    pub score: f64,
+    pub beam: usize,
+    pub token: Token,
+    pub state: S,
+}
+
+impl<S> Candidate<S> {
+    /// Best score first; ties go to the earlier beam, then the lower token, so that a
+    /// search is deterministic.
+    pub(crate) fn by_rank(a: &Self, b: &Self) -> std::cmp::Ordering {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.beam.cmp(&b.beam))
+            .then(a.token.cmp(&b.token))
+    }
+}
+
 /// Sequence ids other than the prompt's, handed to beams and taken back.
 #[derive(Debug)]
 pub(crate) struct SeqPool {

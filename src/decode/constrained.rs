@@ -11,7 +11,7 @@
 use crate::catalog::TokenTrie;
 use crate::llm::{BatchToken, Context, Token};
 
-use super::beams::{advance, log_sum_exp, Beam, Pending, SeqPool};
+use super::beams::{advance, log_sum_exp, Beam, Candidate, Pending, SeqPool};
 use super::prune::Pruning;
 use super::{SearchStats, Start};
 use crate::engine::EngineError;
@@ -21,13 +21,6 @@ use crate::engine::EngineError;
 pub(crate) struct Finished {
     pub score: f64,
     pub tid: u32,
-}
-
-struct Candidate {
-    score: f64,
-    beam: usize,
-    token: Token,
-    child: u32,
 }
 
 /// The search's needs from the caller: how many results count (for the exact early stop)
@@ -65,7 +58,8 @@ pub(crate) fn search(
     let mut live: Vec<(Token, u32, f64)> = Vec::new();
     while !beams.is_empty() {
         stats.steps += 1;
-        let mut candidates: Vec<Candidate> = Vec::new();
+        // A candidate's state is the trie node its token leads to.
+        let mut candidates: Vec<Candidate<u32>> = Vec::new();
         for (b, beam) in beams.iter().enumerate() {
             let logits = ctx
                 .logits(beam.logits)
@@ -88,16 +82,11 @@ pub(crate) fn search(
                     score: beam.score + (logit - lse),
                     beam: b,
                     token,
-                    child,
+                    state: child,
                 });
             }
         }
-        let by_rank = |a: &Candidate, b: &Candidate| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.beam.cmp(&b.beam))
-                .then(a.token.cmp(&b.token))
-        };
+        let by_rank = Candidate::by_rank;
         if candidates.len() > width {
             candidates.select_nth_unstable_by(width - 1, by_rank);
             candidates.truncate(width);
@@ -106,7 +95,7 @@ pub(crate) fn search(
 
         let mut pending: Vec<Pending<u32>> = Vec::new();
         for c in candidates {
-            let mut node = c.child;
+            let mut node = c.state;
             let mut tokens = vec![c.token];
             // Follow forced steps: a node with one live child adds ln 1 to the score.
             let done = loop {

@@ -4,7 +4,7 @@
 
 use crate::llm::{BatchToken, Context, Model, Token};
 
-use super::beams::{advance, log_sum_exp, Beam, Pending, SeqPool};
+use super::beams::{advance, log_sum_exp, Beam, Candidate, Pending, SeqPool};
 use super::{SearchStats, Start};
 use crate::engine::EngineError;
 
@@ -14,12 +14,6 @@ pub(crate) struct FreeBeam {
     pub score: f64,
     /// The generated text (lossy UTF-8), through the closing `]` when there is one.
     pub text: String,
-}
-
-struct Candidate {
-    score: f64,
-    beam: usize,
-    token: Token,
 }
 
 /// Runs the search; returns up to `width` beams, best first.
@@ -45,7 +39,7 @@ pub(crate) fn search(
     while !beams.is_empty() {
         stats.steps += 1;
         step += 1;
-        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut candidates: Vec<Candidate<()>> = Vec::new();
         for (b, beam) in beams.iter().enumerate() {
             let logits = ctx
                 .logits(beam.logits)
@@ -63,16 +57,11 @@ pub(crate) fn search(
                     score: beam.score + (f64::from(logit) - lse),
                     beam: b,
                     token,
+                    state: (),
                 });
             }
         }
-        let by_rank = |a: &Candidate, b: &Candidate| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.beam.cmp(&b.beam))
-                .then(a.token.cmp(&b.token))
-        };
-        candidates.sort_unstable_by(by_rank);
+        candidates.sort_unstable_by(Candidate::by_rank);
         candidates.truncate(width);
 
         let mut pending: Vec<Pending<Vec<u8>>> = Vec::new();
