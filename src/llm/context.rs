@@ -143,6 +143,8 @@ impl Context {
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
             .with_kv_unified(true)
+            // On CPU, flash attention rounds queries to f16, which made scores depend on how
+            // tokens were batched (up to 5e-3): without it a warm session matches a cold one.
             .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
         let ctx = {
             let _guard = CREATE.lock().unwrap_or_else(|e| e.into_inner());
