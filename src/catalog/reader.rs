@@ -465,13 +465,22 @@ impl Catalog {
         let Some(t) = self.find_tid(&ids) else {
             return Ok(Vec::new());
         };
-        self.tid_items(t)?
+        Ok(self.tid_members(t)?.map(|(_, id)| id).collect())
+    }
+
+    /// The items of TID index `tid` as (item index, external id), ascending.
+    pub(crate) fn tid_members(&self, tid: usize) -> Result<impl Iterator<Item = (usize, u32)> + '_, CatalogError> {
+        let indices = self.tid_items(tid)?;
+        let ids = self.u32s(SectionKind::ItemIds);
+        if let Some(bad) = indices.iter().find(|i| i.get() as usize >= ids.len()) {
+            return Err(CatalogError::corrupt(
+                "TidItems",
+                format!("item index {} out of range", bad.get()),
+            ));
+        }
+        Ok(indices
             .iter()
-            .map(|&i| {
-                self.item_id(i.get() as usize)
-                    .ok_or_else(|| CatalogError::corrupt("TidItems", format!("item index {} out of range", i.get())))
-            })
-            .collect()
+            .map(move |i| (i.get() as usize, ids[i.get() as usize].get())))
     }
 
     /// Summary numbers (`grlm catalog inspect`). O(TIDs): it counts shared TIDs.

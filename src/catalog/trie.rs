@@ -322,22 +322,12 @@ impl<'a> TokenTrie<'a> {
 
     /// The TID index of a leaf; `None` for an inner node.
     pub fn leaf_tid(&self, node: u32) -> Result<Option<u32>, CatalogError> {
-        let tid = self
-            .node_tid
-            .get(node as usize)
-            .ok_or_else(|| CatalogError::corrupt(SECTION, format!("node {node} out of range")))?
-            .get();
-        Ok((tid != NONE).then_some(tid))
+        node_value(self.node_tid, node)
     }
 
     /// The parent of `node`; `None` for the root.
     pub fn parent(&self, node: u32) -> Result<Option<u32>, CatalogError> {
-        let p = self
-            .node_parent
-            .get(node as usize)
-            .ok_or_else(|| CatalogError::corrupt(SECTION, format!("node {node} out of range")))?
-            .get();
-        Ok((p != NONE).then_some(p))
+        node_value(self.node_parent, node)
     }
 
     /// The leaf of TID index `tid`.
@@ -403,6 +393,15 @@ impl<'a> TokenTrie<'a> {
         }
         Ok(())
     }
+}
+
+/// Entry `node` of a per-node array, with [`NONE`] read as `None`.
+fn node_value(array: &[U32Le], node: u32) -> Result<Option<u32>, CatalogError> {
+    let value = array
+        .get(node as usize)
+        .ok_or_else(|| CatalogError::corrupt(SECTION, format!("node {node} out of range")))?
+        .get();
+    Ok((value != NONE).then_some(value))
 }
 
 #[cfg(test)]

@@ -45,13 +45,7 @@ impl Pruning {
         touched.sort_unstable();
         touched.dedup();
         for tid in touched {
-            let items = catalog.tid_items(tid as usize)?;
-            let any_eligible = items.iter().any(|&index| {
-                catalog
-                    .item_id(index.get() as usize)
-                    .is_some_and(|id| filter.permits(id))
-            });
-            if any_eligible {
+            if catalog.tid_members(tid as usize)?.any(|(_, id)| filter.permits(id)) {
                 continue;
             }
             let mut node = trie.leaf_of(tid)?;

@@ -345,9 +345,8 @@ impl Session {
                 }
                 let eligible = |tid: u32| -> Result<usize, EngineError> {
                     Ok(catalog
-                        .tid_items(tid as usize)?
-                        .iter()
-                        .filter(|i| catalog.item_id(i.get() as usize).is_some_and(|id| filter.permits(id)))
+                        .tid_members(tid as usize)?
+                        .filter(|&(_, id)| filter.permits(id))
                         .count())
                 };
                 let goal = constrained::Goal {
@@ -367,11 +366,10 @@ impl Session {
                 let mut results = Vec::with_capacity(params.k);
                 'tids: for f in finished {
                     let tid = catalog.tid_at(f.tid as usize)?;
-                    for index in catalog.tid_items(f.tid as usize)? {
-                        let index = index.get() as usize;
-                        let Some(item) = catalog.item_id(index).filter(|&id| filter.permits(id)) else {
+                    for (index, item) in catalog.tid_members(f.tid as usize)? {
+                        if !filter.permits(item) {
                             continue;
-                        };
+                        }
                         results.push(Recommendation {
                             item,
                             score: f.score,

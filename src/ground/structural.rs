@@ -7,7 +7,6 @@ use super::fuzzy::{term_matches, TermMatch};
 use super::{Grounded, ItemFilter, Method};
 use crate::catalog::format::SectionKind;
 use crate::catalog::le::U32Le;
-use crate::catalog::reader::csr;
 use crate::catalog::{Catalog, CatalogError};
 use crate::tid::{Tid, MAX_TID_LEN};
 
@@ -106,9 +105,7 @@ struct Tables<'c> {
     tid_len: usize,
     tid_count: usize,
     rows: &'c [U32Le],
-    item_offsets: &'c [U32Le],
-    tid_items: &'c [U32Le],
-    item_ids: &'c [U32Le],
+    catalog: &'c Catalog,
 }
 
 impl<'c> Tables<'c> {
@@ -118,9 +115,7 @@ impl<'c> Tables<'c> {
             tid_len: catalog.tid_len(),
             tid_count: catalog.tid_count(),
             rows: catalog.u32s(SectionKind::TidTerms),
-            item_offsets: catalog.u32s(SectionKind::TidItemOffsets),
-            tid_items: catalog.u32s(SectionKind::TidItems),
-            item_ids: catalog.u32s(SectionKind::ItemIds),
+            catalog,
         }
     }
 
@@ -135,12 +130,7 @@ impl<'c> Tables<'c> {
 
     /// External ids of the items carrying `tid`.
     fn items_of(&self, tid: usize) -> Result<impl Iterator<Item = u32> + 'c, CatalogError> {
-        let indices = csr(self.item_offsets, self.tid_items, tid, "TidItems")?;
-        let ids = self.item_ids;
-        if indices.iter().any(|i| i.get() as usize >= ids.len()) {
-            return Err(corrupt("TidItems", tid));
-        }
-        Ok(indices.iter().map(move |i| ids[i.get() as usize].get()))
+        Ok(self.catalog.tid_members(tid)?.map(|(_, id)| id))
     }
 }
 
