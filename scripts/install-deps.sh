@@ -4,7 +4,8 @@
 # installed (rustup with rustfmt and clippy): this script checks and says so.
 set -euo pipefail
 
-packages=(build-essential pkg-config cmake libclang-dev)
+# valgrind and the JVM pieces run the C and Kotlin binding tests.
+packages=(build-essential pkg-config cmake libclang-dev valgrind kotlin libjna-java)
 
 missing=()
 for p in "${packages[@]}"; do

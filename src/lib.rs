@@ -29,6 +29,7 @@ pub mod catalog;
 pub mod decode;
 pub mod engine;
 pub mod eval;
+pub mod ffi;
 pub mod ground;
 pub mod llm;
 pub mod prompt;

@@ -32,3 +32,34 @@ pub fn json(out: &Output) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON value")
 }
+
+/// Writes a tiny model whose tokenizer learned the fixture's TIDs (`tiny.gguf`) and the
+/// fixture catalogue built for it (`fixture.grlm`) into `dir`; returns their paths. For
+/// tests that drive libgrlm from outside Rust (C, C++, Kotlin).
+pub fn tiny_engine_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let model = dir.join("tiny.gguf");
+    let tids = grlm::catalog::input::read_tids(Path::new(&fixture("tids.jsonl")), None).unwrap();
+    let bytes = grlm::llm::tiny::tiny_model_for_tids(tids.iter().map(|r| &r.tid), &Default::default());
+    std::fs::write(&model, bytes).unwrap();
+    let catalog = dir.join("fixture.grlm");
+    let out = grlm(&[
+        "catalog",
+        "build",
+        "--items",
+        &fixture("items.jsonl"),
+        "--tids",
+        &fixture("tids.jsonl"),
+        "--out",
+        catalog.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (model, catalog)
+}
+
+/// Where cargo put libgrlm.so / libgrlm.a for this test build (target/<profile>).
+pub fn lib_dir() -> std::path::PathBuf {
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_grlm"));
+    exe.parent().expect("target/<profile>").to_path_buf()
+}

@@ -1,0 +1,243 @@
+//! `grlm_engine`: the model, optional adapter and catalogue that every session shares;
+//! also grounding and catalogue lookups, which need no session.
+
+use std::ffi::c_char;
+
+use super::args;
+use super::results::{grlm_method, grlm_results};
+use super::status::{grlm_status, guard, guard_value, Error};
+use crate::engine::{Engine, EngineParams};
+use crate::ground::ItemFilter;
+use crate::llm::ModelParams;
+use crate::tid::Tid;
+
+/// What `grlm_engine_open` opens. Initialise with `grlm_engine_default_params()`, then set
+/// the paths.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct grlm_engine_params {
+    /// `sizeof(grlm_engine_params)`; set by `grlm_engine_default_params`.
+    pub size: u32,
+    /// Layers to offload to the GPU in GPU builds (ignored on CPU). Default: all.
+    pub gpu_layers: u32,
+    /// The backbone GGUF (UTF-8 path). Required.
+    pub model_path: *const c_char,
+    /// The catalogue, built for this model's tokenizer (UTF-8 path). Required.
+    pub catalog_path: *const c_char,
+    /// A LoRA adapter GGUF for the backbone (UTF-8 path), or NULL for none.
+    pub lora_path: *const c_char,
+    /// The adapter's scale (1 = as trained); must be finite. Default 1.
+    pub lora_scale: f32,
+}
+
+/// Facts about an engine's catalogue, as `grlm_engine_catalog_info` writes them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct grlm_catalog_info {
+    /// Items.
+    pub items: u64,
+    /// Distinct TIDs (fewer than items when items share a TID).
+    pub unique_tids: u64,
+    /// Distinct terms.
+    pub unique_terms: u64,
+    /// Terms per TID.
+    pub tid_len: u32,
+    /// Format version of the file, major and minor.
+    pub format_major: u32,
+    /// See `format_major`.
+    pub format_minor: u32,
+    /// Nodes of the token trie that constrains decoding.
+    pub trie_nodes: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
+/// A backbone model, optional LoRA adapter and catalogue, opened once and shared.
+///
+/// Thread safety: all functions taking a `const grlm_engine *` may be called from any
+/// number of threads at once. Sessions keep what they need alive, so the engine may be
+/// freed before its sessions (its memory is released with the last of them).
+pub struct grlm_engine {
+    pub(crate) engine: Engine,
+}
+
+/// Defaults: no adapter (scale 1), every layer on the GPU when there is one, NULL paths.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn grlm_engine_default_params() -> grlm_engine_params {
+    let defaults = grlm_engine_params {
+        size: std::mem::size_of::<grlm_engine_params>() as u32,
+        gpu_layers: ModelParams::default().gpu_layers,
+        model_path: std::ptr::null(),
+        catalog_path: std::ptr::null(),
+        lora_path: std::ptr::null(),
+        lora_scale: 1.0,
+    };
+    guard_value(defaults, || defaults)
+}
+
+/// Opens the model, the adapter and the catalogue, checks that they fit together, and
+/// writes the new engine to `*out`. Free it with `grlm_engine_free`. Thread-safe.
+///
+/// Errors: `NULL_ARGUMENT` (params, a required path, out), `STRUCT_SIZE`, `INVALID_UTF8`,
+/// `INVALID_ARGUMENT` (non-finite scale), `IO` (a file is missing or unreadable),
+/// `CATALOG_CORRUPT`, `CATALOG_VERSION`, `MODEL`, `ADAPTER`, `NO_TOKEN_TRIE`,
+/// `TOKENIZER_MISMATCH`, `BACKEND`.
+///
+/// # Safety
+/// `params` is NULL or a readable params struct whose strings are NULL or NUL-terminated;
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_engine_open(
+    params: *const grlm_engine_params,
+    out: *mut *mut grlm_engine,
+) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or a params struct (caller).
+        let p = unsafe { args::params(params, "params") }?;
+        let out = args::out(out, "out")?;
+        // SAFETY: NULL or NUL-terminated strings (caller).
+        let (model, catalog, lora) = unsafe {
+            (
+                args::string(p.model_path, "params.model_path")?,
+                args::string(p.catalog_path, "params.catalog_path")?,
+                args::optional_string(p.lora_path, "params.lora_path")?,
+            )
+        };
+        let mut engine_params = EngineParams::new(model, catalog);
+        engine_params.lora = lora.map(Into::into);
+        engine_params.lora_scale = p.lora_scale;
+        engine_params.gpu_layers = p.gpu_layers;
+        let engine = Engine::open(&engine_params)?;
+        let handle = Box::into_raw(Box::new(grlm_engine { engine }));
+        // SAFETY: `out` is writable (caller).
+        unsafe { out.write(handle) };
+        Ok(())
+    })
+}
+
+/// Releases the caller's reference to an engine; sessions made from it keep working. NULL
+/// is ignored; freeing twice is undefined behaviour.
+///
+/// # Safety
+/// `engine` is NULL or an engine from `grlm_engine_open` not yet freed, and no other
+/// thread is inside a call with it.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_engine_free(engine: *mut grlm_engine) {
+    guard_value((), || {
+        if !engine.is_null() {
+            // SAFETY: made by Box::into_raw in `grlm_engine_open`, not yet freed (caller).
+            drop(unsafe { Box::from_raw(engine) });
+        }
+    })
+}
+
+/// Writes facts about the engine's catalogue to `*out`. Thread-safe.
+///
+/// Errors: `NULL_ARGUMENT`.
+///
+/// # Safety
+/// `engine` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_engine_catalog_info(
+    engine: *const grlm_engine,
+    out: *mut grlm_catalog_info,
+) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or live (caller).
+        let engine = unsafe { args::handle(engine, "engine") }?;
+        let out = args::out(out, "out")?;
+        let info = engine.engine.catalog().info();
+        let (major, minor) = info
+            .format_version
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .ok_or_else(|| {
+                Error::new(
+                    grlm_status::Internal,
+                    format!("format version {:?}", info.format_version),
+                )
+            })?;
+        let value = grlm_catalog_info {
+            items: info.items as u64,
+            unique_tids: info.unique_tids as u64,
+            unique_terms: info.unique_terms as u64,
+            tid_len: info.tid_len as u32,
+            format_major: major,
+            format_minor: minor,
+            trie_nodes: info.token_trie.map_or(0, |t| t.nodes as u64),
+            bytes: info.bytes,
+        };
+        // SAFETY: `out` is writable (caller).
+        unsafe { out.write(value) };
+        Ok(())
+    })
+}
+
+/// Looks up `len` items by id and writes a list with each one's TID and title, in the
+/// order given (method `GRLM_METHOD_LOOKUP`, score 0), to `*out`: for showing a history.
+/// `items` may be NULL when `len` is 0. Thread-safe.
+///
+/// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (len above 2^26), `UNKNOWN_ITEM` (nothing
+/// is written; the message names the item).
+///
+/// # Safety
+/// `engine` is NULL or live; `items` is NULL or points to `len` ids; `out` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_engine_items(
+    engine: *const grlm_engine,
+    items: *const u32,
+    len: usize,
+    out: *mut *mut grlm_results,
+) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or live (caller).
+        let engine = unsafe { args::handle(engine, "engine") }?;
+        // SAFETY: NULL or `len` ids (caller).
+        let items = unsafe { args::ids(items, len, "items") }?;
+        let out = args::out(out, "out")?;
+        let list = grlm_results::from_items(
+            engine.engine.catalog(),
+            items.iter().map(|&item| (item, grlm_method::Lookup, 0.0)),
+        )?;
+        // SAFETY: `out` is writable (caller).
+        unsafe { out.write(Box::into_raw(Box::new(list))) };
+        Ok(())
+    })
+}
+
+/// Grounds a TID text — exact or not, as a model or a person might write it
+/// (`"[hair mask, colour-lock, ...]"`) — to at most `k` catalogue items, best first, and
+/// writes the list (methods `DIRECT` / `STRUCTURAL`) to `*out`. No model is run. A `k`
+/// above the catalogue's size returns every match. Thread-safe.
+///
+/// Errors: `NULL_ARGUMENT`, `INVALID_UTF8`, `INVALID_ARGUMENT` (k = 0), `INVALID_TID`.
+///
+/// # Safety
+/// `engine` is NULL or live; `tid` is NULL or NUL-terminated; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_ground(
+    engine: *const grlm_engine,
+    tid: *const c_char,
+    k: u32,
+    out: *mut *mut grlm_results,
+) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or live (caller).
+        let engine = unsafe { args::handle(engine, "engine") }?;
+        // SAFETY: NULL or NUL-terminated (caller).
+        let text = unsafe { args::string(tid, "tid") }?;
+        let out = args::out(out, "out")?;
+        if k == 0 {
+            return Err(Error::new(grlm_status::InvalidArgument, "k must be at least 1"));
+        }
+        let query = Tid::parse(text, None).map_err(|e| Error::new(grlm_status::InvalidTid, e.to_string()))?;
+        let catalog = engine.engine.catalog();
+        let hits = catalog.ground(&query, k as usize, &ItemFilter::none())?;
+        let list = grlm_results::from_grounded(catalog, &hits)?;
+        // SAFETY: `out` is writable (caller).
+        unsafe { out.write(Box::into_raw(Box::new(list))) };
+        Ok(())
+    })
+}

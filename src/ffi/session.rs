@@ -1,0 +1,366 @@
+//! `grlm_session`: one user's (or one thread's) KV cache and history, and `grlm_recommend`.
+
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+use super::args;
+use super::engine::grlm_engine;
+use super::results::grlm_results;
+use super::status::{grlm_status, guard, guard_value, Error};
+use crate::engine::{Engine, Mode, RecommendParams, Session, SessionParams};
+use crate::ground::ItemFilter;
+
+/// How a recommendation's beams become items: one of the `GRLM_MODE_*` values. A plain
+/// integer rather than an enum so that a stray value is refused, never undefined.
+pub type grlm_mode = u32;
+/// Beam search inside the catalogue's token trie: every result is a real, eligible item.
+pub const GRLM_MODE_CONSTRAINED: grlm_mode = 0;
+/// Unconstrained beams, then grounding of what the model wrote (the paper's setting).
+pub const GRLM_MODE_FREE: grlm_mode = 1;
+
+/// How a session is set up. Initialise with `grlm_session_default_params()`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct grlm_session_params {
+    /// `sizeof(grlm_session_params)`; set by `grlm_session_default_params`.
+    pub size: u32,
+    /// CPU threads for llama.cpp, 1..=256. Default: the machine's available parallelism.
+    pub threads: u32,
+    /// KV cache cells: the prompt plus room for every beam; 64 up to the model's trained
+    /// context. Default 2048.
+    pub n_ctx: u32,
+    /// Most beams a request may ask for, 1..=255. Default 32.
+    pub max_beams: u32,
+    /// 1 to show item titles after the TIDs in the prompt (must match the model's
+    /// training), 0 not to. Default 0.
+    pub titles: u32,
+}
+
+/// One request. Initialise with `grlm_recommend_default_params()`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct grlm_recommend_params {
+    /// `sizeof(grlm_recommend_params)`; set by `grlm_recommend_default_params`.
+    pub size: u32,
+    /// Items to return, at least 1 and at most the catalogue's size (fewer come back when
+    /// fewer are eligible). Default 10.
+    pub k: u32,
+    /// Beam width, 1..=the session's `max_beams`; at least `k` in constrained mode.
+    /// Default 20.
+    pub beams: u32,
+    /// `GRLM_MODE_CONSTRAINED` (default) or `GRLM_MODE_FREE`.
+    pub mode: grlm_mode,
+    /// 1 (default) to leave the history's items out of the results, 0 to allow them.
+    pub exclude_history: u32,
+    /// Only the last `max_history` history items are shown to the model; all are still
+    /// excluded. Default 20, as in the paper.
+    pub max_history: u32,
+    /// Free mode: most tokens a beam may generate. Default 48.
+    pub max_tokens: u32,
+    /// Items never to return (ids not in the catalogue are ignored); NULL when
+    /// `exclude_len` is 0.
+    pub exclude: *const u32,
+    /// Length of `exclude`.
+    pub exclude_len: usize,
+    /// If not NULL, results come only from these `allow_len` items (an empty list allows
+    /// nothing). NULL (default): every item is allowed.
+    pub allow: *const u32,
+    /// Length of `allow`.
+    pub allow_len: usize,
+}
+
+/// One KV cache and one history: make one per user whose prompt should stay cached, or
+/// one per thread.
+///
+/// Thread safety: use a session from one thread at a time (it may move between threads).
+/// A call made while another thread is inside a call on the same session returns
+/// `GRLM_STATUS_SESSION_BUSY` instead of racing.
+pub struct grlm_session {
+    engine: Engine,
+    state: Mutex<State>,
+}
+
+struct State {
+    session: Session,
+    history: Vec<u32>,
+}
+
+impl grlm_session {
+    fn lock(&self) -> Result<MutexGuard<'_, State>, Error> {
+        self.state.try_lock().map_err(|e| match e {
+            TryLockError::WouldBlock => Error::new(
+                grlm_status::SessionBusy,
+                "another thread is using this session; a session serves one thread at a time",
+            ),
+            TryLockError::Poisoned(_) => Error::new(
+                grlm_status::Poisoned,
+                "an earlier call on this session panicked; free the session and make a new one",
+            ),
+        })
+    }
+
+    fn check_known(&self, items: &[u32]) -> Result<(), Error> {
+        let catalog = self.engine.catalog();
+        match items.iter().find(|&&item| !catalog.contains(item)) {
+            Some(item) => Err(Error::new(
+                grlm_status::UnknownItem,
+                format!("item {item} is not in the catalogue"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Defaults as documented on each field. Thread-safe.
+#[no_mangle]
+pub extern "C" fn grlm_session_default_params() -> grlm_session_params {
+    let fallback = grlm_session_params {
+        size: std::mem::size_of::<grlm_session_params>() as u32,
+        threads: 1,
+        n_ctx: 2048,
+        max_beams: 32,
+        titles: 0,
+    };
+    guard_value(fallback, || {
+        let d = SessionParams::default();
+        grlm_session_params {
+            size: fallback.size,
+            threads: d.threads,
+            n_ctx: d.n_ctx,
+            max_beams: d.max_beams,
+            titles: u32::from(d.titles),
+        }
+    })
+}
+
+/// Makes a session on `engine` with an empty history and writes it to `*out`; `params`
+/// may be NULL for the defaults. Free it with `grlm_session_free`. Thread-safe.
+///
+/// Errors: `NULL_ARGUMENT`, `STRUCT_SIZE`, `INVALID_ARGUMENT` (threads, n_ctx, max_beams
+/// or titles out of range), `BACKEND` (llama.cpp could not allocate the context).
+///
+/// # Safety
+/// `engine` is NULL or live; `params` is NULL or readable; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_session_new(
+    engine: *const grlm_engine,
+    params: *const grlm_session_params,
+    out: *mut *mut grlm_session,
+) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or live (caller).
+        let engine = unsafe { args::handle(engine, "engine") }?;
+        let p = if params.is_null() {
+            grlm_session_default_params()
+        } else {
+            // SAFETY: a readable params struct (caller).
+            *unsafe { args::params(params, "params") }?
+        };
+        let out = args::out(out, "out")?;
+        let session = engine.engine.session(SessionParams {
+            threads: p.threads,
+            n_ctx: p.n_ctx,
+            max_beams: p.max_beams,
+            titles: args::flag(p.titles, "params.titles")?,
+        })?;
+        let handle = grlm_session {
+            engine: engine.engine.clone(),
+            state: Mutex::new(State {
+                session,
+                history: Vec::new(),
+            }),
+        };
+        // SAFETY: `out` is writable (caller).
+        unsafe { out.write(Box::into_raw(Box::new(handle))) };
+        Ok(())
+    })
+}
+
+/// Frees a session and its KV cache. NULL is ignored; freeing twice is undefined
+/// behaviour.
+///
+/// # Safety
+/// `session` is NULL or a session from `grlm_session_new` not yet freed, and no thread is
+/// inside a call with it.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_session_free(session: *mut grlm_session) {
+    guard_value((), || {
+        if !session.is_null() {
+            // SAFETY: made by Box::into_raw in `grlm_session_new`, not yet freed (caller).
+            drop(unsafe { Box::from_raw(session) });
+        }
+    })
+}
+
+/// Replaces the session's history with `len` item ids, oldest first (`len` 0 clears it;
+/// `items` may then be NULL). The KV cache is kept: the next recommendation evaluates only
+/// what differs from the last prompt.
+///
+/// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (len above 2^26), `UNKNOWN_ITEM` (the
+/// history is left unchanged), `SESSION_BUSY`, `POISONED`.
+///
+/// # Safety
+/// `session` is NULL or live; `items` is NULL or points to `len` ids.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_session_set_history(
+    session: *mut grlm_session,
+    items: *const u32,
+    len: usize,
+) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or live (caller); only shared access is needed (the state is locked).
+        let session = unsafe { args::handle(session.cast_const(), "session") }?;
+        // SAFETY: NULL or `len` ids (caller).
+        let items = unsafe { args::ids(items, len, "items") }?;
+        let mut state = session.lock()?;
+        session.check_known(items)?;
+        state.history.clear();
+        state.history.extend_from_slice(items);
+        Ok(())
+    })
+}
+
+/// Appends `len` item ids (oldest first) to the session's history: the cheap way to record
+/// what a user just did, since the cached prompt is extended rather than recomputed.
+///
+/// Errors: as `grlm_session_set_history`; on error nothing is appended.
+///
+/// # Safety
+/// `session` is NULL or live; `items` is NULL or points to `len` ids.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_session_append_history(
+    session: *mut grlm_session,
+    items: *const u32,
+    len: usize,
+) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or live (caller).
+        let session = unsafe { args::handle(session.cast_const(), "session") }?;
+        // SAFETY: NULL or `len` ids (caller).
+        let items = unsafe { args::ids(items, len, "items") }?;
+        let mut state = session.lock()?;
+        session.check_known(items)?;
+        if state.history.len() + items.len() > args::MAX_LIST_LEN {
+            return Err(Error::new(
+                grlm_status::InvalidArgument,
+                format!("a history may hold at most {} items", args::MAX_LIST_LEN),
+            ));
+        }
+        state.history.extend_from_slice(items);
+        Ok(())
+    })
+}
+
+/// Writes the number of items in the session's history to `*out`.
+///
+/// Errors: `NULL_ARGUMENT`, `SESSION_BUSY`, `POISONED`.
+///
+/// # Safety
+/// `session` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_session_history_len(session: *const grlm_session, out: *mut usize) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or live (caller).
+        let session = unsafe { args::handle(session, "session") }?;
+        let out = args::out(out, "out")?;
+        let len = session.lock()?.history.len();
+        // SAFETY: `out` is writable (caller).
+        unsafe { out.write(len) };
+        Ok(())
+    })
+}
+
+/// Defaults as documented on each field. Thread-safe.
+#[no_mangle]
+pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
+    let defaults = RecommendParams::default();
+    let params = grlm_recommend_params {
+        size: std::mem::size_of::<grlm_recommend_params>() as u32,
+        k: defaults.k as u32,
+        beams: defaults.beams as u32,
+        mode: GRLM_MODE_CONSTRAINED,
+        exclude_history: u32::from(defaults.exclude_history),
+        max_history: defaults.max_history as u32,
+        max_tokens: defaults.max_tokens as u32,
+        exclude: std::ptr::null(),
+        exclude_len: 0,
+        allow: std::ptr::null(),
+        allow_len: 0,
+    };
+    guard_value(params, || params)
+}
+
+/// Recommends the next items for the session's history and writes the list (best first,
+/// method `GRLM_METHOD_RECOMMENDED`) to `*out`; `params` may be NULL for the defaults.
+/// Free the list with `grlm_results_free`; it does not depend on the session.
+///
+/// The session keeps the prompt in its KV cache: a later call after appending to the
+/// history evaluates only the new items. Results are the same as from a fresh session.
+///
+/// Errors: `NULL_ARGUMENT`, `STRUCT_SIZE`, `INVALID_ARGUMENT` (k = 0, k above the
+/// catalogue's size or the beam width, beams above `max_beams`, unknown mode, ...),
+/// `EMPTY_HISTORY`, `PROMPT_TOO_LONG`, `SESSION_BUSY`, `POISONED`, `BACKEND`.
+///
+/// # Safety
+/// `session` is NULL or live; `params` is NULL or readable, with `exclude`/`allow` NULL or
+/// pointing to their lengths' ids; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_recommend(
+    session: *mut grlm_session,
+    params: *const grlm_recommend_params,
+    out: *mut *mut grlm_results,
+) -> grlm_status {
+    guard(|| {
+        // SAFETY: NULL or live (caller).
+        let session = unsafe { args::handle(session.cast_const(), "session") }?;
+        let p = if params.is_null() {
+            grlm_recommend_default_params()
+        } else {
+            // SAFETY: a readable params struct (caller).
+            *unsafe { args::params(params, "params") }?
+        };
+        let out = args::out(out, "out")?;
+        // SAFETY: the lists are NULL or hold their lengths' ids (caller).
+        let request = unsafe { recommend_params(&p) }?;
+        let mut state = session.lock()?;
+        let State { session, history } = &mut *state;
+        let response = session.recommend(history, &request)?;
+        let list = grlm_results::from_response(response);
+        // SAFETY: `out` is writable (caller).
+        unsafe { out.write(Box::into_raw(Box::new(list))) };
+        Ok(())
+    })
+}
+
+/// The engine's request for `p`.
+///
+/// # Safety
+/// `p.exclude` and `p.allow` are NULL or point to their lengths' ids.
+unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams, Error> {
+    let mode = match p.mode {
+        GRLM_MODE_CONSTRAINED => Mode::Constrained,
+        GRLM_MODE_FREE => Mode::Free,
+        other => {
+            return Err(Error::new(
+                grlm_status::InvalidArgument,
+                format!("mode {other} is neither GRLM_MODE_CONSTRAINED (0) nor GRLM_MODE_FREE (1)"),
+            ))
+        }
+    };
+    // SAFETY: NULL or `exclude_len` ids (caller).
+    let exclude = unsafe { args::ids(p.exclude, p.exclude_len, "params.exclude") }?;
+    let mut filter = ItemFilter::none().exclude(exclude.iter().copied());
+    if !p.allow.is_null() {
+        // SAFETY: `allow_len` ids (caller).
+        let allow = unsafe { args::ids(p.allow, p.allow_len, "params.allow") }?;
+        filter = filter.allow(allow.iter().copied());
+    }
+    Ok(RecommendParams {
+        k: p.k as usize,
+        beams: p.beams as usize,
+        mode,
+        exclude_history: args::flag(p.exclude_history, "params.exclude_history")?,
+        filter,
+        max_history: p.max_history as usize,
+        max_tokens: p.max_tokens as usize,
+    })
+}
