@@ -345,7 +345,8 @@ typedef struct grlm_generated {
  */
 typedef struct grlm_stats {
     /**
-     * Prompt tokens evaluated (0 when the session's cache already held the prompt).
+     * Prompt tokens evaluated: what differs from the session's cached prompt, and at
+     * least the last token, whose logits start the search.
      */
     uint64_t prompt_tokens;
     /**

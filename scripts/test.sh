@@ -10,4 +10,6 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --release --locked --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --no-deps
+# The C, C++ and Kotlin tests link libgrlm.so, which `cargo test` alone does not build.
+cargo build --release --locked
 cargo test --release --locked

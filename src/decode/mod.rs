@@ -31,7 +31,8 @@ pub(crate) struct Start {
 /// What one request cost, for `grlm bench` and the `--json` output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct SearchStats {
-    /// Prompt tokens evaluated (0 when the session's cache already held the prompt).
+    /// Prompt tokens evaluated: what differs from the session's cached prompt, and at
+    /// least the last token, whose logits start the search.
     pub prompt_tokens: u64,
     /// Prompt tokens reused from the session's cache.
     pub cached_tokens: u64,

@@ -10,10 +10,10 @@ use crate::llm::tiny::{tiny_lora_bytes, tiny_model_bytes, tiny_model_for_tids, T
 use crate::llm::{BatchToken, Context, ContextParams};
 use crate::{ItemFilter, Tid};
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
-    model: PathBuf,
-    catalog: PathBuf,
+    pub(crate) model: PathBuf,
+    pub(crate) catalog: PathBuf,
     plain_catalog: PathBuf,
     engine: Engine,
 }
@@ -40,7 +40,8 @@ fn build_catalog(model: &Path, out: &Path) {
         .unwrap();
 }
 
-fn fixture() -> &'static Fixture {
+/// The tiny model and fixture catalogue, written once per test process.
+pub(crate) fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();

@@ -60,7 +60,8 @@ pub struct grlm_generated {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct grlm_stats {
-    /// Prompt tokens evaluated (0 when the session's cache already held the prompt).
+    /// Prompt tokens evaluated: what differs from the session's cached prompt, and at
+    /// least the last token, whose logits start the search.
     pub prompt_tokens: u64,
     /// Prompt tokens reused from the session's cache.
     pub cached_tokens: u64,

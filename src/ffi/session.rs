@@ -76,10 +76,10 @@ pub struct grlm_recommend_params {
 /// `GRLM_STATUS_SESSION_BUSY` instead of racing.
 pub struct grlm_session {
     engine: Engine,
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
 }
 
-struct State {
+pub(super) struct State {
     session: Session,
     history: Vec<u32>,
 }

@@ -36,16 +36,17 @@ pub enum LlmError {
         /// Why.
         reason: String,
     },
-    /// llama.cpp refused the model file.
-    #[error("{path}: llama.cpp could not load the model ({reason})")]
+    /// The file is not a model llama.cpp can load (not a GGUF, corrupt, unsupported).
+    #[error("{path}: cannot load the model: {reason}")]
     ModelLoad {
         /// The file.
         path: PathBuf,
         /// What is known about why; run with `GRLM_LLAMA_LOG=1` for llama.cpp's own log.
         reason: String,
     },
-    /// llama.cpp refused the LoRA adapter (wrong base model, corrupt file).
-    #[error("{path}: llama.cpp could not load the LoRA adapter ({reason})")]
+    /// The file is not a LoRA adapter for this model (not a GGUF, wrong base model,
+    /// corrupt).
+    #[error("{path}: cannot load the LoRA adapter: {reason}")]
     AdapterLoad {
         /// The file.
         path: PathBuf,

@@ -49,16 +49,19 @@ impl std::fmt::Debug for Model {
 }
 
 /// Checks that `path` is a readable GGUF file before llama.cpp sees it, so that the common
-/// mistakes get a precise message instead of llama.cpp's generic failure.
-fn check_gguf(path: &Path) -> Result<(), LlmError> {
+/// mistakes get a precise message instead of llama.cpp's generic failure. A file that
+/// cannot be read is [`LlmError::File`]; one that is not a GGUF is `invalid(reason)`, the
+/// caller's load error, so callers can tell a missing file from a wrong one.
+fn check_gguf(path: &Path, invalid: impl Fn(String) -> LlmError) -> Result<(), LlmError> {
     use std::io::Read;
-    let err = |reason: String| LlmError::File {
+    let io = |e: std::io::Error| LlmError::File {
         path: path.to_owned(),
-        reason,
+        reason: e.to_string(),
     };
-    let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let err = invalid;
+    let mut file = std::fs::File::open(path).map_err(io)?;
     let mut head = [0u8; 8];
-    let got = file.read(&mut head).map_err(|e| err(e.to_string()))?;
+    let got = file.read(&mut head).map_err(io)?;
     if got == 0 {
         return Err(err("empty file, not a GGUF model".into()));
     }
@@ -78,7 +81,10 @@ impl Model {
     /// Loads the model at `path`.
     pub fn load(path: impl AsRef<Path>, params: &ModelParams) -> Result<Self, LlmError> {
         let path = path.as_ref();
-        check_gguf(path)?;
+        check_gguf(path, |reason| LlmError::ModelLoad {
+            path: path.to_owned(),
+            reason,
+        })?;
         let backend = backend()?;
         let llama_params = LlamaModelParams::default()
             .with_n_gpu_layers(params.gpu_layers)
@@ -110,7 +116,10 @@ impl Model {
     /// created from the model.
     pub fn load_adapter(&mut self, path: impl AsRef<Path>) -> Result<LoraAdapter, LlmError> {
         let path = path.as_ref();
-        check_gguf(path)?;
+        check_gguf(path, |reason| LlmError::AdapterLoad {
+            path: path.to_owned(),
+            reason,
+        })?;
         if self.vocab_only {
             return Err(LlmError::VocabOnly);
         }

@@ -58,8 +58,52 @@ pub fn tiny_engine_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf)
     (model, catalog)
 }
 
-/// Where cargo put libgrlm.so / libgrlm.a for this test build (target/<profile>).
+/// Where cargo put libgrlm.so / libgrlm.a for this test build (target/<profile>), after
+/// checking that they are newer than every source file.
+///
+/// `cargo test` builds the library only as an rlib for the Rust tests; the C, C++ and
+/// Kotlin tests need the shared library from `cargo build --release`, which the test
+/// command runs first. A stale library would test old code, so it fails loudly instead.
 pub fn lib_dir() -> std::path::PathBuf {
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_grlm"));
-    exe.parent().expect("target/<profile>").to_path_buf()
+    let dir = exe.parent().expect("target/<profile>").to_path_buf();
+    let lib = dir.join("libgrlm.so");
+    let built = std::fs::metadata(&lib)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: run `cargo build --release` first", lib.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let newest = newest_source(&root.join("src"))
+        .into_iter()
+        .chain(
+            ["Cargo.toml", "build.rs"]
+                .iter()
+                .filter_map(|f| modified(&root.join(f))),
+        )
+        .max()
+        .expect("sources exist");
+    assert!(
+        built >= newest,
+        "{} is older than the sources: run `cargo build --release` first",
+        lib.display()
+    );
+    dir
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                newest_source(&path)
+            } else {
+                modified(&path)
+            }
+        })
+        .max()
 }

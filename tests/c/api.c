@@ -1,0 +1,549 @@
+/* Every function of grlm.h from C: success, and every error path, with out-parameters
+ * checked to be untouched on failure. Run by tests/c_api.rs plainly, under
+ * AddressSanitizer + UBSan, and under valgrind.
+ *
+ * usage: api DIR   (DIR holds the files tests/c_api.rs writes: see there) */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "check.h"
+
+static char sentinel_storage;
+/* What out-pointers hold before a call that must fail and must not write them. */
+#define SENTINEL ((void *)&sentinel_storage)
+
+static char dir_buf[4096];
+static const char *dir;
+
+static const char *file(const char *name) {
+    /* Enough slots that no path a test holds is overwritten while it is in use. */
+    static char bufs[64][4096];
+    static int next;
+    next = (next + 1) % 64;
+    return path_in(bufs[next], sizeof bufs[next], dir, name);
+}
+
+static grlm_engine_params engine_params(const char *model, const char *catalog) {
+    grlm_engine_params p = grlm_engine_default_params();
+    p.model_path = model;
+    p.catalog_path = catalog;
+    return p;
+}
+
+/* Opening with `p` fails with `want` and leaves the out-parameter alone. */
+static void open_fails(grlm_engine_params p, grlm_status want, int line) {
+    grlm_engine *engine = SENTINEL;
+    grlm_status got = grlm_engine_open(&p, &engine);
+    if (got != want || engine != SENTINEL || grlm_last_error_message()[0] == '\0') {
+        fprintf(stderr, "api.c:%d: open returned %s (wanted %s), out %s, message \"%s\"\n", line,
+                grlm_status_name(got), grlm_status_name(want),
+                engine == SENTINEL ? "untouched" : "WRITTEN", grlm_last_error_message());
+        check_failures++;
+    }
+}
+
+static void test_versions(void) {
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", GRLM_VERSION_MAJOR, GRLM_VERSION_MINOR,
+             GRLM_VERSION_PATCH);
+    CHECK(strcmp(grlm_version(), want) == 0);
+    CHECK(grlm_abi_version() == GRLM_ABI_VERSION);
+    CHECK(strcmp(grlm_status_name(GRLM_STATUS_OK), "GRLM_STATUS_OK") == 0);
+    CHECK(strcmp(grlm_status_name(GRLM_STATUS_UNKNOWN_ITEM), "GRLM_STATUS_UNKNOWN_ITEM") == 0);
+    CHECK(strcmp(grlm_status_name(777), "GRLM_STATUS_UNKNOWN") == 0);
+    CHECK(grlm_last_error_message() != NULL);
+}
+
+static void test_engine_open_errors(void) {
+    const char *model = file("tiny.gguf"), *catalog = file("fixture.grlm");
+    grlm_engine *engine = SENTINEL;
+    grlm_engine_params p = engine_params(model, catalog);
+
+    CHECK_STATUS(grlm_engine_open(NULL, &engine), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_engine_open(&p, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(engine == SENTINEL);
+
+    grlm_engine_params sized = p;
+    sized.size = 3;
+    open_fails(sized, GRLM_STATUS_STRUCT_SIZE, __LINE__);
+    sized.size = p.size + 8;
+    open_fails(sized, GRLM_STATUS_STRUCT_SIZE, __LINE__);
+
+    open_fails(engine_params(NULL, catalog), GRLM_STATUS_NULL_ARGUMENT, __LINE__);
+    open_fails(engine_params(model, NULL), GRLM_STATUS_NULL_ARGUMENT, __LINE__);
+    open_fails(engine_params("/tmp/\xff\xfe.gguf", catalog), GRLM_STATUS_INVALID_UTF8, __LINE__);
+    open_fails(engine_params(model, "bad-\xc3\x28.grlm"), GRLM_STATUS_INVALID_UTF8, __LINE__);
+    open_fails(engine_params(file("missing.gguf"), catalog), GRLM_STATUS_IO, __LINE__);
+    open_fails(engine_params(file("garbage.gguf"), catalog), GRLM_STATUS_MODEL, __LINE__);
+    open_fails(engine_params(model, file("missing.grlm")), GRLM_STATUS_IO, __LINE__);
+    open_fails(engine_params(model, file("garbage.grlm")), GRLM_STATUS_CATALOG_CORRUPT, __LINE__);
+    open_fails(engine_params(model, file("truncated.grlm")), GRLM_STATUS_CATALOG_CORRUPT,
+               __LINE__);
+    open_fails(engine_params(model, file("version9.grlm")), GRLM_STATUS_CATALOG_VERSION,
+               __LINE__);
+    open_fails(engine_params(model, file("plain.grlm")), GRLM_STATUS_NO_TOKEN_TRIE, __LINE__);
+    open_fails(engine_params(file("other.gguf"), catalog), GRLM_STATUS_TOKENIZER_MISMATCH,
+               __LINE__);
+
+    grlm_engine_params lora = p;
+    lora.lora_path = file("garbage-adapter.gguf");
+    open_fails(lora, GRLM_STATUS_ADAPTER, __LINE__);
+    lora.lora_path = file("missing-adapter.gguf");
+    open_fails(lora, GRLM_STATUS_IO, __LINE__);
+    lora.lora_path = file("adapter.gguf");
+    lora.lora_scale = NAN;
+    open_fails(lora, GRLM_STATUS_INVALID_ARGUMENT, __LINE__);
+    lora.lora_path = "\xff";
+    open_fails(lora, GRLM_STATUS_INVALID_UTF8, __LINE__);
+
+    /* A good adapter at a finite scale opens. */
+    lora.lora_path = file("adapter.gguf");
+    lora.lora_scale = 0.5f;
+    engine = NULL;
+    CHECK_STATUS(grlm_engine_open(&lora, &engine), GRLM_STATUS_OK);
+    CHECK(engine != NULL);
+    grlm_engine_free(engine);
+}
+
+static void test_catalog_info(const grlm_engine *engine) {
+    grlm_catalog_info info;
+    memset(&info, 0xab, sizeof info);
+    CHECK_STATUS(grlm_engine_catalog_info(NULL, &info), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_engine_catalog_info(engine, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(info.items == 0xabababababababab);
+    CHECK_STATUS(grlm_engine_catalog_info(engine, &info), GRLM_STATUS_OK);
+    CHECK(info.items == 12);
+    CHECK(info.unique_tids >= 1 && info.unique_tids <= 12);
+    CHECK(info.unique_terms > 5);
+    CHECK(info.tid_len == 5);
+    CHECK(info.format_major == 1 && info.format_minor == 1);
+    CHECK(info.trie_nodes > 0);
+    CHECK(info.bytes > 0);
+}
+
+static void test_results_accessors_reject_bad_input(const grlm_results *list) {
+    grlm_result r;
+    grlm_generated g;
+    grlm_stats s;
+    size_t n = grlm_results_len(list);
+    memset(&r, 0xab, sizeof r);
+    CHECK_STATUS(grlm_results_get(list, n, &r), GRLM_STATUS_INDEX_OUT_OF_RANGE);
+    CHECK_STATUS(grlm_results_get(list, SIZE_MAX, &r), GRLM_STATUS_INDEX_OUT_OF_RANGE);
+    CHECK(r.item == 0xabababab);
+    CHECK_STATUS(grlm_results_get(NULL, 0, &r), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_results_get(list, 0, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_results_generated_get(list, grlm_results_generated_len(list), &g),
+                 GRLM_STATUS_INDEX_OUT_OF_RANGE);
+    CHECK_STATUS(grlm_results_generated_get(NULL, 0, &g), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_results_generated_get(list, 0, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_results_stats(NULL, &s), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_results_stats(list, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(grlm_results_len(NULL) == 0);
+    CHECK(grlm_results_generated_len(NULL) == 0);
+}
+
+static void test_items(const grlm_engine *engine) {
+    const uint32_t ids[] = {2, 1};
+    grlm_results *list = SENTINEL;
+    CHECK_STATUS(grlm_engine_items(engine, ids, 2, &list), GRLM_STATUS_OK);
+    CHECK(grlm_results_len(list) == 2);
+    grlm_result r;
+    CHECK_STATUS(grlm_results_get(list, 0, &r), GRLM_STATUS_OK);
+    CHECK(r.item == 2 && r.method == GRLM_METHOD_LOOKUP && r.score == 0.0);
+    CHECK(r.tid != NULL && r.tid[0] == '[');
+    CHECK(r.title != NULL && strstr(r.title, "Shampoo") != NULL);
+    CHECK_STATUS(grlm_results_get(list, 1, &r), GRLM_STATUS_OK);
+    CHECK(r.item == 1 && r.title != NULL && strstr(r.title, "Mask") != NULL);
+    grlm_stats s;
+    CHECK_STATUS(grlm_results_stats(list, &s), GRLM_STATUS_OK);
+    CHECK(s.steps == 0 && s.prompt_tokens == 0);
+    CHECK(grlm_results_generated_len(list) == 0);
+    test_results_accessors_reject_bad_input(list);
+    grlm_results_free(list);
+
+    const uint32_t unknown[] = {1, 999};
+    list = SENTINEL;
+    CHECK_STATUS(grlm_engine_items(engine, unknown, 2, &list), GRLM_STATUS_UNKNOWN_ITEM);
+    CHECK(strstr(grlm_last_error_message(), "999") != NULL);
+    CHECK_STATUS(grlm_engine_items(engine, NULL, 2, &list), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_engine_items(engine, ids, SIZE_MAX, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(grlm_engine_items(NULL, ids, 2, &list), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_engine_items(engine, ids, 2, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(list == SENTINEL);
+    CHECK_STATUS(grlm_engine_items(engine, NULL, 0, &list), GRLM_STATUS_OK);
+    CHECK(list != SENTINEL && grlm_results_len(list) == 0);
+    grlm_results_free(list);
+}
+
+static void test_ground(const grlm_engine *engine) {
+    /* Item 1's TID as a model might write it. */
+    grlm_results *lookup = NULL;
+    const uint32_t one = 1;
+    if (grlm_engine_items(engine, &one, 1, &lookup) != GRLM_STATUS_OK) {
+        check_failures++;
+        return;
+    }
+    grlm_result r;
+    CHECK_STATUS(grlm_results_get(lookup, 0, &r), GRLM_STATUS_OK);
+    char tid[512];
+    snprintf(tid, sizeof tid, "%s", r.tid);
+    grlm_results_free(lookup);
+
+    grlm_results *list = SENTINEL;
+    CHECK_STATUS(grlm_ground(engine, tid, 3, &list), GRLM_STATUS_OK);
+    CHECK(grlm_results_len(list) >= 1 && grlm_results_len(list) <= 3);
+    CHECK_STATUS(grlm_results_get(list, 0, &r), GRLM_STATUS_OK);
+    CHECK(r.item == 1 && r.method == GRLM_METHOD_DIRECT && r.score == 1.0);
+    grlm_results_free(list);
+
+    /* Structural: change the first term; item 1 still ranks first. */
+    char fuzzy[512];
+    const char *comma = strchr(tid, ',');
+    snprintf(fuzzy, sizeof fuzzy, "[something-else%s", comma ? comma : "]");
+    list = NULL;
+    CHECK_STATUS(grlm_ground(engine, fuzzy, 3, &list), GRLM_STATUS_OK);
+    CHECK(grlm_results_len(list) >= 1);
+    CHECK_STATUS(grlm_results_get(list, 0, &r), GRLM_STATUS_OK);
+    CHECK(r.item == 1 && r.method == GRLM_METHOD_STRUCTURAL && r.score < 1.0);
+    grlm_results_free(list);
+
+    /* A k far above the catalogue returns what matches, at most every item. */
+    list = NULL;
+    CHECK_STATUS(grlm_ground(engine, tid, UINT32_MAX, &list), GRLM_STATUS_OK);
+    CHECK(grlm_results_len(list) >= 1 && grlm_results_len(list) <= 12);
+    grlm_results_free(list);
+
+    list = SENTINEL;
+    CHECK_STATUS(grlm_ground(engine, tid, 0, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(grlm_ground(engine, "[a, b] trailing text", 3, &list), GRLM_STATUS_INVALID_TID);
+    CHECK_STATUS(grlm_ground(engine, "[caf\xe9, x]", 3, &list), GRLM_STATUS_INVALID_UTF8);
+    CHECK_STATUS(grlm_ground(engine, NULL, 3, &list), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_ground(NULL, tid, 3, &list), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_ground(engine, tid, 3, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(list == SENTINEL);
+}
+
+static grlm_session_params one_thread(void) {
+    grlm_session_params p = grlm_session_default_params();
+    p.threads = 1; /* the test machine is small and shared */
+    return p;
+}
+
+static void test_session_new_errors(const grlm_engine *engine) {
+    grlm_session_params d = grlm_session_default_params();
+    CHECK(d.size == sizeof d && d.threads >= 1 && d.n_ctx == 2048 && d.max_beams == 32);
+    CHECK(d.titles == 0);
+    grlm_session *s = SENTINEL;
+    grlm_session_params p = one_thread();
+    CHECK_STATUS(grlm_session_new(NULL, &p, &s), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_new(engine, &p, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    p.size = 1;
+    CHECK_STATUS(grlm_session_new(engine, &p, &s), GRLM_STATUS_STRUCT_SIZE);
+    p = one_thread();
+    p.threads = 0;
+    CHECK_STATUS(grlm_session_new(engine, &p, &s), GRLM_STATUS_INVALID_ARGUMENT);
+    p = one_thread();
+    p.threads = 100000;
+    CHECK_STATUS(grlm_session_new(engine, &p, &s), GRLM_STATUS_INVALID_ARGUMENT);
+    p = one_thread();
+    p.n_ctx = 8;
+    CHECK_STATUS(grlm_session_new(engine, &p, &s), GRLM_STATUS_INVALID_ARGUMENT);
+    p = one_thread();
+    p.n_ctx = UINT32_MAX;
+    CHECK_STATUS(grlm_session_new(engine, &p, &s), GRLM_STATUS_INVALID_ARGUMENT);
+    p = one_thread();
+    p.max_beams = 0;
+    CHECK_STATUS(grlm_session_new(engine, &p, &s), GRLM_STATUS_INVALID_ARGUMENT);
+    p = one_thread();
+    p.titles = 2;
+    CHECK_STATUS(grlm_session_new(engine, &p, &s), GRLM_STATUS_INVALID_ARGUMENT);
+    CHECK(s == SENTINEL);
+
+    /* NULL params means the defaults. */
+    s = NULL;
+    CHECK_STATUS(grlm_session_new(engine, NULL, &s), GRLM_STATUS_OK);
+    CHECK(s != NULL);
+    grlm_session_free(s);
+}
+
+static void test_history(grlm_session *s) {
+    size_t len = 77;
+    CHECK_STATUS(grlm_session_history_len(s, &len), GRLM_STATUS_OK);
+    CHECK(len == 0);
+    grlm_results *list = SENTINEL;
+    CHECK_STATUS(grlm_recommend(s, NULL, &list), GRLM_STATUS_EMPTY_HISTORY);
+    CHECK(list == SENTINEL);
+
+    const uint32_t history[] = {1, 2, 3};
+    const uint32_t unknown[] = {4, 12345};
+    CHECK_STATUS(grlm_session_set_history(s, history, 3), GRLM_STATUS_OK);
+    CHECK_STATUS(grlm_session_set_history(s, unknown, 2), GRLM_STATUS_UNKNOWN_ITEM);
+    CHECK(strstr(grlm_last_error_message(), "12345") != NULL);
+    CHECK_STATUS(grlm_session_history_len(s, &len), GRLM_STATUS_OK);
+    CHECK(len == 3); /* unchanged by the failed call */
+    CHECK_STATUS(grlm_session_append_history(s, unknown, 2), GRLM_STATUS_UNKNOWN_ITEM);
+    CHECK_STATUS(grlm_session_history_len(s, &len), GRLM_STATUS_OK);
+    CHECK(len == 3);
+    CHECK_STATUS(grlm_session_set_history(s, NULL, 3), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_append_history(s, NULL, 1), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_set_history(s, history, (size_t)1 << 40),
+                 GRLM_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(grlm_session_set_history(NULL, history, 3), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_append_history(NULL, history, 3), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_history_len(NULL, &len), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_history_len(s, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_append_history(s, NULL, 0), GRLM_STATUS_OK);
+    CHECK_STATUS(grlm_session_history_len(s, &len), GRLM_STATUS_OK);
+    CHECK(len == 3);
+}
+
+/* A recommendation with `p`: OK, and the results are distinct, ordered catalogue items. */
+static grlm_results *recommend_ok(grlm_session *s, const grlm_recommend_params *p, int line) {
+    grlm_results *list = NULL;
+    grlm_status status = grlm_recommend(s, p, &list);
+    if (status != GRLM_STATUS_OK) {
+        fprintf(stderr, "api.c:%d: recommend returned %s: %s\n", line, grlm_status_name(status),
+                grlm_last_error_message());
+        check_failures++;
+        return NULL;
+    }
+    double last = INFINITY;
+    for (size_t i = 0; i < grlm_results_len(list); i++) {
+        grlm_result r;
+        CHECK_STATUS(grlm_results_get(list, i, &r), GRLM_STATUS_OK);
+        CHECK(r.method == GRLM_METHOD_RECOMMENDED);
+        CHECK(r.item >= 1 && r.item <= 12);
+        CHECK(r.score <= last && isfinite(r.score));
+        CHECK(r.tid != NULL && r.tid[0] == '[');
+        last = r.score;
+        for (size_t j = 0; j < i; j++) {
+            grlm_result q;
+            grlm_results_get(list, j, &q);
+            CHECK(q.item != r.item);
+        }
+    }
+    return list;
+}
+
+static int contains(const grlm_results *list, uint32_t item) {
+    for (size_t i = 0; i < grlm_results_len(list); i++) {
+        grlm_result r;
+        grlm_results_get(list, i, &r);
+        if (r.item == item) return 1;
+    }
+    return 0;
+}
+
+static void test_recommend(grlm_session *s) {
+    const uint32_t history[] = {1, 2, 3};
+    CHECK_STATUS(grlm_session_set_history(s, history, 3), GRLM_STATUS_OK);
+    grlm_recommend_params p = grlm_recommend_default_params();
+    CHECK(p.size == sizeof p && p.k == 10 && p.beams == 20 && p.mode == GRLM_MODE_CONSTRAINED);
+    CHECK(p.exclude_history == 1 && p.max_history == 20 && p.exclude == NULL && p.allow == NULL);
+    p.k = 3;
+    p.beams = 5;
+
+    grlm_results *first = recommend_ok(s, &p, __LINE__);
+    CHECK(grlm_results_len(first) == 3);
+    for (int i = 0; i < 3; i++) CHECK(!contains(first, history[i]));
+    grlm_stats st;
+    CHECK_STATUS(grlm_results_stats(first, &st), GRLM_STATUS_OK);
+    CHECK(st.prompt_tokens > 0 && st.steps > 0 && st.evaluated_tokens > 0);
+    CHECK(st.total_ms >= st.decode_ms && st.decode_ms >= 0);
+    CHECK(grlm_results_generated_len(first) == 0);
+
+    /* The same request again: only the last prompt token is evaluated again (for its
+     * logits), and the answer is the same up to float noise from the other batch shape. */
+    grlm_results *again = recommend_ok(s, &p, __LINE__);
+    CHECK_STATUS(grlm_results_stats(again, &st), GRLM_STATUS_OK);
+    CHECK(st.prompt_tokens == 1 && st.cached_tokens > 0);
+    CHECK(grlm_results_len(again) == grlm_results_len(first));
+    for (size_t i = 0; i < grlm_results_len(first) && i < grlm_results_len(again); i++) {
+        grlm_result a, b;
+        grlm_results_get(first, i, &a);
+        grlm_results_get(again, i, &b);
+        CHECK(a.item == b.item && fabs(a.score - b.score) < 1e-4 && strcmp(a.tid, b.tid) == 0);
+    }
+    grlm_results_free(again);
+
+    /* Appending evaluates only the new item's tokens. */
+    const uint32_t next = 4;
+    CHECK_STATUS(grlm_session_append_history(s, &next, 1), GRLM_STATUS_OK);
+    grlm_results *appended = recommend_ok(s, &p, __LINE__);
+    CHECK_STATUS(grlm_results_stats(appended, &st), GRLM_STATUS_OK);
+    CHECK(st.prompt_tokens > 0 && st.cached_tokens > 0);
+    CHECK(!contains(appended, 4));
+    grlm_results_free(appended);
+
+    /* Exclusions and allow-lists. */
+    grlm_result top;
+    CHECK_STATUS(grlm_results_get(first, 0, &top), GRLM_STATUS_OK);
+    grlm_recommend_params q = p;
+    q.exclude = &top.item;
+    q.exclude_len = 1;
+    grlm_results *excluded = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(excluded) >= 1 && !contains(excluded, top.item));
+    grlm_results_free(excluded);
+    const uint32_t allow[] = {6, 7};
+    q = p;
+    q.allow = allow;
+    q.allow_len = 2;
+    grlm_results *allowed = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(allowed) >= 1);
+    for (size_t i = 0; i < grlm_results_len(allowed); i++) {
+        grlm_result r;
+        grlm_results_get(allowed, i, &r);
+        CHECK(r.item == 6 || r.item == 7);
+    }
+    grlm_results_free(allowed);
+    q.allow_len = 0; /* an empty allow-list allows nothing */
+    grlm_results *none = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(none) == 0);
+    grlm_results_free(none);
+    q = p;
+    q.exclude_history = 0;
+    grlm_results *with_history = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(with_history) == 3);
+    grlm_results_free(with_history);
+
+    /* Free mode: beams are reported before grounding. */
+    q = p;
+    q.mode = GRLM_MODE_FREE;
+    q.max_tokens = 24;
+    grlm_results *free_mode = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_generated_len(free_mode) >= 1);
+    for (size_t i = 0; i < grlm_results_generated_len(free_mode); i++) {
+        grlm_generated g;
+        CHECK_STATUS(grlm_results_generated_get(free_mode, i, &g), GRLM_STATUS_OK);
+        CHECK(g.text != NULL && g.valid <= 1 && g.direct <= g.valid && g.score <= 0.0);
+    }
+    test_results_accessors_reject_bad_input(free_mode);
+    grlm_results_free(free_mode);
+
+    /* Bad requests fail, write nothing, and leave the session usable. */
+    grlm_results *list = SENTINEL;
+    q = p;
+    q.k = 0;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q.k = UINT32_MAX;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q = p;
+    q.k = 6; /* more than the beam width */
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q = p;
+    q.beams = 0;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q.beams = 1000;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q = p;
+    q.mode = 7;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q = p;
+    q.exclude_history = 2;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q = p;
+    q.max_history = 0;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q = p;
+    q.exclude_len = 3; /* with a NULL list */
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_NULL_ARGUMENT);
+    q = p;
+    q.allow = allow;
+    q.allow_len = SIZE_MAX;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q = p;
+    q.size = 0;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_STRUCT_SIZE);
+    CHECK_STATUS(grlm_recommend(NULL, &p, &list), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_recommend(s, &p, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(list == SENTINEL);
+
+    /* Same history as `first` again: still the same answer after all those failures. */
+    CHECK_STATUS(grlm_session_set_history(s, history, 3), GRLM_STATUS_OK);
+    grlm_results *after = recommend_ok(s, &p, __LINE__);
+    CHECK(grlm_results_len(after) == grlm_results_len(first));
+    for (size_t i = 0; i < grlm_results_len(first) && i < grlm_results_len(after); i++) {
+        grlm_result a, b;
+        grlm_results_get(first, i, &a);
+        grlm_results_get(after, i, &b);
+        CHECK(a.item == b.item && fabs(a.score - b.score) < 1e-4);
+    }
+    grlm_results_free(after);
+    grlm_results_free(first);
+}
+
+static void test_prompt_too_long(const grlm_engine *engine) {
+    grlm_session_params sp = one_thread();
+    sp.n_ctx = 128; /* the tiny model's byte-level tokenizer makes ~90 tokens of one line */
+    grlm_session *s = NULL;
+    CHECK_STATUS(grlm_session_new(engine, &sp, &s), GRLM_STATUS_OK);
+    uint32_t history[200];
+    for (int i = 0; i < 200; i++) history[i] = (uint32_t)(i % 12) + 1;
+    CHECK_STATUS(grlm_session_set_history(s, history, 200), GRLM_STATUS_OK);
+    grlm_recommend_params p = grlm_recommend_default_params();
+    p.k = 1;
+    p.beams = 2;
+    p.max_history = 200;
+    p.exclude_history = 0;
+    grlm_results *list = SENTINEL;
+    CHECK_STATUS(grlm_recommend(s, &p, &list), GRLM_STATUS_PROMPT_TOO_LONG);
+    CHECK(list == SENTINEL);
+    /* The same session answers once the prompt fits. */
+    p.max_history = 1;
+    list = NULL;
+    CHECK_STATUS(grlm_recommend(s, &p, &list), GRLM_STATUS_OK);
+    CHECK(grlm_results_len(list) == 1);
+    grlm_results_free(list);
+    grlm_session_free(s);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    snprintf(dir_buf, sizeof dir_buf, "%s", argv[1]);
+    dir = dir_buf;
+
+    test_versions();
+    test_engine_open_errors();
+
+    grlm_engine_params p = engine_params(file("tiny.gguf"), file("fixture.grlm"));
+    grlm_engine *engine = NULL;
+    REQUIRE_OK(grlm_engine_open(&p, &engine));
+    test_catalog_info(engine);
+    test_items(engine);
+    test_ground(engine);
+    test_session_new_errors(engine);
+
+    grlm_session_params sp = one_thread();
+    grlm_session *session = NULL;
+    REQUIRE_OK(grlm_session_new(engine, &sp, &session));
+    test_history(session);
+    test_recommend(session);
+    test_prompt_too_long(engine);
+
+    /* The session keeps what it needs: it works after the engine is released. */
+    grlm_engine_free(engine);
+    grlm_recommend_params rp = grlm_recommend_default_params();
+    rp.k = 2;
+    rp.beams = 4;
+    grlm_results *list = NULL;
+    CHECK_STATUS(grlm_recommend(session, &rp, &list), GRLM_STATUS_OK);
+    CHECK(grlm_results_len(list) == 2);
+    grlm_results_free(list);
+    grlm_session_free(session);
+
+    /* Freeing NULL is a no-op. */
+    grlm_engine_free(NULL);
+    grlm_session_free(NULL);
+    grlm_results_free(NULL);
+
+    if (check_failures) {
+        fprintf(stderr, "%d check(s) failed\n", check_failures);
+        return 1;
+    }
+    printf("api: all checks passed\n");
+    return 0;
+}
