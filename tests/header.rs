@@ -31,7 +31,7 @@ fn committed_header_matches_the_sources() {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| committed.lines().count().min(generated.lines().count()), |i| i);
+            .unwrap_or_else(|| committed.lines().count().min(generated.lines().count()));
         panic!(
             "include/grlm.h is out of date with src/ffi (first difference at line {}); \
              regenerate it with `GRLM_BLESS=1 cargo test --release --test header` and commit it",
