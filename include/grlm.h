@@ -47,148 +47,6 @@
 #define GRLM_ABI_VERSION 1
 
 /**
- * What a call did. Values are part of the ABI: they never change and are never reused;
- * new codes get new values. `grlm_status_name` gives a code's name, and
- * `grlm_last_error_message` the reason for the last failure on this thread.
- */
-enum grlm_status
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-    /**
-     * Success; the out-parameters were written.
-     */
-    GRLM_STATUS_OK = 0,
-    /**
-     * A required pointer argument was NULL.
-     */
-    GRLM_STATUS_NULL_ARGUMENT = 1,
-    /**
-     * A string argument is not valid UTF-8.
-     */
-    GRLM_STATUS_INVALID_UTF8 = 2,
-    /**
-     * An argument is out of range (k = 0, beams above the session's maximum, an absurd
-     * length, an unknown mode, a flag other than 0 or 1, ...).
-     */
-    GRLM_STATUS_INVALID_ARGUMENT = 3,
-    /**
-     * A parameter struct's `size` is not one this library knows: initialise structs with
-     * their `grlm_*_default_params` function, from the header the library was built with.
-     */
-    GRLM_STATUS_STRUCT_SIZE = 4,
-    /**
-     * An index past the end of a result list.
-     */
-    GRLM_STATUS_INDEX_OUT_OF_RANGE = 5,
-    /**
-     * A file is missing or unreadable.
-     */
-    GRLM_STATUS_IO = 10,
-    /**
-     * The catalogue is corrupt or truncated.
-     */
-    GRLM_STATUS_CATALOG_CORRUPT = 11,
-    /**
-     * The catalogue was written by an incompatible format version.
-     */
-    GRLM_STATUS_CATALOG_VERSION = 12,
-    /**
-     * The model file is not a GGUF llama.cpp can load.
-     */
-    GRLM_STATUS_MODEL = 13,
-    /**
-     * The LoRA adapter does not load or does not fit the model.
-     */
-    GRLM_STATUS_ADAPTER = 14,
-    /**
-     * The catalogue has no token trie: rebuild it with `grlm catalog build --model`.
-     */
-    GRLM_STATUS_NO_TOKEN_TRIE = 15,
-    /**
-     * The catalogue's token trie was built for another model's tokenizer.
-     */
-    GRLM_STATUS_TOKENIZER_MISMATCH = 16,
-    /**
-     * The session's history is empty.
-     */
-    GRLM_STATUS_EMPTY_HISTORY = 20,
-    /**
-     * An item id is not in the catalogue.
-     */
-    GRLM_STATUS_UNKNOWN_ITEM = 21,
-    /**
-     * The history's prompt and the beams do not fit the session's context.
-     */
-    GRLM_STATUS_PROMPT_TOO_LONG = 22,
-    /**
-     * A TID text does not parse.
-     */
-    GRLM_STATUS_INVALID_TID = 23,
-    /**
-     * Another thread is using this session right now (sessions are one thread at a time).
-     */
-    GRLM_STATUS_SESSION_BUSY = 24,
-    /**
-     * llama.cpp failed (backend, context creation or a decode call).
-     */
-    GRLM_STATUS_BACKEND = 30,
-    /**
-     * An earlier call on this session panicked; the session is unusable: free it.
-     */
-    GRLM_STATUS_POISONED = 98,
-    /**
-     * A bug in libgrlm panicked; the call was abandoned and nothing was written.
-     */
-    GRLM_STATUS_PANIC = 99,
-    /**
-     * A bug in libgrlm broke an internal invariant.
-     */
-    GRLM_STATUS_INTERNAL = 100,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum grlm_status grlm_status;
-#else
-typedef uint32_t grlm_status;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
- * How a result was found.
- */
-enum grlm_method
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-    /**
-     * Recommended by the model (`grlm_recommend`).
-     */
-    GRLM_METHOD_RECOMMENDED = 0,
-    /**
-     * Grounding: the query is exactly this item's TID.
-     */
-    GRLM_METHOD_DIRECT = 1,
-    /**
-     * Grounding: the item's TID shares (possibly fuzzy) terms with the query.
-     */
-    GRLM_METHOD_STRUCTURAL = 2,
-    /**
-     * Looked up by id (`grlm_engine_items`).
-     */
-    GRLM_METHOD_LOOKUP = 3,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum grlm_method grlm_method;
-#else
-typedef uint32_t grlm_method;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
  * A backbone model, optional LoRA adapter and catalogue, opened once and shared.
  *
  * Thread safety: all functions taking a `const grlm_engine *` may be called from any
@@ -227,7 +85,8 @@ typedef struct grlm_engine_params {
      */
     uint32_t size;
     /**
-     * Layers to offload to the GPU in GPU builds (ignored on CPU). Default: all.
+     * Layers to offload to the GPU in GPU builds (ignored on CPU). Default 999: more than
+     * any model has, so all of them.
      */
     uint32_t gpu_layers;
     /**
@@ -247,6 +106,15 @@ typedef struct grlm_engine_params {
      */
     float lora_scale;
 } grlm_engine_params;
+
+/**
+ * What a call did: one of the `GRLM_STATUS_*` values. Values are part of the ABI: they
+ * never change and are never reused; new codes get new values. `grlm_status_name` gives a
+ * code's name, and `grlm_last_error_message` the reason for the last failure on this
+ * thread. A plain integer type rather than a C enum, so that every language imports one
+ * unambiguous type (Swift sees a C enum and a typedef of one name as two).
+ */
+typedef uint32_t grlm_status;
 
 /**
  * Facts about an engine's catalogue, as `grlm_engine_catalog_info` writes them.
@@ -287,6 +155,12 @@ typedef struct grlm_catalog_info {
 } grlm_catalog_info;
 
 /**
+ * How a result was found: one of the `GRLM_METHOD_*` values (a plain integer type, like
+ * `grlm_status`).
+ */
+typedef uint32_t grlm_method;
+
+/**
  * One item of a `grlm_results` list, as `grlm_results_get` writes it.
  *
  * The strings belong to the list: valid until `grlm_results_free`, UTF-8, never NULL
@@ -322,7 +196,8 @@ typedef struct grlm_result {
  */
 typedef struct grlm_generated {
     /**
-     * What the model wrote (UTF-8, owned by the list, never NULL).
+     * What the model wrote, owned by the list, never NULL. Byte sequences the model wrote
+     * that are not UTF-8 appear as U+FFFD; a beam that wrote nothing is "".
      */
     const char *text;
     /**
@@ -441,8 +316,8 @@ typedef struct grlm_recommend_params {
      */
     uint32_t max_tokens;
     /**
-     * Items never to return (ids not in the catalogue are ignored); NULL when
-     * `exclude_len` is 0.
+     * Items never to return (ids not in the catalogue are ignored). May be NULL when
+     * `exclude_len` is 0 (then it is not read).
      */
     const uint32_t *exclude;
     /**
@@ -450,8 +325,14 @@ typedef struct grlm_recommend_params {
      */
     size_t exclude_len;
     /**
-     * If not NULL, results come only from these `allow_len` items (an empty list allows
-     * nothing). NULL (default): every item is allowed.
+     * 1: results come only from the `allow_len` items at `allow` (none when `allow_len`
+     * is 0). 0 (default): every item is allowed and `allow` is not read. A flag of its own,
+     * so that an empty list from a binding (often a NULL pointer) cannot silently mean
+     * "everything".
+     */
+    uint32_t use_allow;
+    /**
+     * The allow-list; may be NULL when `allow_len` is 0.
      */
     const uint32_t *allow;
     /**
@@ -459,6 +340,26 @@ typedef struct grlm_recommend_params {
      */
     size_t allow_len;
 } grlm_recommend_params;
+
+/**
+ * Recommended by the model (`grlm_recommend`).
+ */
+#define GRLM_METHOD_RECOMMENDED 0
+
+/**
+ * Grounding: the query is exactly this item's TID.
+ */
+#define GRLM_METHOD_DIRECT 1
+
+/**
+ * Grounding: the item's TID shares (possibly fuzzy) terms with the query.
+ */
+#define GRLM_METHOD_STRUCTURAL 2
+
+/**
+ * Looked up by id (`grlm_engine_items`).
+ */
+#define GRLM_METHOD_LOOKUP 3
 
 /**
  * Beam search inside the catalogue's token trie: every result is a real, eligible item.
@@ -469,6 +370,118 @@ typedef struct grlm_recommend_params {
  * Unconstrained beams, then grounding of what the model wrote (the paper's setting).
  */
 #define GRLM_MODE_FREE 1
+
+/**
+ * Success; the out-parameters were written.
+ */
+#define GRLM_STATUS_OK 0
+
+/**
+ * A required pointer argument was NULL.
+ */
+#define GRLM_STATUS_NULL_ARGUMENT 1
+
+/**
+ * A string argument is not valid UTF-8.
+ */
+#define GRLM_STATUS_INVALID_UTF8 2
+
+/**
+ * An argument is out of range (k = 0, beams above the session's maximum, an absurd
+ * length, an unknown mode, a flag other than 0 or 1, ...).
+ */
+#define GRLM_STATUS_INVALID_ARGUMENT 3
+
+/**
+ * A parameter struct's `size` is not one this library knows: initialise structs with
+ * their `grlm_*_default_params` function, from the header the library was built with.
+ */
+#define GRLM_STATUS_STRUCT_SIZE 4
+
+/**
+ * An index past the end of a result list.
+ */
+#define GRLM_STATUS_INDEX_OUT_OF_RANGE 5
+
+/**
+ * A file is missing or unreadable.
+ */
+#define GRLM_STATUS_IO 10
+
+/**
+ * The catalogue is corrupt or truncated.
+ */
+#define GRLM_STATUS_CATALOG_CORRUPT 11
+
+/**
+ * The catalogue was written by an incompatible format version.
+ */
+#define GRLM_STATUS_CATALOG_VERSION 12
+
+/**
+ * The model file is not a GGUF llama.cpp can load.
+ */
+#define GRLM_STATUS_MODEL 13
+
+/**
+ * The LoRA adapter does not load or does not fit the model.
+ */
+#define GRLM_STATUS_ADAPTER 14
+
+/**
+ * The catalogue has no token trie: rebuild it with `grlm catalog build --model`.
+ */
+#define GRLM_STATUS_NO_TOKEN_TRIE 15
+
+/**
+ * The catalogue's token trie was built for another model's tokenizer.
+ */
+#define GRLM_STATUS_TOKENIZER_MISMATCH 16
+
+/**
+ * The session's history is empty.
+ */
+#define GRLM_STATUS_EMPTY_HISTORY 20
+
+/**
+ * An item id is not in the catalogue.
+ */
+#define GRLM_STATUS_UNKNOWN_ITEM 21
+
+/**
+ * The history's prompt and the beams do not fit the session's context.
+ */
+#define GRLM_STATUS_PROMPT_TOO_LONG 22
+
+/**
+ * A TID text does not parse.
+ */
+#define GRLM_STATUS_INVALID_TID 23
+
+/**
+ * Another thread is using this session right now (sessions are one thread at a time).
+ */
+#define GRLM_STATUS_SESSION_BUSY 24
+
+/**
+ * llama.cpp failed (backend, context creation or a decode call).
+ */
+#define GRLM_STATUS_BACKEND 30
+
+/**
+ * An earlier call on this session panicked; the session is unusable: free it.
+ */
+#define GRLM_STATUS_POISONED 98
+
+/**
+ * A bug in libgrlm panicked; the call was abandoned and nothing was written.
+ */
+#define GRLM_STATUS_PANIC 99
+
+/**
+ * A bug in libgrlm broke an internal invariant.
+ */
+#define GRLM_STATUS_INTERNAL 100
 
 #ifdef __cplusplus
 extern "C" {
@@ -717,7 +730,7 @@ const char *grlm_last_error_message(void);
  * The name of a status code (`"GRLM_STATUS_UNKNOWN_ITEM"`), or `"GRLM_STATUS_UNKNOWN"`
  * for a value this library does not define. Static storage; never NULL; thread-safe.
  */
-const char *grlm_status_name(uint32_t status);
+const char *grlm_status_name(grlm_status status);
 
 /**
  * The library's version, `"major.minor.patch"`. Static storage; thread-safe.

@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, CStr, CString};
 
-use super::status::{grlm_status, Error};
+use super::status::*;
 
 /// Most ids a list argument (history, exclusions, allow-list, lookups) may hold: far above
 /// any real use, low enough that a garbage length is refused before it is read.
@@ -31,7 +31,7 @@ pub(crate) unsafe fn params<'a, T: Sized>(ptr: *const T, name: &str) -> Result<&
     let size = unsafe { ptr.cast::<u32>().read_unaligned() };
     if size as usize != std::mem::size_of::<T>() {
         return Err(Error::new(
-            grlm_status::StructSize,
+            GRLM_STATUS_STRUCT_SIZE,
             format!(
                 "{name}.size is {size}, but this libgrlm reads {} bytes: initialise it with its \
                  grlm_*_default_params function and build against the libgrlm header you link",
@@ -55,7 +55,7 @@ pub(crate) unsafe fn string<'a>(ptr: *const c_char, name: &str) -> Result<&'a st
     let bytes = unsafe { CStr::from_ptr(ptr) };
     bytes.to_str().map_err(|e| {
         Error::new(
-            grlm_status::InvalidUtf8,
+            GRLM_STATUS_INVALID_UTF8,
             format!("{name} is not valid UTF-8 (byte {})", e.valid_up_to()),
         )
     })
@@ -87,7 +87,7 @@ pub(crate) unsafe fn ids<'a>(ptr: *const u32, len: usize, name: &str) -> Result<
     }
     if len > MAX_LIST_LEN {
         return Err(Error::new(
-            grlm_status::InvalidArgument,
+            GRLM_STATUS_INVALID_ARGUMENT,
             format!("{name} has {len} ids; at most {MAX_LIST_LEN} are accepted"),
         ));
     }
@@ -101,7 +101,7 @@ pub(crate) fn flag(value: u32, name: &str) -> Result<bool, Error> {
         0 => Ok(false),
         1 => Ok(true),
         _ => Err(Error::new(
-            grlm_status::InvalidArgument,
+            GRLM_STATUS_INVALID_ARGUMENT,
             format!("{name} is {value}; flags are 0 or 1"),
         )),
     }
@@ -132,7 +132,7 @@ impl<T> Out<T> {
 }
 
 fn null(name: &str) -> Error {
-    Error::new(grlm_status::NullArgument, format!("{name} is NULL"))
+    Error::new(GRLM_STATUS_NULL_ARGUMENT, format!("{name} is NULL"))
 }
 
 /// `text` as a C string; interior NULs (possible in titles) become U+FFFD so the text is

@@ -4,8 +4,8 @@
 use std::ffi::c_char;
 
 use super::args;
-use super::results::{grlm_method, grlm_results};
-use super::status::{grlm_status, guard, guard_value, Error};
+use super::results::{grlm_results, GRLM_METHOD_LOOKUP};
+use super::status::*;
 use crate::engine::{Engine, EngineParams};
 use crate::ground::ItemFilter;
 use crate::llm::ModelParams;
@@ -18,7 +18,8 @@ use crate::tid::Tid;
 pub struct grlm_engine_params {
     /// `sizeof(grlm_engine_params)`; set by `grlm_engine_default_params`.
     pub size: u32,
-    /// Layers to offload to the GPU in GPU builds (ignored on CPU). Default: all.
+    /// Layers to offload to the GPU in GPU builds (ignored on CPU). Default 999: more than
+    /// any model has, so all of them.
     pub gpu_layers: u32,
     /// The backbone GGUF (UTF-8 path). Required.
     pub model_path: *const c_char,
@@ -154,7 +155,7 @@ pub unsafe extern "C" fn grlm_engine_catalog_info(
             .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
             .ok_or_else(|| {
                 Error::new(
-                    grlm_status::Internal,
+                    GRLM_STATUS_INTERNAL,
                     format!("format version {:?}", info.format_version),
                 )
             })?;
@@ -199,7 +200,7 @@ pub unsafe extern "C" fn grlm_engine_items(
         let out = args::out(out, "out")?;
         let list = grlm_results::from_items(
             engine.engine.catalog(),
-            items.iter().map(|&item| (item, grlm_method::Lookup, 0.0)),
+            items.iter().map(|&item| (item, GRLM_METHOD_LOOKUP, 0.0)),
         )?;
         // SAFETY: `out` is writable (caller).
         unsafe { out.write(Box::into_raw(Box::new(list))) };
@@ -230,9 +231,9 @@ pub unsafe extern "C" fn grlm_ground(
         let text = unsafe { args::string(tid, "tid") }?;
         let out = args::out(out, "out")?;
         if k == 0 {
-            return Err(Error::new(grlm_status::InvalidArgument, "k must be at least 1"));
+            return Err(Error::new(GRLM_STATUS_INVALID_ARGUMENT, "k must be at least 1"));
         }
-        let query = Tid::parse(text, None).map_err(|e| Error::new(grlm_status::InvalidTid, e.to_string()))?;
+        let query = Tid::parse(text, None).map_err(|e| Error::new(GRLM_STATUS_INVALID_TID, e.to_string()))?;
         let catalog = engine.engine.catalog();
         let hits = catalog.ground(&query, k as usize, &ItemFilter::none())?;
         let list = grlm_results::from_grounded(catalog, &hits)?;

@@ -5,7 +5,7 @@
 //! - Objects are opaque handles made by `grlm_*_open`/`_new`/a producing call and released
 //!   by the matching `_free`, which accepts NULL. Freeing twice is undefined behaviour.
 //! - Fallible functions return a [`grlm_status`]; results leave through out-parameters,
-//!   which are written only when the status is `GRLM_STATUS_OK`. On failure,
+//!   which are written only when the status is [`GRLM_STATUS_OK`]. On failure,
 //!   [`grlm_last_error_message`] says why, on the calling thread.
 //! - Every pointer is checked for NULL, every string for UTF-8, every length against a cap,
 //!   and every body runs inside a panic boundary: a Rust panic becomes
@@ -36,14 +36,15 @@ pub use engine::{
 };
 pub use results::{
     grlm_generated, grlm_method, grlm_result, grlm_results, grlm_results_free, grlm_results_generated_get,
-    grlm_results_generated_len, grlm_results_get, grlm_results_len, grlm_results_stats, grlm_stats,
+    grlm_results_generated_len, grlm_results_get, grlm_results_len, grlm_results_stats, grlm_stats, GRLM_METHOD_DIRECT,
+    GRLM_METHOD_LOOKUP, GRLM_METHOD_RECOMMENDED, GRLM_METHOD_STRUCTURAL,
 };
 pub use session::{
     grlm_mode, grlm_recommend, grlm_recommend_default_params, grlm_recommend_params, grlm_session,
     grlm_session_append_history, grlm_session_default_params, grlm_session_free, grlm_session_history_len,
     grlm_session_new, grlm_session_params, grlm_session_set_history, GRLM_MODE_CONSTRAINED, GRLM_MODE_FREE,
 };
-pub use status::{grlm_last_error_message, grlm_status, grlm_status_name};
+pub use status::*;
 pub use version::{
     grlm_abi_version, grlm_version, GRLM_ABI_VERSION, GRLM_VERSION_MAJOR, GRLM_VERSION_MINOR, GRLM_VERSION_PATCH,
 };

@@ -4,23 +4,21 @@
 use std::ffi::{c_char, CString};
 
 use super::args::{self, c_string};
-use super::status::{grlm_status, guard, guard_value, Error};
+use super::status::*;
 use crate::engine::Response;
 use crate::ground::{Grounded, Method};
 
-/// How a result was found.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum grlm_method {
-    /// Recommended by the model (`grlm_recommend`).
-    Recommended = 0,
-    /// Grounding: the query is exactly this item's TID.
-    Direct = 1,
-    /// Grounding: the item's TID shares (possibly fuzzy) terms with the query.
-    Structural = 2,
-    /// Looked up by id (`grlm_engine_items`).
-    Lookup = 3,
-}
+/// How a result was found: one of the `GRLM_METHOD_*` values (a plain integer type, like
+/// `grlm_status`).
+pub type grlm_method = u32;
+/// Recommended by the model (`grlm_recommend`).
+pub const GRLM_METHOD_RECOMMENDED: grlm_method = 0;
+/// Grounding: the query is exactly this item's TID.
+pub const GRLM_METHOD_DIRECT: grlm_method = 1;
+/// Grounding: the item's TID shares (possibly fuzzy) terms with the query.
+pub const GRLM_METHOD_STRUCTURAL: grlm_method = 2;
+/// Looked up by id (`grlm_engine_items`).
+pub const GRLM_METHOD_LOOKUP: grlm_method = 3;
 
 /// One item of a `grlm_results` list, as `grlm_results_get` writes it.
 ///
@@ -45,7 +43,8 @@ pub struct grlm_result {
 /// One free-mode beam before grounding, as `grlm_results_generated_get` writes it.
 #[repr(C)]
 pub struct grlm_generated {
-    /// What the model wrote (UTF-8, owned by the list, never NULL).
+    /// What the model wrote, owned by the list, never NULL. Byte sequences the model wrote
+    /// that are not UTF-8 appear as U+FFFD; a beam that wrote nothing is "".
     pub text: *const c_char,
     /// Its log-probability.
     pub score: f64,
@@ -109,7 +108,7 @@ impl grlm_results {
             .into_iter()
             .map(|r| Entry {
                 item: r.item,
-                method: grlm_method::Recommended,
+                method: GRLM_METHOD_RECOMMENDED,
                 score: r.score,
                 tid: c_string(&r.tid.to_string()),
                 title: r.title.as_deref().map(c_string),
@@ -149,7 +148,7 @@ impl grlm_results {
         for (item, method, score) in items {
             let tid = catalog
                 .tid_of(item)?
-                .ok_or_else(|| Error::new(grlm_status::UnknownItem, format!("item {item} is not in the catalogue")))?;
+                .ok_or_else(|| Error::new(GRLM_STATUS_UNKNOWN_ITEM, format!("item {item} is not in the catalogue")))?;
             entries.push(Entry {
                 item,
                 method,
@@ -170,8 +169,8 @@ impl grlm_results {
             catalog,
             hits.iter().map(|h| {
                 let method = match h.method {
-                    Method::Direct => grlm_method::Direct,
-                    Method::Structural => grlm_method::Structural,
+                    Method::Direct => GRLM_METHOD_DIRECT,
+                    Method::Structural => GRLM_METHOD_STRUCTURAL,
                 };
                 (h.item, method, f64::from(h.score))
             }),
@@ -181,7 +180,7 @@ impl grlm_results {
 
 fn index_error(what: &str, index: usize, len: usize) -> Error {
     Error::new(
-        grlm_status::IndexOutOfRange,
+        GRLM_STATUS_INDEX_OUT_OF_RANGE,
         format!("{what} index {index} is past the end of a list of {len}"),
     )
 }

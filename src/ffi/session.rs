@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use super::args;
 use super::engine::grlm_engine;
 use super::results::grlm_results;
-use super::status::{grlm_status, guard, guard_value, Error};
+use super::status::*;
 use crate::engine::{Engine, Mode, RecommendParams, Session, SessionParams};
 use crate::ground::ItemFilter;
 
@@ -56,13 +56,17 @@ pub struct grlm_recommend_params {
     pub max_history: u32,
     /// Free mode: most tokens a beam may generate. Default 48.
     pub max_tokens: u32,
-    /// Items never to return (ids not in the catalogue are ignored); NULL when
-    /// `exclude_len` is 0.
+    /// Items never to return (ids not in the catalogue are ignored). May be NULL when
+    /// `exclude_len` is 0 (then it is not read).
     pub exclude: *const u32,
     /// Length of `exclude`.
     pub exclude_len: usize,
-    /// If not NULL, results come only from these `allow_len` items (an empty list allows
-    /// nothing). NULL (default): every item is allowed.
+    /// 1: results come only from the `allow_len` items at `allow` (none when `allow_len`
+    /// is 0). 0 (default): every item is allowed and `allow` is not read. A flag of its own,
+    /// so that an empty list from a binding (often a NULL pointer) cannot silently mean
+    /// "everything".
+    pub use_allow: u32,
+    /// The allow-list; may be NULL when `allow_len` is 0.
     pub allow: *const u32,
     /// Length of `allow`.
     pub allow_len: usize,
@@ -88,11 +92,11 @@ impl grlm_session {
     fn lock(&self) -> Result<MutexGuard<'_, State>, Error> {
         self.state.try_lock().map_err(|e| match e {
             TryLockError::WouldBlock => Error::new(
-                grlm_status::SessionBusy,
+                GRLM_STATUS_SESSION_BUSY,
                 "another thread is using this session; a session serves one thread at a time",
             ),
             TryLockError::Poisoned(_) => Error::new(
-                grlm_status::Poisoned,
+                GRLM_STATUS_POISONED,
                 "an earlier call on this session panicked; free the session and make a new one",
             ),
         })
@@ -102,7 +106,7 @@ impl grlm_session {
         let catalog = self.engine.catalog();
         match items.iter().find(|&&item| !catalog.contains(item)) {
             Some(item) => Err(Error::new(
-                grlm_status::UnknownItem,
+                GRLM_STATUS_UNKNOWN_ITEM,
                 format!("item {item} is not in the catalogue"),
             )),
             None => Ok(()),
@@ -241,7 +245,7 @@ pub unsafe extern "C" fn grlm_session_append_history(
         session.check_known(items)?;
         if state.history.len() + items.len() > args::MAX_LIST_LEN {
             return Err(Error::new(
-                grlm_status::InvalidArgument,
+                GRLM_STATUS_INVALID_ARGUMENT,
                 format!("a history may hold at most {} items", args::MAX_LIST_LEN),
             ));
         }
@@ -283,6 +287,7 @@ pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
         max_tokens: defaults.max_tokens as u32,
         exclude: std::ptr::null(),
         exclude_len: 0,
+        use_allow: 0,
         allow: std::ptr::null(),
         allow_len: 0,
     };
@@ -341,7 +346,7 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
         GRLM_MODE_FREE => Mode::Free,
         other => {
             return Err(Error::new(
-                grlm_status::InvalidArgument,
+                GRLM_STATUS_INVALID_ARGUMENT,
                 format!("mode {other} is neither GRLM_MODE_CONSTRAINED (0) nor GRLM_MODE_FREE (1)"),
             ))
         }
@@ -349,8 +354,8 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
     // SAFETY: NULL or `exclude_len` ids (caller).
     let exclude = unsafe { args::ids(p.exclude, p.exclude_len, "params.exclude") }?;
     let mut filter = ItemFilter::none().exclude(exclude.iter().copied());
-    if !p.allow.is_null() {
-        // SAFETY: `allow_len` ids (caller).
+    if args::flag(p.use_allow, "params.use_allow")? {
+        // SAFETY: NULL or `allow_len` ids (caller).
         let allow = unsafe { args::ids(p.allow, p.allow_len, "params.allow") }?;
         filter = filter.allow(allow.iter().copied());
     }

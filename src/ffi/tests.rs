@@ -3,7 +3,7 @@
 
 use std::ffi::CStr;
 
-use super::status::{guard, Error};
+use super::status::{self, guard, Error};
 use super::*;
 
 fn last_error() -> String {
@@ -17,26 +17,26 @@ fn last_error() -> String {
 #[test]
 fn a_panic_becomes_a_status_and_a_message() {
     let status = guard(|| panic!("boom {}", 7));
-    assert_eq!(status, grlm_status::Panic);
+    assert_eq!(status, GRLM_STATUS_PANIC);
     assert!(last_error().contains("boom 7"), "{}", last_error());
     // The next call clears the message.
-    assert_eq!(guard(|| Ok(())), grlm_status::Ok);
+    assert_eq!(guard(|| Ok(())), GRLM_STATUS_OK);
     assert_eq!(last_error(), "");
 }
 
 #[test]
 fn errors_keep_their_status_and_message() {
-    let status = guard(|| Err(Error::new(grlm_status::UnknownItem, "item 9")));
-    assert_eq!(status, grlm_status::UnknownItem);
+    let status = guard(|| Err(Error::new(GRLM_STATUS_UNKNOWN_ITEM, "item 9")));
+    assert_eq!(status, GRLM_STATUS_UNKNOWN_ITEM);
     assert_eq!(last_error(), "item 9");
 }
 
 #[test]
 fn messages_are_per_thread() {
-    guard(|| Err(Error::new(grlm_status::Io, "here")));
+    guard(|| Err(Error::new(GRLM_STATUS_IO, "here")));
     std::thread::spawn(|| {
         assert_eq!(last_error(), "");
-        guard(|| Err(Error::new(grlm_status::Io, "there")));
+        guard(|| Err(Error::new(GRLM_STATUS_IO, "there")));
         assert_eq!(last_error(), "there");
     })
     .join()
@@ -46,12 +46,25 @@ fn messages_are_per_thread() {
 
 #[test]
 fn status_names_are_distinct_and_match_values() {
-    let mut seen = std::collections::HashSet::new();
-    for status in grlm_status::ALL {
+    // The header's `#define GRLM_STATUS_<NAME> <value>` lines are the contract.
+    let header = include_str!("../../include/grlm.h");
+    let defined: Vec<(String, u32)> = header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define GRLM_STATUS_"))
+        .map(|rest| {
+            let (name, value) = rest.split_once(' ').unwrap();
+            (format!("GRLM_STATUS_{name}"), value.trim().parse().unwrap())
+        })
+        .collect();
+    assert_eq!(defined.len(), status::NAMES.len());
+    let mut values = std::collections::HashSet::new();
+    for (name, value) in defined {
+        assert!(values.insert(value), "{value} used twice");
         // SAFETY: static strings.
-        let name = unsafe { CStr::from_ptr(grlm_status_name(status as u32)) };
-        assert!(seen.insert(name.to_owned()), "{name:?} twice");
-        assert!(name.to_str().unwrap().starts_with("GRLM_STATUS_"));
+        assert_eq!(
+            unsafe { CStr::from_ptr(grlm_status_name(value)) }.to_str().unwrap(),
+            name
+        );
     }
     // SAFETY: static string.
     let unknown = unsafe { CStr::from_ptr(grlm_status_name(12345)) };
@@ -77,19 +90,19 @@ fn open_session() -> (*mut grlm_engine, *mut grlm_session) {
     params.catalog_path = catalog.as_ptr();
     let mut engine = std::ptr::null_mut();
     // SAFETY: valid params and out-pointer.
-    assert_eq!(unsafe { grlm_engine_open(&params, &mut engine) }, grlm_status::Ok);
+    assert_eq!(unsafe { grlm_engine_open(&params, &mut engine) }, GRLM_STATUS_OK);
     let mut session_params = grlm_session_default_params();
     session_params.threads = 1;
     let mut session = std::ptr::null_mut();
     // SAFETY: live engine, valid params and out-pointer.
     assert_eq!(
         unsafe { grlm_session_new(engine, &session_params, &mut session) },
-        grlm_status::Ok
+        GRLM_STATUS_OK
     );
     // SAFETY: live session; ids 1..=3 are fixture items.
     assert_eq!(
         unsafe { grlm_session_set_history(session, [1u32, 2, 3].as_ptr(), 3) },
-        grlm_status::Ok
+        GRLM_STATUS_OK
     );
     (engine, session)
 }
@@ -104,7 +117,7 @@ fn a_session_in_use_is_busy_and_a_panicked_one_is_poisoned() {
         let _inside = unsafe { &*session }.state.lock().unwrap();
         // SAFETY: live session, NULL params = defaults, valid out-pointer.
         let status = unsafe { grlm_recommend(session, std::ptr::null(), &mut results) };
-        assert_eq!(status, grlm_status::SessionBusy);
+        assert_eq!(status, GRLM_STATUS_SESSION_BUSY);
         assert!(results.is_null(), "out-parameter written on failure");
         assert!(last_error().contains("another thread"), "{}", last_error());
     }
@@ -118,7 +131,7 @@ fn a_session_in_use_is_busy_and_a_panicked_one_is_poisoned() {
     // SAFETY: live session and out-pointer.
     assert_eq!(
         unsafe { grlm_session_history_len(session, &mut len) },
-        grlm_status::Poisoned
+        GRLM_STATUS_POISONED
     );
     assert_eq!(len, usize::MAX);
     // SAFETY: live handles, each freed once.

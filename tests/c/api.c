@@ -340,7 +340,7 @@ static void test_recommend(grlm_session *s) {
     CHECK_STATUS(grlm_session_set_history(s, history, 3), GRLM_STATUS_OK);
     grlm_recommend_params p = grlm_recommend_default_params();
     CHECK(p.size == sizeof p && p.k == 10 && p.beams == 20 && p.mode == GRLM_MODE_CONSTRAINED);
-    CHECK(p.exclude_history == 1 && p.max_history == 20 && p.exclude == NULL && p.allow == NULL);
+    CHECK(p.exclude_history == 1 && p.max_history == 20 && p.exclude == NULL && p.use_allow == 0);
     p.k = 3;
     p.beams = 5;
 
@@ -389,6 +389,10 @@ static void test_recommend(grlm_session *s) {
     q = p;
     q.allow = allow;
     q.allow_len = 2;
+    grlm_results *ignored = recommend_ok(s, &q, __LINE__); /* use_allow is 0: not read */
+    CHECK(grlm_results_len(ignored) == 3);
+    grlm_results_free(ignored);
+    q.use_allow = 1;
     grlm_results *allowed = recommend_ok(s, &q, __LINE__);
     CHECK(grlm_results_len(allowed) >= 1);
     for (size_t i = 0; i < grlm_results_len(allowed); i++) {
@@ -397,8 +401,12 @@ static void test_recommend(grlm_session *s) {
         CHECK(r.item == 6 || r.item == 7);
     }
     grlm_results_free(allowed);
-    q.allow_len = 0; /* an empty allow-list allows nothing */
+    q.allow_len = 0; /* an empty allow-list allows nothing, whatever the pointer */
     grlm_results *none = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(none) == 0);
+    grlm_results_free(none);
+    q.allow = NULL;
+    none = recommend_ok(s, &q, __LINE__);
     CHECK(grlm_results_len(none) == 0);
     grlm_results_free(none);
     q = p;
@@ -449,8 +457,15 @@ static void test_recommend(grlm_session *s) {
     q.exclude_len = 3; /* with a NULL list */
     CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_NULL_ARGUMENT);
     q = p;
+    q.use_allow = 1;
     q.allow = allow;
     q.allow_len = SIZE_MAX;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    q.allow = NULL;
+    q.allow_len = 2;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_NULL_ARGUMENT);
+    q = p;
+    q.use_allow = 3;
     CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
     q = p;
     q.size = 0;

@@ -1,0 +1,47 @@
+// Recommends the next items for a history given on the command line:
+//   grlm-example MODEL.gguf CATALOG.grlm ITEM [ITEM...]
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "grlm.hpp"
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        std::cerr << "usage: " << argv[0] << " MODEL.gguf CATALOG.grlm ITEM [ITEM...]\n";
+        return 2;
+    }
+    try {
+        grlm::Engine engine(argv[1], argv[2]);
+        std::vector<std::uint32_t> history;
+        for (int i = 3; i < argc; ++i) history.push_back(std::stoul(argv[i]));
+
+        grlm_session_params params = grlm_session_default_params();
+        params.threads = 1;
+        grlm::Session session(engine, params);
+        session.set_history(history);
+
+        std::cout << "libgrlm " << grlm::version() << ", " << engine.catalog_info().items
+                  << " items\nhistory:\n";
+        for (const auto &item : engine.items(history))
+            std::cout << "  " << item.item << " " << item.tid << "\n";
+
+        grlm::RecommendOptions options;
+        options.params.k = 3;
+        options.params.beams = 5;
+        const grlm::Response answer = session.recommend(options);
+        std::cout << "next (" << answer.stats.total_ms << " ms):\n";
+        for (const auto &item : answer.items)
+            std::cout << "  " << item.item << " " << item.score << " " << item.tid << " "
+                      << item.title.value_or("(no title)") << "\n";
+    } catch (const grlm::Error &e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    } catch (const std::exception &e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,140 @@
+package org.libgrlm
+
+import com.sun.jna.Memory
+import com.sun.jna.NativeLong
+import com.sun.jna.Pointer
+import com.sun.jna.ptr.NativeLongByReference
+import com.sun.jna.ptr.PointerByReference
+
+/** How a recommendation's beams become items (`GRLM_MODE_*`). */
+enum class Mode(val code: Int) {
+    /** Beam search inside the catalogue's token trie: every result is a real, eligible item. */
+    CONSTRAINED(0),
+
+    /** Unconstrained beams, then grounding of what the model wrote (the paper's setting). */
+    FREE(1);
+
+    companion object {
+        fun of(code: Int): Mode = values().firstOrNull { it.code == code }
+            ?: throw IllegalArgumentException("unknown grlm_mode $code")
+    }
+}
+
+/**
+ * How a session is set up; the defaults are the library's (`grlm_session_default_params`).
+ */
+data class SessionParams(
+    /** CPU threads for llama.cpp, 1..256. Default: the machine's available parallelism. */
+    val threads: Int = Grlm.sessionDefaults.threads,
+    /** KV cache cells: the prompt plus room for every beam. */
+    val nCtx: Int = Grlm.sessionDefaults.n_ctx,
+    /** Most beams a request may ask for, 1..255. */
+    val maxBeams: Int = Grlm.sessionDefaults.max_beams,
+    /** Show item titles after the TIDs in the prompt (must match the model's training). */
+    val titles: Boolean = Grlm.sessionDefaults.titles != 0
+)
+
+/**
+ * One KV cache and one history: one per user whose prompt should stay cached, or one per
+ * thread. Use it from one thread at a time (it may move between threads); a call made
+ * while another thread is inside one throws [Status.SESSION_BUSY].
+ *
+ * Item ids are the catalogue's uint32 ids (see [Recommendation.item]).
+ */
+class Session private constructor(handle: Pointer) : AutoCloseable {
+    private val handle = NativeHandle(handle, "Session") { Grlm.library.grlm_session_free(it) }
+
+    internal companion object {
+        fun create(engine: Pointer, params: SessionParams): Session {
+            val lib = Grlm.library
+            val p = GrlmSessionParams().apply {
+                size = Grlm.sessionDefaults.size
+                threads = params.threads
+                n_ctx = params.nCtx
+                max_beams = params.maxBeams
+                titles = if (params.titles) 1 else 0
+            }
+            val out = PointerByReference()
+            lib.check(lib.grlm_session_new(engine, p, out))
+            return Session(out.value)
+        }
+    }
+
+    /**
+     * Replaces the history with [items], oldest first. The KV cache is kept, so the next
+     * recommendation evaluates only what differs. An unknown id throws
+     * [Status.UNKNOWN_ITEM] and leaves the history as it was.
+     */
+    fun setHistory(items: Collection<Int>) = historyCall(items) { s, a, n -> Grlm.library.grlm_session_set_history(s, a, n) }
+
+    /** Appends [items] (oldest first): the cheap way to record what the user just did. */
+    fun appendHistory(items: Collection<Int>) =
+        historyCall(items) { s, a, n -> Grlm.library.grlm_session_append_history(s, a, n) }
+
+    /** Items in the history. */
+    fun historyLength(): Int = handle.use { session ->
+        val lib = Grlm.library
+        val out = NativeLongByReference()
+        lib.check(lib.grlm_session_history_len(session, out))
+        // The library caps histories at 2^26 items.
+        out.value.toInt()
+    }
+
+    /**
+     * The next items for the history, best first. Defaults are the library's
+     * (`grlm_recommend_default_params`): k 10, 20 beams, constrained, history excluded,
+     * the last 20 history items shown to the model.
+     *
+     * @param beams beam width, at most the session's maxBeams; at least [k] when constrained.
+     * @param maxTokens free mode only: the longest a beam may grow.
+     * @param exclude items never to return (unknown ids are ignored).
+     * @param allow if not null, results come only from these items (empty allows nothing).
+     */
+    @JvmOverloads
+    fun recommend(
+        k: Int = Grlm.recommendDefaults.k,
+        beams: Int = Grlm.recommendDefaults.beams,
+        mode: Mode = Mode.of(Grlm.recommendDefaults.mode),
+        excludeHistory: Boolean = Grlm.recommendDefaults.exclude_history != 0,
+        maxHistory: Int = Grlm.recommendDefaults.max_history,
+        maxTokens: Int = Grlm.recommendDefaults.max_tokens,
+        exclude: Collection<Int> = emptyList(),
+        allow: Collection<Int>? = null
+    ): Recommendations = handle.use { session ->
+        val lib = Grlm.library
+        // The struct holds the Memory blocks, so they outlive the call.
+        val p = GrlmRecommendParams().apply {
+            size = Grlm.recommendDefaults.size
+            this.k = k
+            this.beams = beams
+            this.mode = mode.code
+            exclude_history = if (excludeHistory) 1 else 0
+            max_history = maxHistory
+            max_tokens = maxTokens
+            this.exclude = if (exclude.isEmpty()) null else idMemory(exclude)
+            exclude_len = NativeLong(exclude.size.toLong())
+            use_allow = if (allow != null) 1 else 0
+            this.allow = allow?.takeIf { it.isNotEmpty() }?.let(::idMemory)
+            allow_len = NativeLong(allow?.size?.toLong() ?: 0L)
+        }
+        lib.takeList({ lib.grlm_recommend(session, p, it) }) { lib.readRecommendations(it) }
+    }
+
+    /** Frees the session and its KV cache; a second call does nothing, any other call then throws. */
+    override fun close() = handle.close()
+
+    private fun historyCall(items: Collection<Int>, call: (Pointer, IntArray?, NativeLong) -> Int) {
+        handle.use { session ->
+            val array = items.toIntArray()
+            Grlm.library.check(call(session, array.orNull(), NativeLong(array.size.toLong())))
+        }
+    }
+
+    // Only for non-empty lists: JNA refuses zero-byte blocks, and the C API reads no
+    // pointer whose length is 0 (use_allow, not the pointer, says whether a list is set).
+    private fun idMemory(ids: Collection<Int>): Memory {
+        val memory = Memory(4L * ids.size)
+        ids.forEachIndexed { i, id -> memory.setInt(4L * i, id) }
+        return memory
+    }
+}

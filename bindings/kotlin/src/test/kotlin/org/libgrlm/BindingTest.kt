@@ -1,0 +1,243 @@
+@file:JvmName("BindingTest")
+
+package org.libgrlm
+
+import com.sun.jna.Native
+import com.sun.jna.ptr.PointerByReference
+import java.io.File
+import kotlin.system.exitProcess
+
+// Drives libgrlm through the Kotlin binding on the JVM: tests/kotlin.rs compiles and runs
+// it against the tiny model and the 12-item fixture catalogue. Every check prints one line,
+// so a failure's output shows how far the run got.
+
+private class CheckFailed(message: String) : Exception(message)
+
+private fun expect(condition: Boolean, what: () -> String) {
+    if (!condition) throw CheckFailed(what())
+}
+
+private inline fun step(name: String, body: () -> Unit) {
+    body()
+    println("ok   $name")
+}
+
+/** Runs [body], which must throw [GrlmException] with [status] and a non-empty message. */
+private fun expectStatus(status: Status, body: () -> Any?): GrlmException {
+    val e = try {
+        body()
+        throw CheckFailed("expected GrlmException($status), but the call succeeded")
+    } catch (e: GrlmException) {
+        e
+    }
+    expect(e.status == status) { "expected $status, got ${e.status} (code ${e.code}): ${e.message}" }
+    expect(!e.message.isNullOrBlank()) { "$status came without a message" }
+    return e
+}
+
+private fun expectClosed(body: () -> Any?) {
+    try {
+        body()
+    } catch (e: IllegalStateException) {
+        return
+    }
+    throw CheckFailed("a call after close() did not throw IllegalStateException")
+}
+
+private fun checkRanked(r: Recommendations, k: Int, history: Collection<Int>) {
+    val items = r.items.map { it.item }
+    expect(items.size == k) { "expected $k items, got $items" }
+    expect(items.toSet().size == items.size) { "duplicate items in $items" }
+    expect(items.none { it in history }) { "$items includes an item of the history $history" }
+    expect(r.items.all { it.method == Method.RECOMMENDED }) { "methods ${r.items.map { it.method }}" }
+    expect(r.items.all { it.tid.isNotBlank() }) { "an empty TID in ${r.items}" }
+    expect(r.items.zipWithNext().all { (a, b) -> a.score >= b.score }) { "scores increase: ${r.items.map { it.score }}" }
+    expect(r.generated.isEmpty()) { "constrained mode returned generated beams ${r.generated}" }
+}
+
+private fun run(model: String, catalog: String) {
+    val lib = Grlm.library
+
+    step("version and ABI") {
+        expect(Grlm.version().matches(Regex("""\d+\.\d+\.\d+"""))) { "version '${Grlm.version()}'" }
+        expect(Grlm.abiVersion() == Grlm.ABI_VERSION) { "ABI ${Grlm.abiVersion()} != ${Grlm.ABI_VERSION}" }
+        val mismatch = try {
+            Grlm.checkAbi(Grlm.ABI_VERSION + 1)
+            null
+        } catch (e: UnsatisfiedLinkError) {
+            e
+        }
+        expect(mismatch?.message?.contains("ABI version") == true) { "an ABI mismatch was not refused" }
+    }
+
+    step("status codes match the library's names") {
+        for (s in Status.values().filter { it != Status.UNKNOWN }) {
+            val name = Grlm.statusName(s.code)
+            expect(name == "GRLM_STATUS_${s.name}") { "code ${s.code}: binding says $s, library says $name" }
+        }
+        expect(Status.of(12345) == Status.UNKNOWN) { "an unknown code did not map to UNKNOWN" }
+        expect(Method.of(77) == Method.UNKNOWN) { "an unknown method did not map to UNKNOWN" }
+    }
+
+    step("struct layouts match the library's sizeof") {
+        // The params structs carry the C sizeof; the written ones are fixed within an ABI.
+        val sizes = mapOf(
+            "grlm_engine_params" to (GrlmEngineParams().size() to lib.grlm_engine_default_params().size),
+            "grlm_session_params" to (GrlmSessionParams().size() to lib.grlm_session_default_params().size),
+            "grlm_recommend_params" to (GrlmRecommendParams().size() to lib.grlm_recommend_default_params().size)
+        )
+        for ((name, pair) in sizes) expect(pair.first == pair.second) { "$name: JNA ${pair.first}, C ${pair.second}" }
+        if (Native.POINTER_SIZE == 8) {
+            val written = mapOf(
+                "grlm_catalog_info" to (GrlmCatalogInfo().size() to 56),
+                "grlm_result" to (GrlmResult().size() to 32),
+                "grlm_generated" to (GrlmGenerated().size() to 24),
+                "grlm_stats" to (GrlmStats().size() to 48)
+            )
+            for ((name, pair) in written) expect(pair.first == pair.second) { "$name: JNA ${pair.first}, C ${pair.second}" }
+        }
+    }
+
+    step("raw API: NULL handle is refused with a message") {
+        val code = lib.grlm_engine_catalog_info(null, GrlmCatalogInfo())
+        expect(Status.of(code) == Status.NULL_ARGUMENT) { "catalog_info(NULL): ${Status.of(code)}" }
+        expect(lib.grlm_last_error_message().isNotBlank()) { "no message after NULL_ARGUMENT" }
+        expect(lib.grlm_results_len(null).toLong() == 0L) { "results_len(NULL) != 0" }
+        lib.grlm_results_free(null)
+        lib.grlm_engine_free(null)
+        lib.grlm_session_free(null)
+    }
+
+    step("missing model file -> IO") {
+        val missing = File(File(model).parentFile, "no-such-model.gguf").path
+        expectStatus(Status.IO) { Engine.open(missing, catalog) }
+    }
+
+    val engine = Engine.open(model, catalog)
+    step("engine open and catalog info") {
+        val info = engine.catalogInfo()
+        expect(info.items == 12L) { "items: $info" }
+        expect(info.uniqueTids == 11L) { "items 2 and 12 share a TID: $info" }
+        expect(info.tidLen == 5) { "tid_len: $info" }
+        expect(info.trieNodes > 0 && info.bytes > 0) { "empty trie or file: $info" }
+    }
+
+    step("items lookup") {
+        val found = engine.items(listOf(3, 1))
+        expect(found.map { it.item } == listOf(3, 1)) { "order: $found" }
+        expect(found.all { it.method == Method.LOOKUP && it.score == 0.0 }) { "lookups: $found" }
+        expect(found[1].tid == "[hair-mask, color-lock, citrus, protein, unisex]") { "item 1's TID: ${found[1].tid}" }
+        expect(found[1].title?.startsWith("Phyto") == true) { "item 1's title: ${found[1].title}" }
+        expect(engine.items(emptyList()).isEmpty()) { "an empty lookup returned items" }
+        val e = expectStatus(Status.UNKNOWN_ITEM) { engine.items(listOf(1, 999)) }
+        expect(e.message!!.contains("999")) { "the message does not name the item: ${e.message}" }
+    }
+
+    step("ground") {
+        val direct = engine.ground("[Shampoo, color, care, treated, preserve]", 5)
+        expect(direct.take(2).map { it.item }.toSet() == setOf(2, 12)) { "direct matches: $direct" }
+        expect(direct.take(2).all { it.method == Method.DIRECT && it.score == 1.0 }) { "direct: $direct" }
+        val fuzzy = engine.ground("[hair mask, colour-lock, citrus]", 3)
+        expect(fuzzy.isNotEmpty() && fuzzy[0].item == 1 && fuzzy[0].method == Method.STRUCTURAL) { "fuzzy: $fuzzy" }
+        expect(fuzzy.all { it.score >= 0.0 && it.score < 1.0 }) { "structural scores: $fuzzy" }
+        expectStatus(Status.INVALID_ARGUMENT) { engine.ground("[soap]", 0) }
+        expectStatus(Status.INVALID_TID) { engine.ground("[a, , b]", 3) }
+    }
+
+    val session = engine.session(SessionParams(threads = 1))
+    step("session errors: empty history, unknown item") {
+        expect(session.historyLength() == 0) { "a new session has history" }
+        expectStatus(Status.EMPTY_HISTORY) { session.recommend(k = 3, beams = 5) }
+        session.setHistory(listOf(1, 2))
+        expectStatus(Status.UNKNOWN_ITEM) { session.setHistory(listOf(4, 999)) }
+        expectStatus(Status.UNKNOWN_ITEM) { session.appendHistory(listOf(999)) }
+        expect(session.historyLength() == 2) { "a failed history call changed the history" }
+    }
+
+    val history = mutableListOf(1, 2, 3)
+    var first: Recommendations? = null
+    step("recommend k=3 beams=5") {
+        session.setHistory(history)
+        expect(session.historyLength() == 3) { "history length ${session.historyLength()}" }
+        val r = session.recommend(k = 3, beams = 5)
+        checkRanked(r, 3, history)
+        expect(r.stats.promptTokens > 0 && r.stats.steps > 0 && r.stats.totalMs > 0) { "stats ${r.stats}" }
+        first = r
+        println("     ${r.items.map { "${it.item} ${it.tid} %.3f".format(it.score) }}")
+    }
+
+    step("k=0 and too many beams -> INVALID_ARGUMENT") {
+        expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 0, beams = 5) }
+        expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 3, beams = 1000) }
+    }
+
+    step("append history, recommend from the cached prompt") {
+        val next = first!!.items[0].item
+        session.appendHistory(listOf(next))
+        history.add(next)
+        expect(session.historyLength() == 4) { "history length ${session.historyLength()}" }
+        val r = session.recommend(k = 3, beams = 5)
+        checkRanked(r, 3, history)
+        expect(r.stats.cachedTokens > 0) { "the cached prompt was not reused: ${r.stats}" }
+    }
+
+    step("exclude and allow") {
+        val excluded = session.recommend(k = 3, beams = 5, exclude = listOf(5, 6, 7))
+        expect(excluded.items.none { it.item in listOf(5, 6, 7) }) { "excluded items returned: ${excluded.items}" }
+        val allowed = session.recommend(k = 2, beams = 5, allow = listOf(8, 9, 10))
+        expect(allowed.items.isNotEmpty() && allowed.items.all { it.item in listOf(8, 9, 10) }) { "allow: ${allowed.items}" }
+        val nothing = session.recommend(k = 2, beams = 5, allow = emptyList())
+        expect(nothing.items.isEmpty()) { "an empty allow-list returned ${nothing.items}" }
+        val withHistory = session.recommend(k = 12, beams = 12, excludeHistory = false)
+        expect(withHistory.items.any { it.item in history }) { "history items missing with excludeHistory=false" }
+    }
+
+    step("free mode") {
+        val r = session.recommend(k = 3, beams = 5, mode = Mode.FREE, maxTokens = 24)
+        expect(r.generated.isNotEmpty()) { "free mode returned no generated beams" }
+        // A tiny random model may end a beam at once: an empty text is legitimate, an
+        // invalid beam that claims a direct match is not.
+        expect(r.generated.none { it.direct && !it.valid }) { "direct but not valid: ${r.generated}" }
+        expect(r.generated.zipWithNext().all { (a, b) -> a.score >= b.score }) { "beam scores increase" }
+        expect(r.items.size <= 3 && r.items.none { it.item in history }) { "free-mode items: ${r.items}" }
+        println("     ${r.generated.size} beams, best '${r.generated[0].text}', ${r.items.size} items")
+    }
+
+    step("a session outlives its engine's close; close twice is a no-op") {
+        engine.close()
+        engine.close()
+        expectClosed { engine.catalogInfo() }
+        expectClosed { engine.session() }
+        checkRanked(session.recommend(k = 3, beams = 5), 3, history)
+        session.close()
+        session.close()
+        expectClosed { session.recommend(k = 3, beams = 5) }
+        expectClosed { session.historyLength() }
+    }
+
+    step("raw API: a params struct of the wrong size -> STRUCT_SIZE") {
+        val params = lib.grlm_engine_default_params()
+        params.size = params.size + 4
+        val out = PointerByReference()
+        expect(Status.of(lib.grlm_engine_open(params, out)) == Status.STRUCT_SIZE) { "a wrong size was accepted" }
+    }
+}
+
+fun main(args: Array<String>) {
+    if (args.size != 2) {
+        System.err.println("usage: BindingTest <model.gguf> <catalog.grlm>")
+        exitProcess(2)
+    }
+    try {
+        run(args[0], args[1])
+    } catch (e: CheckFailed) {
+        System.err.println("FAILED: ${e.message}")
+        e.printStackTrace()
+        exitProcess(1)
+    } catch (e: Throwable) {
+        System.err.println("FAILED with an unexpected exception: $e")
+        e.printStackTrace()
+        exitProcess(1)
+    }
+    println("all checks passed")
+}

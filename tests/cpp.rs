@@ -1,0 +1,122 @@
+//! The C++ side: grlm.hpp included twice in two translation units, and the example app built
+//! the way an app would, through `scripts/install.sh` and CMake's `find_package(grlm)` (shared
+//! and static) and through pkg-config, then run on the tiny model.
+
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+use common::{lib_dir, tiny_engine_files};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `cmd`, failing the test with its output unless it exits 0; returns stdout.
+fn run(what: &str, cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+const CXX_FLAGS: [&str; 5] = ["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
+
+#[test]
+fn headers_included_twice_in_two_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = lib_dir();
+    let exe = dir.path().join("double_include");
+    run(
+        "c++ double_include",
+        Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
+            .args(CXX_FLAGS)
+            .arg("-I")
+            .arg(root().join("include"))
+            .arg("-I")
+            .arg(root().join("bindings/cpp"))
+            .arg(root().join("tests/cpp/double_include.cpp"))
+            .arg(root().join("tests/cpp/second_unit.cpp"))
+            .arg("-o")
+            .arg(&exe)
+            .arg(format!("-L{}", lib.display()))
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-lgrlm"),
+    );
+    assert!(run("double_include", &mut Command::new(&exe)).contains("double include ok"));
+}
+
+/// The example's answer for history 1 2 3: three recommendations after a "next" line.
+fn check_example(output: &str) {
+    let next: Vec<&str> = output.lines().skip_while(|l| !l.starts_with("next")).skip(1).collect();
+    assert_eq!(next.len(), 3, "{output}");
+    for line in next {
+        let item: u32 = line.split_whitespace().next().unwrap().parse().unwrap();
+        assert!((4..=12).contains(&item), "history item or unknown id in {output}");
+    }
+    assert!(output.contains("12 items"), "{output}");
+}
+
+#[test]
+fn example_builds_with_find_package_and_pkg_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, catalog) = tiny_engine_files(dir.path());
+    let prefix = dir.path().join("prefix");
+    lib_dir(); // fails clearly if the library is stale
+    run(
+        "scripts/install.sh",
+        Command::new(root().join("scripts/install.sh"))
+            .arg("--no-build")
+            .arg(&prefix),
+    );
+
+    // CMake, shared and static.
+    let build = dir.path().join("build");
+    run(
+        "cmake configure",
+        Command::new("cmake")
+            .arg("-S")
+            .arg(root().join("bindings/cpp/example"))
+            .arg("-B")
+            .arg(&build)
+            .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.display()))
+            .arg("-DGRLM_EXAMPLE_STATIC=ON")
+            .arg(format!("-DCMAKE_CXX_FLAGS=-I{}", root().join("bindings/cpp").display())),
+    );
+    run("cmake build", Command::new("cmake").arg("--build").arg(&build));
+    let args = [model.to_str().unwrap(), catalog.to_str().unwrap(), "1", "2", "3"];
+    for exe in ["grlm-example", "grlm-example-static"] {
+        check_example(&run(exe, Command::new(build.join(exe)).args(args)));
+    }
+    let ldd = run("ldd", Command::new("ldd").arg(build.join("grlm-example-static")));
+    assert!(
+        !ldd.contains("libgrlm"),
+        "the static build still needs libgrlm.so:\n{ldd}"
+    );
+
+    // pkg-config.
+    let pc = prefix.join("lib/pkgconfig");
+    let flags = run(
+        "pkg-config",
+        Command::new("pkg-config")
+            .args(["--cflags", "--libs", "grlm"])
+            .env("PKG_CONFIG_PATH", &pc),
+    );
+    let exe = dir.path().join("example-pkg-config");
+    run(
+        "c++ with pkg-config flags",
+        Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
+            .args(CXX_FLAGS)
+            .arg(root().join("bindings/cpp/example/main.cpp"))
+            .arg("-o")
+            .arg(&exe)
+            .args(flags.split_whitespace())
+            .arg(format!("-Wl,-rpath,{}", prefix.join("lib").display())),
+    );
+    check_example(&run("example via pkg-config", Command::new(&exe).args(args)));
+}
