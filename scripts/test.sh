@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/fetch-model.sh
 cargo fmt --all -- --check
-cargo clippy --release --locked --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --no-deps
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps
 # The C, C++ and Kotlin tests link libgrlm.so, which `cargo test` alone does not build.
-cargo build --release --locked
-cargo test --release --locked
+cargo build --release --locked --workspace
+cargo test --release --locked --workspace

@@ -5,12 +5,14 @@
 //! - [`LoraAdapter`]: a llama.cpp LoRA adapter GGUF, applied to contexts at a scale.
 //! - [`Context`]: one KV cache and its decode calls: batches of tokens with positions and
 //!   sequence ids, logits per batch row, sequence copy/remove for beam forks.
+//! - [`gguf`]: writes GGUF files (tiny models, adapters, merged models).
 //! - [`tiny`]: writes a tiny, deterministic llama-architecture GGUF for tests and demos.
 //!
 //! llama.cpp has one global backend; [`Model::load`] initialises it on first use. Its log
 //! output is silenced unless `GRLM_LLAMA_LOG=1`.
 
 mod context;
+pub mod gguf;
 mod model;
 pub mod tiny;
 

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::gguf::GgufWriter;
 use crate::rng::SplitMix64;
 
 /// Shape and seed of a tiny model.
@@ -186,10 +187,10 @@ pub fn tiny_model_bytes(corpus: &[&str], spec: &TinyModelSpec) -> Vec<u8> {
     token_types[eot as usize] = 3;
     let n_vocab = tokens.len() as u64;
 
-    let mut g = Gguf::default();
+    let mut g = GgufWriter::default();
     g.kv_str("general.architecture", "llama");
     g.kv_str("general.name", "grlm-tiny");
-    g.kv_u32("general.alignment", ALIGN as u32);
+    g.kv_u32("general.alignment", super::gguf::ALIGN as u32);
     g.kv_u32("llama.context_length", 4096);
     g.kv_u32("llama.embedding_length", spec.n_embd);
     g.kv_u32("llama.block_count", spec.n_layer);
@@ -215,20 +216,20 @@ pub fn tiny_model_bytes(corpus: &[&str], spec: &TinyModelSpec) -> Vec<u8> {
     let (e, ff) = (spec.n_embd as u64, spec.n_ff as u64);
     let kv = e / spec.n_head as u64 * spec.n_head_kv as u64;
     let ones = |n: u64| vec![1.0f32; n as usize];
-    g.tensor("token_embd.weight", &[e, n_vocab], random(e * n_vocab, 1.0));
-    g.tensor("output_norm.weight", &[e], ones(e));
+    g.tensor_f32("token_embd.weight", &[e, n_vocab], random(e * n_vocab, 1.0));
+    g.tensor_f32("output_norm.weight", &[e], ones(e));
     let w = |fan_in: u64| 2.0 / (fan_in as f32).sqrt();
     for layer in 0..spec.n_layer {
         let name = |t: &str| format!("blk.{layer}.{t}.weight");
-        g.tensor(&name("attn_norm"), &[e], ones(e));
-        g.tensor(&name("attn_q"), &[e, e], random(e * e, w(e)));
-        g.tensor(&name("attn_k"), &[e, kv], random(e * kv, w(e)));
-        g.tensor(&name("attn_v"), &[e, kv], random(e * kv, w(e)));
-        g.tensor(&name("attn_output"), &[e, e], random(e * e, w(e)));
-        g.tensor(&name("ffn_norm"), &[e], ones(e));
-        g.tensor(&name("ffn_gate"), &[e, ff], random(e * ff, w(e)));
-        g.tensor(&name("ffn_up"), &[e, ff], random(e * ff, w(e)));
-        g.tensor(&name("ffn_down"), &[ff, e], random(ff * e, w(ff)));
+        g.tensor_f32(&name("attn_norm"), &[e], ones(e));
+        g.tensor_f32(&name("attn_q"), &[e, e], random(e * e, w(e)));
+        g.tensor_f32(&name("attn_k"), &[e, kv], random(e * kv, w(e)));
+        g.tensor_f32(&name("attn_v"), &[e, kv], random(e * kv, w(e)));
+        g.tensor_f32(&name("attn_output"), &[e, e], random(e * e, w(e)));
+        g.tensor_f32(&name("ffn_norm"), &[e], ones(e));
+        g.tensor_f32(&name("ffn_gate"), &[e, ff], random(e * ff, w(e)));
+        g.tensor_f32(&name("ffn_up"), &[e, ff], random(e * ff, w(e)));
+        g.tensor_f32(&name("ffn_down"), &[ff, e], random(ff * e, w(ff)));
     }
     g.finish()
 }
@@ -236,7 +237,7 @@ pub fn tiny_model_bytes(corpus: &[&str], spec: &TinyModelSpec) -> Vec<u8> {
 /// The GGUF bytes of a LoRA adapter for the tiny model of `spec`: rank `rank` on every
 /// attention query and value projection, seeded by `seed`, with alpha = rank (scale 1).
 pub fn tiny_lora_bytes(spec: &TinyModelSpec, rank: u32, seed: u64) -> Vec<u8> {
-    let mut g = Gguf::default();
+    let mut g = GgufWriter::default();
     g.kv_str("general.architecture", "llama");
     g.kv_str("general.type", "adapter");
     g.kv_str("adapter.type", "lora");
@@ -247,111 +248,11 @@ pub fn tiny_lora_bytes(spec: &TinyModelSpec, rank: u32, seed: u64) -> Vec<u8> {
     for layer in 0..spec.n_layer {
         for (name, out) in [("attn_q", e), ("attn_v", kv)] {
             let mut random = |n: u64| -> Vec<f32> { (0..n).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect() };
-            g.tensor(&format!("blk.{layer}.{name}.weight.lora_a"), &[e, r], random(e * r));
-            g.tensor(&format!("blk.{layer}.{name}.weight.lora_b"), &[r, out], random(r * out));
+            g.tensor_f32(&format!("blk.{layer}.{name}.weight.lora_a"), &[e, r], random(e * r));
+            g.tensor_f32(&format!("blk.{layer}.{name}.weight.lora_b"), &[r, out], random(r * out));
         }
     }
     g.finish()
-}
-
-const ALIGN: usize = 32;
-
-/// A minimal GGUF v3 writer: metadata, then F32 tensors.
-#[derive(Default)]
-struct Gguf {
-    kv: Vec<u8>,
-    kv_count: u64,
-    infos: Vec<u8>,
-    data: Vec<u8>,
-    tensor_count: u64,
-}
-
-const T_U32: u32 = 4;
-const T_I32: u32 = 5;
-const T_F32: u32 = 6;
-const T_BOOL: u32 = 7;
-const T_STRING: u32 = 8;
-const T_ARRAY: u32 = 9;
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-impl Gguf {
-    fn key(&mut self, key: &str, kind: u32) {
-        put_str(&mut self.kv, key);
-        self.kv.extend_from_slice(&kind.to_le_bytes());
-        self.kv_count += 1;
-    }
-
-    fn kv_str(&mut self, key: &str, value: &str) {
-        self.key(key, T_STRING);
-        put_str(&mut self.kv, value);
-    }
-
-    fn kv_u32(&mut self, key: &str, value: u32) {
-        self.key(key, T_U32);
-        self.kv.extend_from_slice(&value.to_le_bytes());
-    }
-
-    fn kv_f32(&mut self, key: &str, value: f32) {
-        self.key(key, T_F32);
-        self.kv.extend_from_slice(&value.to_le_bytes());
-    }
-
-    fn kv_bool(&mut self, key: &str, value: bool) {
-        self.key(key, T_BOOL);
-        self.kv.push(u8::from(value));
-    }
-
-    fn kv_str_array(&mut self, key: &str, values: &[String]) {
-        self.key(key, T_ARRAY);
-        self.kv.extend_from_slice(&T_STRING.to_le_bytes());
-        self.kv.extend_from_slice(&(values.len() as u64).to_le_bytes());
-        for v in values {
-            put_str(&mut self.kv, v);
-        }
-    }
-
-    fn kv_i32_array(&mut self, key: &str, values: &[i32]) {
-        self.key(key, T_ARRAY);
-        self.kv.extend_from_slice(&T_I32.to_le_bytes());
-        self.kv.extend_from_slice(&(values.len() as u64).to_le_bytes());
-        for v in values {
-            self.kv.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-
-    /// An F32 tensor; `dims` innermost first, as GGUF stores them.
-    fn tensor(&mut self, name: &str, dims: &[u64], values: Vec<f32>) {
-        debug_assert_eq!(dims.iter().product::<u64>(), values.len() as u64);
-        put_str(&mut self.infos, name);
-        self.infos.extend_from_slice(&(dims.len() as u32).to_le_bytes());
-        for d in dims {
-            self.infos.extend_from_slice(&d.to_le_bytes());
-        }
-        self.infos.extend_from_slice(&0u32.to_le_bytes()); // GGML_TYPE_F32
-        self.data.resize(self.data.len().next_multiple_of(ALIGN), 0);
-        self.infos.extend_from_slice(&(self.data.len() as u64).to_le_bytes());
-        for v in values {
-            self.data.extend_from_slice(&v.to_le_bytes());
-        }
-        self.tensor_count += 1;
-    }
-
-    fn finish(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.kv.len() + self.infos.len() + self.data.len());
-        out.extend_from_slice(b"GGUF");
-        out.extend_from_slice(&3u32.to_le_bytes());
-        out.extend_from_slice(&self.tensor_count.to_le_bytes());
-        out.extend_from_slice(&self.kv_count.to_le_bytes());
-        out.extend_from_slice(&self.kv);
-        out.extend_from_slice(&self.infos);
-        out.resize(out.len().next_multiple_of(ALIGN), 0);
-        out.extend_from_slice(&self.data);
-        out
-    }
 }
 
 #[cfg(test)]

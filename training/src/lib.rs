@@ -1,0 +1,15 @@
+//! grlm-train: what libgrlm's models learn from and how they learn it.
+//!
+//! - [`sft`]: supervised fine-tuning examples — term internalisation (item metadata → TID)
+//!   and sequence prediction (history → next TID) — in the engine's own prompt format, and
+//!   their export for LlamaFactory.
+//! - [`llama`]: a llama forward pass in candle that keeps gradients, on weights read from
+//!   the same GGUF llama.cpp runs.
+//! - [`lora`]: LoRA adapters on that model, their training loop, and the llama.cpp adapter
+//!   GGUF they are saved as.
+
+#![deny(missing_docs)]
+
+pub mod llama;
+pub mod lora;
+pub mod sft;

@@ -1,0 +1,417 @@
+//! A llama forward pass in candle that keeps gradients, on the weights of a GGUF file.
+//!
+//! candle's fused kernels (`rms_norm`, `softmax_last_dim`, `rope`, quantized matmuls) record
+//! no backward pass, so every step here is written with plain tensor ops that do: a LoRA
+//! adapter on top receives gradients through all of them (a test fails if one is dropped).
+//! Base weights are dequantized to f32 constants; only adapter tensors are variables.
+//!
+//! The GGUF layout is llama.cpp's, not Hugging Face's: the converter permuted the query and
+//! key projections so that llama.cpp's "normal" rope, which rotates adjacent pairs
+//! `(x[2i], x[2i+1])`, gives the model's results. This forward rotates the same pairs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file;
+use candle_core::{DType, Device, Tensor, Var, D};
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum LlamaError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a GGUF candle can read.
+    #[error("{path}: not a readable GGUF model ({reason})")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What candle reported.
+        reason: String,
+    },
+    /// The model is not a llama-architecture model.
+    #[error("{path}: architecture {found:?} is not supported; grlm-train fine-tunes llama-architecture GGUF models (SmolLM2, Llama, ...)")]
+    UnsupportedArchitecture {
+        /// The file.
+        path: PathBuf,
+        /// `general.architecture`.
+        found: String,
+    },
+    /// A metadata key or tensor the model needs is missing or malformed.
+    #[error("{path}: {what}")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        what: String,
+    },
+    /// A tensor operation failed (shapes, device memory).
+    #[error("tensor operation: {0}")]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// The shape of a llama model, from its GGUF metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Vocabulary size.
+    pub n_vocab: usize,
+    /// Hidden size.
+    pub n_embd: usize,
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Attention heads.
+    pub n_head: usize,
+    /// Key/value heads.
+    pub n_head_kv: usize,
+    /// Feed-forward size.
+    pub n_ff: usize,
+    /// RMS norm epsilon.
+    pub rms_eps: f64,
+    /// Rope frequency base.
+    pub rope_base: f64,
+}
+
+impl Config {
+    /// Dimensions per attention head.
+    pub fn head_dim(&self) -> usize {
+        self.n_embd / self.n_head
+    }
+}
+
+/// A low-rank update on a projection: `x · Aᵀ · Bᵀ · scale`.
+#[derive(Clone, Debug)]
+pub struct LoraWeights {
+    /// `[rank, in]`.
+    pub a: Var,
+    /// `[out, rank]`.
+    pub b: Var,
+    /// `alpha / rank`.
+    pub scale: f64,
+}
+
+/// A projection `y = x · Wᵀ`, with an optional LoRA update.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    /// The GGUF tensor name without `.weight` (`blk.3.attn_q`): also the adapter's names.
+    pub name: String,
+    /// `[out, in]`, frozen.
+    pub weight: Tensor,
+    /// The adapter, when one is attached.
+    pub lora: Option<LoraWeights>,
+}
+
+impl Linear {
+    /// `x` is `[..., in]`; the leading dimensions are flattened into one matrix product.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut dims = x.dims().to_vec();
+        let input = dims.pop().unwrap_or(0);
+        let rows = x.reshape(((), input))?;
+        let mut y = rows.matmul(&self.weight.t()?)?;
+        if let Some(l) = &self.lora {
+            let update = rows.matmul(&l.a.as_tensor().t()?)?.matmul(&l.b.as_tensor().t()?)?;
+            y = (y + (update * l.scale)?)?;
+        }
+        dims.push(self.weight.dims()[0]);
+        y.reshape(dims)
+    }
+
+    /// `(out, in)`.
+    pub fn dims(&self) -> (usize, usize) {
+        let d = self.weight.dims();
+        (d[0], d[1])
+    }
+}
+
+/// One transformer block.
+#[derive(Clone, Debug)]
+pub struct Block {
+    attn_norm: Tensor,
+    /// Query, key, value and output projections.
+    pub attn: [Linear; 4],
+    ffn_norm: Tensor,
+    /// Gate, up and down projections.
+    pub ffn: [Linear; 3],
+}
+
+/// A llama model whose forward pass keeps gradients.
+#[derive(Clone, Debug)]
+pub struct Llama {
+    /// Its shape.
+    pub config: Config,
+    token_embd: Tensor,
+    /// The blocks, first to last.
+    pub blocks: Vec<Block>,
+    output_norm: Tensor,
+    /// `[vocab, embd]`; the token embedding when the model ties them.
+    output: Tensor,
+    device: Device,
+}
+
+fn meta<'a>(
+    path: &Path,
+    md: &'a HashMap<String, gguf_file::Value>,
+    key: &str,
+) -> Result<&'a gguf_file::Value, LlamaError> {
+    md.get(key).ok_or_else(|| LlamaError::Missing {
+        path: path.to_owned(),
+        what: format!("metadata {key} is missing"),
+    })
+}
+
+impl Llama {
+    /// Loads the llama model at `path` onto `device`, dequantizing every weight to f32.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, LlamaError> {
+        let io = |source| LlamaError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+        let format = |e: candle_core::Error| LlamaError::Format {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        };
+        let content = gguf_file::Content::read(&mut file).map_err(format)?;
+        let md = &content.metadata;
+        let arch = meta(path, md, "general.architecture")?
+            .to_string()
+            .map_err(format)?
+            .clone();
+        if arch != "llama" {
+            return Err(LlamaError::UnsupportedArchitecture {
+                path: path.to_owned(),
+                found: arch,
+            });
+        }
+        let u = |key: &str| -> Result<usize, LlamaError> {
+            Ok(meta(path, md, &format!("llama.{key}"))?.to_u32().map_err(format)? as usize)
+        };
+        let f = |key: &str, default: f32| -> Result<f64, LlamaError> {
+            match md.get(&format!("llama.{key}")) {
+                Some(v) => Ok(f64::from(v.to_f32().map_err(format)?)),
+                None => Ok(f64::from(default)),
+            }
+        };
+        let n_head = u("attention.head_count")?;
+        let mut tensor = |name: &str| -> Result<Tensor, LlamaError> {
+            if !content.tensor_infos.contains_key(name) {
+                return Err(LlamaError::Missing {
+                    path: path.to_owned(),
+                    what: format!("tensor {name} is missing"),
+                });
+            }
+            let q = content.tensor(&mut file, name, device).map_err(format)?;
+            Ok(q.dequantize(device)?)
+        };
+        let token_embd = tensor("token_embd.weight")?;
+        let n_vocab = token_embd.dims()[0];
+        let config = Config {
+            n_vocab,
+            n_embd: u("embedding_length")?,
+            n_layer: u("block_count")?,
+            n_head,
+            n_head_kv: md
+                .get("llama.attention.head_count_kv")
+                .map(|v| v.to_u32().map(|n| n as usize))
+                .transpose()
+                .map_err(format)?
+                .unwrap_or(n_head),
+            n_ff: u("feed_forward_length")?,
+            rms_eps: f("attention.layer_norm_rms_epsilon", 1e-5)?,
+            rope_base: f("rope.freq_base", 10_000.0)?,
+        };
+        let mut blocks = Vec::with_capacity(config.n_layer);
+        for i in 0..config.n_layer {
+            let mut linear = |part: &str| -> Result<Linear, LlamaError> {
+                let name = format!("blk.{i}.{part}");
+                Ok(Linear {
+                    weight: tensor(&format!("{name}.weight"))?,
+                    name,
+                    lora: None,
+                })
+            };
+            let attn = [
+                linear("attn_q")?,
+                linear("attn_k")?,
+                linear("attn_v")?,
+                linear("attn_output")?,
+            ];
+            let ffn = [linear("ffn_gate")?, linear("ffn_up")?, linear("ffn_down")?];
+            blocks.push(Block {
+                attn_norm: tensor(&format!("blk.{i}.attn_norm.weight"))?,
+                attn,
+                ffn_norm: tensor(&format!("blk.{i}.ffn_norm.weight"))?,
+                ffn,
+            });
+        }
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            tensor("output.weight")?
+        } else {
+            token_embd.clone()
+        };
+        Ok(Llama {
+            config,
+            token_embd,
+            blocks,
+            output_norm: tensor("output_norm.weight")?,
+            output,
+            device: device.clone(),
+        })
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Every projection, block by block (attention then feed-forward).
+    pub fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
+        self.blocks
+            .iter_mut()
+            .flat_map(|b| b.attn.iter_mut().chain(b.ffn.iter_mut()))
+    }
+
+    /// Every projection.
+    pub fn linears(&self) -> impl Iterator<Item = &Linear> {
+        self.blocks.iter().flat_map(|b| b.attn.iter().chain(b.ffn.iter()))
+    }
+
+    /// Hidden states after the final norm, `[batch, seq, embd]`, for `tokens`
+    /// (`[batch, seq]`, u32). Sequences in a batch are right-padded: with a causal mask a
+    /// real token never attends to the padding after it, so no padding mask is needed.
+    pub fn hidden(&self, tokens: &Tensor) -> Result<Tensor, LlamaError> {
+        let (batch, seq) = tokens.dims2()?;
+        let c = &self.config;
+        let mut x = self
+            .token_embd
+            .index_select(&tokens.flatten_all()?, 0)?
+            .reshape((batch, seq, c.n_embd))?;
+        let (cos, sin) = self.rope_tables(seq)?;
+        let mask = causal_mask(seq, &self.device)?;
+        for block in &self.blocks {
+            let h = rms_norm(&x, &block.attn_norm, c.rms_eps)?;
+            let attn = self.attention(block, &h, &cos, &sin, &mask)?;
+            x = (x + attn)?;
+            let h = rms_norm(&x, &block.ffn_norm, c.rms_eps)?;
+            let [gate, up, down] = &block.ffn;
+            let act = silu(&gate.forward(&h)?)?.mul(&up.forward(&h)?)?;
+            x = (x + down.forward(&act)?)?;
+        }
+        Ok(rms_norm(&x, &self.output_norm, c.rms_eps)?)
+    }
+
+    /// Next-token logits `[n, vocab]` for hidden states `[n, embd]`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, LlamaError> {
+        Ok(hidden.matmul(&self.output.t()?)?)
+    }
+
+    /// Mean negative log-likelihood of `targets` (u32, `[n]`) as the next tokens after the
+    /// flattened positions `positions` (u32 indices into `batch * seq`) of `tokens`. Only
+    /// those positions go through the vocabulary projection: answer tokens are a fraction
+    /// of a prompt, and the projection is the widest matrix of a small model.
+    pub fn loss(&self, tokens: &Tensor, positions: &Tensor, targets: &Tensor) -> Result<Tensor, LlamaError> {
+        let hidden = self.hidden(tokens)?;
+        let (batch, seq, embd) = hidden.dims3()?;
+        let picked = hidden.reshape((batch * seq, embd))?.index_select(positions, 0)?;
+        let logits = self.logits(&picked)?;
+        let shifted = logits.broadcast_sub(&logits.max_keepdim(1)?.detach())?;
+        let log_z = shifted.exp()?.sum_keepdim(1)?.log()?;
+        let log_p = shifted.broadcast_sub(&log_z)?;
+        let nll = log_p.gather(&targets.unsqueeze(1)?, 1)?.neg()?;
+        Ok(nll.mean_all()?)
+    }
+
+    fn attention(
+        &self,
+        block: &Block,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let (batch, seq, _) = x.dims3()?;
+        let d = c.head_dim();
+        let [wq, wk, wv, wo] = &block.attn;
+        let heads = |t: Tensor, n: usize| t.reshape((batch, seq, n, d))?.transpose(1, 2);
+        let q = rope(&heads(wq.forward(x)?, c.n_head)?, cos, sin)?;
+        let k = rope(&heads(wk.forward(x)?, c.n_head_kv)?, cos, sin)?;
+        let v = heads(wv.forward(x)?, c.n_head_kv)?;
+        // Grouped-query attention: query head h reads key/value head h / group.
+        let group = c.n_head / c.n_head_kv;
+        let repeat = |t: Tensor| -> candle_core::Result<Tensor> {
+            if group == 1 {
+                return Ok(t);
+            }
+            t.unsqueeze(2)?
+                .broadcast_as((batch, c.n_head_kv, group, seq, d))?
+                .reshape((batch, c.n_head, seq, d))
+        };
+        let (k, v) = (repeat(k)?, repeat(v)?);
+        let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? / (d as f64).sqrt())?;
+        let probs = softmax_last(&scores.broadcast_add(mask)?)?;
+        let out = probs.matmul(&v.contiguous()?)?;
+        let out = out.transpose(1, 2)?.reshape((batch, seq, c.n_embd))?;
+        wo.forward(&out)
+    }
+
+    /// `cos` and `sin` of every position and frequency, `[seq, head_dim / 2]`.
+    fn rope_tables(&self, seq: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        let d = self.config.head_dim();
+        let inv: Vec<f32> = (0..d / 2)
+            .map(|i| (1.0 / self.config.rope_base.powf(2.0 * i as f64 / d as f64)) as f32)
+            .collect();
+        let inv = Tensor::from_vec(inv, (1, d / 2), &self.device)?;
+        let pos = Tensor::arange(0u32, seq as u32, &self.device)?
+            .to_dtype(DType::F32)?
+            .reshape((seq, 1))?;
+        let angles = pos.broadcast_mul(&inv)?;
+        Ok((angles.cos()?, angles.sin()?))
+    }
+}
+
+/// `x / rms(x) * weight` over the last dimension, with ops that backpropagate.
+fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let mean_sq = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let inv = (mean_sq + eps)?.sqrt()?.recip()?;
+    x.broadcast_mul(&inv)?.broadcast_mul(weight)
+}
+
+fn silu(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.silu()
+}
+
+/// Softmax over the last dimension, shifted by the row maximum for range.
+fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
+    let shifted = x.broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?;
+    let e = shifted.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// Rotates adjacent pairs `(x[2i], x[2i+1])` of `x` (`[batch, heads, seq, head_dim]`) by
+/// the position's angles: llama.cpp's normal rope on GGUF-layout weights.
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, h, t, d) = x.dims4()?;
+    let pairs = x.reshape((b, h, t, d / 2, 2))?;
+    let x0 = pairs.narrow(4, 0, 1)?.squeeze(4)?;
+    let x1 = pairs.narrow(4, 1, 1)?.squeeze(4)?;
+    let (cos, sin) = (cos.reshape((1, 1, t, d / 2))?, sin.reshape((1, 1, t, d / 2))?);
+    let r0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
+    let r1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
+    Tensor::stack(&[r0, r1], 4)?.reshape((b, h, t, d))
+}
+
+/// 0 on and below the diagonal, -inf above: `[seq, seq]`.
+fn causal_mask(seq: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mask: Vec<f32> = (0..seq)
+        .flat_map(|i| (0..seq).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Tensor::from_vec(mask, (seq, seq), device)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

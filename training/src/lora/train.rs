@@ -1,0 +1,515 @@
+//! `grlm-train lora`: the training loop — batches of SFT examples, loss on answer tokens,
+//! AdamW with warm-up and linear decay, checkpoints, resume, progress, and the adapter GGUF
+//! at the end.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor, Var};
+
+use super::checkpoint::{self, RunIdentity, RunState};
+use super::data::{self, Tokenized};
+use super::optim::{AdamW, AdamWConfig};
+use super::{attach, save_adapter, LoraConfig, LoraError, Target};
+use crate::llama::Llama;
+use crate::sft::Task;
+
+/// Where the computation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// The CPU (candle's own kernels, all cores unless `--threads`).
+    Cpu,
+    /// An NVIDIA GPU (builds with `--features cuda` only).
+    Cuda,
+}
+
+/// `grlm-train lora`: fine-tune a LoRA adapter for a GGUF backbone on SFT data.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LoraArgs {
+    /// The base model (llama architecture GGUF, any quantization candle reads).
+    #[arg(long, value_name = "M.gguf")]
+    pub base: PathBuf,
+    /// The directory `grlm-train sft` wrote (train.jsonl, valid.jsonl).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The adapter to write (llama.cpp LoRA GGUF); checkpoints go to `<out>.ckpt/`.
+    #[arg(long, value_name = "adapter.gguf")]
+    pub out: PathBuf,
+    /// Rank of every update.
+    #[arg(long, default_value_t = 16)]
+    pub rank: usize,
+    /// Updates are scaled by alpha / rank.
+    #[arg(long, default_value_t = 32.0)]
+    pub alpha: f64,
+    /// Projections to adapt, comma-separated from q,k,v,o,gate,up,down.
+    #[arg(long, default_value = "q,k,v,o,gate,up,down", value_delimiter = ',')]
+    pub targets: Vec<String>,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-4)]
+    pub lr: f64,
+    /// Passes over the training examples.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Examples per optimizer step.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Examples longer than this many tokens are skipped (and counted).
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: usize,
+    /// Train on at most this many examples (a fixed seeded subset), for short runs.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Tasks to train on, comma-separated from terms,sequence,neighbors.
+    #[arg(long, default_value = "terms,sequence,neighbors", value_delimiter = ',')]
+    pub tasks: Vec<String>,
+    /// Warm-up steps (linear from 0 to --lr), then linear decay to 0.
+    #[arg(long, default_value_t = 20)]
+    pub warmup: u64,
+    /// Save a checkpoint every this many steps (and at the end).
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: u64,
+    /// Continue from the checkpoint in `<out>.ckpt/`.
+    #[arg(long)]
+    pub resume: bool,
+    /// Validation examples whose loss is reported before and after training (0: none).
+    #[arg(long, default_value_t = 64)]
+    pub valid: usize,
+    /// Seed of the adapter's initialisation and the example order.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// CPU threads for candle (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// Also write the base model with the adapter merged in, as Q8_0 GGUF.
+    #[arg(long, value_name = "merged.gguf")]
+    pub merge_q8: Option<PathBuf>,
+    /// Stop after this many steps of this invocation (the checkpoint is saved; resume with
+    /// --resume). For tests and time-boxed runs.
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+}
+
+/// What a run did, printed as JSON at the end.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LoraSummary {
+    /// The adapter written.
+    pub adapter: PathBuf,
+    /// The merged model, if one was written.
+    pub merged: Option<PathBuf>,
+    /// Whether the run finished (false when it stopped early for --stop-after).
+    pub finished: bool,
+    /// Steps done, of the run's total.
+    pub steps: u64,
+    /// Steps in the run.
+    pub total_steps: u64,
+    /// Training examples used; skipped ones by reason.
+    pub examples: usize,
+    /// Examples over --max-tokens.
+    pub skipped_too_long: usize,
+    /// Tokens trained on (padding excluded), over the whole run.
+    pub train_tokens: u64,
+    /// Training tokens per second of this invocation.
+    pub tokens_per_second: f64,
+    /// Seconds of training over the whole run (resumes included).
+    pub train_seconds: f64,
+    /// Mean training loss of the first and last logged intervals.
+    pub first_loss: Option<f32>,
+    /// See `first_loss`.
+    pub last_loss: Option<f32>,
+    /// Mean loss on validation examples before and after this invocation.
+    pub valid_loss_before: Option<f32>,
+    /// See `valid_loss_before`.
+    pub valid_loss_after: Option<f32>,
+    /// The device used.
+    pub device: DeviceKind,
+}
+
+impl From<crate::llama::LlamaError> for TrainError {
+    fn from(e: crate::llama::LlamaError) -> Self {
+        TrainError::Lora(e.into())
+    }
+}
+
+/// Why `lora` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Model or adapter trouble.
+    #[error(transparent)]
+    Lora(#[from] LoraError),
+    /// The data could not be read.
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    /// The engine could not load the base model's tokenizer.
+    #[error(transparent)]
+    Tokenizer(#[from] grlm::llm::LlmError),
+    /// A tensor operation failed.
+    #[error("tensor operation: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// A bad argument.
+    #[error("{0}")]
+    Args(String),
+    /// Training diverged.
+    #[error("the loss became {loss} at step {step}: training diverged; lower --lr (now {lr}) or check the data")]
+    Diverged {
+        /// The step.
+        step: u64,
+        /// The loss seen.
+        loss: f32,
+        /// The learning rate.
+        lr: f64,
+    },
+}
+
+fn parse_list<T>(values: &[String], what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, TrainError> {
+    values
+        .iter()
+        .map(|v| parse(v.trim()).ok_or_else(|| TrainError::Args(format!("unknown {what} {v:?}"))))
+        .collect()
+}
+
+fn parse_task(text: &str) -> Option<Task> {
+    match text {
+        "terms" => Some(Task::Terms),
+        "sequence" => Some(Task::Sequence),
+        "neighbors" => Some(Task::Neighbors),
+        _ => None,
+    }
+}
+
+fn device(kind: DeviceKind) -> Result<Device, TrainError> {
+    match kind {
+        DeviceKind::Cpu => Ok(Device::Cpu),
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => Ok(Device::new_cuda(0)?),
+        #[cfg(not(feature = "cuda"))]
+        DeviceKind::Cuda => Err(TrainError::Args(
+            "this grlm-train was built without CUDA; rebuild with `--features cuda`".into(),
+        )),
+    }
+}
+
+/// FNV-1a over every example's tokens and loss flags: a resumed run must see the same data.
+fn data_hash(examples: &[Tokenized]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |x: u32| {
+        for b in x.to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for e in examples {
+        eat(e.tokens.len() as u32);
+        for (&t, &l) in e.tokens.iter().zip(&e.loss) {
+            eat(t);
+            eat(u32::from(l));
+        }
+    }
+    h
+}
+
+/// The learning rate at `step` (1-based): linear warm-up, then linear decay to zero.
+pub fn learning_rate(peak: f64, step: u64, warmup: u64, total: u64) -> f64 {
+    if warmup > 0 && step <= warmup {
+        return peak * step as f64 / warmup as f64;
+    }
+    let left = total.saturating_sub(step) as f64;
+    let span = total.saturating_sub(warmup).max(1) as f64;
+    peak * (left + 1.0) / (span + 1.0)
+}
+
+fn mean_loss(llama: &Llama, examples: &[Tokenized], batch: usize) -> Result<Option<f32>, TrainError> {
+    if examples.is_empty() {
+        return Ok(None);
+    }
+    let (mut sum, mut count) = (0.0f64, 0usize);
+    for chunk in examples.chunks(batch.max(1)) {
+        let refs: Vec<&Tokenized> = chunk.iter().collect();
+        let b = data::batch(&refs, llama.device())?;
+        if b.loss_tokens == 0 {
+            continue;
+        }
+        let loss: f32 = llama.loss(&b.tokens, &b.positions, &b.targets)?.to_scalar()?;
+        sum += f64::from(loss) * b.loss_tokens as f64;
+        count += b.loss_tokens;
+    }
+    Ok((count > 0).then(|| (sum / count as f64) as f32))
+}
+
+/// Prints progress: in place on a terminal, a line every ~10 s otherwise.
+struct Progress {
+    tty: bool,
+    last_line: Instant,
+}
+
+impl Progress {
+    fn show(&mut self, line: &str, force: bool) {
+        let mut err = std::io::stderr();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+            if force {
+                let _ = writeln!(err);
+            }
+        } else if force || self.last_line.elapsed().as_secs() >= 10 {
+            let _ = writeln!(err, "{line}");
+            self.last_line = Instant::now();
+        }
+    }
+}
+
+fn eta(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Runs `grlm-train lora`.
+pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
+    let targets = parse_list(&args.targets, "target", Target::parse)?;
+    let tasks = parse_list(&args.tasks, "task", parse_task)?;
+    if args.batch == 0 || args.epochs == 0 || args.max_tokens < 2 {
+        return Err(TrainError::Args(
+            "--batch and --epochs must be at least 1, --max-tokens at least 2".into(),
+        ));
+    }
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(TrainError::Args(format!("--lr {} is not a positive number", args.lr)));
+    }
+    if let Some(n) = args.threads {
+        // candle's CPU kernels size their pool from this variable when they first run.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    let device = device(args.device)?;
+
+    // candle first: it says clearly when the architecture is not llama.
+    let mut llama = Llama::load(&args.base, &device).map_err(LoraError::from)?;
+    // The engine's tokenizer: llama.cpp's own, so training tokens are the inference tokens.
+    let vocab = grlm::llm::Model::load(
+        &args.base,
+        &grlm::llm::ModelParams {
+            vocab_only: true,
+            ..Default::default()
+        },
+    )?;
+    if vocab.vocab_size() as usize != llama.config.n_vocab {
+        return Err(TrainError::Args(format!(
+            "the tokenizer has {} tokens but the embedding {} rows",
+            vocab.vocab_size(),
+            llama.config.n_vocab
+        )));
+    }
+    let tokenize = |text: &str, bos: bool| vocab.tokenize(text, bos);
+
+    let train_path = args.data.join("train.jsonl");
+    let mut examples = data::read_examples(&train_path, &tasks)?;
+    if let Some(limit) = args.limit {
+        let order = data::permutation(examples.len(), args.seed ^ 0x5eed);
+        let mut keep: Vec<usize> = order.into_iter().take(limit).collect();
+        keep.sort_unstable();
+        examples = keep.into_iter().map(|i| examples[i].clone()).collect();
+    }
+    let mut skipped_too_long = 0;
+    let train: Vec<Tokenized> = examples
+        .iter()
+        .map(|e| data::tokenize(e, &tokenize))
+        .filter(|t| {
+            let keep = t.tokens.len() <= args.max_tokens;
+            skipped_too_long += usize::from(!keep);
+            keep && t.loss_tokens() > 0
+        })
+        .collect();
+    if train.is_empty() {
+        return Err(data::DataError::Empty(format!(
+            "{}: no training examples of tasks {:?} within --max-tokens {}",
+            train_path.display(),
+            args.tasks,
+            args.max_tokens
+        ))
+        .into());
+    }
+    let valid: Vec<Tokenized> = if args.valid > 0 {
+        data::read_examples(&args.data.join("valid.jsonl"), &[Task::Sequence])?
+            .iter()
+            .take(args.valid)
+            .map(|e| data::tokenize(e, &tokenize))
+            .filter(|t| t.tokens.len() <= args.max_tokens)
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    let lora = LoraConfig {
+        rank: args.rank,
+        alpha: args.alpha,
+        targets,
+    };
+    let vars: Vec<Var> = attach(&mut llama, &lora, args.seed)?;
+    let adam_config = AdamWConfig {
+        lr: args.lr,
+        ..Default::default()
+    };
+    let mut adam = AdamW::new(&vars, adam_config.clone())?;
+    let steps_per_epoch = train.len().div_ceil(args.batch) as u64;
+    let identity = RunIdentity {
+        lora: lora.clone(),
+        adam: adam_config,
+        batch: args.batch,
+        max_tokens: args.max_tokens,
+        seed: args.seed,
+        epochs: args.epochs,
+        examples: train.len(),
+        data_hash: data_hash(&train),
+        base: format!(
+            "{} bytes, tokenizer {}",
+            std::fs::metadata(&args.base).map(|m| m.len()).unwrap_or(0),
+            vocab.fingerprint()
+        ),
+    };
+    let ckpt_dir = checkpoint_dir(&args.out);
+    let mut state = RunState {
+        identity: identity.clone(),
+        step: 0,
+        total_steps: steps_per_epoch * args.epochs as u64,
+        tokens: 0,
+        seconds: 0.0,
+        losses: Vec::new(),
+        tensors: String::new(),
+    };
+    match checkpoint::load(&ckpt_dir)? {
+        Some((saved, tensors)) if args.resume => {
+            if saved.identity != identity {
+                return Err(TrainError::Args(format!(
+                    "the checkpoint in {} is of another run (model, data or settings differ); \
+                     remove it or use the settings it was made with: {}",
+                    ckpt_dir.display(),
+                    serde_json::to_string(&saved.identity).unwrap_or_default()
+                )));
+            }
+            checkpoint::restore(&tensors, &vars, &mut adam, saved.step)?;
+            state = saved;
+        }
+        Some(_) => {
+            return Err(TrainError::Args(format!(
+                "{} holds a checkpoint: pass --resume to continue it, or remove it to start over",
+                ckpt_dir.display()
+            )))
+        }
+        None if args.resume => {
+            return Err(TrainError::Args(format!(
+                "--resume: no checkpoint in {}",
+                ckpt_dir.display()
+            )));
+        }
+        None => {}
+    }
+
+    let valid_loss_before = mean_loss(&llama, &valid, args.batch)?;
+    let mut progress = Progress {
+        tty: std::io::stderr().is_terminal(),
+        last_line: Instant::now(),
+    };
+    let session_start = Instant::now();
+    // Training time is added to the state at each checkpoint, so it survives resumes.
+    let mut last_count = session_start;
+    let (mut session_tokens, mut interval_loss, mut interval_n) = (0u64, 0.0f64, 0u32);
+    let mut done_this_call = 0u64;
+    let mut finished = true;
+    while state.step < state.total_steps {
+        if args.stop_after.is_some_and(|n| done_this_call >= n) {
+            finished = false;
+            break;
+        }
+        let epoch = state.step / steps_per_epoch;
+        let order = data::permutation(train.len(), args.seed.wrapping_add(epoch));
+        let first = ((state.step % steps_per_epoch) as usize) * args.batch;
+        let rows: Vec<&Tokenized> = order[first..(first + args.batch).min(train.len())]
+            .iter()
+            .map(|&i| &train[i])
+            .collect();
+        let b = data::batch(&rows, &device)?;
+        let loss = llama.loss(&b.tokens, &b.positions, &b.targets)?;
+        let value: f32 = loss.to_scalar()?;
+        let lr = learning_rate(args.lr, state.step + 1, args.warmup, state.total_steps);
+        if !value.is_finite() {
+            return Err(TrainError::Diverged {
+                step: state.step + 1,
+                loss: value,
+                lr,
+            });
+        }
+        let grads = loss.backward()?;
+        let g: Vec<Tensor> = vars
+            .iter()
+            .map(|v| match grads.get(v.as_tensor()) {
+                Some(g) => Ok(g.clone()),
+                None => v.as_tensor().zeros_like(),
+            })
+            .collect::<candle_core::Result<_>>()?;
+        adam.step(&vars, &g, lr)?;
+        state.step += 1;
+        done_this_call += 1;
+        state.tokens += b.real_tokens as u64;
+        session_tokens += b.real_tokens as u64;
+        interval_loss += f64::from(value);
+        interval_n += 1;
+
+        let elapsed = session_start.elapsed().as_secs_f64();
+        let per_step = elapsed / done_this_call as f64;
+        let line = format!(
+            "step {}/{} epoch {} loss {value:.3} lr {lr:.2e} {:.0} tok/s ETA {}",
+            state.step,
+            state.total_steps,
+            epoch + 1,
+            session_tokens as f64 / elapsed.max(1e-9),
+            eta(per_step * (state.total_steps - state.step) as f64)
+        );
+        let save_now = state.step % args.checkpoint_every.max(1) == 0 || state.step == state.total_steps;
+        progress.show(&line, save_now);
+        if save_now {
+            state.losses.push((interval_loss / f64::from(interval_n.max(1))) as f32);
+            (interval_loss, interval_n) = (0.0, 0);
+            state.seconds += last_count.elapsed().as_secs_f64();
+            last_count = Instant::now();
+            checkpoint::save(&ckpt_dir, &vars, &adam, &mut state)?;
+        }
+    }
+    if interval_n > 0 {
+        state.losses.push((interval_loss / f64::from(interval_n)) as f32);
+        state.seconds += last_count.elapsed().as_secs_f64();
+        checkpoint::save(&ckpt_dir, &vars, &adam, &mut state)?;
+    }
+    let valid_loss_after = mean_loss(&llama, &valid, args.batch)?;
+    if finished {
+        save_adapter(&llama, &lora, &args.out)?;
+        if let Some(merged) = &args.merge_q8 {
+            super::merge::write_merged_q8(&args.base, &llama, merged)?;
+        }
+    }
+    let session_seconds = session_start.elapsed().as_secs_f64();
+    Ok(LoraSummary {
+        adapter: args.out.clone(),
+        merged: args.merge_q8.clone().filter(|_| finished),
+        finished,
+        steps: state.step,
+        total_steps: state.total_steps,
+        examples: train.len(),
+        skipped_too_long,
+        train_tokens: state.tokens,
+        tokens_per_second: session_tokens as f64 / session_seconds.max(1e-9),
+        train_seconds: state.seconds,
+        first_loss: state.losses.first().copied(),
+        last_loss: state.losses.last().copied(),
+        valid_loss_before,
+        valid_loss_after,
+        device: args.device,
+    })
+}
+
+/// `<out>.ckpt`, beside the adapter.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".ckpt");
+    out.with_file_name(name)
+}

@@ -1,0 +1,52 @@
+//! `grlm-train`: SFT data and LoRA fine-tuning for libgrlm backbones.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use grlm_train::lora::train::LoraArgs;
+use grlm_train::sft::SftArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "grlm-train",
+    version,
+    about = "Training data and LoRA fine-tuning for libgrlm"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build SFT examples (term internalisation, sequence prediction, neighbours).
+    Sft(SftArgs),
+    /// Fine-tune a LoRA adapter on SFT examples; writes a llama.cpp adapter GGUF.
+    Lora(LoraArgs),
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sft(args) => grlm_train::sft::run(&args)
+            .map(|s| print_json(&s))
+            .map_err(|e| e.to_string()),
+        Command::Lora(args) => grlm_train::lora::train::run(&args)
+            .map(|s| print_json(&s))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! Turning the inputs into examples: pure, in memory, deterministic for a seed.
+
+use std::collections::HashMap;
+
+use grlm::prompt::{self, ItemDetails, PromptAnswer, PromptItem};
+use grlm::rng::SplitMix64;
+use grlm::tid::Tid;
+
+use super::input::{Data, ItemMeta};
+use super::{Example, Segment, Skipped, Task, TaskCounts};
+
+/// Neighbours per `neighbors` example: the closest few carry the collaborative signal, and
+/// every extra TID line costs about 16 tokens per anchor.
+pub const NEIGHBORS_PER_ANCHOR: usize = 5;
+
+/// Whose data an example comes from; tests use it to check the split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A `terms` example of this item.
+    Item(u32),
+    /// A `sequence` example (training or validation) of this user.
+    User(u32),
+    /// A `neighbors` example of this anchor.
+    Anchor(u32),
+}
+
+pub(crate) struct Built {
+    /// Shuffled.
+    pub train: Vec<(Origin, Example)>,
+    /// In sequences-file order.
+    pub valid: Vec<(Origin, Example)>,
+    pub train_counts: TaskCounts,
+    pub valid_counts: TaskCounts,
+    pub skipped: Skipped,
+}
+
+pub(crate) fn build(data: &Data, titles: bool, max_history: usize, seed: u64) -> Built {
+    let tid_of: HashMap<u32, &Tid> = data.tids.iter().map(|(item, tid)| (*item, tid)).collect();
+    let meta_of: HashMap<u32, &ItemMeta> = data.items.iter().map(|(item, meta)| (*item, meta)).collect();
+    let title_of = |item: u32| meta_of.get(&item).and_then(|m| m.title.as_deref());
+    let line = |item: u32, target: bool| line_segments(tid_of[&item], title_of(item), titles, target);
+    let mut skipped = Skipped {
+        items_without_tid: data.items.iter().filter(|(item, _)| !tid_of.contains_key(item)).count() as u64,
+        ..Skipped::default()
+    };
+    let mut train = Vec::new();
+    let mut valid = Vec::new();
+
+    for (item, tid) in &data.tids {
+        let meta = meta_of.get(item);
+        let details = ItemDetails {
+            title: meta.and_then(|m| m.title.as_deref()),
+            categories: meta.map_or(&[][..], |m| &m.categories[..]),
+            brand: meta.and_then(|m| m.brand.as_deref()),
+        };
+        match prompt::terms(&details, tid) {
+            Some(made) => train.push((Origin::Item(*item), from_prompt_answer(Task::Terms, made))),
+            None => skipped.items_without_text += 1,
+        }
+    }
+
+    for sequence in &data.sequences {
+        let items = &sequence.items;
+        let split = items.len().saturating_sub(2);
+        let (training_part, held_out) = items.split_at(split);
+        let kept: Vec<u32> = training_part
+            .iter()
+            .copied()
+            .filter(|item| !held_out.contains(item))
+            .collect();
+        skipped.held_out_repeats_dropped += (training_part.len() - kept.len()) as u64;
+        if kept.len() >= 2 {
+            let window = &kept[kept.len().saturating_sub(max_history + 1)..];
+            let mut segments = vec![header()];
+            for (i, &item) in window.iter().enumerate() {
+                segments.extend(line(item, i > 0));
+            }
+            train.push((Origin::User(sequence.user), example(Task::Sequence, segments)));
+        } else {
+            skipped.users_without_sequence_example += 1;
+        }
+        // The history inference would show for the validation target: the raw training
+        // part, whatever it repeats.
+        if let (false, Some(&answer)) = (training_part.is_empty(), held_out.first()) {
+            let history = &training_part[training_part.len().saturating_sub(max_history)..];
+            let mut segments = vec![header()];
+            for &item in history {
+                segments.extend(line(item, false));
+            }
+            segments.extend(line(answer, true));
+            valid.push((Origin::User(sequence.user), example(Task::Sequence, segments)));
+        } else {
+            skipped.users_without_validation_example += 1;
+        }
+    }
+
+    for row in &data.neighbors {
+        let shown = &row.neighbors[..row.neighbors.len().min(NEIGHBORS_PER_ANCHOR)];
+        if shown.is_empty() {
+            skipped.anchors_without_neighbors += 1;
+            continue;
+        }
+        let tids: Vec<&Tid> = shown.iter().map(|item| tid_of[item]).collect();
+        let made = prompt::neighbors(tid_of[&row.anchor], &tids);
+        train.push((Origin::Anchor(row.anchor), from_prompt_answer(Task::Neighbors, made)));
+    }
+
+    let mut rng = SplitMix64::new(seed);
+    for i in (1..train.len()).rev() {
+        train.swap(i, rng.below(i + 1));
+    }
+    Built {
+        train_counts: count(train.iter().map(|(_, e)| e)),
+        valid_counts: count(valid.iter().map(|(_, e)| e)),
+        train,
+        valid,
+        skipped,
+    }
+}
+
+fn header() -> Segment {
+    let h = prompt::header();
+    Segment {
+        text: h.text,
+        begins_text: h.begins_text,
+        loss: false,
+    }
+}
+
+/// One history line, as inference shows it. A target line carries loss on its TID, and on
+/// the newline after it unless a title sits between them: the model's answer at inference
+/// is the TID alone, so a title is context, never something to learn to write.
+fn line_segments(tid: &Tid, title: Option<&str>, titles: bool, target: bool) -> Vec<Segment> {
+    let pieces = prompt::item_segments(PromptItem { tid, title }, titles);
+    let title_shown = pieces.len() > 2;
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| Segment {
+            text: s.text,
+            begins_text: s.begins_text,
+            loss: target && (i == 0 || !title_shown),
+        })
+        .collect()
+}
+
+fn from_prompt_answer(task: Task, made: PromptAnswer) -> Example {
+    let with_loss = |loss: bool| {
+        move |s: prompt::Segment| Segment {
+            text: s.text,
+            begins_text: s.begins_text,
+            loss,
+        }
+    };
+    let mut segments: Vec<Segment> = made.prompt.into_iter().map(with_loss(false)).collect();
+    segments.extend(made.answer.into_iter().map(with_loss(true)));
+    example(task, segments)
+}
+
+/// An example ends with its last loss segment: anything after it (a title line's tail)
+/// would cost tokens and teach nothing.
+fn example(task: Task, mut segments: Vec<Segment>) -> Example {
+    while segments.last().is_some_and(|s| !s.loss) {
+        segments.pop();
+    }
+    Example { task, segments }
+}
+
+/// The answer lines of an example (see [`Example::loss_lines`]).
+pub(crate) fn loss_lines(segments: &[Segment]) -> Vec<std::ops::Range<usize>> {
+    let mut lines = Vec::new();
+    let mut start = None;
+    for (i, s) in segments.iter().enumerate() {
+        if !s.loss {
+            if let Some(begin) = start.take() {
+                lines.push(begin..i);
+            }
+            continue;
+        }
+        let begin = *start.get_or_insert(i);
+        if s.text.ends_with('\n') {
+            lines.push(begin..i + 1);
+            start = None;
+        }
+    }
+    if let Some(begin) = start {
+        lines.push(begin..segments.len());
+    }
+    lines
+}
+
+fn count<'a>(examples: impl Iterator<Item = &'a Example>) -> TaskCounts {
+    let mut counts = TaskCounts::default();
+    for e in examples {
+        match e.task {
+            Task::Terms => counts.terms += 1,
+            Task::Sequence => counts.sequence += 1,
+            Task::Neighbors => counts.neighbors += 1,
+        }
+        counts.targets += loss_lines(&e.segments).len() as u64;
+    }
+    counts
+}

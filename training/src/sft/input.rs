@@ -1,0 +1,268 @@
+//! Reading the inputs of `sft`. TIDs go through the engine's reader
+//! ([`grlm::catalog::input::read_tids`]) and sequences through the engine's parser
+//! ([`grlm::eval::parse_sequences`]); the engine's items reader keeps only titles, so the
+//! metadata that term internalisation needs (categories, brand) is read here, and the
+//! neighbours file has no reader in the engine at all.
+//!
+//! Consistency is checked across files: an item listed twice is an error, and so is a
+//! sequence or neighbours item without a TID (it could not be written in a prompt; a
+//! silent skip would shift every later target of that user).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use grlm::catalog::input::MAX_LINE_BYTES;
+use grlm::tid::Tid;
+use serde::Deserialize;
+
+use super::{SftArgs, SftError};
+
+/// An item's metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ItemMeta {
+    pub title: Option<String>,
+    pub categories: Vec<Vec<String>>,
+    pub brand: Option<String>,
+}
+
+/// One user's items, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UserSequence {
+    pub user: u32,
+    pub items: Vec<u32>,
+}
+
+/// One anchor's neighbours, closest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Neighbors {
+    pub anchor: u32,
+    pub neighbors: Vec<u32>,
+}
+
+/// Everything `build` needs, in file order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Data {
+    /// Items of the items file, in file order.
+    pub items: Vec<(u32, ItemMeta)>,
+    /// Items with a TID, in TIDs-file order.
+    pub tids: Vec<(u32, Tid)>,
+    pub sequences: Vec<UserSequence>,
+    pub neighbors: Vec<Neighbors>,
+}
+
+pub(crate) fn read_all(args: &SftArgs) -> Result<Data, SftError> {
+    let items = read_items(&args.items)?;
+    let records = grlm::catalog::input::read_tids(&args.tids, None)?;
+    let mut first_line = HashMap::with_capacity(records.len());
+    let mut tids = Vec::with_capacity(records.len());
+    for record in records {
+        if let Some(first) = first_line.insert(record.item, record.line) {
+            return Err(SftError::Line {
+                path: args.tids.clone(),
+                line: record.line,
+                reason: format!("item {} already has a TID on line {first}", record.item),
+            });
+        }
+        tids.push((record.item, record.tid));
+    }
+    let known = |item: &u32| first_line.contains_key(item);
+    let sequences = read_sequences(&args.sequences)?;
+    for (line, sequence) in &sequences {
+        if let Some(item) = sequence.items.iter().find(|i| !known(i)) {
+            return Err(unknown(&args.sequences, *line, &args.tids, *item));
+        }
+    }
+    let mut neighbors = Vec::new();
+    if let Some(path) = &args.neighbors {
+        for (line, row) in read_neighbors(path)? {
+            if let Some(item) = std::iter::once(&row.anchor).chain(&row.neighbors).find(|i| !known(i)) {
+                return Err(unknown(path, line, &args.tids, *item));
+            }
+            neighbors.push(row);
+        }
+    }
+    Ok(Data {
+        items,
+        tids,
+        sequences: sequences.into_iter().map(|(_, s)| s).collect(),
+        neighbors,
+    })
+}
+
+fn unknown(path: &Path, line: u64, tids: &Path, item: u32) -> SftError {
+    SftError::Line {
+        path: path.to_owned(),
+        line,
+        reason: format!("item {item} has no TID in {}", tids.display()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ItemLine {
+    item: u32,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    categories: Option<Vec<CategoryPath>>,
+    #[serde(default)]
+    brand: Option<String>,
+}
+
+/// Amazon metadata lists category paths; other catalogues list plain names, each taken as
+/// a path of one.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CategoryPath {
+    Path(Vec<String>),
+    Name(String),
+}
+
+/// Reads the items file with its metadata; an item listed twice is an error.
+pub(crate) fn read_items(path: &Path) -> Result<Vec<(u32, ItemMeta)>, SftError> {
+    let file = std::fs::File::open(path).map_err(|source| SftError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_items(BufReader::new(file), path)
+}
+
+pub(crate) fn parse_items(reader: impl BufRead, path: &Path) -> Result<Vec<(u32, ItemMeta)>, SftError> {
+    let mut out = Vec::new();
+    let mut first_line = HashMap::new();
+    for_each_line(reader, path, |line, text| {
+        let parsed: ItemLine = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(first) = first_line.insert(parsed.item, line) {
+            return Err(format!("item {} is already listed on line {first}", parsed.item));
+        }
+        let categories = parsed
+            .categories
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| match c {
+                CategoryPath::Path(path) => path,
+                CategoryPath::Name(name) => vec![name],
+            })
+            .collect();
+        let meta = ItemMeta {
+            title: parsed.title.filter(|t| !t.is_empty()),
+            categories,
+            brand: parsed.brand.filter(|b| !b.is_empty()),
+        };
+        out.push((parsed.item, meta));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Reads a sequences file with the engine's parser, keeping each sequence's line number
+/// for later errors; a user listed twice is an error (the split is per user).
+pub(crate) fn read_sequences(path: &Path) -> Result<Vec<(u64, UserSequence)>, SftError> {
+    let bytes = std::fs::read(path).map_err(|source| SftError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let line_err = |line: u64, reason: String| SftError::Line {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
+    let sequences = grlm::eval::parse_sequences(&bytes).map_err(|(line, reason)| line_err(line as u64, reason))?;
+    // The parser skips exactly the lines without a field; it succeeded, so all are UTF-8.
+    let lines = bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, raw)| raw.split(|b| b.is_ascii_whitespace()).any(|f| !f.is_empty()))
+        .map(|(i, _)| i as u64 + 1);
+    let mut first_line = HashMap::with_capacity(sequences.len());
+    let mut out = Vec::with_capacity(sequences.len());
+    for (sequence, line) in sequences.into_iter().zip(lines) {
+        if let Some(first) = first_line.insert(sequence.user, line) {
+            return Err(line_err(
+                line,
+                format!("user {} is already listed on line {first}", sequence.user),
+            ));
+        }
+        out.push((
+            line,
+            UserSequence {
+                user: sequence.user,
+                items: sequence.items,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads a neighbours file: whitespace-separated ids, the anchor first, after an optional
+/// header line whose first field is `anchor`. An anchor listed twice is an error.
+pub(crate) fn read_neighbors(path: &Path) -> Result<Vec<(u64, Neighbors)>, SftError> {
+    let file = std::fs::File::open(path).map_err(|source| SftError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    let mut first_line = HashMap::new();
+    let mut seen_data = false;
+    for_each_line(BufReader::new(file), path, |line, text| {
+        let mut fields = text.split_ascii_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if !seen_data && first.eq_ignore_ascii_case("anchor") {
+            return Ok(());
+        }
+        seen_data = true;
+        let id = |f: &str| {
+            f.parse::<u32>()
+                .map_err(|_| format!("{f:?} is not an unsigned 32-bit item id"))
+        };
+        let anchor = id(first)?;
+        let neighbors = fields.map(id).collect::<Result<Vec<_>, _>>()?;
+        if let Some(first) = first_line.insert(anchor, line) {
+            return Err(format!("anchor {anchor} is already listed on line {first}"));
+        }
+        out.push((line, Neighbors { anchor, neighbors }));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with each non-blank line as trimmed UTF-8 text and its 1-based number; `f`'s
+/// error becomes an [`SftError::Line`]. Lines are capped at the engine's
+/// [`MAX_LINE_BYTES`] so that a file without newlines is not read whole.
+fn for_each_line(
+    mut reader: impl BufRead,
+    path: &Path,
+    mut f: impl FnMut(u64, &str) -> Result<(), String>,
+) -> Result<(), SftError> {
+    let line_err = |line, reason| SftError::Line {
+        path: PathBuf::from(path),
+        line,
+        reason,
+    };
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| SftError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+            return Err(line_err(line_no, format!("line longer than {MAX_LINE_BYTES} bytes")));
+        }
+        let text = std::str::from_utf8(&buf)
+            .map_err(|e| line_err(line_no, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        f(line_no, text).map_err(|reason| line_err(line_no, reason))?;
+    }
+}

@@ -1,0 +1,358 @@
+//! Supervised fine-tuning data: what `grlm-train sft` writes for the LoRA trainer (and, with
+//! `--format llamafactory`, for LlamaFactory).
+//!
+//! Three tasks, all in the engine's own prompt format ([`grlm::prompt`]):
+//!
+//! - `terms` (term internalisation): one example per item that has a TID and any text —
+//!   its title, categories and brand → its TID line ([`grlm::prompt::terms`]).
+//! - `sequence` (next-item prediction): one example per user, built from the user's
+//!   *training part*: the sequence without its last two items (the last is the test
+//!   target, the one before it the validation target). The example is the header and the
+//!   last `max_history + 1` items of the training part, one line each, exactly as
+//!   inference shows a history ([`grlm::prompt::segments`]); every line but the first is a
+//!   target, so one example teaches each next item given the lines before it, and its last
+//!   target sees `max_history` lines, as at inference. Neither held-out item is ever a
+//!   target or anywhere in the user's example: a repeat purchase of one of them earlier in
+//!   the training part is dropped from the example (counted).
+//! - `neighbors` (only with `--neighbors`): an anchor item's TID → the TIDs of its first
+//!   [`NEIGHBORS_PER_ANCHOR`] collaborative neighbours ([`grlm::prompt::neighbors`]).
+//!
+//! Validation examples (`valid.jsonl`, never mixed into `train.jsonl`): per user, the last
+//! `max_history` items of the training part as the history and the validation target as
+//! the answer.
+//!
+//! # Native format
+//!
+//! `DIR/train.jsonl` and `DIR/valid.jsonl` hold one [`Example`] per line:
+//!
+//! ```text
+//! {"task":"sequence","segments":[{"text":"A shopper's ...\n","begins_text":true,"loss":false},
+//!   {"text":"[hair-mask, ...]","begins_text":false,"loss":false},{"text":"\n",...,"loss":false},
+//!   {"text":"[shampoo, ...]","begins_text":false,"loss":true},{"text":"\n",...,"loss":true}]}
+//! ```
+//!
+//! The trainer tokenizes each segment on its own (as the engine does, which keeps a TID's
+//! tokens identical to the catalogue's token trie), puts the model's start-of-text token
+//! before a segment with `begins_text`, and computes the loss only on the tokens of
+//! segments with `loss: true`. With `--titles`, a history line is `TID`, ` Title`, `\n`
+//! and only its TID carries loss: at inference the answer is the TID alone. An example ends
+//! with its last loss segment. `DIR/meta.json` is the run's [`SftSummary`].
+//!
+//! Training examples are shuffled with a seeded generator (`--seed`, default
+//! [`DEFAULT_SEED`]): the same inputs and seed give byte-identical files. Validation
+//! examples stay in `sequences.txt` order. Every file is written atomically
+//! ([`grlm::atomic_write`]) and `meta.json` last, so a directory with a `meta.json` is
+//! complete and a crash never leaves a half-written file.
+//!
+//! # LlamaFactory
+//!
+//! `--format llamafactory` writes the same data in alpaca format; see [`llamafactory`].
+//!
+//! # Leakage
+//!
+//! The split is per user, by position, as the engine's leave-one-out evaluation
+//! (`grlm eval`) expects: the test target is the last item. Items themselves are shared
+//! knowledge: a user's held-out item still has its `terms` example and may appear in other
+//! users' sequences. Collaborative neighbours are read as given; if they were mined from
+//! whole sequences (held-out items included), they carry aggregate information about
+//! held-out interactions, which this builder cannot undo.
+
+mod build;
+mod input;
+pub mod llamafactory;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use build::NEIGHBORS_PER_ANCHOR;
+
+/// The seed of the training-example shuffle when `--seed` is not given.
+pub const DEFAULT_SEED: u64 = 20_260_111;
+
+/// `grlm-train sft`: build SFT examples from a catalogue's items, TIDs and user sequences.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SftArgs {
+    /// Items, one JSON object per line: `item` (u32) and optionally `title`, `categories`
+    /// (a list of category paths, each a list of names) and `brand`; other fields are
+    /// ignored.
+    #[arg(long, value_name = "ITEMS.jsonl")]
+    pub items: PathBuf,
+    /// TIDs, one `{"item": ID, "terms": [...]}` per line (as for `grlm catalog build`).
+    #[arg(long, value_name = "TIDS.jsonl")]
+    pub tids: PathBuf,
+    /// User sequences, `USER ITEM ITEM ...` per line, oldest first (as for `grlm eval`).
+    #[arg(long, value_name = "sequences.txt")]
+    pub sequences: PathBuf,
+    /// Collaborative neighbours, `ANCHOR N1 N2 ...` per line, closest first, after an
+    /// optional header line starting with `anchor`; adds the `neighbors` task.
+    #[arg(long, value_name = "collaborative_neighbors.tsv")]
+    pub neighbors: Option<PathBuf>,
+    /// Show item titles on history lines (then serve with `grlm recommend --titles`).
+    #[arg(long)]
+    pub titles: bool,
+    /// History lines the model sees before each target, as `grlm recommend --max-history`.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_history: u32,
+    /// Output format: `native` (train.jsonl, valid.jsonl for grlm-train lora) or
+    /// `llamafactory` (alpaca JSON and dataset_info.json).
+    #[arg(long, value_enum, default_value_t = Format::Native)]
+    pub format: Format,
+    /// Seed of the training-example shuffle.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Output directory (created if missing; files in it are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Which files `run` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `train.jsonl`, `valid.jsonl`: [`Example`] per line, segments with loss flags.
+    Native,
+    /// `grlm_train.json`, `grlm_valid.json`, `dataset_info.json` for LlamaFactory.
+    Llamafactory,
+}
+
+/// What an example teaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Item metadata → its TID.
+    Terms,
+    /// A user's history → each next item's TID.
+    Sequence,
+    /// An item's TID → its collaborative neighbours' TIDs.
+    Neighbors,
+}
+
+/// One separately tokenized piece of an example.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// The text.
+    pub text: String,
+    /// Whether the model's start-of-text token precedes it (only an example's first).
+    pub begins_text: bool,
+    /// Whether the trainer computes its loss on this segment's tokens.
+    pub loss: bool,
+}
+
+/// One training or validation example: one line of `train.jsonl` / `valid.jsonl`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    /// What it teaches.
+    pub task: Task,
+    /// Its segments, in order; at least one has `loss: true`.
+    pub segments: Vec<Segment>,
+}
+
+impl Example {
+    /// The whole text, as the model reads it.
+    pub fn text(&self) -> String {
+        self.segments.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    /// The example's answers, as ranges of `segments`: each a run of consecutive loss
+    /// segments that ends after a segment ending in a newline, or before a segment without
+    /// loss. A sequence example has one per target line, a `terms` example one, a
+    /// `neighbors` example one per neighbour.
+    pub fn loss_lines(&self) -> Vec<std::ops::Range<usize>> {
+        build::loss_lines(&self.segments)
+    }
+}
+
+/// Why `sft` failed. Every message names the file, and the line when one is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SftError {
+    /// The TIDs file could not be read or has a bad line.
+    #[error(transparent)]
+    Tids(#[from] grlm::catalog::input::InputError),
+    /// An input file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An input line is malformed or inconsistent with another input.
+    #[error("{path}:{line}: {reason}")]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An output file could not be written (the previous file, if any, is left intact).
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Examples per task.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCounts {
+    /// Term-internalisation examples.
+    pub terms: u64,
+    /// Sequence examples.
+    pub sequence: u64,
+    /// Collaborative-neighbour examples.
+    pub neighbors: u64,
+    /// Answer lines over all examples ([`Example::loss_lines`]).
+    pub targets: u64,
+}
+
+/// What was left out, and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Items of the items file without a TID: no example shows them.
+    pub items_without_tid: u64,
+    /// Items with a TID but no title, category or brand (or no line in the items file):
+    /// no `terms` example.
+    pub items_without_text: u64,
+    /// Users whose training part (after dropping held-out repeats) has fewer than 2 items:
+    /// no `sequence` example.
+    pub users_without_sequence_example: u64,
+    /// Users whose training part is empty (fewer than 3 items): no validation example.
+    pub users_without_validation_example: u64,
+    /// Earlier occurrences of a user's validation or test item dropped from that user's
+    /// training example.
+    pub held_out_repeats_dropped: u64,
+    /// Neighbour-file anchors with no neighbours listed.
+    pub anchors_without_neighbors: u64,
+}
+
+/// The input files a run read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// `--items`.
+    pub items: PathBuf,
+    /// `--tids`.
+    pub tids: PathBuf,
+    /// `--sequences`.
+    pub sequences: PathBuf,
+    /// `--neighbors`, if given.
+    pub neighbors: Option<PathBuf>,
+}
+
+/// The options a run used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Options {
+    /// `--titles`.
+    pub titles: bool,
+    /// `--max-history`.
+    pub max_history: u32,
+    /// `--format`.
+    pub format: Format,
+    /// `--seed`.
+    pub seed: u64,
+    /// Neighbours per `neighbors` example.
+    pub neighbors_per_anchor: usize,
+}
+
+/// What `run` did: printed by the CLI as JSON and written to `DIR/meta.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SftSummary {
+    /// Users in the sequences file.
+    pub users: u64,
+    /// Items with a TID.
+    pub items: u64,
+    /// Training examples per task.
+    pub train: TaskCounts,
+    /// Validation examples (all `sequence`).
+    pub valid: TaskCounts,
+    /// What was left out.
+    pub skipped: Skipped,
+    /// The files written, relative to `out`, `meta.json` excluded.
+    pub files: Vec<String>,
+    /// Alpaca records written for LlamaFactory (train, valid); absent for native output.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub llamafactory_records: Option<(u64, u64)>,
+    /// The input files.
+    pub inputs: Inputs,
+    /// The options.
+    pub options: Options,
+}
+
+/// Reads the inputs, builds the examples and writes them to `args.out`.
+pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
+    let data = input::read_all(args)?;
+    let built = build::build(&data, args.titles, args.max_history as usize, args.seed);
+    std::fs::create_dir_all(&args.out).map_err(|source| SftError::Write {
+        path: args.out.clone(),
+        source,
+    })?;
+    let train: Vec<Example> = built.train.into_iter().map(|(_, e)| e).collect();
+    let valid: Vec<Example> = built.valid.into_iter().map(|(_, e)| e).collect();
+    let (files, llamafactory_records) = match args.format {
+        Format::Native => {
+            write_jsonl(&args.out.join("train.jsonl"), &train)?;
+            write_jsonl(&args.out.join("valid.jsonl"), &valid)?;
+            (vec!["train.jsonl".to_owned(), "valid.jsonl".to_owned()], None)
+        }
+        Format::Llamafactory => {
+            let (files, records) = llamafactory::write(&args.out, &train, &valid)?;
+            (files, Some(records))
+        }
+    };
+    let summary = SftSummary {
+        users: data.sequences.len() as u64,
+        items: data.tids.len() as u64,
+        train: built.train_counts,
+        valid: built.valid_counts,
+        skipped: built.skipped,
+        files,
+        llamafactory_records,
+        inputs: Inputs {
+            items: args.items.clone(),
+            tids: args.tids.clone(),
+            sequences: args.sequences.clone(),
+            neighbors: args.neighbors.clone(),
+        },
+        options: Options {
+            titles: args.titles,
+            max_history: args.max_history,
+            format: args.format,
+            seed: args.seed,
+            neighbors_per_anchor: NEIGHBORS_PER_ANCHOR,
+        },
+    };
+    // Last: its presence says that every other file of this run is in place.
+    write_atomically(&args.out.join("meta.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, &summary)?;
+        w.write_all(b"\n")
+    })?;
+    Ok(summary)
+}
+
+/// Writes one JSON value per line.
+fn write_jsonl<T: Serialize>(path: &Path, values: &[T]) -> Result<(), SftError> {
+    write_atomically(path, |w| {
+        for value in values {
+            serde_json::to_writer(&mut *w, value)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+/// [`grlm::atomic_write::write_atomically`] with the file named in the error.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), SftError> {
+    grlm::atomic_write::write_atomically(path, write).map_err(|source| SftError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,582 @@
+use std::path::{Path, PathBuf};
+
+use grlm::tid::Tid;
+use proptest::prelude::*;
+
+use super::build::{build, Origin};
+use super::input::{Data, ItemMeta, UserSequence};
+use super::llamafactory::{self, Record};
+use super::*;
+
+/// Item `n`'s TID in fixtures: `[iN, x]`, so that item ids can be read back from text.
+fn tid(n: u32) -> Tid {
+    Tid::from_terms(&[format!("i{n}"), "x".to_owned()]).unwrap()
+}
+
+/// The item ids of every TID in `text`, in order.
+fn items_in(text: &str) -> Vec<u32> {
+    text.split("[i")
+        .skip(1)
+        .map(|rest| rest[..rest.find(", x]").expect("a fixture TID")].parse().unwrap())
+        .collect()
+}
+
+/// Input files in a temp dir; `items` ids get titles, every id in `tids` gets a TID.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(items: &str, tids: &[u32], sequences: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("items.jsonl"), items).unwrap();
+        let tids: String = tids
+            .iter()
+            .map(|n| format!("{{\"item\": {n}, \"terms\": [\"i{n}\", \"x\"]}}\n"))
+            .collect();
+        std::fs::write(dir.path().join("tids.jsonl"), tids).unwrap();
+        std::fs::write(dir.path().join("sequences.txt"), sequences).unwrap();
+        Fixture { dir }
+    }
+
+    /// Items 1..=n with a title each, TIDs for all, and `sequences`.
+    fn simple(n: u32, sequences: &str) -> Self {
+        let items: String = (1..=n)
+            .map(|i| format!("{{\"item\": {i}, \"title\": \"Title {i}\", \"brand\": null}}\n"))
+            .collect();
+        Self::new(&items, &(1..=n).collect::<Vec<_>>(), sequences)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn args(&self, out: &str) -> SftArgs {
+        SftArgs {
+            items: self.path("items.jsonl"),
+            tids: self.path("tids.jsonl"),
+            sequences: self.path("sequences.txt"),
+            neighbors: None,
+            titles: false,
+            max_history: 20,
+            format: Format::Native,
+            seed: DEFAULT_SEED,
+            out: self.path(out),
+        }
+    }
+}
+
+fn read_examples(path: &Path) -> Vec<Example> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn answer_texts(example: &Example) -> Vec<String> {
+    example
+        .loss_lines()
+        .into_iter()
+        .map(|r| example.segments[r].iter().map(|s| s.text.as_str()).collect())
+        .collect()
+}
+
+fn data_for(users: &[Vec<u32>], pool: u32) -> Data {
+    Data {
+        items: (1..=pool)
+            .map(|i| {
+                let meta = ItemMeta {
+                    title: Some(format!("Title {i}")),
+                    ..ItemMeta::default()
+                };
+                (i, meta)
+            })
+            .collect(),
+        tids: (1..=pool).map(|i| (i, tid(i))).collect(),
+        sequences: users
+            .iter()
+            .enumerate()
+            .map(|(u, items)| UserSequence {
+                user: u as u32,
+                items: items.clone(),
+            })
+            .collect(),
+        neighbors: Vec::new(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The core guarantee: a user's validation and test items are never a target, nor
+    /// anywhere, in that user's training example; valid.jsonl holds exactly the validation
+    /// targets, with the history inference would show.
+    #[test]
+    fn held_out_items_never_reach_training(
+        users in prop::collection::vec(prop::collection::vec(1u32..=12, 1..14), 1..12),
+        max_history in 1u32..6,
+        titles in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let data = data_for(&users, 12);
+        let built = build(&data, titles, max_history as usize, seed);
+        let mh = max_history as usize;
+        for (u, items) in users.iter().enumerate() {
+            let n = items.len();
+            let held: Vec<u32> = items[n.saturating_sub(2)..].to_vec();
+            let kept: Vec<u32> = items[..n.saturating_sub(2)].iter().copied().filter(|i| !held.contains(i)).collect();
+            let mine: Vec<&Example> = built.train.iter()
+                .filter(|(o, _)| *o == Origin::User(u as u32)).map(|(_, e)| e).collect();
+            if kept.len() < 2 {
+                prop_assert!(mine.is_empty());
+                continue;
+            }
+            prop_assert_eq!(mine.len(), 1);
+            let example = mine[0];
+            let shown = items_in(&example.text());
+            prop_assert!(shown.iter().all(|i| !held.contains(i)), "user {u}: {shown:?} shows {held:?}");
+            let window = &kept[kept.len().saturating_sub(mh + 1)..];
+            prop_assert_eq!(&shown[..], window);
+            let targets: Vec<u32> = answer_texts(example).iter().flat_map(|t| items_in(t)).collect();
+            prop_assert_eq!(&targets[..], &window[1..]);
+        }
+
+        // Through the files: valid.jsonl in user order, one per user with a training part.
+        let fixture = Fixture::simple(12, "");
+        let sequences: String = users.iter().enumerate()
+            .map(|(u, items)| format!("{u} {}\n", items.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")))
+            .collect();
+        std::fs::write(fixture.path("sequences.txt"), sequences).unwrap();
+        let mut args = fixture.args("out");
+        args.max_history = max_history;
+        args.titles = titles;
+        args.seed = seed;
+        let summary = run(&args).unwrap();
+        let valid = read_examples(&args.out.join("valid.jsonl"));
+        let expected: Vec<(&[u32], u32)> = users.iter().filter(|s| s.len() >= 3)
+            .map(|s| {
+                let part = &s[..s.len() - 2];
+                (&part[part.len().saturating_sub(mh)..], s[s.len() - 2])
+            })
+            .collect();
+        prop_assert_eq!(valid.len(), expected.len());
+        prop_assert_eq!(summary.valid.sequence as usize, expected.len());
+        for (example, (history, target)) in valid.iter().zip(&expected) {
+            let answers = answer_texts(example);
+            prop_assert_eq!(answers.len(), 1);
+            prop_assert_eq!(items_in(&answers[0]), vec![*target]);
+            let all = items_in(&example.text());
+            prop_assert_eq!(&all[..all.len() - 1], *history);
+        }
+        let train = read_examples(&args.out.join("train.jsonl"));
+        prop_assert_eq!(train.len(), built.train.len());
+    }
+}
+
+#[test]
+fn sequence_examples_are_the_engine_prompt_with_loss_on_every_line_but_the_first() {
+    let fixture = Fixture::simple(30, "7 1 2 3 4 5 6 7 8 9 10\n8 11 12 13\n9 14 15 16 17\n");
+    let mut args = fixture.args("out");
+    args.max_history = 3;
+    let summary = run(&args).unwrap();
+    let train = read_examples(&args.out.join("train.jsonl"));
+    let sequences: Vec<&Example> = train.iter().filter(|e| e.task == Task::Sequence).collect();
+    // User 8's training part is one item; the others keep the last max_history + 1.
+    assert_eq!(sequences.len(), 2);
+    let long = sequences.iter().find(|e| e.text().contains("[i8, x]")).unwrap();
+    let history: Vec<grlm::prompt::PromptItem> = [5, 6, 7, 8]
+        .iter()
+        .map(|&i| grlm::prompt::PromptItem {
+            tid: Box::leak(Box::new(tid(i))),
+            title: None,
+        })
+        .collect();
+    let engine = grlm::prompt::segments(&history, false);
+    assert_eq!(long.segments.len(), engine.len());
+    for (mine, theirs) in long.segments.iter().zip(&engine) {
+        assert_eq!((&mine.text, mine.begins_text), (&theirs.text, theirs.begins_text));
+    }
+    let loss: Vec<bool> = long.segments.iter().map(|s| s.loss).collect();
+    assert_eq!(loss, [false, false, false, true, true, true, true, true, true]);
+    assert_eq!(answer_texts(long), ["[i6, x]\n", "[i7, x]\n", "[i8, x]\n"]);
+    assert_eq!(summary.train.sequence, 2);
+    assert_eq!(summary.train.targets, 30 + 3 + 1);
+    assert_eq!(summary.skipped.users_without_sequence_example, 1);
+    assert_eq!(summary.valid.sequence, 3);
+    // The validation history is the last max_history items of the training part.
+    let valid = read_examples(&args.out.join("valid.jsonl"));
+    assert_eq!(items_in(&valid[0].text()), [6, 7, 8, 9]);
+    assert_eq!(items_in(&valid[1].text()), [11, 12]);
+}
+
+#[test]
+fn with_titles_only_the_tid_of_a_target_line_carries_loss() {
+    let fixture = Fixture::simple(4, "1 1 2 3 4\n");
+    let mut args = fixture.args("out");
+    args.titles = true;
+    run(&args).unwrap();
+    let train = read_examples(&args.out.join("train.jsonl"));
+    let sequence = train.iter().find(|e| e.task == Task::Sequence).unwrap();
+    assert_eq!(
+        sequence.text(),
+        format!("{}[i1, x] Title 1\n[i2, x]", grlm::prompt::HEADER)
+    );
+    assert_eq!(answer_texts(sequence), ["[i2, x]"]);
+    let valid = read_examples(&args.out.join("valid.jsonl"));
+    assert_eq!(
+        valid[0].text(),
+        format!("{}[i1, x] Title 1\n[i2, x] Title 2\n[i3, x]", grlm::prompt::HEADER)
+    );
+}
+
+#[test]
+fn skipped_items_and_users_are_counted() {
+    let items = concat!(
+        "{\"item\": 1, \"title\": \"A\"}\n",
+        "{\"item\": 2, \"title\": null, \"categories\": [[\"Beauty\", \"Hair\"]], \"brand\": null}\n",
+        "{\"item\": 3, \"title\": \"\", \"categories\": [], \"brand\": null}\n",
+        "{\"item\": 4, \"brand\": \"B\"}\n",
+        "{\"item\": 9, \"title\": \"no TID\"}\n",
+        "\n",
+        "{\"item\": 10, \"title\": \"no TID either\", \"categories\": [\"Flat\"]}\n",
+    );
+    // Item 5 has a TID but no line in the items file.
+    let fixture = Fixture::new(items, &[1, 2, 3, 4, 5], "1 1\n2 1 2\n3 1 2 3\n4 1 2 3 4\n5 4 1 2 4 1\n");
+    let summary = run(&fixture.args("out")).unwrap();
+    assert_eq!(summary.items, 5);
+    assert_eq!(summary.train.terms, 3);
+    assert_eq!(summary.skipped.items_without_text, 2);
+    assert_eq!(summary.skipped.items_without_tid, 2);
+    // Users 1-4 have training parts of 0, 0, 1, 2 items; user 5 repeats both held-out
+    // items (4 and 1) in a training part of three, leaving one item: no example.
+    assert_eq!(summary.train.sequence, 1);
+    assert_eq!(summary.skipped.users_without_sequence_example, 4);
+    assert_eq!(summary.skipped.held_out_repeats_dropped, 2);
+    assert_eq!(summary.valid.sequence, 3);
+    assert_eq!(summary.skipped.users_without_validation_example, 2);
+    let train = read_examples(&fixture.path("out/train.jsonl"));
+    let terms: Vec<String> = train
+        .iter()
+        .filter(|e| e.task == Task::Terms)
+        .map(Example::text)
+        .collect();
+    assert!(terms.contains(&format!(
+        "{}Category: Beauty > Hair\n[i2, x]\n",
+        grlm::prompt::TERMS_HEADER
+    )));
+    assert!(terms.contains(&format!("{}Brand: B\n[i4, x]\n", grlm::prompt::TERMS_HEADER)));
+    let meta: SftSummary = serde_json::from_slice(&std::fs::read(fixture.path("out/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta, summary);
+}
+
+#[test]
+fn neighbors_show_the_first_five_and_skip_empty_rows() {
+    let fixture = Fixture::simple(10, "1 1 2 3 4\n");
+    std::fs::write(
+        fixture.path("nb.tsv"),
+        "anchor\ttop1\ttop2\n1\t2\t3\t4\t5\t6\t7\t8\n2\n3\t1\n",
+    )
+    .unwrap();
+    let mut args = fixture.args("out");
+    args.neighbors = Some(fixture.path("nb.tsv"));
+    let summary = run(&args).unwrap();
+    assert_eq!(summary.train.neighbors, 2);
+    assert_eq!(summary.skipped.anchors_without_neighbors, 1);
+    let train = read_examples(&args.out.join("train.jsonl"));
+    let first = train
+        .iter()
+        .find(|e| e.task == Task::Neighbors && e.text().contains("bought, one per line.\n[i1, x]"))
+        .unwrap();
+    assert_eq!(items_in(&first.text()), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(answer_texts(first).len(), NEIGHBORS_PER_ANCHOR);
+}
+
+#[test]
+fn same_inputs_and_seed_give_identical_bytes() {
+    let users: String = (0..40)
+        .map(|u| {
+            format!(
+                "{u} {}\n",
+                (0..2 + u % 7)
+                    .map(|k| (u * 3 + k) % 25 + 1)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
+        .collect();
+    let fixture = Fixture::simple(25, &users);
+    for format in [Format::Native, Format::Llamafactory] {
+        let files = |out: &str, seed: u64| {
+            let mut args = fixture.args(out);
+            args.format = format;
+            args.seed = seed;
+            let summary = run(&args).unwrap();
+            let mut names = summary.files.clone();
+            names.push("meta.json".to_owned());
+            names
+                .iter()
+                .map(|n| std::fs::read(args.out.join(n)).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let a = files("a", 7);
+        assert_eq!(a, files("b", 7), "{format:?}");
+        assert_ne!(a[0], files("c", 8)[0], "{format:?}: another seed, another order");
+    }
+    // No temporary file is left beside the outputs.
+    let left: Vec<_> = std::fs::read_dir(fixture.path("a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().ends_with(".tmp")), "{left:?}");
+}
+
+#[test]
+fn llamafactory_records_round_trip_every_loss_line() {
+    let users: String = (0..30)
+        .map(|u| {
+            format!(
+                "{u} {}\n",
+                (0..3 + u % 9)
+                    .map(|k| (u * 5 + k) % 20 + 1)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        })
+        .collect();
+    let fixture = Fixture::simple(20, &users);
+    std::fs::write(fixture.path("nb.tsv"), "1 2 3\n4 5 6 7 8 9 10 11\n").unwrap();
+    for titles in [false, true] {
+        let mut native = fixture.args("native");
+        native.neighbors = Some(fixture.path("nb.tsv"));
+        native.titles = titles;
+        native.max_history = 4;
+        let mut alpaca = native.clone();
+        alpaca.format = Format::Llamafactory;
+        alpaca.out = fixture.path("alpaca");
+        let n = run(&native).unwrap();
+        let a = run(&alpaca).unwrap();
+        assert_eq!((n.train.clone(), n.valid.clone()), (a.train.clone(), a.valid.clone()));
+        for (jsonl, json, count) in [
+            ("train.jsonl", llamafactory::TRAIN_FILE, a.train.targets),
+            ("valid.jsonl", llamafactory::VALID_FILE, a.valid.targets),
+        ] {
+            let examples = read_examples(&native.out.join(jsonl));
+            let records: Vec<Record> = serde_json::from_slice(&std::fs::read(alpaca.out.join(json)).unwrap()).unwrap();
+            let mut expected = Vec::new();
+            for e in &examples {
+                for line in e.loss_lines() {
+                    let before: String = e.segments[..line.start].iter().map(|s| s.text.as_str()).collect();
+                    let output: String = e.segments[line].iter().map(|s| s.text.as_str()).collect();
+                    expected.push(Record {
+                        instruction: before,
+                        output,
+                    });
+                }
+            }
+            assert_eq!(records, expected, "{json}, titles {titles}");
+            assert_eq!(records.len() as u64, count);
+            assert_eq!(
+                a.llamafactory_records
+                    .map(|(t, v)| if jsonl == "train.jsonl" { t } else { v }),
+                Some(count)
+            );
+            // Every output is one answer: a TID, and its newline unless a title follows.
+            for r in &records {
+                assert_eq!(items_in(&r.output).len(), 1, "{r:?}");
+                assert!(r.output.starts_with('[') && !r.instruction.is_empty());
+            }
+        }
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(alpaca.out.join(llamafactory::DATASET_INFO_FILE)).unwrap()).unwrap();
+        assert_eq!(info, llamafactory::dataset_info());
+        assert_eq!(info["grlm_train"]["formatting"], "alpaca");
+        assert_eq!(info["grlm_valid"]["file_name"], llamafactory::VALID_FILE);
+        assert_eq!(info["grlm_train"]["columns"]["response"], "output");
+    }
+}
+
+fn error_of(fixture: &Fixture, args: &SftArgs) -> String {
+    let message = run(args).unwrap_err().to_string();
+    assert!(!fixture.path("out/meta.json").exists(), "{message}");
+    message
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_naming_file_and_line() {
+    let fixture = Fixture::simple(5, "1 1 2 3\n\n2 3 4 5\n");
+    let args = fixture.args("out");
+
+    let mut missing = args.clone();
+    missing.sequences = fixture.path("nope.txt");
+    let message = error_of(&fixture, &missing);
+    assert!(
+        message.starts_with(&format!("{}: ", missing.sequences.display())),
+        "{message}"
+    );
+
+    let cases: Vec<(&str, &[u8], &str)> = vec![
+        (
+            "items.jsonl",
+            b"{\"item\": 1}\n{\"item\": 2, \"title\": \"\xff\"}\n",
+            "items.jsonl:2: invalid UTF-8",
+        ),
+        (
+            "items.jsonl",
+            b"{\"item\": 1}\n\n{\"item\": 1}\n",
+            "items.jsonl:3: item 1 is already listed on line 1",
+        ),
+        ("items.jsonl", b"{\"item\": 1, \"categories\": 3}\n", "items.jsonl:1: "),
+        (
+            "tids.jsonl",
+            b"{\"item\": 1, \"terms\": [\"a\"]}\n{\"item\": 1, \"terms\": [\"b\"]}\n",
+            "tids.jsonl:2: item 1 already has a TID on line 1",
+        ),
+        (
+            "tids.jsonl",
+            b"{\"item\": 1, \"terms\": [\"\xc3\"]}\n",
+            "tids.jsonl:1: invalid UTF-8",
+        ),
+        ("sequences.txt", b"1 1 2\n\n2 3 \xff\n", "sequences.txt:3: "),
+        ("sequences.txt", b"1 1 2\n\n2 3 x\n", "sequences.txt:3: "),
+        (
+            "sequences.txt",
+            b"1 1 2\n\n\n2 3 99\n",
+            "sequences.txt:4: item 99 has no TID in ",
+        ),
+        (
+            "sequences.txt",
+            b"1 1 2\n1 3 4\n",
+            "sequences.txt:2: user 1 is already listed on line 1",
+        ),
+    ];
+    for (file, bytes, want) in cases {
+        let fixture = Fixture::simple(5, "1 1 2 3\n");
+        std::fs::write(fixture.path(file), bytes).unwrap();
+        let message = error_of(&fixture, &fixture.args("out"));
+        let want = format!("{}", fixture.path(want).display());
+        assert!(message.starts_with(&want), "{message:?} should start with {want:?}");
+    }
+
+    for (bytes, want) in [
+        ("anchor top1\n1 2 3\n4 1 77\n", "nb.tsv:3: item 77 has no TID in "),
+        ("1 2\n1 3\n", "nb.tsv:2: anchor 1 is already listed on line 1"),
+        ("1 2\nanchor top1\n", "nb.tsv:2: \"anchor\" is not"),
+    ] {
+        std::fs::write(fixture.path("nb.tsv"), bytes).unwrap();
+        let mut with = args.clone();
+        with.neighbors = Some(fixture.path("nb.tsv"));
+        let message = error_of(&fixture, &with);
+        let want = format!("{}", fixture.path(want).display());
+        assert!(message.starts_with(&want), "{message:?} should start with {want:?}");
+    }
+}
+
+#[test]
+fn args_parse_with_their_defaults() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sft: SftArgs,
+    }
+    let cli = Cli::try_parse_from(["sft", "--items", "i", "--tids", "t", "--sequences", "s", "--out", "o"]).unwrap();
+    assert_eq!(
+        (cli.sft.max_history, cli.sft.seed, cli.sft.format),
+        (20, DEFAULT_SEED, Format::Native)
+    );
+    assert!(!cli.sft.titles && cli.sft.neighbors.is_none());
+    let cli = Cli::try_parse_from([
+        "sft",
+        "--items",
+        "i",
+        "--tids",
+        "t",
+        "--sequences",
+        "s",
+        "--out",
+        "o",
+        "--format",
+        "llamafactory",
+        "--titles",
+        "--neighbors",
+        "n",
+        "--max-history",
+        "5",
+        "--seed",
+        "3",
+    ])
+    .unwrap();
+    assert_eq!(cli.sft.format, Format::Llamafactory);
+    assert!(Cli::try_parse_from([
+        "sft",
+        "--items",
+        "i",
+        "--tids",
+        "t",
+        "--sequences",
+        "s",
+        "--out",
+        "o",
+        "--max-history",
+        "0"
+    ])
+    .is_err());
+}
+
+/// The real Beauty data (CI has `../shared`): counts and the validation split.
+#[test]
+fn beauty_builds_with_the_expected_counts() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/beauty");
+    let out = tempfile::tempdir().unwrap();
+    let args = SftArgs {
+        items: data.join("items.jsonl"),
+        tids: data.join("reference_tids.jsonl"),
+        sequences: data.join("sequences.txt"),
+        neighbors: Some(data.join("collaborative_neighbors.tsv")),
+        titles: false,
+        max_history: 20,
+        format: Format::Native,
+        seed: DEFAULT_SEED,
+        out: out.path().to_owned(),
+    };
+    let summary = run(&args).unwrap();
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap());
+    let sequences = grlm::eval::read_sequences(&args.sequences).unwrap();
+    let tids: std::collections::HashMap<u32, Tid> = grlm::catalog::input::read_tids(&args.tids, None)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.item, r.tid))
+        .collect();
+    assert_eq!(summary.users, 22_363);
+    assert_eq!(summary.items, 12_101);
+    assert_eq!(
+        summary.train.terms, 12_101,
+        "every Beauty item has a title or a category"
+    );
+    // Every Beauty user has 5 items or more, none repeated.
+    assert_eq!(summary.train.sequence, 22_363);
+    assert_eq!(summary.train.neighbors, 12_101);
+    assert_eq!(summary.skipped, Skipped::default());
+    let expected_targets: u64 = sequences
+        .iter()
+        .map(|s| (s.items.len() - 2).min(21) as u64 - 1)
+        .sum::<u64>()
+        + 12_101
+        + 12_101 * NEIGHBORS_PER_ANCHOR as u64;
+    assert_eq!(summary.train.targets, expected_targets);
+    let valid = read_examples(&out.path().join("valid.jsonl"));
+    assert_eq!(valid.len(), sequences.len());
+    for (example, sequence) in valid.iter().zip(&sequences) {
+        let answers = answer_texts(example);
+        let second_to_last = sequence.items[sequence.items.len() - 2];
+        assert_eq!(
+            answers,
+            [format!("{}\n", tids[&second_to_last])],
+            "user {}",
+            sequence.user
+        );
+    }
+}
