@@ -12,8 +12,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::backend::BackendStorage;
 use candle_core::quantized::gguf_file;
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, Var, D};
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +112,7 @@ impl Linear {
         let mut dims = x.dims().to_vec();
         let input = dims.pop().unwrap_or(0);
         let rows = x.reshape(((), input))?;
-        let mut y = rows.matmul(&self.weight.t()?)?;
+        let mut y = frozen_matmul(&rows, &self.weight)?;
         if let Some(l) = &self.lora {
             let update = rows.matmul(&l.a.as_tensor().t()?)?.matmul(&l.b.as_tensor().t()?)?;
             y = (y + (update * l.scale)?)?;
@@ -306,7 +307,7 @@ impl Llama {
 
     /// Next-token logits `[n, vocab]` for hidden states `[n, embd]`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, LlamaError> {
-        Ok(hidden.matmul(&self.output.t()?)?)
+        Ok(frozen_matmul(hidden, &self.output)?)
     }
 
     /// Mean negative log-likelihood of `targets` (u32, `[n]`) as the next tokens after the
@@ -371,6 +372,67 @@ impl Llama {
             .reshape((seq, 1))?;
         let angles = pos.broadcast_mul(&inv)?;
         Ok((angles.cos()?, angles.sin()?))
+    }
+}
+
+/// `x · Wᵀ` for a frozen `W` (`[out, in]`), `x` being `[rows, in]`.
+///
+/// candle's own matmul backward also computes the gradient of its right-hand side, even
+/// when nothing needs it: for frozen weights that is a third of the step's matrix work and
+/// a weight-sized gradient per projection. This op returns only the input's gradient.
+fn frozen_matmul(x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+    x.apply_op2(&weight.t()?, FrozenMatmul)
+}
+
+struct FrozenMatmul;
+
+impl FrozenMatmul {
+    fn dims(l1: &Layout, l2: &Layout) -> candle_core::Result<(usize, usize, usize)> {
+        let (m, k) = l1.shape().dims2()?;
+        let (k2, n) = l2.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("frozen matmul: [{m}, {k}] x [{k2}, {n}]");
+        }
+        Ok((m, k, n))
+    }
+}
+
+impl CustomOp2 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (m, k, n) = Self::dims(l1, l2)?;
+        Ok((s1.matmul(s2, (1, m, n, k), l1, l2)?, Shape::from((m, n))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (m, k, n) = Self::dims(l1, l2)?;
+        Ok((s1.matmul(s2, (1, m, n, k), l1, l2)?, Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        weight_t: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(&weight_t.t()?)?), None))
     }
 }
 

@@ -141,6 +141,22 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
+/// The batches of one epoch, as indices into `examples`: a seeded shuffle, then within
+/// windows of 32 batches, examples sorted by length so a batch pads little (attention costs
+/// grow with the square of the padded length), then the windows' batches in shuffled order.
+pub fn epoch_batches(examples: &[Tokenized], batch: usize, seed: u64) -> Vec<Vec<usize>> {
+    let batch = batch.max(1);
+    let order = permutation(examples.len(), seed);
+    let mut batches = Vec::with_capacity(examples.len().div_ceil(batch));
+    for window in order.chunks(batch * 32) {
+        let mut sorted = window.to_vec();
+        sorted.sort_by_key(|&i| examples[i].tokens.len());
+        batches.extend(sorted.chunks(batch).map(<[usize]>::to_vec));
+    }
+    let shuffle = permutation(batches.len(), seed.rotate_left(17) ^ 0xb47c);
+    shuffle.into_iter().map(|i| std::mem::take(&mut batches[i])).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +193,28 @@ mod tests {
         assert_eq!(b.positions.to_vec1::<u32>().unwrap(), vec![1, 2, 4]);
         assert_eq!(b.targets.to_vec1::<u32>().unwrap(), vec![99, 100, 2]);
         assert_eq!((b.real_tokens, b.loss_tokens), (6, 3));
+    }
+
+    #[test]
+    fn epoch_batches_cover_every_example_once_with_little_padding() {
+        let examples: Vec<Tokenized> = (0..100)
+            .map(|i| Tokenized {
+                tokens: vec![1; 1 + (i * 37) % 90],
+                loss: vec![true; 1 + (i * 37) % 90],
+            })
+            .collect();
+        let batches = epoch_batches(&examples, 8, 3);
+        assert_eq!(batches, epoch_batches(&examples, 8, 3));
+        let mut all: Vec<usize> = batches.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= 8));
+        let padded: usize = batches
+            .iter()
+            .map(|b| b.iter().map(|&i| examples[i].tokens.len()).max().unwrap() * b.len())
+            .sum();
+        let real: usize = examples.iter().map(|e| e.tokens.len()).sum();
+        assert!(padded < real * 11 / 10, "{padded} padded vs {real} real tokens");
     }
 
     #[test]

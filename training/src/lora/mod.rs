@@ -129,6 +129,12 @@ pub enum LoraError {
 }
 
 impl LoraConfig {
+    /// The same configuration at another rank.
+    pub fn with_rank(mut self, rank: usize) -> Self {
+        self.rank = rank;
+        self
+    }
+
     /// Checks the configuration against a model.
     pub fn check(&self, llama: &Llama) -> Result<(), LoraError> {
         let smallest = llama

@@ -55,6 +55,10 @@ pub struct LoraArgs {
     /// Examples per optimizer step.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// Examples per forward/backward pass; a step accumulates its batch's gradient over
+    /// passes of this size. Memory grows with it; the gradient does not (up to float rounding).
+    #[arg(long, default_value_t = 1)]
+    pub micro_batch: usize,
     /// Examples longer than this many tokens are skipped (and counted).
     #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
@@ -239,6 +243,47 @@ fn mean_loss(llama: &Llama, examples: &[Tokenized], batch: usize) -> Result<Opti
     Ok((count > 0).then(|| (sum / count as f64) as f32))
 }
 
+/// The mean loss over the answer tokens of `rows` and its gradient for every variable,
+/// computed `micro` examples at a time and summed with each part weighted by its share of
+/// answer tokens: the same gradient as one pass over the whole batch, in the memory of one
+/// micro-batch (candle keeps every activation and its gradient until the pass ends).
+fn step_gradients(
+    llama: &Llama,
+    vars: &[Var],
+    rows: &[&Tokenized],
+    micro: usize,
+    device: &Device,
+) -> Result<(f32, Vec<Tensor>, usize), TrainError> {
+    let total: usize = rows.iter().map(|r| r.loss_tokens()).sum();
+    let mut sums: Vec<Option<Tensor>> = vec![None; vars.len()];
+    let (mut loss_sum, mut real_tokens) = (0.0f64, 0usize);
+    for part in rows.chunks(micro.max(1)) {
+        let b = data::batch(part, device)?;
+        if b.loss_tokens == 0 {
+            continue;
+        }
+        let weight = b.loss_tokens as f64 / total as f64;
+        let loss = (llama.loss(&b.tokens, &b.positions, &b.targets)? * weight)?;
+        loss_sum += f64::from(loss.to_scalar::<f32>()?);
+        real_tokens += b.real_tokens;
+        let grads = loss.backward()?;
+        for (sum, var) in sums.iter_mut().zip(vars) {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                *sum = Some(match sum.take() {
+                    Some(s) => (s + g)?,
+                    None => g.clone(),
+                });
+            }
+        }
+    }
+    let g = sums
+        .into_iter()
+        .zip(vars)
+        .map(|(s, v)| s.map_or_else(|| v.as_tensor().zeros_like(), Ok))
+        .collect::<candle_core::Result<_>>()?;
+    Ok((loss_sum as f32, g, real_tokens))
+}
+
 /// Prints progress: in place on a terminal, a line every ~10 s otherwise.
 struct Progress {
     tty: bool,
@@ -416,22 +461,28 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
     let (mut session_tokens, mut interval_loss, mut interval_n) = (0u64, 0.0f64, 0u32);
     let mut done_this_call = 0u64;
     let mut finished = true;
+    // The current epoch's batches: a pure function of the seed and the epoch, so a resumed
+    // run picks up exactly where the interrupted one was.
+    let mut batches: Option<(u64, Vec<Vec<usize>>)> = None;
     while state.step < state.total_steps {
         if args.stop_after.is_some_and(|n| done_this_call >= n) {
             finished = false;
             break;
         }
         let epoch = state.step / steps_per_epoch;
-        let order = data::permutation(train.len(), args.seed.wrapping_add(epoch));
-        let first = ((state.step % steps_per_epoch) as usize) * args.batch;
-        let rows: Vec<&Tokenized> = order[first..(first + args.batch).min(train.len())]
+        if batches.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            batches = Some((
+                epoch,
+                data::epoch_batches(&train, args.batch, args.seed.wrapping_add(epoch)),
+            ));
+        }
+        let this_epoch = &batches.as_ref().expect("just set").1;
+        let rows: Vec<&Tokenized> = this_epoch[(state.step % steps_per_epoch) as usize]
             .iter()
             .map(|&i| &train[i])
             .collect();
-        let b = data::batch(&rows, &device)?;
-        let loss = llama.loss(&b.tokens, &b.positions, &b.targets)?;
-        let value: f32 = loss.to_scalar()?;
         let lr = learning_rate(args.lr, state.step + 1, args.warmup, state.total_steps);
+        let (value, g, real_tokens) = step_gradients(&llama, &vars, &rows, args.micro_batch, &device)?;
         if !value.is_finite() {
             return Err(TrainError::Diverged {
                 step: state.step + 1,
@@ -439,19 +490,11 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
                 lr,
             });
         }
-        let grads = loss.backward()?;
-        let g: Vec<Tensor> = vars
-            .iter()
-            .map(|v| match grads.get(v.as_tensor()) {
-                Some(g) => Ok(g.clone()),
-                None => v.as_tensor().zeros_like(),
-            })
-            .collect::<candle_core::Result<_>>()?;
         adam.step(&vars, &g, lr)?;
         state.step += 1;
         done_this_call += 1;
-        state.tokens += b.real_tokens as u64;
-        session_tokens += b.real_tokens as u64;
+        state.tokens += real_tokens as u64;
+        session_tokens += real_tokens as u64;
         interval_loss += f64::from(value);
         interval_n += 1;
 
@@ -512,4 +555,48 @@ pub fn checkpoint_dir(out: &Path) -> PathBuf {
     let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".ckpt");
     out.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llama::tests::tiny_files;
+
+    #[test]
+    fn micro_batches_give_the_whole_batch_gradient() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut llama = Llama::load(&tiny_files(dir.path()), &Device::Cpu).unwrap();
+        let vars = attach(&mut llama, &LoraConfig::default().with_rank(4), 5).unwrap();
+        for pair in vars.chunks(2) {
+            pair[1]
+                .set(&(pair[1].as_tensor().ones_like().unwrap() * 0.01).unwrap())
+                .unwrap();
+        }
+        let rows: Vec<Tokenized> = [(3usize, 9usize), (7, 4), (2, 13)]
+            .iter()
+            .map(|&(start, len)| Tokenized {
+                tokens: (start as u32..(start + len) as u32).collect(),
+                loss: (0..len).map(|j| j % 2 == 1).collect(),
+            })
+            .collect();
+        let refs: Vec<&Tokenized> = rows.iter().collect();
+        let (whole, g_whole, tokens) = step_gradients(&llama, &vars, &refs, 3, &Device::Cpu).unwrap();
+        let (parts, g_parts, tokens_parts) = step_gradients(&llama, &vars, &refs, 1, &Device::Cpu).unwrap();
+        assert_eq!(tokens, tokens_parts);
+        assert!((whole - parts).abs() < 1e-5, "{whole} vs {parts}");
+        for (a, b) in g_whole.iter().zip(&g_parts) {
+            let diff: f32 = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+            let size: f32 = a.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+            assert!(diff <= 1e-4 * size.max(1e-6), "{diff} vs {size}");
+        }
+    }
+
+    #[test]
+    fn the_schedule_warms_up_then_decays_to_zero() {
+        assert_eq!(learning_rate(1.0, 1, 4, 10), 0.25);
+        assert_eq!(learning_rate(1.0, 4, 4, 10), 1.0);
+        assert!(learning_rate(1.0, 5, 4, 10) <= 1.0);
+        assert!(learning_rate(1.0, 10, 4, 10) > 0.0);
+        assert!(learning_rate(1.0, 10, 4, 10) < learning_rate(1.0, 6, 4, 10));
+    }
 }
