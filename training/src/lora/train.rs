@@ -225,6 +225,9 @@ pub fn learning_rate(peak: f64, step: u64, warmup: u64, total: u64) -> f64 {
     peak * (left + 1.0) / (span + 1.0)
 }
 
+/// Mean loss over the answer tokens of `examples`, `batch` at a time (with an adapter
+/// attached, candle keeps a pass's activations until its loss is dropped, so evaluation
+/// needs the training pass's small batches too).
 fn mean_loss(llama: &Llama, examples: &[Tokenized], batch: usize) -> Result<Option<f32>, TrainError> {
     if examples.is_empty() {
         return Ok(None);
@@ -450,7 +453,7 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
         None => {}
     }
 
-    let valid_loss_before = mean_loss(&llama, &valid, args.batch)?;
+    let valid_loss_before = mean_loss(&llama, &valid, args.micro_batch)?;
     let mut progress = Progress {
         tty: std::io::stderr().is_terminal(),
         last_line: Instant::now(),
@@ -523,7 +526,7 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
         state.seconds += last_count.elapsed().as_secs_f64();
         checkpoint::save(&ckpt_dir, &vars, &adam, &mut state)?;
     }
-    let valid_loss_after = mean_loss(&llama, &valid, args.batch)?;
+    let valid_loss_after = mean_loss(&llama, &valid, args.micro_batch)?;
     if finished {
         save_adapter(&llama, &lora, &args.out)?;
         if let Some(merged) = &args.merge_q8 {
