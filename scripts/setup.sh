@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 ./scripts/fetch-model.sh
-cargo build --release --locked
+cargo build --release --locked --workspace
 
 data=${1:-../shared/data/beauty}
 grlm=target/release/grlm

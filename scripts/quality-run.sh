@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The CPU quality run of the fine-tuning path, in one command: SFT data from the Beauty
+# data, a LoRA adapter for SmolLM2-135M trained on a seeded subset of it, then `grlm eval`
+# (constrained decoding) of the untuned and the tuned backbone on the same users, with the
+# popularity baseline. Results land in out/quality/ (eval-untuned.json, eval-tuned.json,
+# lora.json with training tokens, tokens/s and time). An interrupted run resumes from its
+# last checkpoint when started again.
+#
+#   ./scripts/quality-run.sh     (environment: LIMIT examples [1500], USERS [1000],
+#                                 THREADS [2], LR [1e-3], DATA [../shared/data/beauty])
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+limit=${LIMIT:-1500}
+users=${USERS:-1000}
+threads=${THREADS:-2}
+lr=${LR:-1e-3}
+data=${DATA:-../shared/data/beauty}
+out=out/quality
+model=${GRLM_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+grlm=target/release/grlm
+train=target/release/grlm-train
+
+./scripts/fetch-model.sh
+cargo build --release --locked --workspace
+mkdir -p "$out"
+
+echo "== SFT data" >&2
+$train sft --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
+    --sequences "$data/sequences.txt" --out "$out/sft" >"$out/sft.json"
+
+echo "== catalogue with the backbone's token trie" >&2
+[[ -f $out/beauty.grlm ]] || $grlm catalog build --items "$data/items.jsonl" \
+    --tids "$data/reference_tids.jsonl" --out "$out/beauty.grlm" --model "$model" >&2
+
+echo "== LoRA on $limit examples (terms + sequence)" >&2
+resume=()
+[[ -f $out/adapter.gguf.ckpt/state.json ]] && resume=(--resume)
+[[ -f $out/adapter.gguf ]] || $train lora --base "$model" --data "$out/sft" --out "$out/adapter.gguf" \
+    --limit "$limit" --tasks terms,sequence --batch 8 --micro-batch 2 --epochs 1 --lr "$lr" \
+    --warmup 10 --checkpoint-every 20 --threads "$threads" "${resume[@]}" >"$out/lora.json"
+
+echo "== evaluation on $users users: untuned (with popularity), then tuned" >&2
+eval_args=(eval --model "$model" --catalog "$out/beauty.grlm" --sequences "$data/sequences.txt"
+    --users "$users" --seed 42 --threads "$threads" --json)
+$grlm "${eval_args[@]}" --baseline popularity >"$out/eval-untuned.json"
+$grlm "${eval_args[@]}" --lora "$out/adapter.gguf" >"$out/eval-tuned.json"
+cat "$out/lora.json" "$out/eval-untuned.json" "$out/eval-tuned.json"
