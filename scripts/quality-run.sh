@@ -6,12 +6,14 @@
 # lora.json with training tokens, tokens/s and time). An interrupted run resumes from its
 # last checkpoint when started again.
 #
-#   ./scripts/quality-run.sh     (environment: LIMIT examples [1500], USERS [1000],
-#                                 THREADS [2], LR [1e-3], DATA [../shared/data/beauty])
+#   ./scripts/quality-run.sh     (environment: LIMIT examples [2000], TASKS [sequence],
+#                                 USERS [1000], THREADS [2], LR [1e-3],
+#                                 DATA [../shared/data/beauty])
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-limit=${LIMIT:-1500}
+limit=${LIMIT:-2000}
+tasks=${TASKS:-sequence}
 users=${USERS:-1000}
 threads=${THREADS:-2}
 lr=${LR:-1e-3}
@@ -33,11 +35,11 @@ echo "== catalogue with the backbone's token trie" >&2
 [[ -f $out/beauty.grlm ]] || $grlm catalog build --items "$data/items.jsonl" \
     --tids "$data/reference_tids.jsonl" --out "$out/beauty.grlm" --model "$model" >&2
 
-echo "== LoRA on $limit examples (terms + sequence)" >&2
+echo "== LoRA on $limit examples ($tasks)" >&2
 resume=()
 [[ -f $out/adapter.gguf.ckpt/state.json ]] && resume=(--resume)
 [[ -f $out/adapter.gguf ]] || $train lora --base "$model" --data "$out/sft" --out "$out/adapter.gguf" \
-    --limit "$limit" --tasks terms,sequence --batch 8 --micro-batch 2 --epochs 1 --lr "$lr" \
+    --limit "$limit" --tasks "$tasks" --batch 8 --micro-batch 2 --epochs 1 --lr "$lr" \
     --warmup 10 --checkpoint-every 20 --threads "$threads" "${resume[@]}" >"$out/lora.json"
 
 echo "== evaluation on $users users: untuned (with popularity), then tuned" >&2
