@@ -11,22 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{fixture, grlm, lib_dir, tiny_engine_files};
+use common::{build_fixture_catalog, lib_dir, tiny_engine_files};
 
 /// The model, catalogues, adapters and broken files api.c expects in `dir`.
 fn write_inputs(dir: &Path) {
     let (_, catalog) = tiny_engine_files(dir);
-    let plain = dir.join("plain.grlm");
-    let out = grlm(&[
-        "catalog",
-        "build",
-        "--items",
-        &fixture("items.jsonl"),
-        "--tids",
-        &fixture("tids.jsonl"),
-        "--out",
-        plain.to_str().unwrap(),
-    ]);
+    let out = build_fixture_catalog(&dir.join("plain.grlm"), None);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let spec = grlm::llm::tiny::TinyModelSpec::default();
     let other = grlm::llm::tiny::tiny_model_bytes(&["a vocabulary of other words"], &spec);

@@ -1,35 +1,16 @@
 //! `grlm recommend`, `eval` and `bench` from the outside, on a tiny model written at test
 //! time and the fixture catalogue: argument forms, JSON shapes, exit codes, error messages.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 mod common;
-use common::{fixture, grlm, json};
+use common::{build_fixture_catalog, fixture, grlm, json, tiny_engine_files};
 
 fn fails_with(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
-}
-
-/// `grlm catalog build` of the fixture into `out`, with a token trie for `model` if given.
-fn build_catalog(out: &Path, model: Option<&Path>) -> Output {
-    let (items, tids) = (fixture("items.jsonl"), fixture("tids.jsonl"));
-    let mut args = vec![
-        "catalog",
-        "build",
-        "--items",
-        &items,
-        "--tids",
-        &tids,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    if let Some(model) = model {
-        args.extend(["--model", model.to_str().unwrap()]);
-    }
-    grlm(&args)
 }
 
 /// A tiny model whose tokenizer learned the fixture's TIDs, and catalogues with and without
@@ -43,13 +24,7 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("tiny.gguf");
-        let tids = grlm::catalog::input::read_tids(Path::new(&fixture("tids.jsonl")), None).unwrap();
-        let bytes = grlm::llm::tiny::tiny_model_for_tids(tids.iter().map(|r| &r.tid), &Default::default());
-        std::fs::write(&model, bytes).unwrap();
-        let catalog = dir.path().join("fixture.grlm");
-        let out = build_catalog(&catalog, Some(&model));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let (model, catalog) = tiny_engine_files(dir.path());
         Setup { dir, model, catalog }
     }
 
@@ -85,7 +60,7 @@ fn build_with_model_records_the_tokenizer() {
     let bad = s.dir.path().join("bad.gguf");
     std::fs::write(&bad, b"not a model").unwrap();
     let out_path = s.dir.path().join("never.grlm");
-    let out = build_catalog(&out_path, Some(&bad));
+    let out = build_fixture_catalog(&out_path, Some(&bad));
     fails_with(&out, "not a GGUF file");
     assert!(!out_path.exists());
 }
@@ -169,7 +144,7 @@ fn recommend_refuses_bad_requests() {
     assert_eq!(usage.status.code(), Some(2));
     // A catalogue without a token trie.
     let plain = s.dir.path().join("plain.grlm");
-    let built = build_catalog(&plain, None);
+    let built = build_fixture_catalog(&plain, None);
     assert!(built.status.success());
     let out = grlm(&[
         "recommend",

@@ -137,9 +137,11 @@ pub fn parse_tids(
     Ok(out)
 }
 
-/// Calls `f` with each non-blank line as UTF-8 text. `f`'s error string becomes an
-/// [`InputError::Line`] for that line.
-fn for_each_line(
+/// Calls `f` with each non-blank line as trimmed UTF-8 text and its 1-based number. `f`'s
+/// error string becomes an [`InputError::Line`] for that line. Lines are capped at
+/// [`MAX_LINE_BYTES`], so a file without newlines is not read whole. Every line-based
+/// input of libgrlm and its training crate goes through here.
+pub fn for_each_line(
     mut reader: impl BufRead,
     path: &Path,
     mut f: impl FnMut(u64, &str) -> Result<(), String>,

@@ -210,17 +210,14 @@ pub unsafe extern "C" fn grlm_session_set_history(
     items: *const u32,
     len: usize,
 ) -> grlm_status {
-    guard(|| {
-        // SAFETY: NULL or live (caller); only shared access is needed (the state is locked).
-        let session = unsafe { args::handle(session.cast_const(), "session") }?;
-        // SAFETY: NULL or `len` ids (caller).
-        let items = unsafe { args::ids(items, len, "items") }?;
-        let mut state = session.lock()?;
-        session.check_known(items)?;
-        state.history.clear();
-        state.history.extend_from_slice(items);
-        Ok(())
-    })
+    // SAFETY: as this function's contract.
+    unsafe {
+        edit_history(session, items, len, |history, items| {
+            history.clear();
+            history.extend_from_slice(items);
+            Ok(())
+        })
+    }
 }
 
 /// Appends `len` item ids (oldest first) to the session's history: the cheap way to record
@@ -236,21 +233,40 @@ pub unsafe extern "C" fn grlm_session_append_history(
     items: *const u32,
     len: usize,
 ) -> grlm_status {
+    // SAFETY: as this function's contract.
+    unsafe {
+        edit_history(session, items, len, |history, items| {
+            if history.len() + items.len() > args::MAX_LIST_LEN {
+                return Err(Error::new(
+                    GRLM_STATUS_INVALID_ARGUMENT,
+                    format!("a history may hold at most {} items", args::MAX_LIST_LEN),
+                ));
+            }
+            history.extend_from_slice(items);
+            Ok(())
+        })
+    }
+}
+
+/// The checked body of the history setters: `edit` runs on the locked history only once
+/// every id is known, so a failed call changes nothing.
+///
+/// # Safety
+/// `session` is NULL or live; `items` is NULL or points to `len` ids.
+unsafe fn edit_history(
+    session: *mut grlm_session,
+    items: *const u32,
+    len: usize,
+    edit: impl FnOnce(&mut Vec<u32>, &[u32]) -> Result<(), Error>,
+) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
+        // SAFETY: NULL or live (caller); shared access is enough, the state is locked.
         let session = unsafe { args::handle(session.cast_const(), "session") }?;
         // SAFETY: NULL or `len` ids (caller).
         let items = unsafe { args::ids(items, len, "items") }?;
         let mut state = session.lock()?;
         session.check_known(items)?;
-        if state.history.len() + items.len() > args::MAX_LIST_LEN {
-            return Err(Error::new(
-                GRLM_STATUS_INVALID_ARGUMENT,
-                format!("a history may hold at most {} items", args::MAX_LIST_LEN),
-            ));
-        }
-        state.history.extend_from_slice(items);
-        Ok(())
+        edit(&mut state.history, items)
     })
 }
 

@@ -42,20 +42,29 @@ pub fn tiny_engine_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf)
     let bytes = grlm::llm::tiny::tiny_model_for_tids(tids.iter().map(|r| &r.tid), &Default::default());
     std::fs::write(&model, bytes).unwrap();
     let catalog = dir.join("fixture.grlm");
-    let out = grlm(&[
+    let out = build_fixture_catalog(&catalog, Some(&model));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (model, catalog)
+}
+
+/// `grlm catalog build` of the fixture items and TIDs into `out`, with a token trie for
+/// `model` when one is given.
+pub fn build_fixture_catalog(out: &Path, model: Option<&Path>) -> Output {
+    let (items, tids) = (fixture("items.jsonl"), fixture("tids.jsonl"));
+    let mut args = vec![
         "catalog",
         "build",
         "--items",
-        &fixture("items.jsonl"),
+        &items,
         "--tids",
-        &fixture("tids.jsonl"),
+        &tids,
         "--out",
-        catalog.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (model, catalog)
+        out.to_str().unwrap(),
+    ];
+    if let Some(model) = model {
+        args.extend(["--model", model.to_str().unwrap()]);
+    }
+    grlm(&args)
 }
 
 /// Where cargo put libgrlm.so / libgrlm.a for this test build (target/<profile>), after

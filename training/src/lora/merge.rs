@@ -46,13 +46,5 @@ pub fn write_merged_q8(base: &Path, llama: &Llama, out: &Path) -> Result<(), Lor
     }
     let mut metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     metadata.sort_by_key(|(k, _)| *k);
-    let qt: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    gguf_file::write(&mut bytes, &metadata, &qt)?;
-    grlm::atomic_write::write_atomically(out, |w| w.write_all(bytes.get_ref())).map_err(|e: std::io::Error| {
-        LoraError::File {
-            path: out.to_owned(),
-            reason: e.to_string(),
-        }
-    })
+    super::write_gguf(out, &metadata, &tensors)
 }

@@ -237,9 +237,18 @@ pub fn save_adapter(llama: &Llama, config: &LoraConfig, path: &Path) -> Result<(
         ("adapter.lora.alpha", gguf_file::Value::F32(config.alpha as f32)),
     ];
     let md: Vec<(&str, &gguf_file::Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
-    let qt: Vec<(&str, &QTensor)> = quantized.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    write_gguf(path, &md, &quantized)
+}
+
+/// Writes a GGUF of `metadata` and `tensors` (in that order) at `path`, crash-safe.
+pub(crate) fn write_gguf(
+    path: &Path,
+    metadata: &[(&str, &gguf_file::Value)],
+    tensors: &[(String, QTensor)],
+) -> Result<(), LoraError> {
+    let qt: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut bytes = std::io::Cursor::new(Vec::new());
-    gguf_file::write(&mut bytes, &md, &qt)?;
+    gguf_file::write(&mut bytes, metadata, &qt)?;
     grlm::atomic_write::write_atomically(path, |w| w.write_all(bytes.get_ref())).map_err(|e: std::io::Error| {
         LoraError::File {
             path: path.to_owned(),

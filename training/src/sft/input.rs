@@ -9,10 +9,10 @@
 //! silent skip would shift every later target of that user).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 
-use grlm::catalog::input::MAX_LINE_BYTES;
+use grlm::catalog::input::InputError;
 use grlm::tid::Tid;
 use serde::Deserialize;
 
@@ -226,43 +226,15 @@ pub(crate) fn read_neighbors(path: &Path) -> Result<Vec<(u64, Neighbors)>, SftEr
     Ok(out)
 }
 
-/// Calls `f` with each non-blank line as trimmed UTF-8 text and its 1-based number; `f`'s
-/// error becomes an [`SftError::Line`]. Lines are capped at the engine's
-/// [`MAX_LINE_BYTES`] so that a file without newlines is not read whole.
+/// The engine's bounded line reader ([`grlm::catalog::input::for_each_line`]), with its
+/// errors as [`SftError`]s.
 fn for_each_line(
-    mut reader: impl BufRead,
+    reader: impl BufRead,
     path: &Path,
-    mut f: impl FnMut(u64, &str) -> Result<(), String>,
+    f: impl FnMut(u64, &str) -> Result<(), String>,
 ) -> Result<(), SftError> {
-    let line_err = |line, reason| SftError::Line {
-        path: PathBuf::from(path),
-        line,
-        reason,
-    };
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| SftError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-        if n == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
-            return Err(line_err(line_no, format!("line longer than {MAX_LINE_BYTES} bytes")));
-        }
-        let text = std::str::from_utf8(&buf)
-            .map_err(|e| line_err(line_no, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        f(line_no, text).map_err(|reason| line_err(line_no, reason))?;
-    }
+    grlm::catalog::input::for_each_line(reader, path, f).map_err(|e| match e {
+        InputError::Io { path, source } => SftError::Read { path, source },
+        InputError::Line { path, line, reason } => SftError::Line { path, line, reason },
+    })
 }
