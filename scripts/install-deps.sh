@@ -4,8 +4,12 @@
 # installed (rustup with rustfmt and clippy): this script checks and says so.
 set -euo pipefail
 
-# valgrind and the JVM pieces run the C and Kotlin binding tests.
+# valgrind and the JVM pieces run the C and Kotlin binding tests; the aarch64 cross
+# compilers and qemu run the ARM64 build under emulation (scripts/arm64.sh).
 packages=(build-essential pkg-config cmake libclang-dev valgrind kotlin libjna-java)
+if [[ $(uname -m) == x86_64 ]]; then
+    packages+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,3 +29,8 @@ for tool in cargo rustfmt cargo-clippy; do
         exit 1
     }
 done
+
+# The Rust standard library for the ARM64 cross build (a no-op once installed).
+if [[ $(uname -m) == x86_64 ]] && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    rustup target add aarch64-unknown-linux-gnu
+fi

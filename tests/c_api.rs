@@ -11,56 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{build_fixture_catalog, lib_dir, tiny_engine_files};
-
-/// The model, catalogues, adapters and broken files api.c expects in `dir`.
-fn write_inputs(dir: &Path) {
-    let (_, catalog) = tiny_engine_files(dir);
-    let out = build_fixture_catalog(&dir.join("plain.grlm"), None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let spec = grlm::llm::tiny::TinyModelSpec::default();
-    let other = grlm::llm::tiny::tiny_model_bytes(&["a vocabulary of other words"], &spec);
-    std::fs::write(dir.join("other.gguf"), other).unwrap();
-    std::fs::write(dir.join("adapter.gguf"), grlm::llm::tiny::tiny_lora_bytes(&spec, 4, 7)).unwrap();
-    std::fs::write(dir.join("garbage.gguf"), b"this is not a model").unwrap();
-    std::fs::write(dir.join("garbage-adapter.gguf"), b"GGUF and then nothing sensible").unwrap();
-    std::fs::write(dir.join("garbage.grlm"), b"this is not a catalogue").unwrap();
-    let bytes = std::fs::read(&catalog).unwrap();
-    std::fs::write(dir.join("truncated.grlm"), &bytes[..bytes.len() / 2]).unwrap();
-    let mut version9 = bytes.clone();
-    version9[8..10].copy_from_slice(&9u16.to_le_bytes());
-    std::fs::write(dir.join("version9.grlm"), version9).unwrap();
-}
+use common::{compile_c, lib_dir, write_c_inputs};
 
 /// Compiles `source` (under tests/c) with `flags` into `dir`, linked to libgrlm.so.
 fn compile(dir: &Path, source: &str, name: &str, flags: &[&str]) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = lib_dir();
-    assert!(
-        lib.join("libgrlm.so").exists(),
-        "{} has no libgrlm.so; build the library first (cargo build --release)",
-        lib.display()
-    );
-    let exe = dir.join(name);
-    let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g"])
-        .args(flags)
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg(root.join("tests/c").join(source))
-        .arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lgrlm", "-lpthread", "-lm"])
-        .output()
-        .expect("run the C compiler (cc)");
-    assert!(
-        out.status.success(),
-        "compiling {source} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    compile_c(&cc, &lib_dir(), dir, source, name, flags)
 }
 
 /// Runs `cmd`, failing the test with its output unless it exits 0.
@@ -78,7 +34,7 @@ fn run(what: &str, cmd: &mut Command) -> String {
 
 fn inputs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    write_inputs(dir.path());
+    write_c_inputs(dir.path());
     dir
 }
 

@@ -244,10 +244,18 @@ fn synth_then_build_is_deterministic() {
             "3000",
             "--seed",
             "11",
+            "--users",
+            "50",
             "--out-dir",
             d.to_str().unwrap(),
         ]);
         assert!(o.status.success());
+        let sequences = grlm::eval::read_sequences(&d.join("sequences.txt")).unwrap();
+        assert_eq!(sequences.len(), 50);
+        assert!(sequences
+            .iter()
+            .all(|s| (21..=40).contains(&s.items.len()) && s.items.iter().all(|&i| (1..=3000).contains(&i))));
+        bytes.push(std::fs::read(d.join("sequences.txt")).unwrap());
         let out = d.join("c.grlm");
         let items = d.join("items.jsonl");
         let tids = d.join("tids.jsonl");
@@ -255,5 +263,6 @@ fn synth_then_build_is_deterministic() {
         assert!(o.status.success());
         bytes.push(std::fs::read(&out).unwrap());
     }
-    assert_eq!(bytes[0], bytes[1], "same seed, same bytes");
+    assert_eq!(bytes[0], bytes[2], "same seed, same sequences");
+    assert_eq!(bytes[1], bytes[3], "same seed, same catalogue bytes");
 }

@@ -220,31 +220,227 @@ fn eval_reports_the_protocol_metrics_and_the_baseline() {
     fails_with(&s.run("eval", &["--sequences", bad.to_str().unwrap()]), "bad.txt:2");
 }
 
+/// Every field path of `value`: objects by key, arrays through their first element as
+/// `name[]`; arrays of numbers are leaves.
+fn field_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                field_paths(v, &path, out);
+            }
+        }
+        serde_json::Value::Array(items) if items.first().is_some_and(|v| v.is_object()) => {
+            field_paths(&items[0], &format!("{prefix}[]"), out)
+        }
+        _ => out.push(prefix.to_string()),
+    }
+}
+
+/// The field paths the README documents for `grlm bench --json`.
+fn documented_bench_fields() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("<!-- bench-schema:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- bench-schema:end -->").next())
+        .expect("README documents the bench schema between markers");
+    // A row names one path, or several with one `{a,b}` group.
+    let mut paths = Vec::new();
+    for path in table.lines().filter_map(|line| line.strip_prefix("| `")?.split('`').next()) {
+        match (path.find('{'), path.find('}')) {
+            (Some(open), Some(close)) => {
+                for choice in path[open + 1..close].split(',') {
+                    paths.push(format!("{}{choice}{}", &path[..open], &path[close + 1..]));
+                }
+            }
+            _ => paths.push(path.to_string()),
+        }
+    }
+    paths
+}
+
 #[test]
-fn bench_compares_against_bare_llama_cpp() {
+fn bench_output_matches_its_documented_schema() {
     let s = Setup::new();
-    let out = json(&s.run(
-        "bench",
-        &[
-            "--sequences",
-            &fixture("sequences.txt"),
-            "--history",
-            "3",
-            "--users",
-            "2",
-            "-k",
-            "2",
-            "--beams",
-            "4",
-            "--thread-counts",
-            "1",
-            "--json",
-        ],
-    ));
+    let svg = s.dir.path().join("latency.svg");
+    let args = [
+        "--sequences",
+        &fixture("sequences.txt"),
+        "--history",
+        "3",
+        "--requests",
+        "3",
+        "--seed",
+        "7",
+        "-k",
+        "2",
+        "--beams",
+        "4",
+        "--thread-counts",
+        "1",
+        "--label",
+        "test box",
+        "--json",
+    ];
+    let mut with_svg = args.to_vec();
+    with_svg.extend(["--svg", svg.to_str().unwrap()]);
+    let out = json(&s.run("bench", &with_svg));
+    assert_eq!(out["schema"], "grlm-bench/1");
+    assert_eq!(out["label"], "test box");
+    assert_eq!(out["workload"]["requests"], 3);
+    assert_eq!(out["workload"]["seed"], 7);
+    assert_eq!(out["workload"]["catalog_items"], 12);
+    assert_eq!(out["machine"]["arch"], std::env::consts::ARCH);
     let run = &out["runs"][0];
     assert_eq!(run["threads"], 1);
-    assert!(run["cold_ms"]["p50"].as_f64().unwrap() > 0.0);
-    assert!(run["overhead_cold"].as_f64().unwrap() > 0.0);
-    assert!(run["where_the_time_goes"]["warm_prompt_tokens"].as_f64().unwrap() > 0.0);
-    assert_eq!(out["users"], 2);
+    assert_eq!(run["samples"]["cold_ms"].as_array().unwrap().len(), 3);
+    let cold = &run["cold_ms"];
+    let at = |key: &str| cold[key].as_f64().unwrap();
+    assert!(0.0 < at("min") && at("min") <= at("p50") && at("p50") <= at("p90"));
+    assert!(at("p90") <= at("p99") && at("p99") <= at("max"));
+    assert!(run["bare_llama"]["overhead_cold"].as_f64().unwrap() > 0.0);
+    assert!(run["prompt_tokens_per_s"]["cold"].as_f64().unwrap() > 0.0);
+    assert!(run["generation_tokens_per_s"]["warm"].as_f64().unwrap() > 0.0);
+    assert!(run["tokens"]["warm_prompt"].as_f64().unwrap() < run["tokens"]["cold_prompt"].as_f64().unwrap());
+    let points: Vec<&str> = out["memory"]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["at"].as_str().unwrap())
+        .collect();
+    assert_eq!(points, ["start", "after_open", "after_first_request", "end"]);
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.contains("<svg") && svg_text.contains("1 thr cold") && svg_text.contains("test box"));
+
+    // Documentation and output name the same fields, both ways.
+    let mut produced = Vec::new();
+    field_paths(&out, "", &mut produced);
+    let documented = documented_bench_fields();
+    for path in &produced {
+        assert!(documented.contains(path), "README does not document {path}");
+    }
+    for path in &documented {
+        assert!(
+            produced.contains(path),
+            "README documents {path}, which bench does not write"
+        );
+    }
+
+    // The same seed draws the same workload; --no-baseline drops the replay.
+    let mut again = args.to_vec();
+    again.push("--no-baseline");
+    let second = json(&s.run("bench", &again));
+    assert_eq!(second["workload"], out["workload"]);
+    assert!(second["runs"][0]["bare_llama"].is_null());
+    assert_eq!(
+        second["runs"][0]["tokens"]["cold_prompt"], run["tokens"]["cold_prompt"],
+        "same histories"
+    );
+
+    // Bad arguments: clear errors, nothing written.
+    fails_with(
+        &s.run("bench", &["--sequences", &fixture("sequences.txt"), "--requests", "0"]),
+        "--requests",
+    );
+    fails_with(
+        &s.run(
+            "bench",
+            &["--sequences", &fixture("sequences.txt"), "--thread-counts", "0"],
+        ),
+        "--thread-counts",
+    );
+    fails_with(
+        &s.run("bench", &["--sequences", &fixture("sequences.txt"), "--history", "50"]),
+        "more than 50 items",
+    );
+    let missing_dir = s.dir.path().join("no/such/dir/x.svg");
+    fails_with(
+        &s.run(
+            "bench",
+            &[
+                "--sequences",
+                &fixture("sequences.txt"),
+                "--history",
+                "3",
+                "--requests",
+                "1",
+                "--thread-counts",
+                "1",
+                "--svg",
+                missing_dir.to_str().unwrap(),
+            ],
+        ),
+        "cannot write",
+    );
+}
+
+/// Resident memory at a `grlm bench` memory point, in MB: (all, anonymous, file-backed).
+fn memory_at(out: &serde_json::Value, at: &str) -> (f64, f64, f64) {
+    let point = out["memory"]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["at"] == at)
+        .unwrap_or_else(|| panic!("no memory point {at}"));
+    let mb = |key: &str| point[key].as_f64().unwrap();
+    (mb("rss_mb"), mb("anon_mb"), mb("file_mb"))
+}
+
+#[test]
+fn a_large_catalogue_is_mapped_not_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (model, _) = tiny_engine_files(d);
+    let synth = grlm(&["catalog", "synth", "--items", "200000", "--users", "20", "--out-dir", d.to_str().unwrap()]);
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    let catalog = d.join("big.grlm");
+    let (items, tids) = (d.join("items.jsonl"), d.join("tids.jsonl"));
+    let built = grlm(&[
+        "catalog",
+        "build",
+        "--items",
+        items.to_str().unwrap(),
+        "--tids",
+        tids.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        catalog.to_str().unwrap(),
+    ]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let catalog_mb = std::fs::metadata(&catalog).unwrap().len() as f64 / 1e6;
+    assert!(catalog_mb > 20.0, "a catalogue worth measuring: {catalog_mb} MB");
+    let sequences = d.join("sequences.txt");
+    let out = json(&grlm(&[
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--sequences",
+        sequences.to_str().unwrap(),
+        "--requests",
+        "2",
+        "--beams",
+        "4",
+        "-k",
+        "2",
+        "--thread-counts",
+        "1",
+        "--no-baseline",
+        "--json",
+    ]));
+    let (rss0, anon0, _) = memory_at(&out, "start");
+    let (rss1, anon1, _) = memory_at(&out, "after_open");
+    let (rss2, _, _) = memory_at(&out, "after_first_request");
+    // Opening reads headers and checks structure; nothing is copied into the heap, and only
+    // the pages a request touches become resident.
+    assert!(anon1 - anon0 < 8.0, "opening grew the heap by {} MB", anon1 - anon0);
+    assert!(rss1 - rss0 < catalog_mb / 4.0, "opening made {} MB resident of {catalog_mb} MB", rss1 - rss0);
+    assert!(rss2 - rss0 < catalog_mb / 2.0, "a request made {} MB resident of {catalog_mb} MB", rss2 - rss0);
 }

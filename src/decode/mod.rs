@@ -40,9 +40,12 @@ pub struct SearchStats {
     pub steps: u32,
     /// Tokens evaluated by the beam search.
     pub evaluated: u64,
-    /// Time inside llama.cpp decode calls.
+    /// Time inside llama.cpp decode calls, the prompt's included.
     #[serde(serialize_with = "millis")]
     pub decode_time: Duration,
+    /// Of `decode_time`, the prompt's share (the rest is the beam search's).
+    #[serde(serialize_with = "millis")]
+    pub prompt_time: Duration,
     /// Time of the whole request.
     #[serde(serialize_with = "millis")]
     pub total_time: Duration,

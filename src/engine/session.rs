@@ -492,7 +492,9 @@ impl Session {
                 logits: keep + i + 1 == desired.len(),
             })
             .collect();
+        let before = self.ctx.stats().time;
         self.ctx.decode(&batch)?;
+        stats.prompt_time = self.ctx.stats().time - before;
         stats.prompt_tokens = batch.len() as u64;
         stats.cached_tokens = keep as u64;
         let pos = desired.len() as u32;

@@ -134,6 +134,12 @@ fn has_eligible(engine: &Engine, node: u32, excluded: &[u32]) -> bool {
     (0..children.len() as u32).any(|i| has_eligible(engine, first + i, excluded))
 }
 
+/// How far a score from the batched beam search (several sequences in one llama.cpp call,
+/// a shared KV cache) may differ from scoring the TID alone: under 1e-3 on x86-64; llama.cpp's
+/// ARM64 kernels round differently, up to 1.5e-3 measured (scripts/arm64.sh runs these tests
+/// under qemu).
+const BATCHED_VS_SINGLE: f64 = if cfg!(target_arch = "x86_64") { 1e-3 } else { 4e-3 };
+
 /// Log-probability of `tid` under the renormalised constrained distribution, computed the
 /// slow way: a fresh context, the prompt, then the TID's tokens one at a time; each step is
 /// normalised over the children that lead to an item not in `excluded`.
@@ -219,7 +225,7 @@ fn with_beams_covering_every_tid_the_ranking_is_exact() {
         .collect();
     for (r, (score, _)) in response.results.iter().zip(&expected) {
         assert!(
-            (r.score - score).abs() < 1e-3,
+            (r.score - score).abs() < BATCHED_VS_SINGLE,
             "item {}: {} vs brute force {score}",
             r.item,
             r.score
@@ -277,7 +283,11 @@ fn deep_trie_search_matches_brute_force() {
     expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     for (r, (score, item)) in response.results.iter().zip(&expected) {
         assert_eq!(r.item, *item);
-        assert!((r.score - score).abs() < 1e-3, "item {item}: {} vs {score}", r.score);
+        assert!(
+            (r.score - score).abs() < BATCHED_VS_SINGLE,
+            "item {item}: {} vs {score}",
+            r.score
+        );
     }
     // Narrow beams on the same trie: fewer results are exact, but all are valid and the
     // search still ends with every beam's sequence released (the next request works).

@@ -326,6 +326,25 @@ static grlm_results *recommend_ok(grlm_session *s, const grlm_recommend_params *
     return list;
 }
 
+/* Re-evaluating a prompt in another batch shape moves scores by float noise: under 1e-4 with
+ * llama.cpp's x86-64 kernels; its ARM64 kernels round differently (tests/arm64.rs runs this
+ * file there under qemu). */
+#if defined(__aarch64__)
+#define SCORE_NOISE 2e-3 /* measured up to 6.1e-4 */
+#else
+#define SCORE_NOISE 1e-4
+#endif
+
+/* Whether entry `i` of two lists is the same item with the same score (up to noise). */
+static int same_entry(const grlm_results *x, const grlm_results *y, size_t i) {
+    grlm_result a, b;
+    grlm_results_get(x, i, &a);
+    grlm_results_get(y, i, &b);
+    if (a.item == b.item && fabs(a.score - b.score) < SCORE_NOISE && strcmp(a.tid, b.tid) == 0) return 1;
+    fprintf(stderr, "entry %zu: item %u score %.6f vs item %u score %.6f\n", i, a.item, a.score, b.item, b.score);
+    return 0;
+}
+
 static int contains(const grlm_results *list, uint32_t item) {
     for (size_t i = 0; i < grlm_results_len(list); i++) {
         grlm_result r;
@@ -360,10 +379,7 @@ static void test_recommend(grlm_session *s) {
     CHECK(st.prompt_tokens == 1 && st.cached_tokens > 0);
     CHECK(grlm_results_len(again) == grlm_results_len(first));
     for (size_t i = 0; i < grlm_results_len(first) && i < grlm_results_len(again); i++) {
-        grlm_result a, b;
-        grlm_results_get(first, i, &a);
-        grlm_results_get(again, i, &b);
-        CHECK(a.item == b.item && fabs(a.score - b.score) < 1e-4 && strcmp(a.tid, b.tid) == 0);
+        CHECK(same_entry(first, again, i));
     }
     grlm_results_free(again);
 
@@ -479,10 +495,7 @@ static void test_recommend(grlm_session *s) {
     grlm_results *after = recommend_ok(s, &p, __LINE__);
     CHECK(grlm_results_len(after) == grlm_results_len(first));
     for (size_t i = 0; i < grlm_results_len(first) && i < grlm_results_len(after); i++) {
-        grlm_result a, b;
-        grlm_results_get(first, i, &a);
-        grlm_results_get(after, i, &b);
-        CHECK(a.item == b.item && fabs(a.score - b.score) < 1e-4);
+        CHECK(same_entry(first, after, i));
     }
     grlm_results_free(after);
     grlm_results_free(first);

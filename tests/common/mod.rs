@@ -116,3 +116,53 @@ fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
         })
         .max()
 }
+
+/// The model, catalogues, adapters and broken files tests/c/api.c expects in `dir`.
+pub fn write_c_inputs(dir: &Path) {
+    let (_, catalog) = tiny_engine_files(dir);
+    let out = build_fixture_catalog(&dir.join("plain.grlm"), None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let spec = grlm::llm::tiny::TinyModelSpec::default();
+    let other = grlm::llm::tiny::tiny_model_bytes(&["a vocabulary of other words"], &spec);
+    std::fs::write(dir.join("other.gguf"), other).unwrap();
+    std::fs::write(dir.join("adapter.gguf"), grlm::llm::tiny::tiny_lora_bytes(&spec, 4, 7)).unwrap();
+    std::fs::write(dir.join("garbage.gguf"), b"this is not a model").unwrap();
+    std::fs::write(dir.join("garbage-adapter.gguf"), b"GGUF and then nothing sensible").unwrap();
+    std::fs::write(dir.join("garbage.grlm"), b"this is not a catalogue").unwrap();
+    let bytes = std::fs::read(&catalog).unwrap();
+    std::fs::write(dir.join("truncated.grlm"), &bytes[..bytes.len() / 2]).unwrap();
+    let mut version9 = bytes.clone();
+    version9[8..10].copy_from_slice(&9u16.to_le_bytes());
+    std::fs::write(dir.join("version9.grlm"), version9).unwrap();
+}
+
+/// Compiles `source` (under tests/c) with the C compiler `cc` and `flags` into `dir`,
+/// linked to the libgrlm.so in `lib`.
+pub fn compile_c(cc: &str, lib: &Path, dir: &Path, source: &str, name: &str, flags: &[&str]) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        lib.join("libgrlm.so").exists(),
+        "{} has no libgrlm.so; build the library first (cargo build --release)",
+        lib.display()
+    );
+    let exe = dir.join(name);
+    let out = Command::new(cc)
+        .args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-g"])
+        .args(flags)
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg(root.join("tests/c").join(source))
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lgrlm", "-lpthread", "-lm"])
+        .output()
+        .unwrap_or_else(|e| panic!("run the C compiler ({cc}): {e}"));
+    assert!(
+        out.status.success(),
+        "compiling {source} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}

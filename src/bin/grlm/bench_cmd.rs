@@ -1,26 +1,38 @@
-//! `grlm bench`: request latency on real histories — cold, and warm after appending one
-//! item — against the same llama.cpp calls replayed bare, in the same process.
+//! `grlm bench`: a portable benchmark. A fixed, seeded workload of real histories — each a
+//! cold request, then a warm one after appending the user's next item — timed against the
+//! same llama.cpp calls replayed bare in the same process, with load time, memory and the
+//! machine, as one JSON document (schema `grlm-bench/1`, documented in the README) that
+//! compares across devices.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use grlm::eval::read_sequences;
+use grlm::rng::SplitMix64;
 use grlm::RecommendParams;
+use serde_json::{json, Value};
 
-use crate::print_json;
+use crate::bench_svg;
 use crate::recommend_cmd::EngineArgs;
+
+/// The `schema` field of the JSON output; bumped whenever a documented field changes.
+pub const SCHEMA: &str = "grlm-bench/1";
 
 #[derive(Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     engine: EngineArgs,
-    /// sequences.txt: users whose histories are replayed.
+    /// sequences.txt: users whose histories make the workload.
     #[arg(long)]
     sequences: PathBuf,
-    /// Users to time (the first ones in the file with a long enough history).
-    #[arg(long, default_value_t = 10)]
-    users: usize,
+    /// Users in the workload (each gives one cold and one warm request), drawn with `--seed`
+    /// from those whose first `--history`+1 items are all in the catalogue.
+    #[arg(long, alias = "users", default_value_t = 20)]
+    requests: usize,
+    /// Seed of the draw: the same file, seed and sizes give the same workload everywhere.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
     /// Items in the cold history; the warm request appends the next one.
     #[arg(long, default_value_t = 20)]
     history: usize,
@@ -33,15 +45,42 @@ pub struct BenchArgs {
     /// Thread counts to time, comma-separated.
     #[arg(long = "thread-counts", value_delimiter = ',', default_value = "1,2")]
     thread_counts: Vec<u32>,
-    /// Print one JSON object.
+    /// Skip replaying each request's llama.cpp calls bare (halves the run; no overhead ratio).
+    #[arg(long)]
+    no_baseline: bool,
+    /// A free-form name for the device or setting, copied into the output ("pixel-8", "qemu").
+    #[arg(long)]
+    label: Option<String>,
+    /// Print the result as one line of JSON instead of indented JSON plus progress.
     #[arg(long)]
     json: bool,
+    /// Also draw the latency distributions (cumulative, cold and warm) as SVG into FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+/// Latencies and counts of one thread count's requests, in workload order.
+#[derive(Default)]
+pub struct Samples {
+    pub cold: Vec<f64>,
+    pub warm: Vec<f64>,
+    pub bare_cold: Vec<f64>,
+    pub bare_warm: Vec<f64>,
+    pub cold_prompt_tokens: Vec<f64>,
+    pub warm_prompt_tokens: Vec<f64>,
+    pub beam_tokens: Vec<f64>,
+    pub beam_steps: Vec<f64>,
+    pub cold_prompt_rate: Vec<f64>,
+    pub warm_prompt_rate: Vec<f64>,
+    pub cold_generation_rate: Vec<f64>,
+    pub warm_generation_rate: Vec<f64>,
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Nearest-rank quantile (`q` in 0..=1) of unsorted values; NaN when there are none.
 fn quantile(values: &[f64], q: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -51,41 +90,147 @@ fn quantile(values: &[f64], q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Peak resident set size of this process, from /proc (Linux); None elsewhere.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+fn median(values: &[f64]) -> f64 {
+    quantile(values, 0.5)
 }
 
-#[derive(Default)]
-struct Samples {
-    cold: Vec<f64>,
-    warm: Vec<f64>,
-    raw_cold: Vec<f64>,
-    raw_warm: Vec<f64>,
-    cold_prompt_tokens: Vec<f64>,
-    warm_prompt_tokens: Vec<f64>,
-    cold_beam_tokens: Vec<f64>,
-    cold_steps: Vec<f64>,
-    cold_decode: Vec<f64>,
-    warm_decode: Vec<f64>,
+fn summary(values: &[f64]) -> Value {
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    json!({
+        "p50": quantile(values, 0.5),
+        "p90": quantile(values, 0.9),
+        "p99": quantile(values, 0.99),
+        "mean": mean,
+        "min": quantile(values, 0.0),
+        "max": quantile(values, 1.0),
+    })
+}
+
+/// Tokens per second, or NaN (JSON null) when no time was measured.
+fn rate(tokens: u64, time: Duration) -> f64 {
+    if time.is_zero() {
+        f64::NAN
+    } else {
+        tokens as f64 / time.as_secs_f64()
+    }
+}
+
+/// Memory of this process from /proc/self/status, in MB; None off Linux.
+struct Memory {
+    rss: f64,
+    anon: f64,
+    file: f64,
+    peak: f64,
+}
+
+fn memory() -> Option<Memory> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    Some(Memory {
+        rss: field("VmRSS:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
+        peak: field("VmHWM:")?,
+    })
+}
+
+fn memory_point(at: &str) -> Value {
+    match memory() {
+        Some(m) => json!({"at": at, "rss_mb": m.rss, "anon_mb": m.anon, "file_mb": m.file}),
+        None => json!({"at": at, "rss_mb": null, "anon_mb": null, "file_mb": null}),
+    }
+}
+
+/// What the numbers were measured on. The CPU name comes from /proc/cpuinfo where it has
+/// one; under user-mode emulation that may describe the host, so say so with `--label`.
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = ["model name", "Hardware", "Processor", "cpu model", "uarch"]
+        .iter()
+        .find_map(|key| {
+            cpuinfo.lines().find_map(|line| {
+                let (k, v) = line.split_once(':')?;
+                (k.trim() == *key && !v.trim().is_empty()).then(|| v.trim().to_string())
+            })
+        });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_string());
+    let backends: Vec<&str> = [
+        ("cpu", true),
+        ("cuda", cfg!(feature = "cuda")),
+        ("metal", cfg!(feature = "metal")),
+        ("vulkan", cfg!(feature = "vulkan")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    json!({
+        "target": env!("GRLM_BUILD_TARGET"),
+        "arch": std::env::consts::ARCH,
+        "os": std::env::consts::OS,
+        "kernel": kernel,
+        "cpu": cpu,
+        "logical_cores": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        "backends": backends,
+        "grlm_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+fn file_bytes(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
+/// `count` distinct entries of `eligible`, drawn with `seed`, in file order.
+fn draw(eligible: &[usize], count: usize, seed: u64) -> Vec<usize> {
+    let mut pool = eligible.to_vec();
+    let mut rng = SplitMix64::new(seed);
+    let count = count.min(pool.len());
+    for i in 0..count {
+        let j = i + rng.below(pool.len() - i);
+        pool.swap(i, j);
+    }
+    pool.truncate(count);
+    pool.sort_unstable();
+    pool
 }
 
 pub fn bench(args: BenchArgs) -> Result<(), String> {
-    let sequences = read_sequences(&args.sequences).map_err(|e| e.to_string())?;
-    let engine = args.engine.open()?;
-    let catalog = engine.catalog();
-    let users: Vec<&[u32]> = sequences
-        .iter()
-        .map(|s| s.items.as_slice())
-        .filter(|items| items.len() > args.history && items[..=args.history].iter().all(|&i| catalog.contains(i)))
-        .take(args.users)
-        .collect();
-    if users.is_empty() {
-        return Err(format!("no user has more than {} items", args.history));
+    let started = Instant::now();
+    if args.requests == 0 {
+        return Err("--requests must be at least 1".into());
     }
+    if args.thread_counts.is_empty() || args.thread_counts.contains(&0) {
+        return Err("--thread-counts must list thread counts of at least 1".into());
+    }
+    let mut memory_points = vec![memory_point("start")];
+    let sequences = read_sequences(&args.sequences).map_err(|e| e.to_string())?;
+    let opened = Instant::now();
+    let engine = args.engine.open()?;
+    let engine_open = opened.elapsed();
+    memory_points.push(memory_point("after_open"));
+    let catalog = engine.catalog();
+    let eligible: Vec<usize> = (0..sequences.len())
+        .filter(|&u| {
+            let items = &sequences[u].items;
+            items.len() > args.history && items[..=args.history].iter().all(|&i| catalog.contains(i))
+        })
+        .collect();
+    if eligible.is_empty() {
+        return Err(format!(
+            "no user in {} has more than {} items, all in the catalogue",
+            args.sequences.display(),
+            args.history
+        ));
+    }
+    let users: Vec<&[u32]> = draw(&eligible, args.requests, args.seed)
+        .into_iter()
+        .map(|u| sequences[u].items.as_slice())
+        .collect();
     // The window must not slide when the warm request appends an item.
     let params = RecommendParams {
         k: args.k,
@@ -93,17 +238,24 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
         max_history: args.history + 1,
         ..RecommendParams::default()
     };
+
     let mut runs = Vec::new();
+    let mut curves = Vec::new();
     for &threads in &args.thread_counts {
         let mut engine_args = args.engine.clone();
         engine_args.threads = Some(threads);
+        let created = Instant::now();
         let mut session = engine
             .session(engine_args.session_params(args.beams))
             .map_err(|e| e.to_string())?;
-        // Warm-up: page in the weights, size llama.cpp's buffers.
+        let session_time = created.elapsed();
+        // Warm-up, not timed: pages in the weights and sizes llama.cpp's buffers.
         session
             .recommend(&users[0][..args.history], &params)
             .map_err(|e| e.to_string())?;
+        if runs.is_empty() {
+            memory_points.push(memory_point("after_first_request"));
+        }
         let mut s = Samples::default();
         for (n, items) in users.iter().enumerate() {
             let (cold_history, warm_history) = (&items[..args.history], &items[..=args.history]);
@@ -114,64 +266,143 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             session.start_recording();
             let warm = session.recommend(warm_history, &params).map_err(|e| e.to_string())?;
             let warm_ops = session.take_recording();
-            session.clear();
-            let raw_cold = session.replay(&cold_ops).map_err(|e| e.to_string())?;
-            let raw_warm = session.replay(&warm_ops).map_err(|e| e.to_string())?;
-            s.cold.push(ms(cold.stats.total_time));
-            s.warm.push(ms(warm.stats.total_time));
-            s.raw_cold.push(ms(raw_cold));
-            s.raw_warm.push(ms(raw_warm));
-            s.cold_prompt_tokens.push(cold.stats.prompt_tokens as f64);
-            s.warm_prompt_tokens.push(warm.stats.prompt_tokens as f64);
-            s.cold_beam_tokens.push(cold.stats.evaluated as f64);
-            s.cold_steps.push(f64::from(cold.stats.steps));
-            s.cold_decode.push(ms(cold.stats.decode_time));
-            s.warm_decode.push(ms(warm.stats.decode_time));
+            if !args.no_baseline {
+                session.clear();
+                s.bare_cold
+                    .push(ms(session.replay(&cold_ops).map_err(|e| e.to_string())?));
+                s.bare_warm
+                    .push(ms(session.replay(&warm_ops).map_err(|e| e.to_string())?));
+            }
+            let (c, w) = (cold.stats, warm.stats);
+            s.cold.push(ms(c.total_time));
+            s.warm.push(ms(w.total_time));
+            s.cold_prompt_tokens.push(c.prompt_tokens as f64);
+            s.warm_prompt_tokens.push(w.prompt_tokens as f64);
+            s.beam_tokens.push(c.evaluated as f64);
+            s.beam_steps.push(f64::from(c.steps));
+            s.cold_prompt_rate.push(rate(c.prompt_tokens, c.prompt_time));
+            s.warm_prompt_rate.push(rate(w.prompt_tokens, w.prompt_time));
+            s.cold_generation_rate
+                .push(rate(c.evaluated, c.decode_time - c.prompt_time));
+            s.warm_generation_rate
+                .push(rate(w.evaluated, w.decode_time - w.prompt_time));
             if !args.json {
                 eprintln!(
-                    "threads {threads} user {}/{}: cold {:.0} ms (raw {:.0}), warm {:.0} ms (raw {:.0})",
+                    "threads {threads} request {}/{}: cold {:.0} ms, warm {:.0} ms",
                     n + 1,
                     users.len(),
-                    ms(cold.stats.total_time),
-                    ms(raw_cold),
-                    ms(warm.stats.total_time),
-                    ms(raw_warm)
+                    ms(c.total_time),
+                    ms(w.total_time),
                 );
             }
         }
-        let p50 = |v: &[f64]| quantile(v, 0.5);
-        let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>();
-        runs.push(serde_json::json!({
+        let bare = (!args.no_baseline).then(|| {
+            let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>();
+            json!({
+                "cold_ms_p50": median(&s.bare_cold),
+                "warm_ms_p50": median(&s.bare_warm),
+                "overhead_cold": median(&ratio(&s.cold, &s.bare_cold)),
+                "overhead_warm": median(&ratio(&s.warm, &s.bare_warm)),
+            })
+        });
+        runs.push(json!({
             "threads": threads,
-            "cold_ms": {"p50": p50(&s.cold), "p90": quantile(&s.cold, 0.9)},
-            "warm_ms": {"p50": p50(&s.warm), "p90": quantile(&s.warm, 0.9)},
-            "raw_llama_cold_ms": {"p50": p50(&s.raw_cold)},
-            "raw_llama_warm_ms": {"p50": p50(&s.raw_warm)},
-            "overhead_cold": p50(&ratio(&s.cold, &s.raw_cold)),
-            "overhead_warm": p50(&ratio(&s.warm, &s.raw_warm)),
-            "where_the_time_goes": {
-                "cold_prompt_tokens": p50(&s.cold_prompt_tokens),
-                "warm_prompt_tokens": p50(&s.warm_prompt_tokens),
-                "beam_steps": p50(&s.cold_steps),
-                "beam_tokens": p50(&s.cold_beam_tokens),
-                "cold_llama_decode_ms": p50(&s.cold_decode),
-                "warm_llama_decode_ms": p50(&s.warm_decode),
+            "session_ms": ms(session_time),
+            "cold_ms": summary(&s.cold),
+            "warm_ms": summary(&s.warm),
+            "prompt_tokens_per_s": {"cold": median(&s.cold_prompt_rate), "warm": median(&s.warm_prompt_rate)},
+            "generation_tokens_per_s": {
+                "cold": median(&s.cold_generation_rate),
+                "warm": median(&s.warm_generation_rate),
             },
+            "tokens": {
+                "cold_prompt": median(&s.cold_prompt_tokens),
+                "warm_prompt": median(&s.warm_prompt_tokens),
+                "beam_steps": median(&s.beam_steps),
+                "beam_tokens": median(&s.beam_tokens),
+            },
+            "bare_llama": bare,
+            "samples": {"cold_ms": s.cold.clone(), "warm_ms": s.warm.clone()},
         }));
+        curves.push((threads, s));
     }
-    let out = serde_json::json!({
-        "model": args.engine.model_path().display().to_string(),
-        "users": users.len(),
-        "history": args.history,
-        "k": args.k,
-        "beams": args.beams,
+    memory_points.push(memory_point("end"));
+
+    let model = args.engine.model_path();
+    let label = args.label.clone();
+    let out = json!({
+        "schema": SCHEMA,
+        "label": label,
+        "machine": machine(),
+        "workload": {
+            "model": model.display().to_string(),
+            "model_bytes": file_bytes(&model),
+            "catalog": args.engine.catalog.display().to_string(),
+            "catalog_bytes": file_bytes(&args.engine.catalog),
+            "catalog_items": catalog.len(),
+            "sequences": args.sequences.display().to_string(),
+            "seed": args.seed,
+            "requests": users.len(),
+            "history": args.history,
+            "k": args.k,
+            "beams": args.beams,
+            "mode": "constrained",
+        },
+        "load": {"engine_open_ms": ms(engine_open)},
+        "memory": {
+            "points": memory_points,
+            "peak_rss_mb": memory().map(|m| m.peak),
+        },
         "runs": runs,
-        "peak_rss_mb": peak_rss_mb(),
+        "seconds": started.elapsed().as_secs_f64(),
     });
-    if args.json {
-        print_json(&out)
+    if let Some(path) = &args.svg {
+        let title = format!(
+            "grlm bench{} — {} on {}",
+            label.map(|l| format!(" [{l}]")).unwrap_or_default(),
+            model
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            out["machine"]["target"].as_str().unwrap_or("?"),
+        );
+        let svg = bench_svg::latency_svg(&title, &curves);
+        grlm::atomic_write::write_atomically(path, |w| w.write_all(svg.as_bytes()))
+            .map_err(|e: std::io::Error| format!("cannot write {}: {e}", path.display()))?;
+    }
+    // serde_json writes NaN (nothing measured) as null.
+    let text = if args.json {
+        serde_json::to_string(&out)
     } else {
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
-        Ok(())
+        serde_json::to_string_pretty(&out)
+    };
+    println!("{}", text.map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 51.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&v, 0.0), 1.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn the_draw_depends_only_on_the_seed() {
+        let eligible: Vec<usize> = (0..1000).map(|i| i * 3).collect();
+        let a = draw(&eligible, 20, 42);
+        assert_eq!(a, draw(&eligible, 20, 42));
+        assert_ne!(a, draw(&eligible, 20, 43));
+        assert_eq!(a.len(), 20);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "distinct, in file order");
+        assert!(a.iter().all(|u| eligible.contains(u)));
+        assert_eq!(draw(&eligible[..5], 20, 1), eligible[..5].to_vec());
     }
 }

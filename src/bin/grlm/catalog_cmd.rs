@@ -64,7 +64,11 @@ pub struct SynthArgs {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Directory for items.jsonl and tids.jsonl (created if missing).
+    /// Also write sequences.txt with this many users of 21 to 40 uniformly drawn items
+    /// (a workload for `grlm bench` on a synthetic catalogue, not realistic behaviour).
+    #[arg(long, default_value_t = 0)]
+    users: usize,
+    /// Directory for items.jsonl, tids.jsonl (and sequences.txt) (created if missing).
     #[arg(long)]
     out_dir: PathBuf,
 }
@@ -173,6 +177,22 @@ fn synthesise(args: SynthArgs) -> Result<(), String> {
         &args.out_dir.join("tids.jsonl"),
         items.iter().map(|x| serde_json::json!({"item": x.item, "terms": x.tid.terms().iter().map(|t| t.as_str()).collect::<Vec<_>>()})),
     )?;
+    if args.users > 0 {
+        let path = args.out_dir.join("sequences.txt");
+        // Its own stream, so adding users never changes the items.
+        let mut rng = grlm::rng::SplitMix64::new(args.seed ^ 0x5eed_5eed);
+        grlm::atomic_write::write_atomically(&path, |w| {
+            for user in 1..=args.users {
+                write!(w, "{user}")?;
+                for _ in 0..21 + rng.below(20) {
+                    write!(w, " {}", 1 + rng.below(items.len()))?;
+                }
+                writeln!(w)?;
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     println!("wrote {} items to {}", items.len(), args.out_dir.display());
     Ok(())
 }

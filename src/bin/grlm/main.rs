@@ -4,6 +4,7 @@
 //! usage errors.
 
 mod bench_cmd;
+mod bench_svg;
 mod catalog_cmd;
 mod eval_cmd;
 mod ground_cmd;
@@ -33,7 +34,8 @@ enum Command {
     Recommend(recommend_cmd::RecommendArgs),
     /// Leave-one-out evaluation: Recall@K and NDCG@K of the backbone on a sequences file.
     Eval(eval_cmd::EvalArgs),
-    /// Time requests (cold, then warm after appending an item) against bare llama.cpp calls.
+    /// Portable benchmark: a seeded workload of cold and warm requests, timed against bare
+    /// llama.cpp calls, with load time, memory and the machine (JSON, optional SVG).
     Bench(bench_cmd::BenchArgs),
 }
 
