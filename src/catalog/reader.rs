@@ -91,6 +91,11 @@ impl Catalog {
         // an open map keeps the old inode); the remaining hazard, another process truncating
         // the file in place, is documented on `Catalog`.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_err)?;
+        // Lookups are binary searches and trie walks: without this, each page fault on a
+        // cold cache reads ahead around it (measured on a 1M-item catalogue: 20 MB resident
+        // after two requests, 12 MB with it). Only a hint, so a refusal is harmless.
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
         Self::from_backing(Backing::Mapped(map))
     }
 

@@ -138,11 +138,35 @@ fn memory() -> Option<Memory> {
     })
 }
 
-fn memory_point(at: &str) -> Value {
-    match memory() {
-        Some(m) => json!({"at": at, "rss_mb": m.rss, "anon_mb": m.anon, "file_mb": m.file}),
-        None => json!({"at": at, "rss_mb": null, "anon_mb": null, "file_mb": null}),
+/// Resident MB of this process's mappings of `file`, from /proc/self/smaps; None off Linux.
+fn mapped_mb(file: &Path) -> Option<f64> {
+    let file = std::fs::canonicalize(file).ok()?;
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut inside = false;
+    let mut kb = 0.0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: address range, perms, offset, device, inode, path.
+            inside = fields.nth(4).is_some_and(|path| Path::new(path) == file);
+        } else if inside && first == "Rss:" {
+            kb += fields.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        }
     }
+    Some(kb / 1024.0)
+}
+
+fn memory_point(at: &str, model: &Path, catalog: &Path) -> Value {
+    let m = memory();
+    json!({
+        "at": at,
+        "rss_mb": m.as_ref().map(|m| m.rss),
+        "anon_mb": m.as_ref().map(|m| m.anon),
+        "file_mb": m.as_ref().map(|m| m.file),
+        "model_mb": mapped_mb(model),
+        "catalog_mb": mapped_mb(catalog),
+    })
 }
 
 /// What the numbers were measured on. The CPU name comes from /proc/cpuinfo where it has
@@ -207,12 +231,14 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
     if args.thread_counts.is_empty() || args.thread_counts.contains(&0) {
         return Err("--thread-counts must list thread counts of at least 1".into());
     }
-    let mut memory_points = vec![memory_point("start")];
+    let model = args.engine.model_path();
+    let point = |at: &str| memory_point(at, &model, &args.engine.catalog);
+    let mut memory_points = vec![point("start")];
     let sequences = read_sequences(&args.sequences).map_err(|e| e.to_string())?;
     let opened = Instant::now();
     let engine = args.engine.open()?;
     let engine_open = opened.elapsed();
-    memory_points.push(memory_point("after_open"));
+    memory_points.push(point("after_open"));
     let catalog = engine.catalog();
     let eligible: Vec<usize> = (0..sequences.len())
         .filter(|&u| {
@@ -254,7 +280,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             .recommend(&users[0][..args.history], &params)
             .map_err(|e| e.to_string())?;
         if runs.is_empty() {
-            memory_points.push(memory_point("after_first_request"));
+            memory_points.push(point("after_first_request"));
         }
         let mut s = Samples::default();
         for (n, items) in users.iter().enumerate() {
@@ -326,9 +352,8 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
         }));
         curves.push((threads, s));
     }
-    memory_points.push(memory_point("end"));
+    memory_points.push(point("end"));
 
-    let model = args.engine.model_path();
     let label = args.label.clone();
     let out = json!({
         "schema": SCHEMA,
