@@ -7,9 +7,12 @@
 //!   the same GGUF llama.cpp runs.
 //! - [`lora`]: LoRA adapters on that model, their training loop, and the llama.cpp adapter
 //!   GGUF they are saved as.
+//! - [`terms`]: term generation's inputs — sentence embeddings of item text
+//!   (all-MiniLM-L6-v2 in candle) and each item's nearest neighbours (`grlm-train neighbors`).
 
 #![deny(missing_docs)]
 
 pub mod llama;
 pub mod lora;
 pub mod sft;
+pub mod terms;

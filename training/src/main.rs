@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use grlm_train::lora::train::LoraArgs;
 use grlm_train::sft::SftArgs;
+use grlm_train::terms::run::NeighborsArgs;
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,8 @@ enum Command {
     Sft(SftArgs),
     /// Fine-tune a LoRA adapter on SFT examples; writes a llama.cpp adapter GGUF.
     Lora(LoraArgs),
+    /// Embed item texts (all-MiniLM-L6-v2) and write each item's nearest neighbours.
+    Neighbors(NeighborsArgs),
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
@@ -39,6 +42,9 @@ fn main() -> ExitCode {
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
         Command::Lora(args) => grlm_train::lora::train::run(&args)
+            .map(|s| print_json(&s))
+            .map_err(|e| e.to_string()),
+        Command::Neighbors(args) => grlm_train::terms::run::run(&args)
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
     };

