@@ -8,7 +8,7 @@
 # Rust target (scripts/install-deps.sh installs all of them). Where they cannot be
 # installed it says so and skips; on an aarch64 host the ordinary test suite covers it.
 #
-# GRLM_ARM64_TIMEOUT bounds each emulated stage (seconds, default 900).
+# GRLM_ARM64_TIMEOUT bounds each emulated stage, builds excluded (seconds, default 900).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,9 +41,14 @@ export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=$sysroot"
 runner="qemu-aarch64-static -L $sysroot"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=$runner
 
+# Builds first, so that the time limits bound only what runs under emulation.
 cargo build --release --locked --target "$target" -p grlm
+cargo test --release --locked --target "$target" -p grlm --lib --no-run
 timeout "$limit" cargo test --release --locked --target "$target" -p grlm --lib
 
+# --workspace, as the test command builds: `-p grlm` alone would unify features differently
+# and rebuild llama.cpp for the host.
+cargo test --release --locked --workspace --test arm64 --no-run
 GRLM_ARM64_DIR=$PWD/target/$target/release GRLM_ARM64_RUNNER=$runner GRLM_ARM64_CC=aarch64-linux-gnu-gcc \
-    timeout "$limit" cargo test --release --locked -p grlm --test arm64 -- --ignored
+    timeout "$limit" cargo test --release --locked --workspace --test arm64 -- --ignored
 echo "arm64.sh: the aarch64 build passed under qemu" >&2
