@@ -38,6 +38,22 @@
 //! ```
 //! The answers are TID lines exactly like a history line without a title, so the tokens
 //! the model learns for a TID are the ones it generates at inference.
+//!
+//! Term generation ([`term_generation`]), which writes an item's TID with the backbone
+//! itself: a fixed head (the order of the terms and two worked examples, one shown here,
+//! shared by every item), then the item's text, its nearest neighbours' text and — once they have one —
+//! their TIDs, and a line asking for exactly N terms that ends where the model writes `[`:
+//! ```text
+//! Term IDs describe a product with lowercase keywords in this order: category, function, features, audience, distinctive point.
+//!
+//! Product: Men's trail running shoes, lightweight and breathable. Categories: Clothing > Shoes > Running
+//! Term ID, 5 keywords (category, function, features, audience, distinctive point): [running-shoes, trail, lightweight, breathable, men]
+//!
+//! Product: Raw African Black Soap from Ghana 1 Lb. Categories: Beauty > Bath & Body > Soaps
+//! Similar product: Organic Shea Butter Soap Bar
+//! Its Term ID: [soap, cleanse, shea-butter, natural, organic]
+//! Term ID, 5 keywords (category, function, features, audience, distinctive point): [
+//! ```
 
 use crate::tid::Tid;
 
@@ -239,6 +255,108 @@ pub fn neighbors(anchor: &Tid, neighbors: &[&Tid]) -> PromptAnswer {
     }
 }
 
+/// The first line of a term-generation prompt ([`term_generation`]): what each position of
+/// a TID stands for, in the GRLM paper's order.
+pub const TERM_GENERATION_HEADER: &str = "Term IDs describe a product with lowercase keywords in this order: category, function, features, audience, distinctive point.\n";
+
+/// What each position of a TID stands for, in order (the GRLM paper's scheme).
+pub const TERM_ROLES: [&str; 5] = ["category", "function", "features", "audience", "distinctive point"];
+
+/// The item's own text is cut to this many characters in a term-generation prompt: the
+/// title, brand and categories come first in it and carry most of the meaning.
+pub const MAX_TERM_ITEM_CHARS: usize = 240;
+
+/// A neighbour's text is cut to this many characters: it only has to say what the
+/// neighbour is, and every neighbour costs prompt tokens for every item.
+pub const MAX_TERM_NEIGHBOR_CHARS: usize = 100;
+
+/// Worked examples in the head of every term-generation prompt, as (text, terms). A small
+/// model copies a format from examples far better than from instructions; they come from
+/// other domains than beauty so that their terms are not copied into beauty TIDs.
+pub const TERM_EXAMPLES: [(&str, [&str; 5]); 2] = [
+    (
+        "Men's trail running shoes, lightweight and breathable. Categories: Clothing > Shoes > Running",
+        [
+            "running-shoes",
+            "trail-running",
+            "lightweight",
+            "men",
+            "breathable-mesh",
+        ],
+    ),
+    (
+        "Stainless Steel Chef Knife, 8 inch. Brand: Wusthof. Categories: Home & Kitchen > Cutlery",
+        ["chef-knife", "cutting", "stainless-steel", "home-cooks", "forged-blade"],
+    ),
+];
+
+/// A neighbour of the item in a term-generation prompt: its text, and its TID once it has
+/// one.
+#[derive(Clone, Copy, Debug)]
+pub struct TermNeighbor<'a> {
+    /// The neighbour's text (cut to [`MAX_TERM_NEIGHBOR_CHARS`]).
+    pub text: &'a str,
+    /// Its TID, when already generated.
+    pub tid: Option<&'a Tid>,
+}
+
+/// The roles of `n_terms` positions: the paper's five, cut or extended.
+fn term_roles(n_terms: usize) -> String {
+    let shown = TERM_ROLES[..n_terms.min(TERM_ROLES.len())].join(", ");
+    match n_terms.saturating_sub(TERM_ROLES.len()) {
+        0 => shown,
+        more => format!("{shown}, then {more} more details"),
+    }
+}
+
+/// The line asking for the TID, without its answer: it ends with the `[` the model's
+/// answer continues (`Term ID, 5 keywords (category, …, distinctive point): [`).
+pub fn term_generation_ask(n_terms: usize) -> String {
+    format!("Term ID, {n_terms} keywords ({}): [", term_roles(n_terms))
+}
+
+/// The head of every term-generation prompt: [`TERM_GENERATION_HEADER`] and the
+/// [`TERM_EXAMPLES`], cut to `n_terms` terms (left out when a TID is longer than theirs,
+/// since a shorter example would teach the wrong length). The same for every item, so a
+/// generator evaluates it once and shares it.
+pub fn term_generation_head(n_terms: usize) -> Segment {
+    let mut text = TERM_GENERATION_HEADER.to_owned();
+    if n_terms <= TERM_ROLES.len() {
+        for (example, terms) in TERM_EXAMPLES {
+            text.push_str(&format!(
+                "\nProduct: {example}\n{}{}]\n",
+                term_generation_ask(n_terms),
+                terms[..n_terms].join(", ")
+            ));
+        }
+    }
+    text.push('\n');
+    Segment {
+        text,
+        begins_text: true,
+    }
+}
+
+/// The term-generation prompt: the shared head ([`term_generation_head`]), then one segment
+/// with the item's `text`, each neighbour's text and TID (`Similar product: …` and `Its
+/// Term ID: […]`, closest first), and the ask line ([`term_generation_ask`]). The model's
+/// answer continues after the final `[` with the terms and `]`.
+pub fn term_generation(text: &str, neighbors: &[TermNeighbor<'_>], n_terms: usize) -> Vec<Segment> {
+    let mut item = format!("Product: {}\n", clean_line(text, MAX_TERM_ITEM_CHARS));
+    for neighbor in neighbors {
+        let shown = clean_line(neighbor.text, MAX_TERM_NEIGHBOR_CHARS);
+        if shown.is_empty() {
+            continue;
+        }
+        item.push_str(&format!("Similar product: {shown}\n"));
+        if let Some(tid) = neighbor.tid {
+            item.push_str(&format!("Its Term ID: {}\n", target(tid)));
+        }
+    }
+    item.push_str(&term_generation_ask(n_terms));
+    vec![term_generation_head(n_terms), plain(item)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,5 +474,42 @@ mod tests {
         );
         assert_eq!(made.answer.len(), 4);
         assert!(neighbors(&a, &[]).answer.is_empty());
+    }
+
+    #[test]
+    fn term_generation_prompt_ends_where_the_terms_begin() {
+        let soap = Tid::parse("[soap, cleanse, shea-butter, natural, organic]", None).unwrap();
+        let neighbors = [
+            TermNeighbor {
+                text: "Organic Shea\nButter Soap Bar",
+                tid: Some(&soap),
+            },
+            TermNeighbor {
+                text: &"x".repeat(300),
+                tid: None,
+            },
+            TermNeighbor { text: " ", tid: None },
+        ];
+        let made = term_generation("Raw African Black Soap", &neighbors, 5);
+        assert_eq!(made.len(), 2);
+        assert!(made[0].begins_text && !made[1].begins_text);
+        assert_eq!(made[0], term_generation_head(5));
+        assert!(made[0].text.starts_with(TERM_GENERATION_HEADER));
+        assert!(made[0]
+            .text
+            .contains("(category, function, features, audience, distinctive point): [running-shoes, trail-running, lightweight, men, breathable-mesh]\n"));
+        let x = "x".repeat(MAX_TERM_NEIGHBOR_CHARS);
+        assert_eq!(
+            made[1].text,
+            format!(
+                "Product: Raw African Black Soap\nSimilar product: Organic Shea Butter Soap Bar\nIts Term ID: [soap, cleanse, shea-butter, natural, organic]\nSimilar product: {x}\nTerm ID, 5 keywords (category, function, features, audience, distinctive point): ["
+            )
+        );
+        // Another length asks for it, and the examples follow it or step aside.
+        let three = term_generation_head(3).text;
+        assert!(three
+            .contains("Term ID, 3 keywords (category, function, features): [chef-knife, cutting, stainless-steel]\n"));
+        assert_eq!(term_generation_head(7).text, format!("{TERM_GENERATION_HEADER}\n"));
+        assert!(term_generation_ask(7).contains("distinctive point, then 2 more details): ["));
     }
 }

@@ -7,8 +7,9 @@
 //!   the same GGUF llama.cpp runs.
 //! - [`lora`]: LoRA adapters on that model, their training loop, and the llama.cpp adapter
 //!   GGUF they are saved as.
-//! - [`terms`]: term generation's inputs — sentence embeddings of item text
-//!   (all-MiniLM-L6-v2 in candle) and each item's nearest neighbours (`grlm-train neighbors`).
+//! - [`terms`]: term generation — sentence embeddings of item text (all-MiniLM-L6-v2 in
+//!   candle), each item's nearest neighbours (`grlm-train neighbors`), TIDs written by the
+//!   backbone under a grammar (`grlm-train terms`) and their statistics (`terms-stats`).
 
 #![deny(missing_docs)]
 

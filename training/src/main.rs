@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 use grlm_train::lora::train::LoraArgs;
 use grlm_train::sft::SftArgs;
 use grlm_train::terms::run::NeighborsArgs;
+use grlm_train::terms::stats::StatsArgs;
+use grlm_train::terms::tids::TermsArgs;
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +28,11 @@ enum Command {
     Lora(LoraArgs),
     /// Embed item texts (all-MiniLM-L6-v2) and write each item's nearest neighbours.
     Neighbors(NeighborsArgs),
+    /// Write every item's TID with the backbone: constrained, collision-free, resumable.
+    Terms(TermsArgs),
+    /// Statistics of a TID file: unique terms, collisions, validity, neighbour consistency,
+    /// agreement with a reference.
+    TermsStats(StatsArgs),
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
@@ -46,6 +53,18 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Neighbors(args) => grlm_train::terms::run::run(&args)
             .map(|s| print_json(&s))
+            .map_err(|e| e.to_string()),
+        Command::Terms(args) => grlm_train::terms::tids::run(&args)
+            .map(|s| print_json(&s))
+            .map_err(|e| e.to_string()),
+        Command::TermsStats(args) => grlm_train::terms::stats::run(&args)
+            .map(|s| {
+                if args.json {
+                    print_json(&s)
+                } else {
+                    print!("{}", grlm_train::terms::stats::render(&s))
+                }
+            })
             .map_err(|e| e.to_string()),
     };
     match result {

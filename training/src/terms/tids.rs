@@ -1,0 +1,555 @@
+//! `grlm-train terms`: every item's TID, written by the backbone.
+//!
+//! Items are taken in file order in fixed consecutive groups of `--parallel`; a group's
+//! items are decoded together ([`super::generate`]), each prompt showing the item's text,
+//! its neighbours' text (`--neighbors`, from `grlm-train neighbors`) and the TIDs of those
+//! neighbours that earlier groups finished. Collisions are resolved in item order within a
+//! group: a TID already given out is regenerated with its first N−1 terms kept and its last
+//! term forbidden to repeat one taken under that prefix (up to [`MAX_REGENERATIONS`]
+//! times), then replaced by a word of the item's own text, then suffixed
+//! ([`super::resolve`]).
+//!
+//! After each group its results are appended to `<out>.partial` ([`super::partial`]). A
+//! run with `--resume` reads them back and goes on with the next group; since the groups
+//! are the same and a group's work depends only on what earlier groups wrote, the output
+//! is byte for byte the one an uninterrupted run writes. The output is written atomically
+//! at the end, in input order, and the progress file removed:
+//!
+//! ```text
+//! {"item":1,"terms":["hair-mask","restructuring","citrus","unisex","phyto"],"resolved":"none"}
+//! ```
+//!
+//! `grlm catalog build --tids` reads this file (it ignores `resolved`).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use grlm::catalog::input::for_each_line;
+use grlm::llm::{Model, ModelParams};
+use grlm::prompt::{term_generation, term_generation_ask, term_generation_head, TermNeighbor};
+use grlm::Tid;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::generate::{Generator, GeneratorParams};
+use super::partial::{partial_path, PartialFile, Record};
+use super::resolve::{Assigned, Resolved};
+use super::run::{read_items, ItemText};
+use super::TermsError;
+
+/// Times the last term of a colliding TID is generated again before the fallbacks.
+pub const MAX_REGENERATIONS: usize = 2;
+
+/// The most tokens of one item's part of the prompt; farther neighbours are left out to fit.
+pub const MAX_PROMPT_TOKENS: usize = 1536;
+
+/// How many skipped items are named on stderr before only counting the rest.
+const SKIP_WARNINGS: usize = 5;
+
+/// Seconds between two progress lines.
+const PROGRESS_EVERY_S: f64 = 2.0;
+
+/// `grlm-train terms`: write every item's TID with the backbone.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TermsArgs {
+    /// Items, one JSON object per line: `item` (u32) and any of `title`, `brand`,
+    /// `categories`, `description`; items with none of these are skipped.
+    #[arg(long)]
+    pub items: PathBuf,
+    /// The backbone, a GGUF model (e.g. SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output JSONL, one `{"item", "terms", "resolved"}` per item; progress is kept in
+    /// `<out>.partial` until the run ends.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Each item's nearest neighbours, as written by `grlm-train neighbors`.
+    #[arg(long)]
+    pub neighbors: Option<PathBuf>,
+    /// Terms per TID.
+    #[arg(long, default_value_t = grlm::tid::DEFAULT_TID_LEN)]
+    pub terms: usize,
+    /// Neighbours shown per item, closest first.
+    #[arg(short, default_value_t = 5)]
+    pub k: usize,
+    /// Read only the first N items of the file.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Continue the run that left `<out>.partial`.
+    #[arg(long)]
+    pub resume: bool,
+    /// llama.cpp CPU threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Items decoded together, in one llama.cpp batch. Changing it changes the groups, so a
+    /// resumed run must use the same value.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// Stop (with an error) after this many groups of this invocation; for tests of
+    /// --resume.
+    #[arg(long, hide = true)]
+    pub stop_after_groups: Option<usize>,
+}
+
+/// Items by how their TID became unique.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ResolvedCounts {
+    /// The first TID was free.
+    pub none: usize,
+    /// The last term was regenerated.
+    pub regenerated: usize,
+    /// The last term is a word of the item's text.
+    pub own_text: usize,
+    /// The last term has a numeric suffix.
+    pub suffix: usize,
+}
+
+/// What a run did; printed as JSON on stdout.
+#[derive(Clone, Debug, Serialize)]
+pub struct TermsSummary {
+    /// Items with text: lines written.
+    pub items: usize,
+    /// Items skipped because they have no text.
+    pub skipped_no_text: usize,
+    /// Items whose TID was read back from the progress file of an interrupted run.
+    pub resumed: usize,
+    /// Items whose TID this invocation generated.
+    pub generated: usize,
+    /// Items whose first generated TID was already taken.
+    pub collisions_before_resolution: usize,
+    /// `collisions_before_resolution` over `items`.
+    pub collision_rate_before_resolution: f64,
+    /// Items by how their TID became unique.
+    pub resolved: ResolvedCounts,
+    /// Share of items whose TID another item also has, in the output.
+    pub collision_rate: f64,
+    /// Neighbour references to items this run does not have (ignored).
+    pub neighbors_unknown: usize,
+    /// Seconds this invocation took, model loading included.
+    pub seconds: f64,
+    /// Items generated per second by this invocation.
+    pub items_per_s: f64,
+    /// The output file.
+    pub out: PathBuf,
+}
+
+/// Runs the command.
+pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
+    let started = Instant::now();
+    if args.parallel == 0 || args.threads == Some(0) || args.stop_after_groups == Some(0) {
+        return Err(TermsError::Usage(
+            "--parallel, --threads and --stop-after-groups must be at least 1".into(),
+        ));
+    }
+    let read = read_items(&args.items, args.limit)?;
+    warn_skipped(&args.items, &read.skipped);
+    let items = read.items;
+    let index: HashMap<u32, usize> = items.iter().enumerate().map(|(i, it)| (it.item, i)).collect();
+    let (neighbors, neighbors_unknown, neighbors_crc) = match &args.neighbors {
+        Some(path) => {
+            let read = read_neighbors(path, &index, args.k)?;
+            (read.lists, read.unknown, Some(read.crc))
+        }
+        None => (vec![Vec::new(); items.len()], 0, None),
+    };
+
+    let model = Arc::new(Model::load(&args.model, &ModelParams::default())?);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1)));
+    let head = term_generation_head(args.terms).text;
+    let mut generator = Generator::new(
+        &model,
+        &head,
+        GeneratorParams {
+            terms: args.terms,
+            parallel: args.parallel,
+            threads,
+            max_prompt_tokens: MAX_PROMPT_TOKENS,
+        },
+    )?;
+    let config = run_config(args, items.len(), &model, neighbors_crc, &head);
+
+    let partial_file = partial_path(&args.out);
+    let (mut partial, done) = if args.resume && partial_file.exists() {
+        PartialFile::resume(&partial_file, &config)?
+    } else {
+        if args.resume {
+            eprintln!(
+                "note: {} does not exist; starting from the first item",
+                partial_file.display()
+            );
+        }
+        (PartialFile::create(&partial_file, &config)?, Vec::new())
+    };
+
+    let groups: Vec<std::ops::Range<usize>> = (0..items.len())
+        .step_by(args.parallel)
+        .map(|s| s..(s + args.parallel).min(items.len()))
+        .collect();
+    if done.len() > groups.len() {
+        return Err(partial_mismatch(
+            &partial_file,
+            "it holds more groups than the items file has",
+        ));
+    }
+    let mut tids: Vec<Option<Tid>> = vec![None; items.len()];
+    let mut records: Vec<Record> = Vec::with_capacity(items.len());
+    let mut assigned = Assigned::default();
+    for (g, group) in done.into_iter().enumerate() {
+        let range = groups[g].clone();
+        let ids: Vec<u32> = group.iter().map(|r| r.item).collect();
+        let want: Vec<u32> = items[range.clone()].iter().map(|it| it.item).collect();
+        if ids != want {
+            return Err(partial_mismatch(
+                &partial_file,
+                &format!("group {g} holds items {ids:?}, the items file puts {want:?} there"),
+            ));
+        }
+        for (i, record) in range.zip(group) {
+            let tid = Tid::from_terms(&record.terms)
+                .ok()
+                .filter(|t| t.len() == args.terms)
+                .ok_or_else(|| partial_mismatch(&partial_file, &format!("item {} has no valid TID", record.item)))?;
+            assigned.assign(tid.clone());
+            tids[i] = Some(tid);
+            records.push(record);
+        }
+    }
+    let resumed = records.len();
+
+    let first_group = partial.groups();
+    let gen_started = Instant::now();
+    let mut last_report = f64::NEG_INFINITY;
+    for (g, range) in groups.iter().enumerate().skip(first_group) {
+        if args.stop_after_groups.is_some_and(|n| g - first_group >= n) {
+            return Err(TermsError::Stopped {
+                groups: g - first_group,
+                path: partial_file,
+            });
+        }
+        let mut prompts = Vec::with_capacity(range.len());
+        for i in range.clone() {
+            prompts.push(item_prompt(&generator, &items, &neighbors[i], &tids, i, args.terms)?);
+        }
+        let first = generator.generate(&prompts)?;
+        let group_records = resolve_group(&mut generator, &items[range.clone()], first, &mut assigned)?;
+        partial.write_group(&group_records)?;
+        for (i, record) in range.clone().zip(&group_records) {
+            tids[i] = Tid::from_terms(&record.terms).ok();
+        }
+        records.extend(group_records);
+
+        let elapsed = gen_started.elapsed().as_secs_f64();
+        let done_now = range.end - groups[first_group].start;
+        if g + 1 == groups.len() || elapsed - last_report >= PROGRESS_EVERY_S {
+            last_report = elapsed;
+            let rate = done_now as f64 / elapsed.max(1e-9);
+            let eta = (items.len() - range.end) as f64 / rate.max(1e-9);
+            eprintln!(
+                "terms: {}/{} items ({rate:.2} items/s, ETA {eta:.0} s)",
+                range.end,
+                items.len()
+            );
+        }
+    }
+    let generated = records.len() - resumed;
+    let gen_seconds = gen_started.elapsed().as_secs_f64();
+
+    write_output(&args.out, &records)?;
+    std::fs::remove_file(&partial_file).map_err(TermsError::io(&partial_file))?;
+    Ok(summarise(
+        &records,
+        read.skipped.len(),
+        resumed,
+        generated,
+        neighbors_unknown,
+        started.elapsed().as_secs_f64(),
+        gen_seconds,
+        &args.out,
+    ))
+}
+
+fn warn_skipped(path: &Path, skipped: &[(u64, u32)]) {
+    for (line, item) in skipped.iter().take(SKIP_WARNINGS) {
+        eprintln!(
+            "warning: {}:{line}: item {item} has no title, brand, categories or description; skipped",
+            path.display()
+        );
+    }
+    if skipped.len() > SKIP_WARNINGS {
+        eprintln!(
+            "warning: {} more items without text skipped",
+            skipped.len() - SKIP_WARNINGS
+        );
+    }
+}
+
+fn partial_mismatch(path: &Path, what: &str) -> TermsError {
+    TermsError::Partial {
+        path: path.to_owned(),
+        reason: format!("{what}: the items changed since it was written; delete it to start over"),
+    }
+}
+
+/// What must not change between a run and its resumption: anything that changes a TID.
+/// The number of items is part of it because it decides which neighbours exist (a
+/// different `--limit` shows different neighbours in the same prompts).
+fn run_config(args: &TermsArgs, items: usize, model: &Model, neighbors_crc: Option<u32>, head: &str) -> Value {
+    let fingerprint = model.fingerprint();
+    let model_bytes = std::fs::metadata(model.path()).map(|m| m.len()).unwrap_or(0);
+    let prompt = format!("{head}{}", term_generation_ask(args.terms));
+    json!({
+        "terms": args.terms,
+        "parallel": args.parallel,
+        "items": items,
+        "k": args.k,
+        "model": format!("{} {:016x} {model_bytes}", fingerprint.name, fingerprint.hash),
+        "neighbors": neighbors_crc.map(|c| format!("{c:08x}")),
+        "prompt": format!("{:08x}", crc32fast::hash(prompt.as_bytes())),
+    })
+}
+
+/// The tokens of item `i`'s part of the prompt, leaving out the farthest neighbours until
+/// it fits [`MAX_PROMPT_TOKENS`].
+fn item_prompt(
+    generator: &Generator,
+    items: &[ItemText],
+    neighbors: &[usize],
+    tids: &[Option<Tid>],
+    i: usize,
+    terms: usize,
+) -> Result<Vec<grlm::llm::Token>, TermsError> {
+    let shown: Vec<TermNeighbor<'_>> = neighbors
+        .iter()
+        .map(|&j| TermNeighbor {
+            text: &items[j].text,
+            tid: tids[j].as_ref(),
+        })
+        .collect();
+    for keep in (0..=shown.len()).rev() {
+        let segments = term_generation(&items[i].text, &shown[..keep], terms);
+        let tokens = generator.tokenize(&segments[1].text);
+        if tokens.len() <= generator.max_prompt_tokens() {
+            return Ok(tokens);
+        }
+    }
+    Err(TermsError::Usage(format!(
+        "item {}: its text alone is longer than {} tokens",
+        items[i].item,
+        generator.max_prompt_tokens()
+    )))
+}
+
+/// Makes each TID of a group unique, in item order, and says how.
+fn resolve_group(
+    generator: &mut Generator,
+    items: &[ItemText],
+    first: Vec<Option<Tid>>,
+    assigned: &mut Assigned,
+) -> Result<Vec<Record>, TermsError> {
+    let n = items.len();
+    let mut base: Vec<Tid> = Vec::with_capacity(n);
+    for (item, tid) in items.iter().zip(first) {
+        base.push(tid.ok_or_else(|| {
+            TermsError::Generation(format!(
+                "item {}: the model's vocabulary cannot spell a TID (it needs tokens for a-z, 0-9, '-', ',', ' ' and ']')",
+                item.item
+            ))
+        })?);
+    }
+    let mut current: Vec<Option<Tid>> = base.iter().cloned().map(Some).collect();
+    let mut path = vec![Resolved::None; n];
+    let mut collided = vec![false; n];
+    let mut finals: Vec<Option<Tid>> = vec![None; n];
+    let mut pending: Vec<usize> = (0..n).collect();
+    for attempt in 0..=MAX_REGENERATIONS {
+        let mut again = Vec::new();
+        for &i in &pending {
+            match current[i].take() {
+                Some(tid) if !assigned.is_taken(&tid) => {
+                    assigned.assign(tid.clone());
+                    finals[i] = Some(tid);
+                }
+                Some(_) if attempt < MAX_REGENERATIONS => {
+                    collided[i] |= attempt == 0;
+                    again.push(i);
+                }
+                // Out of attempts, or regeneration found no free last term.
+                _ => {
+                    collided[i] |= attempt == 0;
+                    let (tid, how) = assigned.fallback(&base[i], &items[i].text);
+                    assigned.assign(tid.clone());
+                    finals[i] = Some(tid);
+                    path[i] = how;
+                }
+            }
+        }
+        if again.is_empty() {
+            break;
+        }
+        let requests: Vec<(usize, _)> = again.iter().map(|&i| (i, assigned.forbidden_last(&base[i]))).collect();
+        let regenerated = generator.regenerate(&requests)?;
+        for (&i, tid) in again.iter().zip(regenerated) {
+            if let Some(tid) = &tid {
+                base[i] = tid.clone();
+                path[i] = Resolved::Regenerated;
+            }
+            current[i] = tid;
+        }
+        pending = again;
+    }
+    Ok(items
+        .iter()
+        .zip(finals)
+        .enumerate()
+        .map(|(i, (item, tid))| Record {
+            item: item.item,
+            terms: tid
+                .map(|t| t.terms().iter().map(|x| x.as_str().to_owned()).collect())
+                .unwrap_or_default(),
+            resolved: path[i],
+            collided: collided[i],
+        })
+        .collect())
+}
+
+#[derive(Serialize)]
+struct OutLine<'a> {
+    item: u32,
+    terms: &'a [String],
+    resolved: Resolved,
+}
+
+fn write_output(out: &Path, records: &[Record]) -> Result<(), TermsError> {
+    grlm::atomic_write::write_atomically(out, |w: &mut dyn Write| {
+        for r in records {
+            serde_json::to_writer(
+                &mut *w,
+                &OutLine {
+                    item: r.item,
+                    terms: &r.terms,
+                    resolved: r.resolved,
+                },
+            )?;
+            w.write_all(b"\n")?;
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .map_err(TermsError::io(out))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarise(
+    records: &[Record],
+    skipped: usize,
+    resumed: usize,
+    generated: usize,
+    neighbors_unknown: usize,
+    seconds: f64,
+    gen_seconds: f64,
+    out: &Path,
+) -> TermsSummary {
+    let mut resolved = ResolvedCounts::default();
+    let mut counts: HashMap<&[String], usize> = HashMap::new();
+    for r in records {
+        match r.resolved {
+            Resolved::None => resolved.none += 1,
+            Resolved::Regenerated => resolved.regenerated += 1,
+            Resolved::OwnText => resolved.own_text += 1,
+            Resolved::Suffix => resolved.suffix += 1,
+        }
+        *counts.entry(&r.terms).or_default() += 1;
+    }
+    let shared = counts.values().filter(|&&c| c > 1).sum::<usize>();
+    let collisions = records.iter().filter(|r| r.collided).count();
+    let share = |n: usize| {
+        if records.is_empty() {
+            0.0
+        } else {
+            n as f64 / records.len() as f64
+        }
+    };
+    TermsSummary {
+        items: records.len(),
+        skipped_no_text: skipped,
+        resumed,
+        generated,
+        collisions_before_resolution: collisions,
+        collision_rate_before_resolution: share(collisions),
+        resolved,
+        collision_rate: share(shared),
+        neighbors_unknown,
+        seconds,
+        items_per_s: generated as f64 / gen_seconds.max(1e-9),
+        out: out.to_owned(),
+    }
+}
+
+/// What [`read_neighbors`] found.
+#[derive(Clone, Debug, Default)]
+pub struct NeighborLists {
+    /// Each item's neighbours, by index in the items, closest first.
+    pub lists: Vec<Vec<usize>>,
+    /// Lines and references about unknown items, ignored.
+    pub unknown: usize,
+    /// The file's CRC32, part of a run's configuration.
+    pub crc: u32,
+}
+
+/// Reads a neighbours file (`{"item": ID, "neighbors": [{"item": ID, ...}, ...]}` per
+/// line, or bare ids in the list) into each item's first `k` neighbours by index. Lines
+/// and references about items this run does not have are ignored and counted; a repeated
+/// item is an error naming both lines.
+pub fn read_neighbors(path: &Path, index: &HashMap<u32, usize>, k: usize) -> Result<NeighborLists, TermsError> {
+    let bytes = std::fs::read(path).map_err(TermsError::io(path))?;
+    let crc = crc32fast::hash(&bytes);
+    let file = File::open(path).map_err(TermsError::io(path))?;
+    let mut lists = vec![Vec::new(); index.len()];
+    let mut first_line: HashMap<u32, u64> = HashMap::new();
+    let mut unknown = 0usize;
+    for_each_line(BufReader::new(file), path, |line, text| {
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let item = value
+            .get("item")
+            .and_then(Value::as_u64)
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or("\"item\" is missing or not an integer id that fits in u32")?;
+        if let Some(first) = first_line.insert(item, line) {
+            return Err(format!("item {item} appears twice (first on line {first})"));
+        }
+        let list = value
+            .get("neighbors")
+            .and_then(Value::as_array)
+            .ok_or("\"neighbors\" is missing or not a list")?;
+        let ids = list.iter().map(|n| {
+            n.get("item")
+                .unwrap_or(n)
+                .as_u64()
+                .and_then(|id| u32::try_from(id).ok())
+                .ok_or("a neighbour without an integer item id")
+        });
+        let Some(&anchor) = index.get(&item) else {
+            unknown += 1;
+            return Ok(());
+        };
+        for id in ids {
+            let id = id?;
+            match index.get(&id) {
+                Some(&j) if j != anchor => {
+                    if lists[anchor].len() < k {
+                        lists[anchor].push(j);
+                    }
+                }
+                Some(_) => {}
+                None => unknown += 1,
+            }
+        }
+        Ok(())
+    })?;
+    Ok(NeighborLists { lists, unknown, crc })
+}
