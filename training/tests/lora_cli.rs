@@ -3,34 +3,13 @@
 //! input fails clearly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use grlm::llm::tiny::{tiny_model_for_tids, TinyModelSpec};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
-}
-
-fn train(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grlm-train"))
-        .args(args)
-        .output()
-        .expect("run grlm-train")
-}
-
-fn ok_json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON summary")
-}
-
-fn fails_with(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "succeeded; wanted {needle:?}");
-    assert!(stderr.contains(needle), "wanted {needle:?} in {stderr}");
-}
+mod common;
+use common::{fails_with, fixture, ok_json, train};
 
 struct Setup {
     dir: tempfile::TempDir,

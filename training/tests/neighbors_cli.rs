@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{fails_with, ok_json};
+
 fn embedder() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
     assert!(
@@ -62,17 +65,6 @@ impl Run {
             .output()
             .expect("run grlm-train")
     }
-}
-
-fn ok_json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON summary")
-}
-
-fn fails_with(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "succeeded; wanted {needle:?}");
-    assert!(stderr.contains(needle), "wanted {needle:?} in {stderr}");
 }
 
 /// Output lines as (item, [(neighbour, cosine)]).

@@ -142,3 +142,28 @@ impl TermsError {
         move |source| TermsError::Io { path, source }
     }
 }
+
+/// The item lines of one JSONL file read so far: parses a line's `item` id and refuses a
+/// repeat, naming the line the item first appeared on (the shared rule of every input here).
+#[derive(Debug, Default)]
+pub(crate) struct ItemLines(std::collections::HashMap<u32, u64>);
+
+impl ItemLines {
+    /// The item id of `value`, read from `line`.
+    pub(crate) fn item(&mut self, value: &serde_json::Value, line: u64) -> Result<u32, String> {
+        let item = value
+            .get("item")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or("\"item\" is missing or not an integer id that fits in u32")?;
+        match self.0.insert(item, line) {
+            Some(first) => Err(format!("item {item} appears twice (first on line {first})")),
+            None => Ok(item),
+        }
+    }
+
+    /// How many distinct items have been read.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}

@@ -19,7 +19,6 @@
 //! say). The cache is saved before the neighbour search, so an interrupted search does not
 //! lose the embedding work.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -32,7 +31,7 @@ use serde_json::Value;
 use super::cache::{text_hash, CacheStatus, EmbeddingCache};
 use super::embed::{SentenceEmbedder, DEFAULT_BATCH};
 use super::neighbors::{item_text, top_k};
-use super::TermsError;
+use super::{ItemLines, TermsError};
 
 /// How many skipped items are named on stderr before only counting the rest.
 const SKIP_WARNINGS: usize = 5;
@@ -219,7 +218,7 @@ const STOP: &str = "\0limit reached";
 pub fn read_items(path: &Path, limit: Option<usize>) -> Result<ReadItems, TermsError> {
     let file = File::open(path).map_err(TermsError::io(path))?;
     let mut read = ReadItems::default();
-    let mut first_line: HashMap<u32, u64> = HashMap::new();
+    let mut first_line = ItemLines::default();
     let limit = limit.unwrap_or(usize::MAX);
     let result = for_each_line(BufReader::new(file), path, |line, text| {
         if first_line.len() >= limit {
@@ -229,14 +228,7 @@ pub fn read_items(path: &Path, limit: Option<usize>) -> Result<ReadItems, TermsE
         if !value.is_object() {
             return Err("not a JSON object".into());
         }
-        let item = value
-            .get("item")
-            .and_then(Value::as_u64)
-            .and_then(|id| u32::try_from(id).ok())
-            .ok_or("\"item\" is missing or not an integer id that fits in u32")?;
-        if let Some(first) = first_line.insert(item, line) {
-            return Err(format!("item {item} appears twice (first on line {first})"));
-        }
+        let item = first_line.item(&value, line)?;
         match item_text(&value) {
             Some(text) => read.items.push(ItemText { item, text }),
             None => read.skipped.push((line, item)),

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::run::read_items;
 use super::tids::read_neighbors;
-use super::TermsError;
+use super::{ItemLines, TermsError};
 
 /// `grlm-train terms-stats`: statistics of a TID file.
 #[derive(Clone, Debug, clap::Args)]
@@ -123,17 +123,10 @@ struct Entry {
 fn read_entries(path: &Path, terms: usize) -> Result<Vec<Entry>, TermsError> {
     let file = File::open(path).map_err(TermsError::io(path))?;
     let mut out = Vec::new();
-    let mut first_line: HashMap<u32, u64> = HashMap::new();
+    let mut first_line = ItemLines::default();
     for_each_line(BufReader::new(file), path, |line, text| {
         let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let item = value
-            .get("item")
-            .and_then(Value::as_u64)
-            .and_then(|id| u32::try_from(id).ok())
-            .ok_or("\"item\" is missing or not an integer id that fits in u32")?;
-        if let Some(first) = first_line.insert(item, line) {
-            return Err(format!("item {item} appears twice (first on line {first})"));
-        }
+        let item = first_line.item(&value, line)?;
         let raw: Option<Vec<&str>> = value
             .get("terms")
             .and_then(Value::as_array)

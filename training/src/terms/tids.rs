@@ -39,7 +39,7 @@ use super::generate::{Generator, GeneratorParams};
 use super::partial::{partial_path, PartialFile, Record};
 use super::resolve::{Assigned, Resolved};
 use super::run::{read_items, ItemText};
-use super::TermsError;
+use super::{ItemLines, TermsError};
 
 /// Times the last term of a colliding TID is generated again before the fallbacks.
 pub const MAX_REGENERATIONS: usize = 2;
@@ -510,18 +510,11 @@ pub fn read_neighbors(path: &Path, index: &HashMap<u32, usize>, k: usize) -> Res
     let crc = crc32fast::hash(&bytes);
     let file = File::open(path).map_err(TermsError::io(path))?;
     let mut lists = vec![Vec::new(); index.len()];
-    let mut first_line: HashMap<u32, u64> = HashMap::new();
+    let mut first_line = ItemLines::default();
     let mut unknown = 0usize;
     for_each_line(BufReader::new(file), path, |line, text| {
         let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let item = value
-            .get("item")
-            .and_then(Value::as_u64)
-            .and_then(|id| u32::try_from(id).ok())
-            .ok_or("\"item\" is missing or not an integer id that fits in u32")?;
-        if let Some(first) = first_line.insert(item, line) {
-            return Err(format!("item {item} appears twice (first on line {first})"));
-        }
+        let item = first_line.item(&value, line)?;
         let list = value
             .get("neighbors")
             .and_then(Value::as_array)

@@ -1,0 +1,34 @@
+//! Helpers shared by the `grlm-train` command-line tests.
+// Each test crate uses its own subset.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A file of the engine's test fixtures (tests/fixtures at the workspace root).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
+/// Runs `grlm-train` with `args`.
+pub fn train(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_grlm-train"))
+        .args(args)
+        .output()
+        .expect("run grlm-train")
+}
+
+/// The JSON summary of a run that must have succeeded.
+pub fn ok_json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON summary")
+}
+
+/// Checks that a run failed and said `needle` on stderr.
+pub fn fails_with(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "succeeded; wanted {needle:?}");
+    assert!(stderr.contains(needle), "wanted {needle:?} in {stderr}");
+}
