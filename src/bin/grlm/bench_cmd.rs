@@ -148,8 +148,9 @@ fn mapped_mb(file: &Path) -> Option<f64> {
         let mut fields = line.split_whitespace();
         let first = fields.next().unwrap_or("");
         if first.contains('-') && !first.ends_with(':') {
-            // A mapping's header: address range, perms, offset, device, inode, path.
-            inside = fields.nth(4).is_some_and(|path| Path::new(path) == file);
+            // A mapping's header: address range, perms, offset, device, inode, then the
+            // path, which may hold spaces.
+            inside = line.find('/').is_some_and(|at| Path::new(&line[at..]) == file);
         } else if inside && first == "Rss:" {
             kb += fields.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         }
