@@ -3,22 +3,15 @@
 //! scripts/fetch-model.sh; and its load-time errors on small synthetic models.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use grlm_train::terms::cache::EmbeddingCache;
 use grlm_train::terms::embed::{SentenceEmbedder, MAX_SEQ_LEN};
 use grlm_train::terms::TermsError;
 
-fn model_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
-    assert!(
-        dir.join("model.safetensors").exists(),
-        "{} is missing: run scripts/fetch-model.sh (the test command does)",
-        dir.display()
-    );
-    dir
-}
+mod common;
+use common::embedder_dir;
 
 struct Reference {
     texts: Vec<String>,
@@ -65,7 +58,7 @@ fn neighbour_order(v: &[Vec<f32>]) -> Vec<Vec<usize>> {
 
 #[test]
 fn matches_sentence_transformers() {
-    let embedder = SentenceEmbedder::load(&model_dir()).unwrap();
+    let embedder = SentenceEmbedder::load(&embedder_dir()).unwrap();
     assert_eq!(embedder.dimension(), 384);
     let r = reference();
     let ours = embedder.embed(&r.texts).unwrap();
@@ -101,7 +94,7 @@ fn matches_sentence_transformers() {
 
 #[test]
 fn batching_and_order_do_not_change_vectors() {
-    let embedder = SentenceEmbedder::load(&model_dir()).unwrap();
+    let embedder = SentenceEmbedder::load(&embedder_dir()).unwrap();
     let r = reference();
     let together = embedder.embed(&r.texts).unwrap();
     let mut reversed: Vec<String> = r.texts.clone();
@@ -130,7 +123,7 @@ fn config_json(hidden: usize, heads: usize) -> String {
 fn tiny_model(dir: &Path, hidden: usize, bad_shape: Option<&str>) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), config_json(hidden, 2)).unwrap();
-    std::fs::copy(model_dir().join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    std::fs::copy(embedder_dir().join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
     let mut shapes: Vec<(String, Vec<usize>)> = vec![
         ("embeddings.word_embeddings.weight".into(), vec![30522, hidden]),
         ("embeddings.position_embeddings.weight".into(), vec![512, hidden]),
@@ -190,7 +183,7 @@ fn another_dimension_is_a_clear_error() {
     assert!(v.iter().all(|x| x.len() == 8));
 
     // A cache written by the 384-dimensional model refuses the 8-dimensional one.
-    let real = SentenceEmbedder::load(&model_dir()).unwrap();
+    let real = SentenceEmbedder::load(&embedder_dir()).unwrap();
     assert_ne!(real.fingerprint(), tiny.fingerprint());
     let cache = dir.path().join("out.jsonl.emb");
     EmbeddingCache::new(real.fingerprint(), real.dimension())

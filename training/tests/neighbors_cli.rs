@@ -7,17 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{fails_with, ok_json};
-
-fn embedder() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
-    assert!(
-        dir.join("model.safetensors").exists(),
-        "{} is missing: run scripts/fetch-model.sh (the test command does)",
-        dir.display()
-    );
-    dir
-}
+use common::{embedder_dir, fails_with, ok_json};
 
 const ITEMS: &str = r#"{"item": 10, "title": "Argan Oil Repair Hair Mask for Dry Hair", "brand": "Phyto", "categories": [["Beauty", "Hair Care", "Conditioners"]]}
 {"item": 20, "title": "Argan oil conditioner for damaged hair &amp; split ends", "brand": null, "categories": [["Beauty", "Hair Care"]]}
@@ -46,7 +36,7 @@ impl Run {
     fn neighbors(&self, extra: &[&str]) -> Output {
         let items = self.path("items.jsonl");
         let out = self.path("n.jsonl");
-        let embedder = embedder();
+        let embedder = embedder_dir();
         let mut args = vec![
             "neighbors",
             "--items",
@@ -230,9 +220,9 @@ fn a_cache_of_another_model_is_recomputed_whole() {
     let other = run.path("other-model");
     std::fs::create_dir(&other).unwrap();
     for name in ["model.safetensors", "tokenizer.json"] {
-        std::fs::copy(embedder().join(name), other.join(name)).unwrap();
+        std::fs::copy(embedder_dir().join(name), other.join(name)).unwrap();
     }
-    let config = std::fs::read_to_string(embedder().join("config.json")).unwrap();
+    let config = std::fs::read_to_string(embedder_dir().join("config.json")).unwrap();
     std::fs::write(other.join("config.json"), format!("{config} ")).unwrap();
 
     let items = run.path("items.jsonl");

@@ -32,3 +32,14 @@ pub fn fails_with(out: &Output, needle: &str) {
     assert!(!out.status.success(), "succeeded; wanted {needle:?}");
     assert!(stderr.contains(needle), "wanted {needle:?} in {stderr}");
 }
+
+/// The real all-MiniLM-L6-v2 that scripts/fetch-model.sh puts in models/.
+pub fn embedder_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").exists(),
+        "{} is missing: run scripts/fetch-model.sh (the test command does)",
+        dir.display()
+    );
+    dir
+}
