@@ -30,3 +30,37 @@ impl SplitMix64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// `n` distinct entries of `pool` drawn uniformly with `seed` (a partial Fisher–Yates
+/// shuffle), in ascending order; all of `pool`, sorted, when it has no more than `n`. The
+/// same pool, `n` and seed give the same sample on every platform: seeded evaluations and
+/// benchmarks rely on it.
+pub fn sample_sorted(mut pool: Vec<usize>, n: usize, seed: u64) -> Vec<usize> {
+    if pool.len() > n {
+        let mut rng = SplitMix64::new(seed);
+        for i in 0..n {
+            let j = i + rng.below(pool.len() - i);
+            pool.swap(i, j);
+        }
+        pool.truncate(n);
+    }
+    pool.sort_unstable();
+    pool
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_depends_only_on_the_seed() {
+        let pool: Vec<usize> = (0..1000).map(|i| i * 3).collect();
+        let a = sample_sorted(pool.clone(), 20, 42);
+        assert_eq!(a, sample_sorted(pool.clone(), 20, 42));
+        assert_ne!(a, sample_sorted(pool.clone(), 20, 43));
+        assert_eq!(a.len(), 20);
+        assert!(a.windows(2).all(|w| w[0] < w[1]), "distinct, ascending");
+        assert!(a.iter().all(|u| pool.contains(u)));
+        assert_eq!(sample_sorted(pool[..5].to_vec(), 20, 1), pool[..5].to_vec());
+    }
+}

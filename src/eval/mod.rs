@@ -11,8 +11,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::rng::SplitMix64;
-
 /// Longest line `read_sequences` accepts: bounds memory on a file that is not a sequence
 /// file at all.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -103,19 +101,10 @@ pub fn parse_sequences(bytes: &[u8]) -> Result<Vec<Sequence>, (usize, String)> {
 /// Indices of `n` sequences with a history (two items or more), chosen with `seed`, in file
 /// order; all of them when there are at most `n`.
 pub fn sample_users(sequences: &[Sequence], n: usize, seed: u64) -> Vec<usize> {
-    let mut eligible: Vec<usize> = (0..sequences.len())
+    let eligible: Vec<usize> = (0..sequences.len())
         .filter(|&i| sequences[i].items.len() >= 2)
         .collect();
-    if eligible.len() > n {
-        let mut rng = SplitMix64::new(seed);
-        for i in 0..n {
-            let j = i + rng.below(eligible.len() - i);
-            eligible.swap(i, j);
-        }
-        eligible.truncate(n);
-        eligible.sort_unstable();
-    }
-    eligible
+    crate::rng::sample_sorted(eligible, n, seed)
 }
 
 /// The cut-offs reported.

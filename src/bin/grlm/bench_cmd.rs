@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use grlm::eval::read_sequences;
-use grlm::rng::SplitMix64;
+use grlm::rng::sample_sorted;
 use grlm::RecommendParams;
 use serde_json::{json, Value};
 
@@ -210,20 +210,6 @@ fn file_bytes(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
 }
 
-/// `count` distinct entries of `eligible`, drawn with `seed`, in file order.
-fn draw(eligible: &[usize], count: usize, seed: u64) -> Vec<usize> {
-    let mut pool = eligible.to_vec();
-    let mut rng = SplitMix64::new(seed);
-    let count = count.min(pool.len());
-    for i in 0..count {
-        let j = i + rng.below(pool.len() - i);
-        pool.swap(i, j);
-    }
-    pool.truncate(count);
-    pool.sort_unstable();
-    pool
-}
-
 pub fn bench(args: BenchArgs) -> Result<(), String> {
     let started = Instant::now();
     if args.requests == 0 {
@@ -254,7 +240,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             args.history
         ));
     }
-    let users: Vec<&[u32]> = draw(&eligible, args.requests, args.seed)
+    let users: Vec<&[u32]> = sample_sorted(eligible, args.requests, args.seed)
         .into_iter()
         .map(|u| sequences[u].items.as_slice())
         .collect();
@@ -418,17 +404,5 @@ mod tests {
         assert_eq!(quantile(&v, 0.0), 1.0);
         assert_eq!(quantile(&v, 1.0), 100.0);
         assert!(quantile(&[], 0.5).is_nan());
-    }
-
-    #[test]
-    fn the_draw_depends_only_on_the_seed() {
-        let eligible: Vec<usize> = (0..1000).map(|i| i * 3).collect();
-        let a = draw(&eligible, 20, 42);
-        assert_eq!(a, draw(&eligible, 20, 42));
-        assert_ne!(a, draw(&eligible, 20, 43));
-        assert_eq!(a.len(), 20);
-        assert!(a.windows(2).all(|w| w[0] < w[1]), "distinct, in file order");
-        assert!(a.iter().all(|u| eligible.contains(u)));
-        assert_eq!(draw(&eligible[..5], 20, 1), eligible[..5].to_vec());
     }
 }
