@@ -2,25 +2,9 @@
 //! shapes, exit codes, and what is left on disk after a failure.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod common;
-use common::{fixture, grlm, json};
-
-/// `grlm catalog build` with the given inputs and output, plus `extra` flags.
-fn build(items: &Path, tids: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "catalog",
-        "build",
-        "--items",
-        items.to_str().unwrap(),
-        "--tids",
-        tids.to_str().unwrap(),
-    ];
-    args.extend(["--out", out.to_str().unwrap()]);
-    args.extend(extra);
-    grlm(&args)
-}
+use common::{build_catalog, fixture, grlm, json};
 
 /// The item ids of a `ground --json` answer, in order.
 fn result_items(answer: &serde_json::Value) -> Vec<u64> {
@@ -34,7 +18,7 @@ fn result_items(answer: &serde_json::Value) -> Vec<u64> {
 
 fn build_fixture(dir: &Path) -> PathBuf {
     let out = dir.join("tiny.grlm");
-    let o = build(
+    let o = build_catalog(
         Path::new(&fixture("items.jsonl")),
         Path::new(&fixture("tids.jsonl")),
         &out,
@@ -199,7 +183,7 @@ fn malformed_input_names_file_and_line_and_leaves_no_output() {
     ];
     for (text, want) in cases {
         std::fs::write(&tids, text).unwrap();
-        let o = build(&items, &tids, &out, &[]);
+        let o = build_catalog(&items, &tids, &out, &[]);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(want), "{stderr:?} should contain {want:?}");
@@ -212,7 +196,7 @@ fn malformed_input_names_file_and_line_and_leaves_no_output() {
     }
     // With --allow-missing-tids the item without a TID is left out and counted.
     std::fs::write(&tids, "{\"item\": 1, \"terms\": [\"a\",\"b\"]}\n").unwrap();
-    let o = build(&items, &tids, &out, &["--allow-missing-tids", "--json"]);
+    let o = build_catalog(&items, &tids, &out, &["--allow-missing-tids", "--json"]);
     let report = json(&o);
     assert_eq!(report["report"]["items"], 1);
     assert_eq!(report["report"]["skipped_without_tid"], 1);
@@ -259,7 +243,7 @@ fn synth_then_build_is_deterministic() {
         let out = d.join("c.grlm");
         let items = d.join("items.jsonl");
         let tids = d.join("tids.jsonl");
-        let o = build(&items, &tids, &out, &[]);
+        let o = build_catalog(&items, &tids, &out, &[]);
         assert!(o.status.success());
         bytes.push(std::fs::read(&out).unwrap());
     }

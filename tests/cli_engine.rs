@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{build_fixture_catalog, fixture, grlm, json, tiny_engine_files};
+use common::{build_catalog, build_fixture_catalog, fixture, grlm, json, tiny_engine_files};
 
 fn fails_with(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -436,18 +436,7 @@ fn a_large_catalogue_is_mapped_not_copied() {
     assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
     let catalog = d.join("big.grlm");
     let (items, tids) = (d.join("items.jsonl"), d.join("tids.jsonl"));
-    let built = grlm(&[
-        "catalog",
-        "build",
-        "--items",
-        items.to_str().unwrap(),
-        "--tids",
-        tids.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        catalog.to_str().unwrap(),
-    ]);
+    let built = build_catalog(&items, &tids, &catalog, &["--model", model.to_str().unwrap()]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let catalog_mb = std::fs::metadata(&catalog).unwrap().len() as f64 / (1 << 20) as f64;
     assert!(catalog_mb > 20.0, "a catalogue worth measuring: {catalog_mb} MB");

@@ -47,24 +47,31 @@ pub fn tiny_engine_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf)
     (model, catalog)
 }
 
-/// `grlm catalog build` of the fixture items and TIDs into `out`, with a token trie for
-/// `model` when one is given.
-pub fn build_fixture_catalog(out: &Path, model: Option<&Path>) -> Output {
-    let (items, tids) = (fixture("items.jsonl"), fixture("tids.jsonl"));
+/// `grlm catalog build` with the given inputs and output, plus `extra` flags.
+pub fn build_catalog(items: &Path, tids: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "catalog",
         "build",
         "--items",
-        &items,
+        items.to_str().unwrap(),
         "--tids",
-        &tids,
+        tids.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ];
-    if let Some(model) = model {
-        args.extend(["--model", model.to_str().unwrap()]);
-    }
+    args.extend(extra);
     grlm(&args)
+}
+
+/// `grlm catalog build` of the fixture items and TIDs into `out`, with a token trie for
+/// `model` when one is given.
+pub fn build_fixture_catalog(out: &Path, model: Option<&Path>) -> Output {
+    let (items, tids) = (fixture("items.jsonl"), fixture("tids.jsonl"));
+    let extra = match model {
+        Some(model) => vec!["--model", model.to_str().unwrap()],
+        None => Vec::new(),
+    };
+    build_catalog(Path::new(&items), Path::new(&tids), out, &extra)
 }
 
 /// Where cargo put libgrlm.so / libgrlm.a for this test build (target/<profile>), after

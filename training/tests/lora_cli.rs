@@ -6,10 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Arc;
 
-use grlm::llm::tiny::{tiny_model_for_tids, TinyModelSpec};
-
 mod common;
-use common::{fails_with, fixture, ok_json, train};
+use common::{fails_with, fixture, ok_json, tiny_model, train};
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -20,13 +18,7 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let tids = grlm::catalog::input::read_tids(&fixture("tids.jsonl"), None).unwrap();
-        let model = dir.path().join("tiny.gguf");
-        std::fs::write(
-            &model,
-            tiny_model_for_tids(tids.iter().map(|r| &r.tid), &TinyModelSpec::default()),
-        )
-        .unwrap();
+        let model = tiny_model(dir.path());
         let data = dir.path().join("sft");
         let p = |f: &str| fixture(f).display().to_string();
         ok_json(&train(&[

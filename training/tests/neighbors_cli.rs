@@ -34,9 +34,13 @@ impl Run {
     }
 
     fn neighbors(&self, extra: &[&str]) -> Output {
+        self.neighbors_with(&embedder_dir(), extra)
+    }
+
+    /// `grlm-train neighbors` on this run's items with the embedder in `embedder`.
+    fn neighbors_with(&self, embedder: &Path, extra: &[&str]) -> Output {
         let items = self.path("items.jsonl");
         let out = self.path("n.jsonl");
-        let embedder = embedder_dir();
         let mut args = vec![
             "neighbors",
             "--items",
@@ -189,20 +193,11 @@ fn bad_input_names_file_and_line() {
     );
 
     let run = Run::new(ITEMS.as_bytes());
-    let items = run.path("items.jsonl");
     let out = run.path("n.jsonl");
-    let missing = Command::new(env!("CARGO_BIN_EXE_grlm-train"))
-        .args([
-            "neighbors",
-            "--items",
-            items.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--embedder", run.path("no-model").to_str().unwrap()])
-        .output()
-        .unwrap();
-    fails_with(&missing, "run scripts/fetch-model.sh");
+    fails_with(
+        &run.neighbors_with(&run.path("no-model"), &[]),
+        "run scripts/fetch-model.sh",
+    );
     fails_with(
         &run.neighbors(&["-k", "0"]),
         "-k, --batch and --threads must be at least 1",
@@ -225,19 +220,8 @@ fn a_cache_of_another_model_is_recomputed_whole() {
     let config = std::fs::read_to_string(embedder_dir().join("config.json")).unwrap();
     std::fs::write(other.join("config.json"), format!("{config} ")).unwrap();
 
-    let items = run.path("items.jsonl");
     let out = run.path("n.jsonl");
-    let rerun = Command::new(env!("CARGO_BIN_EXE_grlm-train"))
-        .args([
-            "neighbors",
-            "--items",
-            items.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["-k", "2", "--embedder", other.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let rerun = run.neighbors_with(&other, &[]);
     let summary = ok_json(&rerun);
     assert_eq!(summary["cache"], "other_model");
     assert_eq!(

@@ -7,11 +7,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use grlm::llm::tiny::{tiny_model_for_tids, TinyModelSpec};
 use grlm::tid::normalize_term;
 
 mod common;
-use common::{fails_with, fixture, ok_json, train};
+use common::{fails_with, ok_json, tiny_model, train};
 
 const TITLES: [&str; 12] = [
     "Phyto Phytocitrus Restructuring Mask for Unisex, 6.7 Ounce",
@@ -57,13 +56,7 @@ struct Setup {
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let tids = grlm::catalog::input::read_tids(&fixture("tids.jsonl"), None).unwrap();
-        let model = dir.path().join("tiny.gguf");
-        std::fs::write(
-            &model,
-            tiny_model_for_tids(tids.iter().map(|r| &r.tid), &TinyModelSpec::default()),
-        )
-        .unwrap();
+        let model = tiny_model(dir.path());
         std::fs::write(dir.path().join("items.jsonl"), items_jsonl()).unwrap();
         Setup { dir, model }
     }

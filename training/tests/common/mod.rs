@@ -43,3 +43,17 @@ pub fn embedder_dir() -> PathBuf {
     );
     dir
 }
+
+/// Writes `dir/tiny.gguf`: the engine's tiny test model, its tokenizer learned from the
+/// fixture's TIDs; returns its path.
+pub fn tiny_model(dir: &Path) -> PathBuf {
+    let tids = grlm::catalog::input::read_tids(&fixture("tids.jsonl"), None).unwrap();
+    let model = dir.join("tiny.gguf");
+    let spec = grlm::llm::tiny::TinyModelSpec::default();
+    std::fs::write(
+        &model,
+        grlm::llm::tiny::tiny_model_for_tids(tids.iter().map(|r| &r.tid), &spec),
+    )
+    .unwrap();
+    model
+}
