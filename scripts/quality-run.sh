@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # The CPU quality run of the fine-tuning path, in one command: SFT data from the Beauty
-# data, a LoRA adapter for SmolLM2-135M trained on a seeded subset of it, then `grlm eval`
+# data, a LoRA adapter for SmolLM2-135M trained on a subset of it (every transition that 3
+# or more users' training parts share, plus a seeded sample of sequences), then `grlm eval`
 # (constrained decoding) of the untuned and the tuned backbone on the same users, with the
 # popularity baseline. Results land in out/quality/ (eval-untuned.json, eval-tuned.json,
 # lora.json with training tokens, tokens/s and time). An interrupted run resumes from its
 # last checkpoint when started again.
 #
-#   ./scripts/quality-run.sh     (environment: LIMIT examples [2000], TASKS [sequence],
-#                                 USERS [1000], THREADS [2], LR [1e-3],
-#                                 DATA [../shared/data/beauty])
+#   ./scripts/quality-run.sh     (environment: TRANSITIONS min users [3], SEQUENCES
+#                                 examples [500], EPOCHS [2], USERS [1000], THREADS [2],
+#                                 LR [1e-3], DATA [../shared/data/beauty])
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-limit=${LIMIT:-2000}
-tasks=${TASKS:-sequence}
+transitions=${TRANSITIONS:-3}
+sequences=${SEQUENCES:-500}
+epochs=${EPOCHS:-2}
 users=${USERS:-1000}
 threads=${THREADS:-2}
 lr=${LR:-1e-3}
@@ -29,17 +31,19 @@ mkdir -p "$out"
 
 echo "== SFT data" >&2
 $train sft --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
-    --sequences "$data/sequences.txt" --out "$out/sft" >"$out/sft.json"
+    --sequences "$data/sequences.txt" --transitions "$transitions" --out "$out/sft" >"$out/sft.json"
 
 echo "== catalogue with the backbone's token trie" >&2
 [[ -f $out/beauty.grlm ]] || $grlm catalog build --items "$data/items.jsonl" \
     --tids "$data/reference_tids.jsonl" --out "$out/beauty.grlm" --model "$model" >&2
 
-echo "== LoRA on $limit examples ($tasks)" >&2
+echo "== LoRA: transitions and $sequences sequences, $epochs epochs" >&2
 resume=()
 [[ -f $out/adapter.gguf.ckpt/state.json ]] && resume=(--resume)
 [[ -f $out/adapter.gguf ]] || $train lora --base "$model" --data "$out/sft" --out "$out/adapter.gguf" \
-    --limit "$limit" --tasks "$tasks" --batch 8 --micro-batch 2 --epochs 1 --lr "$lr" \
+    --tasks transitions,sequence --task-limit "sequence=$sequences" \
+    --batch 16 --micro-batch 16 --micro-batch-tokens 640 \
+    --epochs "$epochs" --lr "$lr" \
     --warmup 10 --checkpoint-every 20 --threads "$threads" "${resume[@]}" >"$out/lora.json"
 
 echo "== evaluation on $users users: untuned (with popularity), then tuned" >&2

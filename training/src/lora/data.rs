@@ -141,6 +141,21 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
+/// `examples` with at most `cap` of those `chosen` picks: a seeded subset of them, every
+/// other example kept, order unchanged.
+pub fn seeded_subset(examples: Vec<Example>, chosen: impl Fn(&Example) -> bool, cap: usize, seed: u64) -> Vec<Example> {
+    let candidates: Vec<usize> = (0..examples.len()).filter(|&i| chosen(&examples[i])).collect();
+    let mut dropped = vec![false; examples.len()];
+    for &k in permutation(candidates.len(), seed).iter().skip(cap) {
+        dropped[candidates[k]] = true;
+    }
+    examples
+        .into_iter()
+        .zip(dropped)
+        .filter_map(|(e, drop)| (!drop).then_some(e))
+        .collect()
+}
+
 /// The batches of one epoch, as indices into `examples`: a seeded shuffle, then within
 /// windows of 32 batches, examples sorted by length so a batch pads little (attention costs
 /// grow with the square of the padded length), then the windows' batches in shuffled order.
@@ -215,6 +230,40 @@ mod tests {
             .sum();
         let real: usize = examples.iter().map(|e| e.tokens.len()).sum();
         assert!(padded < real * 11 / 10, "{padded} padded vs {real} real tokens");
+    }
+
+    #[test]
+    fn seeded_subsets_cap_only_the_chosen_and_keep_order() {
+        let examples: Vec<Example> = (0..40)
+            .map(|i| Example {
+                task: if i % 4 == 0 { Task::Terms } else { Task::Sequence },
+                segments: vec![Segment {
+                    text: i.to_string(),
+                    begins_text: true,
+                    loss: true,
+                }],
+            })
+            .collect();
+        let ids = |v: &[Example]| {
+            v.iter()
+                .map(|e| e.segments[0].text.parse::<u32>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let kept = seeded_subset(examples.clone(), |e| e.task == Task::Sequence, 7, 3);
+        let ids_kept = ids(&kept);
+        assert_eq!(kept.iter().filter(|e| e.task == Task::Terms).count(), 10);
+        assert_eq!(kept.iter().filter(|e| e.task == Task::Sequence).count(), 7);
+        assert!(ids_kept.windows(2).all(|w| w[0] < w[1]), "order kept: {ids_kept:?}");
+        assert_eq!(
+            ids(&seeded_subset(examples.clone(), |e| e.task == Task::Sequence, 7, 3)),
+            ids_kept
+        );
+        assert_ne!(
+            ids(&seeded_subset(examples.clone(), |e| e.task == Task::Sequence, 7, 4)),
+            ids_kept
+        );
+        assert_eq!(seeded_subset(examples.clone(), |_| true, 100, 3).len(), 40);
+        assert!(seeded_subset(examples, |_| true, 0, 3).is_empty());
     }
 
     #[test]

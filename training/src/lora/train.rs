@@ -59,15 +59,24 @@ pub struct LoraArgs {
     /// passes of this size. Memory grows with it; the gradient does not (up to float rounding).
     #[arg(long, default_value_t = 1)]
     pub micro_batch: usize,
+    /// Also keeps a forward/backward pass under this many tokens (examples × the longest
+    /// one's length), so that one setting suits short and long examples: short examples
+    /// then share a pass, which is much faster per token than passes of two.
+    #[arg(long, value_name = "TOKENS")]
+    pub micro_batch_tokens: Option<usize>,
     /// Examples longer than this many tokens are skipped (and counted).
     #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
     /// Train on at most this many examples (a fixed seeded subset), for short runs.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Tasks to train on, comma-separated from terms,sequence,neighbors.
-    #[arg(long, default_value = "terms,sequence,neighbors", value_delimiter = ',')]
+    /// Tasks to train on, comma-separated from terms,sequence,neighbors,transitions.
+    #[arg(long, default_value = "terms,sequence,neighbors,transitions", value_delimiter = ',')]
     pub tasks: Vec<String>,
+    /// Caps one task's examples (a fixed seeded subset of them), e.g. `sequence=700`;
+    /// comma-separated or repeated. Applied before `--limit`.
+    #[arg(long, value_name = "TASK=N", value_delimiter = ',')]
+    pub task_limit: Vec<String>,
     /// Warm-up steps (linear from 0 to --lr), then linear decay to 0.
     #[arg(long, default_value_t = 20)]
     pub warmup: u64,
@@ -181,8 +190,14 @@ fn parse_task(text: &str) -> Option<Task> {
         "terms" => Some(Task::Terms),
         "sequence" => Some(Task::Sequence),
         "neighbors" => Some(Task::Neighbors),
+        "transitions" => Some(Task::Transitions),
         _ => None,
     }
+}
+
+fn parse_task_limit(text: &str) -> Option<(Task, usize)> {
+    let (task, n) = text.split_once('=')?;
+    Some((parse_task(task.trim())?, n.trim().parse().ok()?))
 }
 
 fn device(kind: DeviceKind) -> Result<Device, TrainError> {
@@ -225,16 +240,16 @@ pub fn learning_rate(peak: f64, step: u64, warmup: u64, total: u64) -> f64 {
     peak * (left + 1.0) / (span + 1.0)
 }
 
-/// Mean loss over the answer tokens of `examples`, `batch` at a time (with an adapter
-/// attached, candle keeps a pass's activations until its loss is dropped, so evaluation
-/// needs the training pass's small batches too).
-fn mean_loss(llama: &Llama, examples: &[Tokenized], batch: usize) -> Result<Option<f32>, TrainError> {
+/// Mean loss over the answer tokens of `examples`, in the training passes' sizes (with an
+/// adapter attached, candle keeps a pass's activations until its loss is dropped, so
+/// evaluation needs the training pass's small batches too).
+fn mean_loss(llama: &Llama, examples: &[Tokenized], micro: MicroBatch) -> Result<Option<f32>, TrainError> {
     if examples.is_empty() {
         return Ok(None);
     }
     let (mut sum, mut count) = (0.0f64, 0usize);
-    for chunk in examples.chunks(batch.max(1)) {
-        let refs: Vec<&Tokenized> = chunk.iter().collect();
+    let all: Vec<&Tokenized> = examples.iter().collect();
+    for refs in micro.split(&all) {
         let b = data::batch(&refs, llama.device())?;
         if b.loss_tokens == 0 {
             continue;
@@ -254,13 +269,14 @@ fn step_gradients(
     llama: &Llama,
     vars: &[Var],
     rows: &[&Tokenized],
-    micro: usize,
+    micro: MicroBatch,
     device: &Device,
 ) -> Result<(f32, Vec<Tensor>, usize), TrainError> {
     let total: usize = rows.iter().map(|r| r.loss_tokens()).sum();
     let mut sums: Vec<Option<Tensor>> = vec![None; vars.len()];
     let (mut loss_sum, mut real_tokens) = (0.0f64, 0usize);
-    for part in rows.chunks(micro.max(1)) {
+    for part in micro.split(rows) {
+        let part = &part[..];
         let b = data::batch(part, device)?;
         if b.loss_tokens == 0 {
             continue;
@@ -285,6 +301,35 @@ fn step_gradients(
         .map(|(s, v)| s.map_or_else(|| v.as_tensor().zeros_like(), Ok))
         .collect::<candle_core::Result<_>>()?;
     Ok((loss_sum as f32, g, real_tokens))
+}
+
+/// How a step's examples are split into forward/backward passes.
+#[derive(Clone, Copy, Debug)]
+struct MicroBatch {
+    /// Most examples in a pass.
+    examples: usize,
+    /// Most padded tokens in a pass (a longer single example still gets its own).
+    tokens: Option<usize>,
+}
+
+impl MicroBatch {
+    /// `rows` shortest first, cut into passes that respect both limits.
+    fn split<'a>(self, rows: &[&'a Tokenized]) -> Vec<Vec<&'a Tokenized>> {
+        let mut sorted = rows.to_vec();
+        sorted.sort_by_key(|r| r.tokens.len());
+        let mut parts: Vec<Vec<&Tokenized>> = Vec::new();
+        for row in sorted {
+            let fits = parts.last().is_some_and(|p| {
+                // Sorted, so this row is the longest of the part it would join.
+                p.len() < self.examples.max(1) && self.tokens.is_none_or(|t| (p.len() + 1) * row.tokens.len() <= t)
+            });
+            match parts.last_mut() {
+                Some(part) if fits => part.push(row),
+                _ => parts.push(vec![row]),
+            }
+        }
+        parts
+    }
 }
 
 /// Prints progress: in place on a terminal, a line every ~10 s otherwise.
@@ -317,6 +362,7 @@ fn eta(seconds: f64) -> String {
 pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
     let targets = parse_list(&args.targets, "target", Target::parse)?;
     let tasks = parse_list(&args.tasks, "task", parse_task)?;
+    let task_limits = parse_list(&args.task_limit, "--task-limit (TASK=N)", parse_task_limit)?;
     if args.batch == 0 || args.epochs == 0 || args.max_tokens < 2 {
         return Err(TrainError::Args(
             "--batch and --epochs must be at least 1, --max-tokens at least 2".into(),
@@ -352,11 +398,11 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
 
     let train_path = args.data.join("train.jsonl");
     let mut examples = data::read_examples(&train_path, &tasks)?;
+    for &(task, cap) in &task_limits {
+        examples = data::seeded_subset(examples, |e| e.task == task, cap, args.seed ^ 0x7a5c);
+    }
     if let Some(limit) = args.limit {
-        let order = data::permutation(examples.len(), args.seed ^ 0x5eed);
-        let mut keep: Vec<usize> = order.into_iter().take(limit).collect();
-        keep.sort_unstable();
-        examples = keep.into_iter().map(|i| examples[i].clone()).collect();
+        examples = data::seeded_subset(examples, |_| true, limit, args.seed ^ 0x5eed);
     }
     let mut skipped_too_long = 0;
     let train: Vec<Tokenized> = examples
@@ -453,7 +499,11 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
         None => {}
     }
 
-    let valid_loss_before = mean_loss(&llama, &valid, args.micro_batch)?;
+    let micro = MicroBatch {
+        examples: args.micro_batch,
+        tokens: args.micro_batch_tokens,
+    };
+    let valid_loss_before = mean_loss(&llama, &valid, micro)?;
     let mut progress = Progress {
         tty: std::io::stderr().is_terminal(),
         last_line: Instant::now(),
@@ -485,7 +535,7 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
             .map(|&i| &train[i])
             .collect();
         let lr = learning_rate(args.lr, state.step + 1, args.warmup, state.total_steps);
-        let (value, g, real_tokens) = step_gradients(&llama, &vars, &rows, args.micro_batch, &device)?;
+        let (value, g, real_tokens) = step_gradients(&llama, &vars, &rows, micro, &device)?;
         if !value.is_finite() {
             return Err(TrainError::Diverged {
                 step: state.step + 1,
@@ -526,7 +576,7 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
         state.seconds += last_count.elapsed().as_secs_f64();
         checkpoint::save(&ckpt_dir, &vars, &adam, &mut state)?;
     }
-    let valid_loss_after = mean_loss(&llama, &valid, args.micro_batch)?;
+    let valid_loss_after = mean_loss(&llama, &valid, micro)?;
     if finished {
         save_adapter(&llama, &lora, &args.out)?;
         if let Some(merged) = &args.merge_q8 {
@@ -583,15 +633,41 @@ mod tests {
             })
             .collect();
         let refs: Vec<&Tokenized> = rows.iter().collect();
-        let (whole, g_whole, tokens) = step_gradients(&llama, &vars, &refs, 3, &Device::Cpu).unwrap();
-        let (parts, g_parts, tokens_parts) = step_gradients(&llama, &vars, &refs, 1, &Device::Cpu).unwrap();
-        assert_eq!(tokens, tokens_parts);
-        assert!((whole - parts).abs() < 1e-5, "{whole} vs {parts}");
-        for (a, b) in g_whole.iter().zip(&g_parts) {
-            let diff: f32 = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
-            let size: f32 = a.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
-            assert!(diff <= 1e-4 * size.max(1e-6), "{diff} vs {size}");
+        let micro = |examples, tokens| MicroBatch { examples, tokens };
+        let (whole, g_whole, tokens) = step_gradients(&llama, &vars, &refs, micro(3, None), &Device::Cpu).unwrap();
+        // One example a pass, and passes of at most 20 padded tokens (4+9, then 13).
+        for split in [micro(1, None), micro(3, Some(20))] {
+            let (parts, g_parts, tokens_parts) = step_gradients(&llama, &vars, &refs, split, &Device::Cpu).unwrap();
+            assert_eq!(tokens, tokens_parts);
+            assert!((whole - parts).abs() < 1e-5, "{whole} vs {parts}");
+            for (a, b) in g_whole.iter().zip(&g_parts) {
+                let diff: f32 = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+                let size: f32 = a.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+                assert!(diff <= 1e-4 * size.max(1e-6), "{diff} vs {size}");
+            }
         }
+    }
+
+    #[test]
+    fn passes_respect_both_limits_shortest_first() {
+        let rows: Vec<Tokenized> = [5usize, 30, 6, 7, 12, 40]
+            .iter()
+            .map(|&len| Tokenized {
+                tokens: vec![1; len],
+                loss: vec![true; len],
+            })
+            .collect();
+        let refs: Vec<&Tokenized> = rows.iter().collect();
+        let lengths = |m: MicroBatch| -> Vec<Vec<usize>> {
+            m.split(&refs)
+                .iter()
+                .map(|p| p.iter().map(|r| r.tokens.len()).collect())
+                .collect()
+        };
+        let m = |examples, tokens| MicroBatch { examples, tokens };
+        assert_eq!(lengths(m(2, None)), [vec![5, 6], vec![7, 12], vec![30, 40]]);
+        assert_eq!(lengths(m(8, Some(48))), [vec![5, 6, 7, 12], vec![30], vec![40]]);
+        assert_eq!(lengths(m(3, Some(36))), [vec![5, 6, 7], vec![12], vec![30], vec![40]]);
     }
 
     #[test]

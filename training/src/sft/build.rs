@@ -1,6 +1,6 @@
 //! Turning the inputs into examples: pure, in memory, deterministic for a seed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use grlm::prompt::{self, ItemDetails, PromptAnswer, PromptItem};
 use grlm::rng::SplitMix64;
@@ -22,6 +22,8 @@ pub(crate) enum Origin {
     User(u32),
     /// A `neighbors` example of this anchor.
     Anchor(u32),
+    /// A `transitions` example: this item, then that one.
+    Pair(u32, u32),
 }
 
 pub(crate) struct Built {
@@ -34,7 +36,23 @@ pub(crate) struct Built {
     pub skipped: Skipped,
 }
 
-pub(crate) fn build(data: &Data, titles: bool, max_history: usize, seed: u64) -> Built {
+/// What [`build`] makes besides the always-on tasks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BuildOptions {
+    pub titles: bool,
+    pub max_history: usize,
+    pub seed: u64,
+    /// The `transitions` task's threshold: a pair needs this many users.
+    pub transition_min_users: Option<u32>,
+}
+
+pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
+    let BuildOptions {
+        titles,
+        max_history,
+        seed,
+        transition_min_users,
+    } = options;
     let tid_of: HashMap<u32, &Tid> = data.tids.iter().map(|(item, tid)| (*item, tid)).collect();
     let meta_of: HashMap<u32, &ItemMeta> = data.items.iter().map(|(item, meta)| (*item, meta)).collect();
     let title_of = |item: u32| meta_of.get(&item).and_then(|m| m.title.as_deref());
@@ -45,6 +63,9 @@ pub(crate) fn build(data: &Data, titles: bool, max_history: usize, seed: u64) ->
     };
     let mut train = Vec::new();
     let mut valid = Vec::new();
+    // Users per consecutive pair of training parts; ordered, so the examples come out the
+    // same on every run before the shuffle.
+    let mut pair_users: BTreeMap<(u32, u32), u32> = BTreeMap::new();
 
     for (item, tid) in &data.tids {
         let meta = meta_of.get(item);
@@ -69,6 +90,12 @@ pub(crate) fn build(data: &Data, titles: bool, max_history: usize, seed: u64) ->
             .filter(|item| !held_out.contains(item))
             .collect();
         skipped.held_out_repeats_dropped += (training_part.len() - kept.len()) as u64;
+        if transition_min_users.is_some() {
+            let pairs: HashSet<(u32, u32)> = kept.windows(2).map(|w| (w[0], w[1])).filter(|(a, b)| a != b).collect();
+            for pair in pairs {
+                *pair_users.entry(pair).or_default() += 1;
+            }
+        }
         if kept.len() >= 2 {
             let window = &kept[kept.len().saturating_sub(max_history + 1)..];
             let mut segments = vec![header()];
@@ -103,6 +130,15 @@ pub(crate) fn build(data: &Data, titles: bool, max_history: usize, seed: u64) ->
         let tids: Vec<&Tid> = shown.iter().map(|item| tid_of[item]).collect();
         let made = prompt::neighbors(tid_of[&row.anchor], &tids);
         train.push((Origin::Anchor(row.anchor), from_prompt_answer(Task::Neighbors, made)));
+    }
+
+    if let Some(min_users) = transition_min_users {
+        for (&(from, to), _) in pair_users.iter().filter(|(_, &users)| users >= min_users) {
+            let mut segments = vec![header()];
+            segments.extend(line(from, false));
+            segments.extend(line(to, true));
+            train.push((Origin::Pair(from, to), example(Task::Transitions, segments)));
+        }
     }
 
     let mut rng = SplitMix64::new(seed);
@@ -196,6 +232,7 @@ fn count<'a>(examples: impl Iterator<Item = &'a Example>) -> TaskCounts {
             Task::Terms => counts.terms += 1,
             Task::Sequence => counts.sequence += 1,
             Task::Neighbors => counts.neighbors += 1,
+            Task::Transitions => counts.transitions += 1,
         }
         counts.targets += loss_lines(&e.segments).len() as u64;
     }

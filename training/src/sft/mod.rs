@@ -1,7 +1,7 @@
 //! Supervised fine-tuning data: what `grlm-train sft` writes for the LoRA trainer (and, with
 //! `--format llamafactory`, for LlamaFactory).
 //!
-//! Three tasks, all in the engine's own prompt format ([`grlm::prompt`]):
+//! Four tasks, all in the engine's own prompt format ([`grlm::prompt`]):
 //!
 //! - `terms` (term internalisation): one example per item that has a TID and any text —
 //!   its title, categories and brand → its TID line ([`grlm::prompt::terms`]).
@@ -16,6 +16,14 @@
 //!   the training part is dropped from the example (counted).
 //! - `neighbors` (only with `--neighbors`): an anchor item's TID → the TIDs of its first
 //!   [`NEIGHBORS_PER_ANCHOR`] collaborative neighbours ([`grlm::prompt::neighbors`]).
+//! - `transitions` (only with `--transitions MIN_USERS`): the frequent steps of the
+//!   training parts. Every consecutive pair of different items that at least `MIN_USERS`
+//!   users' training parts (as the `sequence` task keeps them) contain becomes a two-line
+//!   purchase history, the first item as context and the second as the target: one
+//!   example per pair, however many users share it. Item-to-next-item co-occurrence is
+//!   most of the signal in these datasets, and in a sequence example a pair that many
+//!   users share costs a whole history per sighting; here it costs one short example, so a
+//!   small training budget can cover every frequent step of the whole dataset.
 //!
 //! Validation examples (`valid.jsonl`, never mixed into `train.jsonl`): per user, the last
 //! `max_history` items of the training part as the history and the validation target as
@@ -55,7 +63,8 @@
 //! knowledge: a user's held-out item still has its `terms` example and may appear in other
 //! users' sequences. Collaborative neighbours are read as given; if they were mined from
 //! whole sequences (held-out items included), they carry aggregate information about
-//! held-out interactions, which this builder cannot undo.
+//! held-out interactions, which this builder cannot undo. Transitions are mined here, from
+//! the same training parts the `sequence` task uses, so they carry none.
 
 mod build;
 mod input;
@@ -90,6 +99,10 @@ pub struct SftArgs {
     /// optional header line starting with `anchor`; adds the `neighbors` task.
     #[arg(long, value_name = "collaborative_neighbors.tsv")]
     pub neighbors: Option<PathBuf>,
+    /// Adds the `transitions` task: every consecutive pair of items found in at least this
+    /// many users' training parts, as a two-line history (see the module docs).
+    #[arg(long, value_name = "MIN_USERS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub transitions: Option<u32>,
     /// Show item titles on history lines (then serve with `grlm recommend --titles`).
     #[arg(long)]
     pub titles: bool,
@@ -128,6 +141,8 @@ pub enum Task {
     Sequence,
     /// An item's TID → its collaborative neighbours' TIDs.
     Neighbors,
+    /// One item's TID → the TID of an item that often follows it.
+    Transitions,
 }
 
 /// One separately tokenized piece of an example.
@@ -208,6 +223,9 @@ pub struct TaskCounts {
     pub sequence: u64,
     /// Collaborative-neighbour examples.
     pub neighbors: u64,
+    /// Transition examples.
+    #[serde(default)]
+    pub transitions: u64,
     /// Answer lines over all examples ([`Example::loss_lines`]).
     pub targets: u64,
 }
@@ -258,6 +276,9 @@ pub struct Options {
     pub seed: u64,
     /// Neighbours per `neighbors` example.
     pub neighbors_per_anchor: usize,
+    /// `--transitions`, if given.
+    #[serde(default)]
+    pub transitions: Option<u32>,
 }
 
 /// What `run` did: printed by the CLI as JSON and written to `DIR/meta.json`.
@@ -287,7 +308,15 @@ pub struct SftSummary {
 /// Reads the inputs, builds the examples and writes them to `args.out`.
 pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
     let data = input::read_all(args)?;
-    let built = build::build(&data, args.titles, args.max_history as usize, args.seed);
+    let built = build::build(
+        &data,
+        build::BuildOptions {
+            titles: args.titles,
+            max_history: args.max_history as usize,
+            seed: args.seed,
+            transition_min_users: args.transitions,
+        },
+    );
     std::fs::create_dir_all(&args.out).map_err(|source| SftError::Write {
         path: args.out.clone(),
         source,
@@ -325,6 +354,7 @@ pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
             format: args.format,
             seed: args.seed,
             neighbors_per_anchor: NEIGHBORS_PER_ANCHOR,
+            transitions: args.transitions,
         },
     };
     // Last: its presence says that every other file of this run is in place.

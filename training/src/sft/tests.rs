@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use grlm::tid::Tid;
 use proptest::prelude::*;
 
-use super::build::{build, Origin};
+use super::build::{build, BuildOptions, Origin};
 use super::input::{Data, ItemMeta, UserSequence};
 use super::llamafactory::{self, Record};
 use super::*;
@@ -57,6 +57,7 @@ impl Fixture {
             tids: self.path("tids.jsonl"),
             sequences: self.path("sequences.txt"),
             neighbors: None,
+            transitions: None,
             titles: false,
             max_history: 20,
             format: Format::Native,
@@ -120,7 +121,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let data = data_for(&users, 12);
-        let built = build(&data, titles, max_history as usize, seed);
+        let built = build(&data, BuildOptions { titles, max_history: max_history as usize, seed, transition_min_users: None });
         let mh = max_history as usize;
         for (u, items) in users.iter().enumerate() {
             let n = items.len();
@@ -171,6 +172,56 @@ proptest! {
         }
         let train = read_examples(&args.out.join("train.jsonl"));
         prop_assert_eq!(train.len(), built.train.len());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Transitions come from training parts only: each example is a pair of different
+    /// items that follow each other in at least `min_users` users' training parts (held-out
+    /// items dropped as for the `sequence` task), every such pair has exactly one example,
+    /// and it shows the first item as context and the second as the only target.
+    #[test]
+    fn transitions_are_the_frequent_steps_of_training_parts(
+        users in prop::collection::vec(prop::collection::vec(1u32..=6, 1..10), 1..16),
+        min_users in 1u32..4,
+        titles in any::<bool>(),
+    ) {
+        let data = data_for(&users, 6);
+        let options = BuildOptions { titles, max_history: 20, seed: 5, transition_min_users: Some(min_users) };
+        let built = build(&data, options);
+        let mut expected = std::collections::BTreeMap::<(u32, u32), u32>::new();
+        for items in &users {
+            let n = items.len();
+            let held = &items[n.saturating_sub(2)..];
+            let kept: Vec<u32> = items[..n.saturating_sub(2)].iter().copied().filter(|i| !held.contains(i)).collect();
+            let mut mine: Vec<(u32, u32)> = kept.windows(2).map(|w| (w[0], w[1])).filter(|(a, b)| a != b).collect();
+            mine.sort_unstable();
+            mine.dedup();
+            for pair in mine {
+                *expected.entry(pair).or_default() += 1;
+            }
+        }
+        expected.retain(|_, users| *users >= min_users);
+        let mut found = Vec::new();
+        for (origin, example) in &built.train {
+            if example.task != Task::Transitions {
+                continue;
+            }
+            let Origin::Pair(a, b) = *origin else { panic!("{origin:?}") };
+            prop_assert_eq!(items_in(&example.text()), vec![a, b]);
+            let answers = answer_texts(example);
+            prop_assert_eq!(answers.len(), 1);
+            prop_assert_eq!(items_in(&answers[0]), vec![b]);
+            prop_assert!(example.text().starts_with(grlm::prompt::HEADER));
+            found.push((a, b));
+        }
+        found.sort_unstable();
+        prop_assert_eq!(found, expected.keys().copied().collect::<Vec<_>>());
+        prop_assert_eq!(built.train_counts.transitions as usize, expected.len());
+        let without = build(&data, BuildOptions { transition_min_users: None, ..options });
+        prop_assert!(without.train.iter().all(|(_, e)| e.task != Task::Transitions));
     }
 }
 
@@ -503,13 +554,29 @@ fn args_parse_with_their_defaults() {
         "--titles",
         "--neighbors",
         "n",
+        "--transitions",
+        "2",
         "--max-history",
         "5",
         "--seed",
         "3",
     ])
     .unwrap();
-    assert_eq!(cli.sft.format, Format::Llamafactory);
+    assert_eq!((cli.sft.format, cli.sft.transitions), (Format::Llamafactory, Some(2)));
+    assert!(Cli::try_parse_from([
+        "sft",
+        "--items",
+        "i",
+        "--tids",
+        "t",
+        "--sequences",
+        "s",
+        "--out",
+        "o",
+        "--transitions",
+        "0"
+    ])
+    .is_err());
     assert!(Cli::try_parse_from([
         "sft",
         "--items",
@@ -536,6 +603,7 @@ fn beauty_builds_with_the_expected_counts() {
         tids: data.join("reference_tids.jsonl"),
         sequences: data.join("sequences.txt"),
         neighbors: Some(data.join("collaborative_neighbors.tsv")),
+        transitions: Some(3),
         titles: false,
         max_history: 20,
         format: Format::Native,
@@ -559,13 +627,16 @@ fn beauty_builds_with_the_expected_counts() {
     // Every Beauty user has 5 items or more, none repeated.
     assert_eq!(summary.train.sequence, 22_363);
     assert_eq!(summary.train.neighbors, 12_101);
+    // Pairs that 3 or more users' training parts share (measured: see the README).
+    assert_eq!(summary.train.transitions, 2_671);
     assert_eq!(summary.skipped, Skipped::default());
     let expected_targets: u64 = sequences
         .iter()
         .map(|s| (s.items.len() - 2).min(21) as u64 - 1)
         .sum::<u64>()
         + 12_101
-        + 12_101 * NEIGHBORS_PER_ANCHOR as u64;
+        + 12_101 * NEIGHBORS_PER_ANCHOR as u64
+        + summary.train.transitions;
     assert_eq!(summary.train.targets, expected_targets);
     let valid = read_examples(&out.path().join("valid.jsonl"));
     assert_eq!(valid.len(), sequences.len());
