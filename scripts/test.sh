@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 ./scripts/fetch-model.sh
+# The OpenAI-compatible server that `grlm-train terms --endpoint` is tested against.
+./scripts/install-server.sh
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps

@@ -45,3 +45,14 @@ fn tid_grammar_corpus() {
         assert!(!outcome(&seen, refused), "{refused}");
     }
 }
+
+#[test]
+fn endpoint_reply_corpus() {
+    let seen = each_input("endpoint_reply", grlm_train::terms::endpoint::exercise);
+    for accepted in ["chatty-five-terms", "one-term", "response-body"] {
+        assert!(outcome(&seen, accepted), "{accepted}");
+    }
+    for refused in ["four-of-five", "repeated-term", "no-brackets"] {
+        assert!(!outcome(&seen, refused), "{refused}");
+    }
+}

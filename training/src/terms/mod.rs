@@ -31,6 +31,7 @@
 
 pub mod cache;
 pub mod embed;
+pub mod endpoint;
 pub mod generate;
 pub mod grammar;
 pub mod neighbors;
@@ -118,6 +119,14 @@ pub enum TermsError {
     /// Constrained generation went wrong (a vocabulary that cannot spell a TID).
     #[error("term generation: {0}")]
     Generation(String),
+    /// The chat-completions server failed or answered with something unusable.
+    #[error("{url}: {reason}")]
+    Endpoint {
+        /// The URL requests go to.
+        url: String,
+        /// What went wrong (with the server's own message where it gave one).
+        reason: String,
+    },
     /// The progress file of an interrupted run cannot be continued.
     #[error("{path}: {reason}")]
     Partial {

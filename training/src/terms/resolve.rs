@@ -25,6 +25,8 @@ pub enum Resolved {
     OwnText,
     /// The last term carries a numeric suffix.
     Suffix,
+    /// `--endpoint` never replied with a valid TID; the terms are words of the item's text.
+    FromText,
 }
 
 /// Words too common to distinguish one item from another.

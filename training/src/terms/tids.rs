@@ -20,8 +20,12 @@
 //! ```
 //!
 //! `grlm catalog build --tids` reads this file (it ignores `resolved`).
+//!
+//! With `--endpoint URL` instead of `--model`, the same prompts go to an OpenAI-compatible
+//! chat-completions server ([`super::endpoint`]), `--parallel` requests at a time; the
+//! groups, collision resolution and progress file work as above.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -35,6 +39,7 @@ use grlm::Tid;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::endpoint::{self, Endpoint};
 use super::generate::{Generator, GeneratorParams};
 use super::partial::{partial_path, PartialFile, Record};
 use super::resolve::{Assigned, Resolved};
@@ -46,6 +51,13 @@ pub const MAX_REGENERATIONS: usize = 2;
 
 /// The most tokens of one item's part of the prompt; farther neighbours are left out to fit.
 pub const MAX_PROMPT_TOKENS: usize = 1536;
+
+/// The most bytes of one item's part of a prompt sent to `--endpoint` (whose tokenizer is
+/// unknown here): about [`MAX_PROMPT_TOKENS`] tokens of English.
+pub const MAX_PROMPT_BYTES: usize = 4 * MAX_PROMPT_TOKENS;
+
+/// The most requests in flight with `--endpoint`.
+pub const MAX_ENDPOINT_PARALLEL: usize = 256;
 
 /// How many skipped items are named on stderr before only counting the rest.
 const SKIP_WARNINGS: usize = 5;
@@ -60,9 +72,17 @@ pub struct TermsArgs {
     /// `categories`, `description`; items with none of these are skipped.
     #[arg(long)]
     pub items: PathBuf,
-    /// The backbone, a GGUF model (e.g. SmolLM2-135M-Instruct).
-    #[arg(long)]
-    pub model: PathBuf,
+    /// The backbone, a GGUF model (e.g. SmolLM2-135M-Instruct), run here with llama.cpp.
+    #[arg(long, required_unless_present = "endpoint", conflicts_with = "endpoint")]
+    pub model: Option<PathBuf>,
+    /// Instead of `--model`: an OpenAI-compatible server's base URL (e.g.
+    /// http://127.0.0.1:8080/v1); prompts go to its chat completions. An API key, if it
+    /// wants one, is read from the environment variable GRLM_ENDPOINT_KEY.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The `model` named in `--endpoint` requests.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub endpoint_model: String,
     /// Output JSONL, one `{"item", "terms", "resolved"}` per item; progress is kept in
     /// `<out>.partial` until the run ends.
     #[arg(long)]
@@ -85,8 +105,8 @@ pub struct TermsArgs {
     /// llama.cpp CPU threads (default: all cores).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// Items decoded together, in one llama.cpp batch. Changing it changes the groups, so a
-    /// resumed run must use the same value.
+    /// Items decoded together, in one llama.cpp batch (with `--endpoint`: requests in
+    /// flight). Changing it changes the groups, so a resumed run must use the same value.
     #[arg(long, default_value_t = 8)]
     pub parallel: usize,
     /// Stop (with an error) after this many groups of this invocation; for tests of
@@ -106,6 +126,8 @@ pub struct ResolvedCounts {
     pub own_text: usize,
     /// The last term has a numeric suffix.
     pub suffix: usize,
+    /// `--endpoint` never replied with a valid TID: its terms are words of the item's text.
+    pub from_text: usize,
 }
 
 /// What a run did; printed as JSON on stdout.
@@ -133,6 +155,8 @@ pub struct TermsSummary {
     pub seconds: f64,
     /// Items generated per second by this invocation.
     pub items_per_s: f64,
+    /// Chat-completions requests sent (`--endpoint` only), corrective turns included.
+    pub endpoint_requests: usize,
     /// The output file.
     pub out: PathBuf,
 }
@@ -157,22 +181,9 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
         None => (vec![Vec::new(); items.len()], 0, None),
     };
 
-    let model = Arc::new(Model::load(&args.model, &ModelParams::default())?);
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1)));
     let head = term_generation_head(args.terms).text;
-    let mut generator = Generator::new(
-        &model,
-        &head,
-        GeneratorParams {
-            terms: args.terms,
-            parallel: args.parallel,
-            threads,
-            max_prompt_tokens: MAX_PROMPT_TOKENS,
-        },
-    )?;
-    let config = run_config(args, items.len(), &model, neighbors_crc, &head);
+    let mut writer = Writer::open(args, &head)?;
+    let config = run_config(args, items.len(), &writer.identity(), neighbors_crc, &head);
 
     let partial_file = partial_path(&args.out);
     let (mut partial, done) = if args.resume && partial_file.exists() {
@@ -232,12 +243,7 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
                 path: partial_file,
             });
         }
-        let mut prompts = Vec::with_capacity(range.len());
-        for i in range.clone() {
-            prompts.push(item_prompt(&generator, &items, &neighbors[i], &tids, i, args.terms)?);
-        }
-        let first = generator.generate(&prompts)?;
-        let group_records = resolve_group(&mut generator, &items[range.clone()], first, &mut assigned)?;
+        let group_records = writer.write_group(&items, range.clone(), &neighbors, &tids, args.terms, &mut assigned)?;
         partial.write_group(&group_records)?;
         for (i, record) in range.clone().zip(&group_records) {
             tids[i] = Tid::from_terms(&record.terms).ok();
@@ -262,7 +268,7 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
 
     write_output(&args.out, &records)?;
     std::fs::remove_file(&partial_file).map_err(TermsError::io(&partial_file))?;
-    Ok(summarise(
+    let mut summary = summarise(
         &records,
         read.skipped.len(),
         resumed,
@@ -271,7 +277,139 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
         started.elapsed().as_secs_f64(),
         gen_seconds,
         &args.out,
-    ))
+    );
+    summary.endpoint_requests = writer.requests();
+    Ok(summary)
+}
+
+/// Where TIDs are written: the backbone here, or a chat-completions server.
+enum Writer {
+    Local { model: Arc<Model>, generator: Generator },
+    Remote { endpoint: Endpoint, requests: usize },
+}
+
+impl Writer {
+    fn open(args: &TermsArgs, head: &str) -> Result<Self, TermsError> {
+        if let Some(url) = &args.endpoint {
+            if args.parallel > MAX_ENDPOINT_PARALLEL {
+                return Err(TermsError::Usage(format!(
+                    "--parallel {} with --endpoint: at most {MAX_ENDPOINT_PARALLEL} requests in flight",
+                    args.parallel
+                )));
+            }
+            let endpoint = Endpoint::new(url, &args.endpoint_model, head, args.terms, args.parallel)?;
+            return Ok(Writer::Remote { endpoint, requests: 0 });
+        }
+        let path = args
+            .model
+            .as_ref()
+            .ok_or_else(|| TermsError::Usage("give --model M.gguf or --endpoint URL".into()))?;
+        let model = Arc::new(Model::load(path, &ModelParams::default())?);
+        let threads = args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1)));
+        let generator = Generator::new(
+            &model,
+            head,
+            GeneratorParams {
+                terms: args.terms,
+                parallel: args.parallel,
+                threads,
+                max_prompt_tokens: MAX_PROMPT_TOKENS,
+            },
+        )?;
+        Ok(Writer::Local { model, generator })
+    }
+
+    /// What wrote the TIDs, for the progress file: a resumed run must use the same.
+    fn identity(&self) -> String {
+        match self {
+            Writer::Local { model, .. } => {
+                let fingerprint = model.fingerprint();
+                let bytes = std::fs::metadata(model.path()).map(|m| m.len()).unwrap_or(0);
+                format!("{} {:016x} {bytes}", fingerprint.name, fingerprint.hash)
+            }
+            // Not the URL: a run may resume against the same model served elsewhere.
+            Writer::Remote { endpoint, .. } => format!("endpoint model {}", endpoint.model()),
+        }
+    }
+
+    fn requests(&self) -> usize {
+        match self {
+            Writer::Local { .. } => 0,
+            Writer::Remote { requests, .. } => *requests,
+        }
+    }
+
+    /// The unique TIDs of the items in `range`.
+    fn write_group(
+        &mut self,
+        items: &[ItemText],
+        range: std::ops::Range<usize>,
+        neighbors: &[Vec<usize>],
+        tids: &[Option<Tid>],
+        terms: usize,
+        assigned: &mut Assigned,
+    ) -> Result<Vec<Record>, TermsError> {
+        let group = &items[range.clone()];
+        match self {
+            Writer::Local { generator, .. } => {
+                let limit = generator.max_prompt_tokens();
+                let mut prompts = Vec::with_capacity(range.len());
+                for i in range {
+                    prompts.push(item_prompt(
+                        items,
+                        &neighbors[i],
+                        tids,
+                        i,
+                        terms,
+                        &format!("{limit} tokens"),
+                        |text| {
+                            let tokens = generator.tokenize(text);
+                            (tokens.len() <= limit).then_some(tokens)
+                        },
+                    )?);
+                }
+                let first = generator.generate(&prompts)?;
+                resolve_group(group, first, assigned, &mut |requests, _| {
+                    generator.regenerate(requests)
+                })
+            }
+            Writer::Remote { endpoint, requests } => {
+                let mut prompts = Vec::with_capacity(range.len());
+                for i in range {
+                    let limit = format!("{MAX_PROMPT_BYTES} bytes");
+                    prompts.push(item_prompt(items, &neighbors[i], tids, i, terms, &limit, |text| {
+                        (text.len() <= MAX_PROMPT_BYTES).then(|| text.to_owned())
+                    })?);
+                }
+                let replies = endpoint.generate(&prompts)?;
+                *requests += replies.iter().map(|r| r.requests).sum::<usize>();
+                let from_text: Vec<bool> = replies.iter().map(|r| r.tid.is_none()).collect();
+                let first = replies
+                    .into_iter()
+                    .zip(group)
+                    .map(|(r, item)| Some(r.tid.unwrap_or_else(|| endpoint::from_own_text(&item.text, terms))))
+                    .collect();
+                let sent = &mut *requests;
+                let mut records = resolve_group(group, first, assigned, &mut |wanted, base| {
+                    let asks: Vec<(&str, &Tid, &BTreeSet<String>)> = wanted
+                        .iter()
+                        .map(|(i, forbidden)| (prompts[*i].as_str(), &base[*i], forbidden))
+                        .collect();
+                    let replies = endpoint.regenerate(&asks)?;
+                    *sent += replies.iter().map(|r| r.requests).sum::<usize>();
+                    Ok(replies.into_iter().map(|r| r.tid).collect())
+                })?;
+                for (record, from_text) in records.iter_mut().zip(from_text) {
+                    if from_text && record.resolved == Resolved::None {
+                        record.resolved = Resolved::FromText;
+                    }
+                }
+                Ok(records)
+            }
+        }
+    }
 }
 
 fn warn_skipped(path: &Path, skipped: &[(u64, u32)]) {
@@ -299,31 +437,30 @@ fn partial_mismatch(path: &Path, what: &str) -> TermsError {
 /// What must not change between a run and its resumption: anything that changes a TID.
 /// The number of items is part of it because it decides which neighbours exist (a
 /// different `--limit` shows different neighbours in the same prompts).
-fn run_config(args: &TermsArgs, items: usize, model: &Model, neighbors_crc: Option<u32>, head: &str) -> Value {
-    let fingerprint = model.fingerprint();
-    let model_bytes = std::fs::metadata(model.path()).map(|m| m.len()).unwrap_or(0);
+fn run_config(args: &TermsArgs, items: usize, writer: &str, neighbors_crc: Option<u32>, head: &str) -> Value {
     let prompt = format!("{head}{}", term_generation_ask(args.terms));
     json!({
         "terms": args.terms,
         "parallel": args.parallel,
         "items": items,
         "k": args.k,
-        "model": format!("{} {:016x} {model_bytes}", fingerprint.name, fingerprint.hash),
+        "model": writer,
         "neighbors": neighbors_crc.map(|c| format!("{c:08x}")),
         "prompt": format!("{:08x}", crc32fast::hash(prompt.as_bytes())),
     })
 }
 
-/// The tokens of item `i`'s part of the prompt, leaving out the farthest neighbours until
-/// it fits [`MAX_PROMPT_TOKENS`].
-fn item_prompt(
-    generator: &Generator,
+/// Item `i`'s part of the prompt as `fit` takes it (tokens, text), leaving out the
+/// farthest neighbours until `fit` accepts it; `limit` names what it must fit in.
+fn item_prompt<T>(
     items: &[ItemText],
     neighbors: &[usize],
     tids: &[Option<Tid>],
     i: usize,
     terms: usize,
-) -> Result<Vec<grlm::llm::Token>, TermsError> {
+    limit: &str,
+    fit: impl Fn(&str) -> Option<T>,
+) -> Result<T, TermsError> {
     let shown: Vec<TermNeighbor<'_>> = neighbors
         .iter()
         .map(|&j| TermNeighbor {
@@ -333,24 +470,26 @@ fn item_prompt(
         .collect();
     for keep in (0..=shown.len()).rev() {
         let segments = term_generation(&items[i].text, &shown[..keep], terms);
-        let tokens = generator.tokenize(&segments[1].text);
-        if tokens.len() <= generator.max_prompt_tokens() {
-            return Ok(tokens);
+        if let Some(fitted) = fit(&segments[1].text) {
+            return Ok(fitted);
         }
     }
     Err(TermsError::Usage(format!(
-        "item {}: its text alone is longer than {} tokens",
-        items[i].item,
-        generator.max_prompt_tokens()
+        "item {}: its text alone is longer than {limit}",
+        items[i].item
     )))
 }
 
+/// Asks again for the last term of each `(index in the group, forbidden last terms)`,
+/// given the group's current TIDs.
+type Regenerate<'a> = dyn FnMut(&[(usize, BTreeSet<String>)], &[Tid]) -> Result<Vec<Option<Tid>>, TermsError> + 'a;
+
 /// Makes each TID of a group unique, in item order, and says how.
 fn resolve_group(
-    generator: &mut Generator,
     items: &[ItemText],
     first: Vec<Option<Tid>>,
     assigned: &mut Assigned,
+    regenerate: &mut Regenerate<'_>,
 ) -> Result<Vec<Record>, TermsError> {
     let n = items.len();
     let mut base: Vec<Tid> = Vec::with_capacity(n);
@@ -393,7 +532,7 @@ fn resolve_group(
             break;
         }
         let requests: Vec<(usize, _)> = again.iter().map(|&i| (i, assigned.forbidden_last(&base[i]))).collect();
-        let regenerated = generator.regenerate(&requests)?;
+        let regenerated = regenerate(&requests, &base)?;
         for (&i, tid) in again.iter().zip(regenerated) {
             if let Some(tid) = &tid {
                 base[i] = tid.clone();
@@ -462,6 +601,7 @@ fn summarise(
             Resolved::Regenerated => resolved.regenerated += 1,
             Resolved::OwnText => resolved.own_text += 1,
             Resolved::Suffix => resolved.suffix += 1,
+            Resolved::FromText => resolved.from_text += 1,
         }
         *counts.entry(&r.terms).or_default() += 1;
     }
@@ -486,6 +626,7 @@ fn summarise(
         neighbors_unknown,
         seconds,
         items_per_s: generated as f64 / gen_seconds.max(1e-9),
+        endpoint_requests: 0,
         out: out.to_owned(),
     }
 }

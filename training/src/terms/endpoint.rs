@@ -1,0 +1,454 @@
+//! Writing TIDs through an OpenAI-compatible chat-completions server (`grlm-train terms
+//! --endpoint URL`), for catalogues too large for one machine's backbone: vLLM, llama.cpp's
+//! `llama-server`, llama-cpp-python's server, or a hosted API.
+//!
+//! Each item is one request to `URL/chat/completions`: the term-generation head as the
+//! system message, the item's part of the prompt (its text, its neighbours' text and
+//! TIDs, the line asking for N keywords) as the user message, temperature 0. A server
+//! cannot be made to follow the TID grammar, so the reply is checked instead
+//! ([`parse_reply`]): the first `[...]` in it, each term normalised as the engine does,
+//! must be exactly N distinct terms that the local grammar accepts. An invalid reply gets
+//! up to [`CORRECTIONS`] more turns that say what was wrong; an item whose replies all
+//! fail gets a TID of words from its own text ([`from_own_text`]) and is counted, so one
+//! bad reply never stops a long run. Collisions are resolved as in local runs, except that
+//! regenerating the last term is a request that names the taken terms.
+//!
+//! Requests run concurrently, at most `--parallel` at a time (a group). Transport errors,
+//! HTTP 429 and 5xx are retried [`RETRIES`] times with growing pauses; any other HTTP
+//! error (a wrong URL, a rejected key) stops the run at once with the server's message.
+//! Progress is kept in `<out>.partial` after every group as in local runs, so `--resume`
+//! continues after a failure. Whether a resumed run writes the same bytes as an
+//! uninterrupted one depends on the server: greedy decoding in vLLM or llama.cpp is
+//! repeatable for the same batch shapes, but not promised across batch shapes.
+//!
+//! The key, if the server wants one, is read from the environment variable
+//! [`API_KEY_VAR`] and sent as `Authorization: Bearer`; it never appears on the command
+//! line or in any output.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use grlm::tid::normalize_term;
+use grlm::Tid;
+use serde_json::{json, Value};
+
+use super::grammar::{TidGrammar, MAX_GENERATED_TERM_BYTES, MAX_WORDS_PER_TERM};
+use super::resolve::own_words;
+use super::TermsError;
+
+/// The environment variable holding the server's API key.
+pub const API_KEY_VAR: &str = "GRLM_ENDPOINT_KEY";
+
+/// Further turns after an invalid reply, each saying what was wrong with the last one.
+pub const CORRECTIONS: usize = 2;
+
+/// Retries of a request that failed in transport or with HTTP 429 or 5xx.
+pub const RETRIES: u32 = 4;
+
+/// The longest a single request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The most tokens a reply may have: a TID with room for a few words around it.
+const MAX_REPLY_TOKENS: u32 = 96;
+
+/// The most bytes of a server's reply quoted in an error message.
+const QUOTE_BYTES: usize = 300;
+
+/// What one item's request gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The TID, when a reply was valid.
+    pub tid: Option<Tid>,
+    /// Requests made for it (1 + corrections).
+    pub requests: usize,
+}
+
+/// A chat-completions client bound to one server, model and TID grammar.
+#[derive(Debug)]
+pub struct Endpoint {
+    agent: ureq::Agent,
+    url: String,
+    model: String,
+    key: Option<String>,
+    system: String,
+    grammar: TidGrammar,
+    concurrency: usize,
+}
+
+impl Endpoint {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080/v1`), asking for
+    /// `model`, with `system` (the term-generation head) as every request's system message.
+    pub fn new(base: &str, model: &str, system: &str, terms: usize, concurrency: usize) -> Result<Self, TermsError> {
+        let base = base.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(TermsError::Usage(format!(
+                "--endpoint {base:?}: expected an http:// or https:// URL such as http://127.0.0.1:8080/v1"
+            )));
+        }
+        if concurrency == 0 {
+            return Err(TermsError::Usage("--parallel must be at least 1".into()));
+        }
+        let agent = ureq::AgentBuilder::new()
+            .timeout(REQUEST_TIMEOUT)
+            .max_idle_connections_per_host(concurrency)
+            .build();
+        Ok(Endpoint {
+            agent,
+            url: format!("{base}/chat/completions"),
+            model: model.to_owned(),
+            key: std::env::var(API_KEY_VAR).ok().filter(|k| !k.is_empty()),
+            system: system.to_owned(),
+            grammar: TidGrammar::new(terms).map_err(TermsError::Usage)?,
+            concurrency,
+        })
+    }
+
+    /// The URL requests go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The model requests name.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// One reply per prompt, in order; at most `concurrency` requests in flight.
+    pub fn generate(&self, prompts: &[String]) -> Result<Vec<Reply>, TermsError> {
+        self.each(prompts.len(), |i| self.ask(&prompts[i], None))
+    }
+
+    /// For each `(prompt, tid, forbidden)`: `tid` with its last term written again by the
+    /// server, which must be none of `forbidden` (the reply's `tid` is `None` where no
+    /// reply obliged).
+    pub fn regenerate(&self, requests: &[(&str, &Tid, &BTreeSet<String>)]) -> Result<Vec<Reply>, TermsError> {
+        self.each(requests.len(), |i| {
+            let (prompt, tid, forbidden) = requests[i];
+            self.ask(prompt, Some((tid, forbidden)))
+        })
+    }
+
+    /// Runs `job` for 0..n on up to `concurrency` threads; results in order, or the first
+    /// error.
+    fn each(
+        &self,
+        n: usize,
+        job: impl Fn(usize) -> Result<Reply, TermsError> + Sync,
+    ) -> Result<Vec<Reply>, TermsError> {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<Reply, TermsError>>>> = Mutex::new((0..n).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..self.concurrency.min(n) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let result = job(i);
+                    let failed = result.is_err();
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+                    if failed {
+                        // Let the other threads stop after their request in flight.
+                        next.store(n, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Every slot before the first failure was filled; after one, some may be empty.
+        let mut replies = Vec::with_capacity(n);
+        for result in results {
+            match result {
+                Some(Ok(reply)) => replies.push(reply),
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+        }
+        Ok(replies)
+    }
+
+    /// Asks for one TID (or, with `regenerate`, for a new last term of that TID), with up
+    /// to [`CORRECTIONS`] corrective turns.
+    fn ask(&self, prompt: &str, regenerate: Option<(&Tid, &BTreeSet<String>)>) -> Result<Reply, TermsError> {
+        let n = self.grammar.terms();
+        let mut messages = vec![
+            json!({"role": "system", "content": self.system}),
+            // The local prompt ends where the model writes `[`; a chat reply writes it itself.
+            json!({"role": "user", "content": format!(
+                "{}\nAnswer with the Term ID only, as [keyword, ...].",
+                prompt.trim_end_matches('[').trim_end()
+            )}),
+        ];
+        if let Some((tid, forbidden)) = regenerate {
+            let keep: Vec<&str> = tid.terms()[..n - 1].iter().map(|t| t.as_str()).collect();
+            let taken: Vec<&str> = forbidden.iter().map(String::as_str).collect();
+            messages.push(json!({"role": "assistant", "content": grlm::prompt::target(tid)}));
+            messages.push(json!({"role": "user", "content": format!(
+                "Another product already has that Term ID. Keep the first {} keywords ({}) and write a different last keyword, none of: {}. Answer with the whole Term ID only.",
+                n - 1, keep.join(", "), taken.join(", ")
+            )}));
+        }
+        for attempt in 0..=CORRECTIONS {
+            let content = self.complete(&messages)?;
+            let verdict = parse_reply(&content, &self.grammar).and_then(|tid| match regenerate {
+                Some((old, forbidden)) => {
+                    let kept = tid.terms()[..n - 1] == old.terms()[..n - 1];
+                    let last = tid.terms()[n - 1].as_str();
+                    if !kept {
+                        Err(format!("it changed the first {} keywords", n - 1))
+                    } else if forbidden.contains(last) || old.terms()[n - 1].as_str() == last {
+                        Err(format!("its last keyword {last:?} is taken"))
+                    } else {
+                        Ok(tid)
+                    }
+                }
+                None => Ok(tid),
+            });
+            match verdict {
+                Ok(tid) => {
+                    return Ok(Reply {
+                        tid: Some(tid),
+                        requests: attempt + 1,
+                    })
+                }
+                Err(why) => {
+                    messages.push(json!({"role": "assistant", "content": content}));
+                    messages.push(json!({"role": "user", "content": format!(
+                        "That is not a valid answer: {why}. Answer with exactly {n} lowercase keywords, comma-separated in square brackets, like [a, b, c], and nothing else."
+                    )}));
+                }
+            }
+        }
+        Ok(Reply {
+            tid: None,
+            requests: CORRECTIONS + 1,
+        })
+    }
+
+    /// One chat-completions call: the reply's text.
+    fn complete(&self, messages: &[Value]) -> Result<String, TermsError> {
+        let body = json!({
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0,
+            "max_tokens": MAX_REPLY_TOKENS,
+        });
+        let mut pause = Duration::from_millis(500);
+        let mut tries = 0;
+        loop {
+            let mut request = self.agent.post(&self.url);
+            if let Some(key) = &self.key {
+                request = request.set("Authorization", &format!("Bearer {key}"));
+            }
+            let failure = match request.send_json(&body) {
+                Ok(response) => {
+                    let text = response
+                        .into_string()
+                        .map_err(|e| self.error(format!("reading the reply: {e}")))?;
+                    return reply_content(&text).map_err(|why| self.error(why));
+                }
+                Err(ureq::Error::Status(code, response)) => {
+                    let text = response.into_string().unwrap_or_default();
+                    let message = format!("HTTP {code}: {}", quote(&text));
+                    if code != 429 && code < 500 {
+                        return Err(self.error(message));
+                    }
+                    message
+                }
+                Err(ureq::Error::Transport(t)) => t.to_string(),
+            };
+            tries += 1;
+            if tries > RETRIES {
+                return Err(self.error(format!("{failure} (after {RETRIES} retries)")));
+            }
+            std::thread::sleep(pause);
+            pause *= 2;
+        }
+    }
+
+    fn error(&self, reason: String) -> TermsError {
+        TermsError::Endpoint {
+            url: self.url.clone(),
+            reason,
+        }
+    }
+}
+
+/// The text of the first choice of a chat-completions response body.
+fn reply_content(body: &str) -> Result<String, String> {
+    let value: Value =
+        serde_json::from_str(body).map_err(|e| format!("the reply is not JSON ({e}): {}", quote(body)))?;
+    value
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the reply has no choices[0].message.content: {}", quote(body)))
+}
+
+fn quote(text: &str) -> String {
+    let mut end = text.len().min(QUOTE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = if end < text.len() { "…" } else { "" };
+    format!("{:?}{more}", &text[..end])
+}
+
+/// The TID in a server's reply: the first `[...]`, split at commas, each term normalised
+/// as the engine does; it must then be exactly the grammar's N distinct terms, each one the
+/// grammar allows (what local generation guarantees by construction). The error says what
+/// was wrong, for the corrective turn.
+pub fn parse_reply(reply: &str, grammar: &TidGrammar) -> Result<Tid, String> {
+    let open = reply.find('[').ok_or("there is no [")?;
+    let inner = &reply[open + 1..];
+    let close = inner.find(']').ok_or("the [ is never closed with ]")?;
+    let mut terms = Vec::new();
+    for raw in inner[..close].split(',') {
+        let term = normalize_term(raw).map_err(|e| format!("keyword {:?}: {e}", raw.trim()))?;
+        terms.push(term);
+    }
+    let n = grammar.terms();
+    if terms.len() != n {
+        return Err(format!("it has {} keywords, not {n}", terms.len()));
+    }
+    let distinct: std::collections::HashSet<&String> = terms.iter().collect();
+    if distinct.len() != n {
+        return Err("keywords must be distinct".into());
+    }
+    if !grammar.accepts(&format!("[{}]", terms.join(", "))) {
+        return Err(format!(
+            "each keyword must be lowercase letters and digits, at most {MAX_WORDS_PER_TERM} dash-joined words and {MAX_GENERATED_TERM_BYTES} characters"
+        ));
+    }
+    Tid::from_terms(&terms).map_err(|e| e.to_string())
+}
+
+/// A TID of words from an item's own text, for an item whose replies were all invalid: its
+/// first N distinct usable words ([`own_words`]), padded with `term-K` when it has fewer.
+pub fn from_own_text(text: &str, terms: usize) -> Tid {
+    let mut words: Vec<String> = own_words(text).into_iter().take(terms).collect();
+    let mut k = 1;
+    while words.len() < terms {
+        let pad = format!("term-{k}");
+        if !words.contains(&pad) {
+            words.push(pad);
+        }
+        k += 1;
+    }
+    Tid::from_terms(&words).expect("own words and term-K are normalised and distinct")
+}
+
+/// The fuzz target's body (fuzz/fuzz_targets/endpoint_reply.rs), here so that the corpus
+/// smoke test runs the same checks: the first byte picks 1 to 6 terms, the rest (lossily
+/// decoded) is a response body or a bare reply, and must never panic either parser; a TID
+/// it accepts must have that many terms and survive the engine's own TID parser unchanged.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) -> bool {
+    let Some((&n, rest)) = data.split_first() else {
+        return false;
+    };
+    let terms = usize::from(n % 6) + 1;
+    let grammar = TidGrammar::new(terms).expect("1..=6 terms");
+    let body = String::from_utf8_lossy(rest);
+    // A whole response body is read for its reply; anything else is taken as the reply.
+    let reply = reply_content(&body).unwrap_or_else(|_| body.into_owned());
+    match parse_reply(&reply, &grammar) {
+        Ok(tid) => {
+            assert_eq!(tid.len(), terms);
+            let printed = grlm::prompt::target(&tid);
+            assert_eq!(Tid::parse(&printed, Some(terms)).as_ref(), Ok(&tid), "{printed}");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grammar(n: usize) -> TidGrammar {
+        TidGrammar::new(n).unwrap()
+    }
+
+    #[test]
+    fn replies_are_read_from_their_first_brackets_and_normalised() {
+        let tid = parse_reply(
+            "Sure! [Hair Mask, COLOR-lock, citrus , protein, unisex] hope it helps",
+            &grammar(5),
+        )
+        .unwrap();
+        assert_eq!(
+            grlm::prompt::target(&tid),
+            "[hair-mask, color-lock, citrus, protein, unisex]"
+        );
+        let tid = parse_reply("Term ID: [a1, b2]\n[x, y]", &grammar(2)).unwrap();
+        assert_eq!(grlm::prompt::target(&tid), "[a1, b2]");
+    }
+
+    #[test]
+    fn invalid_replies_say_what_is_wrong() {
+        let g = grammar(3);
+        let cases = [
+            ("no brackets here", "no ["),
+            ("[a, b, c", "never closed"),
+            ("[a, b]", "2 keywords, not 3"),
+            ("[a, b, c, d]", "4 keywords, not 3"),
+            ("[a, a, b]", "distinct"),
+            ("[a, , b]", "keyword \"\""),
+            ("[one two three four, b, c]", "at most 3 dash-joined words"),
+            ("[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, b, c]", "32 characters"),
+            ("[café, b, c]", "lowercase letters and digits"),
+        ];
+        for (reply, want) in cases {
+            let err = parse_reply(reply, &g).unwrap_err();
+            assert!(err.contains(want), "{reply:?}: {err:?} should mention {want:?}");
+        }
+    }
+
+    #[test]
+    fn own_text_tids_have_n_distinct_terms_even_from_short_text() {
+        let tid = from_own_text("Argan Oil Shampoo, 8 oz: argan oil for dry hair", 5);
+        assert_eq!(grlm::prompt::target(&tid), "[argan, oil, shampoo, dry, hair]");
+        let tid = from_own_text("Soap", 3);
+        assert_eq!(grlm::prompt::target(&tid), "[soap, term-1, term-2]");
+        assert_eq!(from_own_text("", 2).len(), 2);
+    }
+
+    #[test]
+    fn response_bodies_without_content_are_errors_that_quote_them() {
+        assert_eq!(
+            reply_content(r#"{"choices":[{"message":{"role":"assistant","content":"[a]"}}]}"#),
+            Ok("[a]".to_owned())
+        );
+        let err = reply_content(r#"{"error":{"message":"model not found"}}"#).unwrap_err();
+        assert!(
+            err.contains("choices[0].message.content") && err.contains("model not found"),
+            "{err}"
+        );
+        let err = reply_content(&"x".repeat(1000)).unwrap_err();
+        assert!(
+            err.contains("not JSON") && err.ends_with('…') && err.len() < 500,
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_urls_and_zero_concurrency_are_usage_errors() {
+        let e = Endpoint::new("localhost:8080/v1", "m", "s", 5, 4).unwrap_err();
+        assert!(e.to_string().contains("http:// or https://"), "{e}");
+        assert!(Endpoint::new("http://127.0.0.1:1/v1", "m", "s", 5, 0).is_err());
+        let ok = Endpoint::new("http://127.0.0.1:1/v1/", "m", "s", 5, 4).unwrap();
+        assert_eq!(ok.url(), "http://127.0.0.1:1/v1/chat/completions");
+    }
+
+    #[test]
+    fn the_fuzz_body_accepts_what_the_parser_accepts() {
+        assert!(exercise(b"\x04[a, b, c, d, e]"));
+        assert!(!exercise(b"\x04[a, b]"));
+        assert!(!exercise(b""));
+        assert!(!exercise(&[0, 0xff, 0xfe, b'[']));
+    }
+}
