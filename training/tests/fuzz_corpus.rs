@@ -56,3 +56,14 @@ fn endpoint_reply_corpus() {
         assert!(!outcome(&seen, refused), "{refused}");
     }
 }
+
+#[test]
+fn terms_partial_corpus() {
+    let seen = each_input("terms_partial", grlm_train::terms::partial::exercise);
+    for accepted in ["two-groups", "torn-tail", "crc-fixed-up"] {
+        assert!(outcome(&seen, accepted), "{accepted}");
+    }
+    for refused in ["other-config", "not-partial"] {
+        assert!(!outcome(&seen, refused), "{refused}");
+    }
+}

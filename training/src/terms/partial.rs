@@ -109,67 +109,14 @@ impl PartialFile {
     /// `config`, returns the records of its closed groups and cuts anything after them.
     pub fn resume(path: &Path, config: &Value) -> Result<(Self, Vec<Vec<Record>>), TermsError> {
         let bytes = std::fs::read(path).map_err(TermsError::io(path))?;
-        let bad = |line: usize, reason: String| TermsError::Partial {
+        let Parsed {
+            groups,
+            valid_len,
+            header_seen,
+        } = parse(&bytes, config).map_err(|reason| TermsError::Partial {
             path: path.to_owned(),
-            reason: format!("line {line}: {reason}"),
-        };
-        let mut groups: Vec<Vec<Record>> = Vec::new();
-        let mut pending: Vec<Record> = Vec::new();
-        let mut valid_len = 0usize;
-        let mut header_seen = false;
-        let mut start = 0usize;
-        let mut line_no = 0usize;
-        while start < bytes.len() {
-            line_no += 1;
-            let end = bytes[start..].iter().position(|&b| b == b'\n').map(|i| start + i);
-            let value = end.and_then(|end| decode(&bytes[start..end]));
-            let Some(value) = value else {
-                if end.is_none_or(|e| e + 1 == bytes.len()) {
-                    // The last line, cut short or garbled by a crash: its group never closed.
-                    break;
-                }
-                return Err(bad(
-                    line_no,
-                    "damaged (bad checksum or JSON) before the end of the file".into(),
-                ));
-            };
-            let next = end.map_or(bytes.len(), |e| e + 1);
-            if !header_seen {
-                if value.get("grlm_terms_partial").and_then(Value::as_u64) != Some(VERSION) {
-                    return Err(bad(line_no, "not a progress file of grlm-train terms".into()));
-                }
-                check_config(value.get("config").unwrap_or(&Value::Null), config).map_err(|reason| {
-                    TermsError::Partial {
-                        path: path.to_owned(),
-                        reason,
-                    }
-                })?;
-                header_seen = true;
-                valid_len = next;
-            } else if value.get("group").is_some() {
-                let end: GroupEnd =
-                    serde_json::from_value(value).map_err(|e| bad(line_no, format!("bad group line: {e}")))?;
-                if end.group != groups.len() || end.items != pending.len() {
-                    return Err(bad(
-                        line_no,
-                        format!(
-                            "group {} of {} items closes after group {} and {} records",
-                            end.group,
-                            end.items,
-                            groups.len(),
-                            pending.len()
-                        ),
-                    ));
-                }
-                groups.push(std::mem::take(&mut pending));
-                valid_len = next;
-            } else {
-                let record: Record =
-                    serde_json::from_value(value).map_err(|e| bad(line_no, format!("bad record: {e}")))?;
-                pending.push(record);
-            }
-            start = next;
-        }
+            reason,
+        })?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -235,6 +182,127 @@ impl PartialFile {
             .and_then(|()| self.file.sync_data());
         result.map_err(io)
     }
+}
+
+/// What a progress file holds.
+struct Parsed {
+    /// The records of every closed group.
+    groups: Vec<Vec<Record>>,
+    /// Bytes up to the end of the last closed group (or the header).
+    valid_len: usize,
+    /// Whether a whole header line was there.
+    header_seen: bool,
+}
+
+/// Reads a progress file's bytes (see the module docs); the error says which line is wrong.
+fn parse(bytes: &[u8], config: &Value) -> Result<Parsed, String> {
+    let bad = |line: usize, reason: String| format!("line {line}: {reason}");
+    let mut groups: Vec<Vec<Record>> = Vec::new();
+    let mut pending: Vec<Record> = Vec::new();
+    let mut valid_len = 0usize;
+    let mut header_seen = false;
+    let mut start = 0usize;
+    let mut line_no = 0usize;
+    while start < bytes.len() {
+        line_no += 1;
+        let end = bytes[start..].iter().position(|&b| b == b'\n').map(|i| start + i);
+        let value = end.and_then(|end| decode(&bytes[start..end]));
+        let Some(value) = value else {
+            if end.is_none_or(|e| e + 1 == bytes.len()) {
+                // The last line, cut short or garbled by a crash: its group never closed.
+                break;
+            }
+            return Err(bad(
+                line_no,
+                "damaged (bad checksum or JSON) before the end of the file".into(),
+            ));
+        };
+        let next = end.map_or(bytes.len(), |e| e + 1);
+        if !header_seen {
+            if value.get("grlm_terms_partial").and_then(Value::as_u64) != Some(VERSION) {
+                return Err(bad(line_no, "not a progress file of grlm-train terms".into()));
+            }
+            check_config(value.get("config").unwrap_or(&Value::Null), config)?;
+            header_seen = true;
+            valid_len = next;
+        } else if value.get("group").is_some() {
+            let end: GroupEnd =
+                serde_json::from_value(value).map_err(|e| bad(line_no, format!("bad group line: {e}")))?;
+            if end.group != groups.len() || end.items != pending.len() {
+                return Err(bad(
+                    line_no,
+                    format!(
+                        "group {} of {} items closes after group {} and {} records",
+                        end.group,
+                        end.items,
+                        groups.len(),
+                        pending.len()
+                    ),
+                ));
+            }
+            groups.push(std::mem::take(&mut pending));
+            valid_len = next;
+        } else {
+            let record: Record = serde_json::from_value(value).map_err(|e| bad(line_no, format!("bad record: {e}")))?;
+            pending.push(record);
+        }
+        start = next;
+    }
+    Ok(Parsed {
+        groups,
+        valid_len,
+        header_seen,
+    })
+}
+
+/// The fuzz target's body (fuzz/fuzz_targets/terms_partial.rs), here so that the corpus
+/// smoke test runs the same checks. The first byte's low bit says whether to fix up every
+/// line's checksum first (so that mutations reach the structure behind it); the rest is a
+/// progress file for a fixed configuration. Reading must never panic, and what it accepts
+/// must write back, group by group, to a file that reads the same. Returns whether it held
+/// a header.
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) -> bool {
+    let Some((&flags, rest)) = data.split_first() else {
+        return false;
+    };
+    let bytes: Vec<u8> = if flags & 1 == 1 {
+        rest.split_inclusive(|&b| b == b'\n')
+            .flat_map(|line| {
+                let (text, newline) = match line.strip_suffix(b"\n") {
+                    Some(text) => (text, true),
+                    None => (line, false),
+                };
+                let json = text.get(9..).unwrap_or_default();
+                let mut fixed = format!("{:08x} ", crc32fast::hash(json)).into_bytes();
+                fixed.extend_from_slice(json);
+                if newline {
+                    fixed.push(b'\n');
+                }
+                fixed
+            })
+            .collect()
+    } else {
+        rest.to_vec()
+    };
+    let config = serde_json::json!({"terms": 2});
+    let Ok(parsed) = parse(&bytes, &config) else {
+        return false;
+    };
+    assert!(parsed.valid_len <= bytes.len());
+    let mut again = encode(&serde_json::json!({"grlm_terms_partial": VERSION, "config": config}).to_string());
+    for (g, records) in parsed.groups.iter().enumerate() {
+        for record in records {
+            again.push_str(&encode(&serde_json::to_string(record).expect("records serialise")));
+        }
+        again.push_str(&encode(
+            &serde_json::json!({"group": g, "items": records.len()}).to_string(),
+        ));
+    }
+    let reread = parse(again.as_bytes(), &config).expect("what was written reads back");
+    assert_eq!(reread.groups, parsed.groups);
+    assert_eq!(reread.valid_len, again.len());
+    parsed.header_seen
 }
 
 /// Whether a progress file's configuration is this run's; the error names what differs.
