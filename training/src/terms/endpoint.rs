@@ -2,9 +2,12 @@
 //! --endpoint URL`), for catalogues too large for one machine's backbone: vLLM, llama.cpp's
 //! `llama-server`, llama-cpp-python's server, or a hosted API.
 //!
-//! Each item is one request to `URL/chat/completions`: the term-generation head as the
-//! system message, the item's part of the prompt (its text, its neighbours' text and
-//! TIDs, the line asking for N keywords) as the user message, temperature 0. A server
+//! Each item is one request to `URL/chat/completions`, temperature 0: the term-generation
+//! header as the system message, the worked examples of the local prompt as user/assistant
+//! turns (a small chat model copies the bracket format from turns, while the same examples
+//! inside one system message only got prose back from SmolLM2-135M), then the item's part
+//! of the prompt (its text, its neighbours' text and TIDs, the line asking for N keywords)
+//! as the user message. A server
 //! cannot be made to follow the TID grammar, so the reply is checked instead
 //! ([`parse_reply`]): the first `[...]` in it, each term normalised as the engine does,
 //! must be exactly N distinct terms that the local grammar accepts. An invalid reply gets
@@ -30,6 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use grlm::prompt;
 use grlm::tid::normalize_term;
 use grlm::Tid;
 use serde_json::{json, Value};
@@ -72,15 +76,16 @@ pub struct Endpoint {
     url: String,
     model: String,
     key: Option<String>,
-    system: String,
+    /// The messages every request starts with: system, then the worked examples.
+    head: Vec<Value>,
     grammar: TidGrammar,
     concurrency: usize,
 }
 
 impl Endpoint {
-    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080/v1`), asking for
-    /// `model`, with `system` (the term-generation head) as every request's system message.
-    pub fn new(base: &str, model: &str, system: &str, terms: usize, concurrency: usize) -> Result<Self, TermsError> {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080/v1`), asking `model`
+    /// for TIDs of `terms` terms.
+    pub fn new(base: &str, model: &str, terms: usize, concurrency: usize) -> Result<Self, TermsError> {
         let base = base.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(TermsError::Usage(format!(
@@ -99,7 +104,7 @@ impl Endpoint {
             url: format!("{base}/chat/completions"),
             model: model.to_owned(),
             key: std::env::var(API_KEY_VAR).ok().filter(|k| !k.is_empty()),
-            system: system.to_owned(),
+            head: chat_head(terms),
             grammar: TidGrammar::new(terms).map_err(TermsError::Usage)?,
             concurrency,
         })
@@ -173,18 +178,12 @@ impl Endpoint {
     /// to [`CORRECTIONS`] corrective turns.
     fn ask(&self, prompt: &str, regenerate: Option<(&Tid, &BTreeSet<String>)>) -> Result<Reply, TermsError> {
         let n = self.grammar.terms();
-        let mut messages = vec![
-            json!({"role": "system", "content": self.system}),
-            // The local prompt ends where the model writes `[`; a chat reply writes it itself.
-            json!({"role": "user", "content": format!(
-                "{}\nAnswer with the Term ID only, as [keyword, ...].",
-                prompt.trim_end_matches('[').trim_end()
-            )}),
-        ];
+        let mut messages = self.head.clone();
+        messages.push(json!({"role": "user", "content": chat_turn(prompt)}));
         if let Some((tid, forbidden)) = regenerate {
             let keep: Vec<&str> = tid.terms()[..n - 1].iter().map(|t| t.as_str()).collect();
             let taken: Vec<&str> = forbidden.iter().map(String::as_str).collect();
-            messages.push(json!({"role": "assistant", "content": grlm::prompt::target(tid)}));
+            messages.push(json!({"role": "assistant", "content": prompt::target(tid)}));
             messages.push(json!({"role": "user", "content": format!(
                 "Another product already has that Term ID. Keep the first {} keywords ({}) and write a different last keyword, none of: {}. Answer with the whole Term ID only.",
                 n - 1, keep.join(", "), taken.join(", ")
@@ -216,7 +215,7 @@ impl Endpoint {
                 Err(why) => {
                     messages.push(json!({"role": "assistant", "content": content}));
                     messages.push(json!({"role": "user", "content": format!(
-                        "That is not a valid answer: {why}. Answer with exactly {n} lowercase keywords, comma-separated in square brackets, like [a, b, c], and nothing else."
+                        "That is not a valid answer: {why}. Answer with exactly {n} lowercase keywords, separated by commas, inside square brackets, and nothing else."
                     )}));
                 }
             }
@@ -274,6 +273,28 @@ impl Endpoint {
             reason,
         }
     }
+}
+
+/// The local prompt ends where the model writes `[`; a chat reply writes it itself.
+fn chat_turn(prompt: &str) -> &str {
+    prompt.trim_end_matches('[').trim_end()
+}
+
+/// The system message and the worked examples as turns (left out when a TID is longer
+/// than theirs, as in the local prompt).
+fn chat_head(terms: usize) -> Vec<Value> {
+    let mut head = vec![json!({"role": "system", "content": format!(
+        "{} Answer with the Term ID only, as [keyword, ...].",
+        prompt::TERM_GENERATION_HEADER.trim_end()
+    )})];
+    if terms <= prompt::TERM_ROLES.len() {
+        for (text, example) in prompt::TERM_EXAMPLES {
+            let ask = prompt::term_generation_ask(terms);
+            head.push(json!({"role": "user", "content": format!("Product: {text}\n{}", chat_turn(&ask))}));
+            head.push(json!({"role": "assistant", "content": format!("[{}]", example[..terms].join(", "))}));
+        }
+    }
+    head
 }
 
 /// The text of the first choice of a chat-completions response body.
@@ -357,7 +378,7 @@ pub fn exercise(data: &[u8]) -> bool {
     match parse_reply(&reply, &grammar) {
         Ok(tid) => {
             assert_eq!(tid.len(), terms);
-            let printed = grlm::prompt::target(&tid);
+            let printed = prompt::target(&tid);
             assert_eq!(Tid::parse(&printed, Some(terms)).as_ref(), Ok(&tid), "{printed}");
             true
         }
@@ -380,12 +401,9 @@ mod tests {
             &grammar(5),
         )
         .unwrap();
-        assert_eq!(
-            grlm::prompt::target(&tid),
-            "[hair-mask, color-lock, citrus, protein, unisex]"
-        );
+        assert_eq!(prompt::target(&tid), "[hair-mask, color-lock, citrus, protein, unisex]");
         let tid = parse_reply("Term ID: [a1, b2]\n[x, y]", &grammar(2)).unwrap();
-        assert_eq!(grlm::prompt::target(&tid), "[a1, b2]");
+        assert_eq!(prompt::target(&tid), "[a1, b2]");
     }
 
     #[test]
@@ -411,9 +429,9 @@ mod tests {
     #[test]
     fn own_text_tids_have_n_distinct_terms_even_from_short_text() {
         let tid = from_own_text("Argan Oil Shampoo, 8 oz: argan oil for dry hair", 5);
-        assert_eq!(grlm::prompt::target(&tid), "[argan, oil, shampoo, dry, hair]");
+        assert_eq!(prompt::target(&tid), "[argan, oil, shampoo, dry, hair]");
         let tid = from_own_text("Soap", 3);
-        assert_eq!(grlm::prompt::target(&tid), "[soap, term-1, term-2]");
+        assert_eq!(prompt::target(&tid), "[soap, term-1, term-2]");
         assert_eq!(from_own_text("", 2).len(), 2);
     }
 
@@ -437,11 +455,25 @@ mod tests {
 
     #[test]
     fn bad_urls_and_zero_concurrency_are_usage_errors() {
-        let e = Endpoint::new("localhost:8080/v1", "m", "s", 5, 4).unwrap_err();
+        let e = Endpoint::new("localhost:8080/v1", "m", 5, 4).unwrap_err();
         assert!(e.to_string().contains("http:// or https://"), "{e}");
-        assert!(Endpoint::new("http://127.0.0.1:1/v1", "m", "s", 5, 0).is_err());
-        let ok = Endpoint::new("http://127.0.0.1:1/v1/", "m", "s", 5, 4).unwrap();
+        assert!(Endpoint::new("http://127.0.0.1:1/v1", "m", 5, 0).is_err());
+        let ok = Endpoint::new("http://127.0.0.1:1/v1/", "m", 5, 4).unwrap();
         assert_eq!(ok.url(), "http://127.0.0.1:1/v1/chat/completions");
+    }
+
+    #[test]
+    fn the_head_shows_the_examples_as_turns_cut_to_n_terms() {
+        let head = chat_head(3);
+        let roles: Vec<&str> = head.iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user", "assistant"]);
+        assert_eq!(head[2]["content"], "[running-shoes, trail-running, lightweight]");
+        let ask = head[1]["content"].as_str().unwrap();
+        assert!(
+            ask.starts_with("Product: Men's trail") && ask.ends_with("(category, function, features):"),
+            "{ask}"
+        );
+        assert_eq!(chat_head(7).len(), 1, "examples have 5 terms: none for 7");
     }
 
     #[test]

@@ -297,7 +297,7 @@ impl Writer {
                     args.parallel
                 )));
             }
-            let endpoint = Endpoint::new(url, &args.endpoint_model, head, args.terms, args.parallel)?;
+            let endpoint = Endpoint::new(url, &args.endpoint_model, args.terms, args.parallel)?;
             return Ok(Writer::Remote { endpoint, requests: 0 });
         }
         let path = args
