@@ -4,13 +4,13 @@
 //! statistics of a hand-made file come out as computed by hand.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use grlm::tid::normalize_term;
 
 mod common;
-use common::{fails_with, ok_json, tiny_model, train};
+use common::{fails_with, ok_json, read_tids_output, tiny_model, train};
 
 const TITLES: [&str; 12] = [
     "Phyto Phytocitrus Restructuring Mask for Unisex, 6.7 Ounce",
@@ -91,28 +91,6 @@ impl Setup {
     }
 }
 
-/// Output lines as (item, terms, resolved).
-fn read_output(path: &Path) -> Vec<(u64, Vec<String>, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let terms = v["terms"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap().to_owned())
-                .collect();
-            (
-                v["item"].as_u64().unwrap(),
-                terms,
-                v["resolved"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn every_item_gets_n_normalised_terms_and_a_unique_tid() {
     let setup = Setup::new();
@@ -127,7 +105,7 @@ fn every_item_gets_n_normalised_terms_and_a_unique_tid() {
     assert_eq!(summary["resumed"], 0);
     assert!(summary["items_per_s"].as_f64().unwrap() > 0.0);
 
-    let lines = read_output(&setup.path("tids.jsonl"));
+    let lines = read_tids_output(&setup.path("tids.jsonl"));
     let expected: Vec<u64> = items_jsonl()
         .lines()
         .map(|l| {

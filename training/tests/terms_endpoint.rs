@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{fails_with, ok_json, train};
+use common::{fails_with, ok_json, read_tids_output, train};
 use serde_json::Value;
 
 /// One request the peer received: its headers (lower-cased names) and JSON body.
@@ -211,34 +211,12 @@ impl Setup {
     }
 }
 
-/// Output lines as (item, terms, resolved).
-fn read_output(path: &Path) -> Vec<(u64, Vec<String>, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let terms = v["terms"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap().to_owned())
-                .collect();
-            (
-                v["item"].as_u64().unwrap(),
-                terms,
-                v["resolved"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn replies_are_checked_corrected_and_made_unique() {
     let peer = Peer::start(scripted);
     let setup = Setup::new(&items_jsonl());
     let summary = ok_json(&setup.terms(&peer.url, &["--parallel", "3", "--endpoint-model", "smol"]));
-    let out = read_output(&setup.path("tids.jsonl"));
+    let out = read_tids_output(&setup.path("tids.jsonl"));
     assert_eq!(out.len(), 12, "the item without text is skipped");
     let mut unique: Vec<&Vec<String>> = out.iter().map(|(_, t, _)| t).collect();
     unique.sort();
@@ -319,7 +297,7 @@ fn transient_server_errors_are_retried_and_a_key_is_sent() {
         assert!(s.headers.contains(&("authorization".into(), "Bearer s3cret".into())));
     }
     assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cret"));
-    assert_eq!(read_output(&setup.path("tids.jsonl"))[0].1[0], "raw");
+    assert_eq!(read_tids_output(&setup.path("tids.jsonl"))[0].1[0], "raw");
 }
 
 #[test]
@@ -350,7 +328,7 @@ fn a_rejecting_server_stops_the_run_with_its_message_and_progress_is_kept() {
         !asked.iter().any(|p| p.contains("Phyto") || p.contains("Matrix")),
         "{asked:?}"
     );
-    assert_eq!(read_output(&setup.path("tids.jsonl")).len(), 12);
+    assert_eq!(read_tids_output(&setup.path("tids.jsonl")).len(), 12);
     // Another model is another run.
     std::fs::remove_file(setup.path("tids.jsonl")).unwrap();
     let out = setup.terms(&peer.url, &["--parallel", "2", "--stop-after-groups", "1"]);
@@ -460,7 +438,7 @@ fn a_real_llama_cpp_server_writes_valid_unique_tids() {
     std::fs::write(setup.path("items.jsonl"), first).unwrap();
     let summary = ok_json(&setup.terms(&server.url, &["--parallel", "2", "--endpoint-model", "smollm2"]));
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
-    let out = read_output(&setup.path("tids.jsonl"));
+    let out = read_tids_output(&setup.path("tids.jsonl"));
     assert_eq!(out.len(), 12);
     assert!(out.iter().all(|(_, t, _)| t.len() == 5));
     let mut tids: Vec<&Vec<String>> = out.iter().map(|(_, t, _)| t).collect();

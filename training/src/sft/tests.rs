@@ -107,6 +107,19 @@ fn data_for(users: &[Vec<u32>], pool: u32) -> Data {
     }
 }
 
+/// A user's held-out items (the last two) and training part without them, as the
+/// builder is specified to split a sequence.
+fn split_user(items: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let n = items.len();
+    let held = items[n.saturating_sub(2)..].to_vec();
+    let kept = items[..n.saturating_sub(2)]
+        .iter()
+        .copied()
+        .filter(|i| !held.contains(i))
+        .collect();
+    (held, kept)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -124,9 +137,7 @@ proptest! {
         let built = build(&data, BuildOptions { titles, max_history: max_history as usize, seed, transition_min_users: None });
         let mh = max_history as usize;
         for (u, items) in users.iter().enumerate() {
-            let n = items.len();
-            let held: Vec<u32> = items[n.saturating_sub(2)..].to_vec();
-            let kept: Vec<u32> = items[..n.saturating_sub(2)].iter().copied().filter(|i| !held.contains(i)).collect();
+            let (held, kept) = split_user(items);
             let mine: Vec<&Example> = built.train.iter()
                 .filter(|(o, _)| *o == Origin::User(u as u32)).map(|(_, e)| e).collect();
             if kept.len() < 2 {
@@ -193,9 +204,7 @@ proptest! {
         let built = build(&data, options);
         let mut expected = std::collections::BTreeMap::<(u32, u32), u32>::new();
         for items in &users {
-            let n = items.len();
-            let held = &items[n.saturating_sub(2)..];
-            let kept: Vec<u32> = items[..n.saturating_sub(2)].iter().copied().filter(|i| !held.contains(i)).collect();
+            let (_, kept) = split_user(items);
             let mut mine: Vec<(u32, u32)> = kept.windows(2).map(|w| (w[0], w[1])).filter(|(a, b)| a != b).collect();
             mine.sort_unstable();
             mine.dedup();

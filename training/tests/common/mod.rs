@@ -57,3 +57,25 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
     .unwrap();
     model
 }
+
+/// The lines of a `grlm-train terms` output file as (item, terms, resolved).
+pub fn read_tids_output(path: &Path) -> Vec<(u64, Vec<String>, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let terms = v["terms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_owned())
+                .collect();
+            (
+                v["item"].as_u64().unwrap(),
+                terms,
+                v["resolved"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
