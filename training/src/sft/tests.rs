@@ -184,10 +184,6 @@ proptest! {
         let train = read_examples(&args.out.join("train.jsonl"));
         prop_assert_eq!(train.len(), built.train.len());
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Transitions come from training parts only: each example is a pair of different
     /// items that follow each other in at least `min_users` users' training parts (held-out
