@@ -649,6 +649,20 @@ mod tests {
     }
 
     #[test]
+    fn task_limits_parse_as_task_equals_count() {
+        assert_eq!(parse_task_limit("sequence=500"), Some((Task::Sequence, 500)));
+        assert_eq!(parse_task_limit(" transitions = 7 "), Some((Task::Transitions, 7)));
+        for bad in ["sequence", "bogus=3", "terms=x", "terms=-1", "=4"] {
+            assert_eq!(parse_task_limit(bad), None, "{bad}");
+        }
+        let err = parse_list(&["sequence".to_owned()], "--task-limit (TASK=N)", parse_task_limit).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown --task-limit (TASK=N) \"sequence\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn passes_respect_both_limits_shortest_first() {
         let rows: Vec<Tokenized> = [5usize, 30, 6, 7, 12, 40]
             .iter()
