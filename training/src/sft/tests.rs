@@ -568,34 +568,14 @@ fn args_parse_with_their_defaults() {
     ])
     .unwrap();
     assert_eq!((cli.sft.format, cli.sft.transitions), (Format::Llamafactory, Some(2)));
-    assert!(Cli::try_parse_from([
-        "sft",
-        "--items",
-        "i",
-        "--tids",
-        "t",
-        "--sequences",
-        "s",
-        "--out",
-        "o",
-        "--transitions",
-        "0"
-    ])
-    .is_err());
-    assert!(Cli::try_parse_from([
-        "sft",
-        "--items",
-        "i",
-        "--tids",
-        "t",
-        "--sequences",
-        "s",
-        "--out",
-        "o",
-        "--max-history",
-        "0"
-    ])
-    .is_err());
+    // Each of these must be at least 1.
+    for zero in ["--transitions", "--max-history"] {
+        let required = ["sft", "--items", "i", "--tids", "t", "--sequences", "s", "--out", "o"];
+        assert!(
+            Cli::try_parse_from(required.iter().chain(&[zero, "0"])).is_err(),
+            "{zero} 0"
+        );
+    }
 }
 
 /// The real Beauty data (CI has `../shared`): counts and the validation split.
