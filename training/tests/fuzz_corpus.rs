@@ -67,3 +67,25 @@ fn terms_partial_corpus() {
         assert!(!outcome(&seen, refused), "{refused}");
     }
 }
+
+#[test]
+fn sft_inputs_corpus() {
+    let items = each_input("sft_inputs", |b| grlm_train::sft::exercise_inputs(b)[0]);
+    let sequences = each_input("sft_inputs", |b| grlm_train::sft::exercise_inputs(b)[1]);
+    let neighbors = each_input("sft_inputs", |b| grlm_train::sft::exercise_inputs(b)[2]);
+    assert!(outcome(&items, "items-amazon") && !outcome(&items, "duplicate-item"));
+    assert!(outcome(&sequences, "sequences") && !outcome(&sequences, "duplicate-user"));
+    assert!(outcome(&neighbors, "neighbors-header") && outcome(&neighbors, "sequences"));
+    assert!(!outcome(&neighbors, "duplicate-user"));
+}
+
+#[test]
+fn sft_examples_corpus() {
+    let seen = each_input("sft_examples", grlm_train::lora::data::exercise);
+    for accepted in ["terms", "sequence", "transitions", "two-tasks"] {
+        assert!(outcome(&seen, accepted), "{accepted}");
+    }
+    for refused in ["no-loss", "late-begins-text"] {
+        assert!(!outcome(&seen, refused), "{refused}");
+    }
+}

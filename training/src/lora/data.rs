@@ -6,6 +6,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use grlm::catalog::input::InputError;
 
 use crate::sft::{Example, Task};
 
@@ -26,7 +27,7 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
         /// 1-based line.
-        line: usize,
+        line: u64,
         /// What is wrong.
         reason: String,
     },
@@ -57,25 +58,73 @@ pub fn read_examples(path: &Path, tasks: &[Task]) -> Result<Vec<Example>, DataEr
         path: path.to_owned(),
         source,
     })?;
+    parse_examples(std::io::BufReader::new(file), path, tasks)
+}
+
+/// [`read_examples`] on any reader; `path` names it in errors. Lines go through the
+/// engine's bounded line reader, and each example must keep the format's promises (see
+/// [`check_example`]): a hand-made or damaged file fails here, on its line, rather than
+/// training on something the engine never shows the model.
+pub fn parse_examples(reader: impl BufRead, path: &Path, tasks: &[Task]) -> Result<Vec<Example>, DataError> {
     let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| DataError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let example: Example = serde_json::from_str(&line).map_err(|e| DataError::Line {
-            path: path.to_owned(),
-            line: i + 1,
-            reason: e.to_string(),
-        })?;
+    grlm::catalog::input::for_each_line(reader, path, |_, text| {
+        let example: Example = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        check_example(&example)?;
         if tasks.contains(&example.task) {
             out.push(example);
         }
-    }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        InputError::Io { path, source } => DataError::Io { path, source },
+        InputError::Line { path, line, reason } => DataError::Line { path, line, reason },
+    })?;
     Ok(out)
+}
+
+/// What every example promises ([`crate::sft`]'s native format): at least one segment
+/// carries loss, and only the first may begin a text (a start-of-text token in the middle
+/// of an example is a prompt the engine never writes).
+pub fn check_example(example: &Example) -> Result<(), String> {
+    if !example.segments.iter().any(|s| s.loss) {
+        return Err("no segment has \"loss\": true".into());
+    }
+    if let Some(i) = example.segments.iter().skip(1).position(|s| s.begins_text) {
+        return Err(format!(
+            "segment {} has \"begins_text\": true; only the first segment may",
+            i + 2
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the examples reader on `bytes` and checks what it accepts: every example keeps
+/// [`check_example`]'s promises, the task filter only drops, and the examples written back
+/// as JSON lines read back the same. Returns whether `bytes` was accepted. The fuzz target
+/// and its corpus test call this.
+#[doc(hidden)]
+pub fn exercise(bytes: &[u8]) -> bool {
+    let path = Path::new("fuzz");
+    let all = [Task::Terms, Task::Sequence, Task::Neighbors, Task::Transitions];
+    let Ok(examples) = parse_examples(bytes, path, &all) else {
+        return false;
+    };
+    for example in &examples {
+        assert_eq!(check_example(example), Ok(()));
+    }
+    let sequences = parse_examples(bytes, path, &[Task::Sequence]).expect("accepted once, accepted again");
+    let expected: Vec<&Example> = examples.iter().filter(|e| e.task == Task::Sequence).collect();
+    assert_eq!(sequences.iter().collect::<Vec<_>>(), expected);
+    let mut written = Vec::new();
+    for example in &examples {
+        serde_json::to_writer(&mut written, example).expect("an example serialises");
+        written.push(b'\n');
+    }
+    assert_eq!(
+        parse_examples(&written[..], path, &all).expect("written back, read back"),
+        examples
+    );
+    true
 }
 
 /// Tokenizes `example` with `tokenize(text, with_bos)`.
@@ -208,6 +257,43 @@ mod tests {
         assert_eq!(b.positions.to_vec1::<u32>().unwrap(), vec![1, 2, 4]);
         assert_eq!(b.targets.to_vec1::<u32>().unwrap(), vec![99, 100, 2]);
         assert_eq!((b.real_tokens, b.loss_tokens), (6, 3));
+    }
+
+    #[test]
+    fn examples_reader_names_the_line_that_breaks_the_format() {
+        let parse = |text: &[u8]| parse_examples(text, Path::new("train.jsonl"), &[Task::Sequence]);
+        let good = r#"{"task":"sequence","segments":[{"text":"h\n","begins_text":true,"loss":false},{"text":"[a]","begins_text":false,"loss":true}]}"#;
+        let terms = good.replace("sequence", "terms");
+        let text = format!("{good}\n\n  \n{terms}\n{good}\n");
+        let read = parse(text.as_bytes()).unwrap();
+        assert_eq!(read.len(), 2, "blank lines skipped, terms filtered out");
+        assert_eq!(read[0].segments[1].text, "[a]");
+
+        let no_loss = good.replace(r#""loss":true"#, r#""loss":false"#);
+        let late_bos = good.replace(r#""begins_text":false"#, r#""begins_text":true"#);
+        let unknown_task = good.replace("sequence", "poetry");
+        for (line, reason) in [
+            (no_loss.as_str(), "no segment has"),
+            (late_bos.as_str(), "segment 2 has \"begins_text\": true"),
+            (unknown_task.as_str(), "unknown variant `poetry`"),
+            (r#"{"task":"sequence"}"#, "missing field `segments`"),
+        ] {
+            // The task filter does not hide a broken line of another task.
+            let text = format!("{terms}\n{line}\n");
+            let err = parse(text.as_bytes()).unwrap_err().to_string();
+            assert!(err.starts_with("train.jsonl:2: not an SFT example"), "{err}");
+            assert!(err.contains(reason), "{err}");
+        }
+        let mut bad_utf8 = format!("{good}\n").into_bytes();
+        bad_utf8.extend(b"{\"task\":\"sequence\xff\"}\n");
+        let err = parse(&bad_utf8).unwrap_err().to_string();
+        assert!(err.contains("train.jsonl:2") && err.contains("invalid UTF-8"), "{err}");
+        let endless = vec![b' '; grlm::catalog::input::MAX_LINE_BYTES + 2];
+        let err = parse(&endless).unwrap_err().to_string();
+        assert!(
+            err.contains("train.jsonl:1") && err.contains("line longer than"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -162,12 +162,16 @@ pub(crate) fn read_sequences(path: &Path) -> Result<Vec<(u64, UserSequence)>, Sf
         path: path.to_owned(),
         source,
     })?;
+    parse_sequences(&bytes, path)
+}
+
+pub(crate) fn parse_sequences(bytes: &[u8], path: &Path) -> Result<Vec<(u64, UserSequence)>, SftError> {
     let line_err = |line: u64, reason: String| SftError::Line {
         path: path.to_owned(),
         line,
         reason,
     };
-    let sequences = grlm::eval::parse_sequences(&bytes).map_err(|(line, reason)| line_err(line as u64, reason))?;
+    let sequences = grlm::eval::parse_sequences(bytes).map_err(|(line, reason)| line_err(line as u64, reason))?;
     // The parser skips exactly the lines without a field; it succeeded, so all are UTF-8.
     let lines = bytes
         .split(|&b| b == b'\n')
@@ -201,10 +205,14 @@ pub(crate) fn read_neighbors(path: &Path) -> Result<Vec<(u64, Neighbors)>, SftEr
         path: path.to_owned(),
         source,
     })?;
+    parse_neighbors(BufReader::new(file), path)
+}
+
+pub(crate) fn parse_neighbors(reader: impl BufRead, path: &Path) -> Result<Vec<(u64, Neighbors)>, SftError> {
     let mut out = Vec::new();
     let mut first_line = HashMap::new();
     let mut seen_data = false;
-    for_each_line(BufReader::new(file), path, |line, text| {
+    for_each_line(reader, path, |line, text| {
         let mut fields = text.split_ascii_whitespace();
         let first = fields.next().unwrap_or_default();
         if !seen_data && first.eq_ignore_ascii_case("anchor") {
@@ -224,6 +232,62 @@ pub(crate) fn read_neighbors(path: &Path) -> Result<Vec<(u64, Neighbors)>, SftEr
         Ok(())
     })?;
     Ok(out)
+}
+
+/// Runs the three readers of `sft`'s own formats on `bytes` and checks what they accept:
+/// ids are unique where the format says so, and every line number points at a line of
+/// `bytes` that begins with the id read from it. Returns which readers accepted `bytes`
+/// (items, sequences, neighbours).
+pub(crate) fn exercise(bytes: &[u8]) -> [bool; 3] {
+    let path = Path::new("fuzz");
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let first_field = |line: u64| {
+        let raw = lines[usize::try_from(line - 1).expect("line fits")];
+        let text = std::str::from_utf8(raw).expect("accepted lines are UTF-8");
+        text.trim()
+            .split_ascii_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut accepted = [false; 3];
+    if let Ok(items) = parse_items(bytes, path) {
+        accepted[0] = true;
+        let mut ids: Vec<u32> = items.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "an item listed twice was accepted");
+        for (_, meta) in &items {
+            assert!(meta.title.as_ref().is_none_or(|t| !t.is_empty()));
+            assert!(meta.brand.as_ref().is_none_or(|b| !b.is_empty()));
+        }
+    }
+    if let Ok(sequences) = parse_sequences(bytes, path) {
+        accepted[1] = true;
+        assert!(sequences.windows(2).all(|w| w[0].0 < w[1].0), "lines in file order");
+        let mut users: Vec<u32> = sequences.iter().map(|(_, s)| s.user).collect();
+        users.sort_unstable();
+        assert!(
+            users.windows(2).all(|w| w[0] < w[1]),
+            "a user listed twice was accepted"
+        );
+        for (line, sequence) in &sequences {
+            assert_eq!(first_field(*line).parse::<u32>().ok(), Some(sequence.user));
+        }
+    }
+    if let Ok(rows) = parse_neighbors(bytes, path) {
+        accepted[2] = true;
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "lines in file order");
+        let mut anchors: Vec<u32> = rows.iter().map(|(_, r)| r.anchor).collect();
+        anchors.sort_unstable();
+        assert!(
+            anchors.windows(2).all(|w| w[0] < w[1]),
+            "an anchor listed twice was accepted"
+        );
+        for (line, row) in &rows {
+            assert_eq!(first_field(*line).parse::<u32>().ok(), Some(row.anchor));
+        }
+    }
+    accepted
 }
 
 /// The engine's bounded line reader ([`grlm::catalog::input::for_each_line`]), with its

@@ -78,6 +78,14 @@ use serde::{Deserialize, Serialize};
 
 pub use build::NEIGHBORS_PER_ANCHOR;
 
+/// Runs the readers of the items, sequences and neighbours files on `bytes`, checking what
+/// they accept, and says which accepted it; the `sft_inputs` fuzz target and its corpus
+/// test call this.
+#[doc(hidden)]
+pub fn exercise_inputs(bytes: &[u8]) -> [bool; 3] {
+    input::exercise(bytes)
+}
+
 /// The seed of the training-example shuffle when `--seed` is not given.
 pub const DEFAULT_SEED: u64 = 20_260_111;
 
