@@ -3,8 +3,9 @@
 # data, a LoRA adapter for SmolLM2-135M trained on a subset of it (every transition that 3
 # or more users' training parts share, plus a seeded sample of sequences), then `grlm eval`
 # (constrained decoding) of the untuned and the tuned backbone on the same users, with the
-# popularity baseline. Results land in out/quality/ (eval-untuned.json, eval-tuned.json,
-# lora.json with training tokens, tokens/s and time). An interrupted run resumes from its
+# popularity baseline, compared user by user. Results land in out/quality/
+# (eval-untuned.json, eval-tuned.json, ranks-*.jsonl per user, lora.json with training
+# tokens, tokens/s and time). An interrupted run resumes from its
 # last checkpoint when started again.
 #
 #   ./scripts/quality-run.sh     (environment: TRANSITIONS min users [3], SEQUENCES
@@ -49,6 +50,26 @@ resume=()
 echo "== evaluation on $users users: untuned (with popularity), then tuned" >&2
 eval_args=(eval --model "$model" --catalog "$out/beauty.grlm" --sequences "$data/sequences.txt"
     --users "$users" --seed 42 --threads "$threads" --json)
-$grlm "${eval_args[@]}" --baseline popularity >"$out/eval-untuned.json"
-$grlm "${eval_args[@]}" --lora "$out/adapter.gguf" >"$out/eval-tuned.json"
+$grlm "${eval_args[@]}" --baseline popularity --ranks "$out/ranks-untuned.jsonl" >"$out/eval-untuned.json"
+$grlm "${eval_args[@]}" --lora "$out/adapter.gguf" --ranks "$out/ranks-tuned.jsonl" >"$out/eval-tuned.json"
 cat "$out/lora.json" "$out/eval-untuned.json" "$out/eval-tuned.json"
+
+# The same users, user by user: hits only one side has, and McNemar's exact two-sided
+# p-value (a binomial test on those discordant users).
+python3 - "$out/ranks-tuned.jsonl" "$out/ranks-untuned.jsonl" <<'PY'
+import json, math, sys
+tuned = [json.loads(line) for line in open(sys.argv[1])]
+untuned = [json.loads(line) for line in open(sys.argv[2])]
+assert [r["user"] for r in tuned] == [r["user"] for r in untuned], "different users"
+def hit(rank, k):
+    return rank is not None and rank <= k
+def mcnemar(only_a, only_b):
+    n = only_a + only_b
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+for other, key, rows in [("untuned", "rank", untuned), ("popularity", "popularity_rank", untuned)]:
+    for k in (5, 10, 20):
+        a = sum(hit(t["rank"], k) and not hit(o[key], k) for t, o in zip(tuned, rows))
+        b = sum(hit(o[key], k) and not hit(t["rank"], k) for t, o in zip(tuned, rows))
+        print(f"tuned vs {other} @{k}: only tuned {a}, only {other} {b}, McNemar p = {mcnemar(a, b):.4f}")
+PY

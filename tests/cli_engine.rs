@@ -220,6 +220,82 @@ fn eval_reports_the_protocol_metrics_and_the_baseline() {
     fails_with(&s.run("eval", &["--sequences", bad.to_str().unwrap()]), "bad.txt:2");
 }
 
+#[test]
+fn eval_ranks_file_holds_each_users_outcome() {
+    let s = Setup::new();
+    let seqs = fixture("sequences.txt");
+    let ranks = s.dir.path().join("ranks.jsonl");
+    let ranks_arg = ranks.to_str().unwrap();
+    let args = [
+        "--sequences",
+        &seqs,
+        "--users",
+        "4",
+        "--seed",
+        "7",
+        "--json",
+        "--ranks",
+        ranks_arg,
+    ];
+    let with_baseline: Vec<&str> = args.iter().copied().chain(["--baseline", "popularity"]).collect();
+    let out = json(&s.run("eval", &with_baseline));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&ranks)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let sequences = std::fs::read_to_string(&seqs).unwrap();
+    for line in &lines {
+        // The target is the user's last item.
+        let user = line["user"].as_u64().unwrap().to_string();
+        let row = sequences
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&user))
+            .unwrap();
+        let last = row.split_whitespace().last().unwrap();
+        assert_eq!(line["target"].to_string(), last, "{line}");
+        for key in ["rank", "popularity_rank"] {
+            let rank = &line[key];
+            assert!(
+                rank.is_null() || (1..=20).contains(&rank.as_u64().unwrap()),
+                "{key}: {line}"
+            );
+        }
+    }
+    // The file and the summary agree.
+    let share = |key: &str, k: u64| {
+        let hits = lines.iter().filter(|l| l[key].as_u64().is_some_and(|r| r <= k)).count();
+        hits as f64 / lines.len() as f64
+    };
+    for k in [1, 5, 10, 20] {
+        let name = format!("recall@{k}");
+        assert_eq!(out[&name].as_f64().unwrap(), share("rank", k), "{name}");
+        assert_eq!(
+            out["baseline"]["popularity"][&name].as_f64().unwrap(),
+            share("popularity_rank", k)
+        );
+    }
+
+    // Without a baseline there is no baseline rank; the same users get the same ranks.
+    let again = json(&s.run("eval", &args));
+    assert_eq!(again["recall@20"], out["recall@20"]);
+    let text = std::fs::read_to_string(&ranks).unwrap();
+    assert!(!text.contains("popularity_rank"), "{text}");
+    let outcome = |l: &serde_json::Value| (l["user"].clone(), l["target"].clone(), l["rank"].clone());
+    let rerun: Vec<_> = text
+        .lines()
+        .map(|l| outcome(&serde_json::from_str(l).unwrap()))
+        .collect();
+    assert_eq!(rerun, lines.iter().map(outcome).collect::<Vec<_>>());
+
+    // An unwritable destination is an error naming it, after the run.
+    let nowhere = s.dir.path().join("missing-dir/ranks.jsonl");
+    let failed = s.run("eval", &["--sequences", &seqs, "--ranks", nowhere.to_str().unwrap()]);
+    fails_with(&failed, "missing-dir/ranks.jsonl");
+    assert!(!nowhere.exists());
+}
+
 /// Every field path of `value`: objects by key, arrays through their first element as
 /// `name[]`; arrays of numbers are leaves.
 fn field_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {

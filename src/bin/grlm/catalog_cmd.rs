@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use grlm::catalog::synth;
 use grlm::{Catalog, CatalogBuilder};
 
-use crate::print_json;
+use crate::{print_json, write_jsonl};
 
 #[derive(Subcommand)]
 pub enum CatalogCommand {
@@ -195,16 +195,4 @@ fn synthesise(args: SynthArgs) -> Result<(), String> {
     }
     println!("wrote {} items to {}", items.len(), args.out_dir.display());
     Ok(())
-}
-
-/// Writes JSON lines atomically.
-fn write_jsonl(path: &Path, rows: impl Iterator<Item = serde_json::Value>) -> Result<(), String> {
-    grlm::atomic_write::write_atomically(path, |w| {
-        for row in rows {
-            serde_json::to_writer(&mut *w, &row)?;
-            w.write_all(b"\n")?;
-        }
-        Ok::<(), std::io::Error>(())
-    })
-    .map_err(|e| format!("{}: {e}", path.display()))
 }

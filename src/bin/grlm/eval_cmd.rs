@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 use grlm::eval::{read_sequences, sample_users, Metrics, Popularity};
 use grlm::{Mode, RecommendParams};
 
-use crate::print_json;
 use crate::recommend_cmd::{EngineArgs, ModeArg};
+use crate::{print_json, write_jsonl};
 
 /// The list length evaluated: the largest reported cut-off.
 const K: usize = 20;
@@ -45,9 +45,26 @@ pub struct EvalArgs {
     /// Also score a baseline on the same users.
     #[arg(long, value_enum)]
     baseline: Option<Baseline>,
+    /// Also write each evaluated user's outcome to this file, one JSON object per line:
+    /// `user`, `target`, `rank` (1-based rank of the target in the list, or null when it is
+    /// not in the top 20) and, with `--baseline`, `popularity_rank`. Two runs on the same
+    /// users can then be compared user by user (a paired test). Written atomically at the
+    /// end of the run.
+    #[arg(long, value_name = "RANKS.jsonl")]
+    ranks: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// One evaluated user's line of `--ranks`.
+#[derive(serde::Serialize)]
+struct UserRank {
+    user: u32,
+    target: u32,
+    rank: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    popularity_rank: Option<Option<usize>>,
 }
 
 /// Progress on stderr: a redrawn bar on a terminal, a line every 5% otherwise.
@@ -122,6 +139,7 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
     let mut progress = Progress::new(chosen.len());
     let started = Instant::now();
     let mut baseline_seconds = 0.0;
+    let mut ranks = Vec::new();
     for (done, &i) in chosen.iter().enumerate() {
         let seq = &sequences[i];
         let (history, target) = (seq.history(), seq.target().unwrap_or(0));
@@ -132,17 +150,30 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         let response = session
             .recommend(history, &params)
             .map_err(|e| format!("user {}: {e}", seq.user))?;
-        metrics.add(response.results.iter().position(|r| r.item == target));
+        let rank = response.results.iter().position(|r| r.item == target);
+        metrics.add(rank);
+        let mut line = UserRank {
+            user: seq.user,
+            target,
+            rank: rank.map(|r| r + 1),
+            popularity_rank: None,
+        };
         let valid = response.generated.iter().filter(|g| g.valid).count();
         let direct = response.generated.iter().filter(|g| g.direct).count();
         metrics.add_generated(response.generated.len(), valid, direct);
         if let Some(pop) = &popularity {
             let t = Instant::now();
             let ranked = pop.recommend(history, k);
-            baseline.add(ranked.iter().position(|&item| item == target));
+            let rank = ranked.iter().position(|&item| item == target);
+            baseline.add(rank);
+            line.popularity_rank = Some(rank.map(|r| r + 1));
             baseline_seconds += t.elapsed().as_secs_f64();
         }
+        ranks.push(line);
         progress.update(done + 1, &metrics);
+    }
+    if let Some(path) = &args.ranks {
+        write_jsonl(path, &ranks)?;
     }
     let seconds = started.elapsed().as_secs_f64() - baseline_seconds;
     let mut out = metrics.to_json(seconds);

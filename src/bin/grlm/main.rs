@@ -87,3 +87,18 @@ pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
     println!("{text}");
     Ok(())
 }
+
+/// Writes `rows` as JSON lines, atomically: a failed run leaves no half-written file.
+pub(crate) fn write_jsonl<T: serde::Serialize>(
+    path: &std::path::Path,
+    rows: impl IntoIterator<Item = T>,
+) -> Result<(), String> {
+    grlm::atomic_write::write_atomically(path, |w| {
+        for row in rows {
+            serde_json::to_writer(&mut *w, &row)?;
+            w.write_all(b"\n")?;
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))
+}
