@@ -261,31 +261,23 @@ pub(crate) fn exercise(bytes: &[u8]) -> [bool; 3] {
             assert!(meta.brand.as_ref().is_none_or(|b| !b.is_empty()));
         }
     }
+    // Lines in file order, each id once, each on the line that starts with it.
+    let check_rows = |rows: Vec<(u64, u32)>| {
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "lines in file order");
+        for &(line, id) in &rows {
+            assert_eq!(first_field(line).parse::<u32>().ok(), Some(id));
+        }
+        let mut ids: Vec<u32> = rows.into_iter().map(|(_, id)| id).collect();
+        ids.sort_unstable();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "an id listed twice was accepted");
+    };
     if let Ok(sequences) = parse_sequences(bytes, path) {
         accepted[1] = true;
-        assert!(sequences.windows(2).all(|w| w[0].0 < w[1].0), "lines in file order");
-        let mut users: Vec<u32> = sequences.iter().map(|(_, s)| s.user).collect();
-        users.sort_unstable();
-        assert!(
-            users.windows(2).all(|w| w[0] < w[1]),
-            "a user listed twice was accepted"
-        );
-        for (line, sequence) in &sequences {
-            assert_eq!(first_field(*line).parse::<u32>().ok(), Some(sequence.user));
-        }
+        check_rows(sequences.iter().map(|(line, s)| (*line, s.user)).collect());
     }
     if let Ok(rows) = parse_neighbors(bytes, path) {
         accepted[2] = true;
-        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "lines in file order");
-        let mut anchors: Vec<u32> = rows.iter().map(|(_, r)| r.anchor).collect();
-        anchors.sort_unstable();
-        assert!(
-            anchors.windows(2).all(|w| w[0] < w[1]),
-            "an anchor listed twice was accepted"
-        );
-        for (line, row) in &rows {
-            assert_eq!(first_field(*line).parse::<u32>().ok(), Some(row.anchor));
-        }
+        check_rows(rows.iter().map(|(line, r)| (*line, r.anchor)).collect());
     }
     accepted
 }
