@@ -289,10 +289,14 @@ fn eval_ranks_file_holds_each_users_outcome() {
         .collect();
     assert_eq!(rerun, lines.iter().map(outcome).collect::<Vec<_>>());
 
-    // An unwritable destination is an error naming it, after the run.
+    // A destination in a missing directory is refused before the run.
     let nowhere = s.dir.path().join("missing-dir/ranks.jsonl");
     let failed = s.run("eval", &["--sequences", &seqs, "--ranks", nowhere.to_str().unwrap()]);
-    fails_with(&failed, "missing-dir/ranks.jsonl");
+    fails_with(&failed, "missing-dir is not a directory");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).lines().count() <= 2,
+        "no progress printed"
+    );
     assert!(!nowhere.exists());
 }
 

@@ -48,8 +48,8 @@ pub struct EvalArgs {
     /// Also write each evaluated user's outcome to this file, one JSON object per line:
     /// `user`, `target`, `rank` (1-based rank of the target in the list, or null when it is
     /// not in the top 20) and, with `--baseline`, `popularity_rank`. Two runs on the same
-    /// users can then be compared user by user (a paired test). Written atomically at the
-    /// end of the run.
+    /// users can then be compared user by user (a paired test). Its directory must exist;
+    /// the file is written atomically at the end of the run.
     #[arg(long, value_name = "RANKS.jsonl")]
     ranks: Option<PathBuf>,
     /// Print one JSON object.
@@ -117,6 +117,12 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
     let chosen = sample_users(&sequences, args.users.unwrap_or(usize::MAX), args.seed);
     if chosen.is_empty() {
         return Err(format!("{}: no user has two or more items", args.sequences.display()));
+    }
+    // Refused before an hour of decoding rather than after it.
+    if let Some(parent) = args.ranks.as_deref().and_then(std::path::Path::parent) {
+        if !parent.as_os_str().is_empty() && !parent.is_dir() {
+            return Err(format!("--ranks: {} is not a directory", parent.display()));
+        }
     }
     let engine = args.engine.open()?;
     let mut session = engine
