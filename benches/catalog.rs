@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use grlm::catalog::synth;
-use grlm::ground::baseline::ReferenceGrounder;
-use grlm::ground::perturb::{perturb, Perturbation, SplitMix64};
 use grlm::{Catalog, CatalogBuilder, Grounder, ItemFilter, Tid};
+use grlm_testkit::perturb::{perturb, Perturbation, SplitMix64};
+use grlm_testkit::reference::ReferenceGrounder;
+use grlm_testkit::synth;
 
 fn beauty_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/beauty")

@@ -29,7 +29,8 @@ pub mod catalog;
 pub mod decode;
 pub mod engine;
 pub mod eval;
-pub mod ffi;
+mod ffi;
+pub mod filter;
 pub mod ground;
 pub mod llm;
 pub mod prompt;
@@ -40,7 +41,8 @@ pub use catalog::{Catalog, CatalogBuilder, CatalogError};
 pub use engine::{
     Engine, EngineError, EngineParams, Mode, RecommendParams, Recommendation, Response, Session, SessionParams,
 };
-pub use ground::{Grounded, Grounder, ItemFilter, Method};
+pub use filter::ItemFilter;
+pub use ground::{Grounded, Grounder, Method};
 pub use tid::{Term, Tid};
 
 /// The crate version, `major.minor.patch`.

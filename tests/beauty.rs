@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use grlm::ground::baseline::ReferenceGrounder;
-use grlm::ground::perturb::{perturb, Perturbation, SplitMix64};
 use grlm::{Catalog, CatalogBuilder, Grounder, ItemFilter, Method};
+use grlm_testkit::perturb::{perturb, Perturbation, SplitMix64};
+use grlm_testkit::reference::ReferenceGrounder;
 
 fn data() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/beauty");

@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
-use common::{compile_c, lib_dir, write_c_inputs};
+use grlm_testkit::fixtures::{compile_c, lib_dir, write_c_inputs};
+use grlm_testkit::process::run_ok;
 
 /// Compiles `source` (under tests/c) with `flags` into `dir`, linked to libgrlm.so.
 fn compile(dir: &Path, source: &str, name: &str, flags: &[&str]) -> PathBuf {
@@ -19,30 +19,25 @@ fn compile(dir: &Path, source: &str, name: &str, flags: &[&str]) -> PathBuf {
     compile_c(&cc, &lib_dir(), dir, source, name, flags)
 }
 
-/// Runs `cmd`, failing the test with its output unless it exits 0.
-fn run(what: &str, cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    stdout + &stderr
-}
-
-fn inputs() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write_c_inputs(dir.path());
-    dir
+/// The folder of files tests/c/api.c and threads.c open, written once per run of this test
+/// binary (under cargo's per-target scratch folder): the C programs only read them, and each
+/// test compiles into a name of its own.
+fn inputs() -> &'static Path {
+    static INPUTS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    INPUTS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_api");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_c_inputs(&dir);
+        dir
+    })
 }
 
 #[test]
 fn every_function_from_c() {
     let dir = inputs();
-    let exe = compile(dir.path(), "api.c", "api", &[]);
-    let out = run("api", Command::new(&exe).arg(dir.path()));
+    let exe = compile(dir, "api.c", "api", &[]);
+    let out = run_ok("api", Command::new(&exe).arg(dir));
     assert!(out.contains("all checks passed"), "{out}");
 }
 
@@ -50,7 +45,7 @@ fn every_function_from_c() {
 fn every_function_under_address_sanitizer() {
     let dir = inputs();
     let exe = compile(
-        dir.path(),
+        dir,
         "api.c",
         "api-asan",
         &[
@@ -59,10 +54,10 @@ fn every_function_under_address_sanitizer() {
             "-fno-sanitize-recover=all",
         ],
     );
-    run(
+    run_ok(
         "api under ASan/UBSan",
         Command::new(&exe)
-            .arg(dir.path())
+            .arg(dir)
             .env("ASAN_OPTIONS", "detect_leaks=1:halt_on_error=1:abort_on_error=0")
             .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"),
     );
@@ -71,13 +66,13 @@ fn every_function_under_address_sanitizer() {
 #[test]
 fn every_function_under_valgrind() {
     let dir = inputs();
-    let exe = compile(dir.path(), "api.c", "api-valgrind", &[]);
+    let exe = compile(dir, "api.c", "api-valgrind", &[]);
     let valgrind = Command::new("valgrind").arg("--version").output();
     assert!(
         valgrind.is_ok_and(|o| o.status.success()),
         "valgrind is not installed; run scripts/install-deps.sh"
     );
-    run(
+    run_ok(
         "api under valgrind",
         Command::new("valgrind")
             .args([
@@ -88,33 +83,31 @@ fn every_function_under_valgrind() {
                 "--quiet",
             ])
             .arg(&exe)
-            .arg(dir.path()),
+            .arg(dir),
     );
 }
 
 #[test]
 fn four_threads_share_one_engine() {
     let dir = inputs();
-    let exe = compile(dir.path(), "threads.c", "threads", &[]);
-    let out = run("threads", Command::new(&exe).arg(dir.path()));
+    let exe = compile(dir, "threads.c", "threads", &[]);
+    let out = run_ok("threads", Command::new(&exe).arg(dir));
     assert!(out.contains("identical to the single-threaded run"), "{out}");
 }
 
 #[test]
 fn four_threads_under_thread_sanitizer() {
     let dir = inputs();
-    let exe = compile(dir.path(), "threads.c", "threads-tsan", &["-fsanitize=thread"]);
-    run(
+    let exe = compile(dir, "threads.c", "threads-tsan", &["-fsanitize=thread"]);
+    run_ok(
         "threads under TSan",
-        Command::new(&exe)
-            .arg(dir.path())
-            .env("TSAN_OPTIONS", "halt_on_error=1"),
+        Command::new(&exe).arg(dir).env("TSAN_OPTIONS", "halt_on_error=1"),
     );
 }
 
 #[test]
 fn the_library_exports_only_the_c_api() {
-    let out = run(
+    let out = run_ok(
         "nm",
         Command::new("nm")
             .args(["-D", "--defined-only"])

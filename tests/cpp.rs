@@ -5,24 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
-mod common;
-use common::{lib_dir, tiny_engine_files};
+use grlm_testkit::fixtures::{lib_dir, tiny_engine_files};
+use grlm_testkit::process::run_ok;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs `cmd`, failing the test with its output unless it exits 0; returns stdout.
-fn run(what: &str, cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 const CXX_FLAGS: [&str; 5] = ["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
@@ -32,7 +19,7 @@ fn headers_included_twice_in_two_units() {
     let dir = tempfile::tempdir().unwrap();
     let lib = lib_dir();
     let exe = dir.path().join("double_include");
-    run(
+    run_ok(
         "c++ double_include",
         Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
             .args(CXX_FLAGS)
@@ -48,7 +35,7 @@ fn headers_included_twice_in_two_units() {
             .arg(format!("-Wl,-rpath,{}", lib.display()))
             .arg("-lgrlm"),
     );
-    assert!(run("double_include", &mut Command::new(&exe)).contains("double include ok"));
+    assert!(run_ok("double_include", &mut Command::new(&exe)).contains("double include ok"));
 }
 
 /// The example's answer for history 1 2 3: three recommendations after a "next" line.
@@ -68,7 +55,7 @@ fn example_builds_with_find_package_and_pkg_config() {
     let (model, catalog) = tiny_engine_files(dir.path());
     let prefix = dir.path().join("prefix");
     lib_dir(); // fails clearly if the library is stale
-    run(
+    run_ok(
         "scripts/install.sh",
         Command::new(root().join("scripts/install.sh"))
             .arg("--no-build")
@@ -77,7 +64,7 @@ fn example_builds_with_find_package_and_pkg_config() {
 
     // CMake, shared and static.
     let build = dir.path().join("build");
-    run(
+    run_ok(
         "cmake configure",
         Command::new("cmake")
             .arg("-S")
@@ -88,12 +75,12 @@ fn example_builds_with_find_package_and_pkg_config() {
             .arg("-DGRLM_EXAMPLE_STATIC=ON")
             .arg(format!("-DCMAKE_CXX_FLAGS=-I{}", root().join("bindings/cpp").display())),
     );
-    run("cmake build", Command::new("cmake").arg("--build").arg(&build));
+    run_ok("cmake build", Command::new("cmake").arg("--build").arg(&build));
     let args = [model.to_str().unwrap(), catalog.to_str().unwrap(), "1", "2", "3"];
     for exe in ["grlm-example", "grlm-example-static"] {
-        check_example(&run(exe, Command::new(build.join(exe)).args(args)));
+        check_example(&run_ok(exe, Command::new(build.join(exe)).args(args)));
     }
-    let ldd = run("ldd", Command::new("ldd").arg(build.join("grlm-example-static")));
+    let ldd = run_ok("ldd", Command::new("ldd").arg(build.join("grlm-example-static")));
     assert!(
         !ldd.contains("libgrlm"),
         "the static build still needs libgrlm.so:\n{ldd}"
@@ -101,14 +88,14 @@ fn example_builds_with_find_package_and_pkg_config() {
 
     // pkg-config.
     let pc = prefix.join("lib/pkgconfig");
-    let flags = run(
+    let flags = run_ok(
         "pkg-config",
         Command::new("pkg-config")
             .args(["--cflags", "--libs", "grlm"])
             .env("PKG_CONFIG_PATH", &pc),
     );
     let exe = dir.path().join("example-pkg-config");
-    run(
+    run_ok(
         "c++ with pkg-config flags",
         Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
             .args(CXX_FLAGS)
@@ -118,5 +105,5 @@ fn example_builds_with_find_package_and_pkg_config() {
             .args(flags.split_whitespace())
             .arg(format!("-Wl,-rpath,{}", prefix.join("lib").display())),
     );
-    check_example(&run("example via pkg-config", Command::new(&exe).args(args)));
+    check_example(&run_ok("example via pkg-config", Command::new(&exe).args(args)));
 }

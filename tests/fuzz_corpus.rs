@@ -18,7 +18,7 @@ fn each_input(target: &str, f: impl Fn(&[u8])) -> usize {
 #[test]
 fn catalog_open_corpus() {
     each_input("catalog_open", |b| {
-        grlm::catalog::exercise(b);
+        grlm_testkit::fuzz::catalog_open(b);
     });
     // The seeds are valid catalogues: the smoke test would notice if the reader broke.
     for name in ["tiny.grlm", "tiny-trie.grlm"] {
@@ -28,7 +28,7 @@ fn catalog_open_corpus() {
                 .join(name),
         )
         .unwrap();
-        assert!(grlm::catalog::exercise(&seed), "{name}");
+        assert!(grlm_testkit::fuzz::catalog_open(&seed), "{name}");
     }
     // The second seed carries a token trie, so the fuzzer mutates that section too.
     let trie_seed =
@@ -38,15 +38,15 @@ fn catalog_open_corpus() {
 
 #[test]
 fn tid_parse_corpus() {
-    each_input("tid_parse", grlm::tid::exercise);
+    each_input("tid_parse", grlm_testkit::fuzz::tid_parse);
 }
 
 #[test]
 fn jsonl_input_corpus() {
-    each_input("jsonl_input", grlm::catalog::input::exercise);
+    each_input("jsonl_input", grlm_testkit::fuzz::jsonl_input);
 }
 
 #[test]
 fn sequences_parse_corpus() {
-    each_input("sequences_parse", grlm::eval::exercise);
+    each_input("sequences_parse", grlm_testkit::fuzz::sequences_parse);
 }

@@ -4,8 +4,6 @@
 //! absence fails the test rather than skipping it, so a CI machine without them cannot
 //! pass silently.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -58,10 +56,10 @@ fn kotlin_binding_passes_its_jvm_test() {
     let java = require_tool("java");
     let jna = require_jna();
     // First, so that a missing or stale libgrlm.so fails before the slow compile.
-    let lib_dir = common::lib_dir();
+    let lib_dir = grlm_testkit::fixtures::lib_dir();
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let (model, catalog) = common::tiny_engine_files(dir.path());
+    let (model, catalog) = grlm_testkit::fixtures::tiny_engine_files(dir.path());
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("bindings/kotlin/src");
     let mut sources = kotlin_sources(&root.join("main/kotlin/org/libgrlm"));

@@ -155,7 +155,7 @@ fn free_mode_reports_what_the_model_wrote() {
 fn a_catalogue_for_another_tokenizer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let tiny = dir.path().join("tiny.gguf");
-    grlm::llm::tiny::write_tiny_model(&tiny, &["[a, b]\n"], &Default::default()).unwrap();
+    grlm_testkit::tiny::write_tiny_model(&tiny, &["[a, b]\n"], &Default::default()).unwrap();
     let e = Engine::open(&EngineParams::new(&tiny, &setup().catalog)).unwrap_err();
     assert!(matches!(e, EngineError::TokenizerMismatch { .. }), "{e}");
     assert!(e.to_string().contains("grlm-tiny"), "{e}");

@@ -14,5 +14,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     HOOK.call_once(|| {
         let _ = std::panic::take_hook();
     });
-    grlm::catalog::exercise(data);
+    grlm_testkit::fuzz::catalog_open(data);
 });

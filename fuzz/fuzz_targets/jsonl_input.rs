@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    grlm::catalog::input::exercise(data);
+    grlm_testkit::fuzz::jsonl_input(data);
 });

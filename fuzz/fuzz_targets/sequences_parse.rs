@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    grlm::eval::exercise(data);
+    grlm_testkit::fuzz::sequences_parse(data);
 });

@@ -10,7 +10,8 @@ use super::format::{
 };
 use super::input::{read_items, read_tids, InputError};
 use super::le::extend_u32;
-use super::trie::{build_trie, TokenizerFingerprint, TrieBuildError};
+use super::trie::{build_trie, TrieBuildError};
+use crate::llm::TokenizerFingerprint;
 use crate::tid::Tid;
 
 /// Why a catalogue could not be built.

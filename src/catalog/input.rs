@@ -180,14 +180,6 @@ pub fn for_each_line(
     }
 }
 
-/// Runs both JSONL parsers on `bytes`; the fuzz target and its corpus smoke test call this.
-#[doc(hidden)]
-pub fn exercise(bytes: &[u8]) {
-    let _ = parse_items(bytes, Path::new("fuzz"));
-    let _ = parse_tids(bytes, Path::new("fuzz"), None);
-    let _ = parse_tids(bytes, Path::new("fuzz"), Some(5));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

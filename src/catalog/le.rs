@@ -7,6 +7,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::CatalogError;
+
 /// A `u32` stored little-endian.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 #[repr(transparent)]
@@ -55,4 +57,17 @@ pub(crate) fn read_u64(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&bytes[at..at + 8]);
     u64::from_le_bytes(b)
+}
+
+/// Row `i` of a CSR pair, bounds-checked.
+pub(crate) fn csr<'a>(
+    offsets: &[U32Le],
+    values: &'a [U32Le],
+    i: usize,
+    section: &'static str,
+) -> Result<&'a [U32Le], CatalogError> {
+    let bad = || CatalogError::corrupt(section, format!("bad offsets for row {i}"));
+    let start = offsets.get(i).ok_or_else(bad)?.get() as usize;
+    let end = offsets.get(i + 1).ok_or_else(bad)?.get() as usize;
+    values.get(start..end).ok_or_else(bad)
 }

@@ -6,21 +6,18 @@
 //! - [`Catalog`]: opens a file in O(1) (structure only) and serves zero-copy lookups;
 //!   [`Catalog::verify`] checks every checksum and invariant.
 //! - [`trie`]: the optional token trie that drives constrained decoding.
-//! - [`synth`]: seeded synthetic catalogues with a realistic term distribution, for scale
-//!   tests and benchmarks.
 
 mod builder;
 pub mod format;
 pub mod input;
 pub mod le;
 pub(crate) mod reader;
-pub mod synth;
 pub mod trie;
 mod verify;
 
 pub use builder::{BuildError, BuildReport, CatalogBuilder, TokenTrieSpec};
 pub use reader::{Catalog, CatalogInfo, TokenTrieInfo};
-pub use trie::{TokenTrie, TokenizerFingerprint};
+pub use trie::TokenTrie;
 
 use std::path::PathBuf;
 
@@ -101,45 +98,6 @@ impl CatalogError {
             reason: reason.into(),
         }
     }
-}
-
-/// Opens `bytes` as a catalogue and uses every reader path on it; the fuzz target and its
-/// corpus smoke test call this. Returns whether the bytes opened and verified. Never panics
-/// on any input — that is what the fuzzer checks.
-#[doc(hidden)]
-pub fn exercise(bytes: &[u8]) -> bool {
-    let Ok(catalog) = Catalog::from_bytes(bytes.to_vec()) else {
-        return false;
-    };
-    let verified = catalog.verify().is_ok();
-    let _ = catalog.info();
-    let n = catalog.len();
-    for index in [0, n / 2, n.saturating_sub(1), n] {
-        if let Some(item) = catalog.item_id(index) {
-            let _ = catalog.title_of(item);
-            if let Ok(Some(tid)) = catalog.tid_of(item) {
-                let _ = catalog.items_with_tid(&tid);
-                let _ = catalog.ground(&tid, 3, &crate::ItemFilter::none());
-            }
-        }
-    }
-    if let Some(trie) = catalog.token_trie() {
-        let _ = trie.fingerprint();
-        for node in [0, 1, trie.node_count() as u32 / 2, trie.node_count() as u32] {
-            if let Ok((tokens, _)) = trie.children(node) {
-                if let Some(token) = tokens.first() {
-                    let _ = trie.child(node, token.get());
-                }
-            }
-            let _ = trie.leaf_tid(node);
-            let _ = trie.parent(node);
-        }
-        let _ = trie.leaf_of(0);
-    }
-    for text in ["[a, b, c, d, e]", "[hair-mask, citrus]", "[zzzz, abcd, x]"] {
-        let _ = catalog.ground_text(text, 5, &crate::ItemFilter::none().exclude([1]));
-    }
-    verified
 }
 
 #[cfg(test)]

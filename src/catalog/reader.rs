@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::format::{Header, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
-use super::le::{u32_slice, U32Le};
+use super::le::{csr, u32_slice, U32Le};
 use super::trie::{TokenTrie, TrieMeta};
 use super::CatalogError;
 use crate::tid::{Term, Tid, MAX_TID_LEN};
@@ -353,8 +353,9 @@ impl Catalog {
             .ok_or_else(|| CatalogError::corrupt("TidTerms", format!("no row for TID index {tid}")))
     }
 
-    /// Item indices that carry TID `tid`, ascending.
-    pub(crate) fn tid_items(&self, tid: usize) -> Result<&[U32Le], CatalogError> {
+    /// Item indices (positions in id order, see [`Catalog::item_id`]) that carry the TID
+    /// with index `tid` (`0..tid_count()`), ascending.
+    pub fn tid_items(&self, tid: usize) -> Result<&[U32Le], CatalogError> {
         csr(
             self.u32s(SectionKind::TidItemOffsets),
             self.u32s(SectionKind::TidItems),
@@ -363,8 +364,9 @@ impl Catalog {
         )
     }
 
-    /// TIDs holding `term` at `position`, ascending.
-    pub(crate) fn pos_postings(&self, position: usize, term: u32) -> Result<&[U32Le], CatalogError> {
+    /// Indices of the TIDs holding term id `term` at `position`, ascending: the inverted
+    /// lists structural grounding starts from.
+    pub fn pos_postings(&self, position: usize, term: u32) -> Result<&[U32Le], CatalogError> {
         let key = position
             .checked_mul(self.term_count())
             .and_then(|k| k.checked_add(term as usize))
@@ -422,8 +424,9 @@ impl Catalog {
         None
     }
 
-    /// The TID of TID index `tid`.
-    pub(crate) fn tid_at(&self, tid: usize) -> Result<Tid, CatalogError> {
+    /// The TID with index `tid` (`0..tid_count()`; the token trie's leaves name TIDs by
+    /// index).
+    pub fn tid_at(&self, tid: usize) -> Result<Tid, CatalogError> {
         let mut terms = Vec::with_capacity(self.tid_len());
         for id in self.tid_row(tid)? {
             let text = self.term_text(id.get())?;
@@ -541,19 +544,6 @@ impl Catalog {
 pub(crate) fn guard_fst<T>(f: impl FnOnce() -> T) -> Result<T, CatalogError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .map_err(|_| CatalogError::corrupt("TermFst", "malformed term dictionary"))
-}
-
-/// Row `i` of a CSR pair, bounds-checked.
-pub(crate) fn csr<'a>(
-    offsets: &[U32Le],
-    values: &'a [U32Le],
-    i: usize,
-    section: &'static str,
-) -> Result<&'a [U32Le], CatalogError> {
-    let bad = || CatalogError::corrupt(section, format!("bad offsets for row {i}"));
-    let start = offsets.get(i).ok_or_else(bad)?.get() as usize;
-    let end = offsets.get(i + 1).ok_or_else(bad)?.get() as usize;
-    values.get(start..end).ok_or_else(bad)
 }
 
 fn string_at<'a>(offsets: &[U32Le], bytes: &'a [u8], i: usize, section: &'static str) -> Result<&'a str, CatalogError> {

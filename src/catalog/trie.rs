@@ -10,7 +10,7 @@
 //! ```text
 //! offset  size  field (all little-endian)
 //!      0     8  magic "GRLMTRIE"
-//!      8     8  tokenizer fingerprint (u64), see `llm::Tokenizer::fingerprint`
+//!      8     8  tokenizer fingerprint (u64), see `llm::Model::fingerprint`
 //!     16     4  vocabulary size: every token id is below it
 //!     20     4  node count M >= 1; node 0 is the root
 //!     24     4  TID count T (equals the catalogue's)
@@ -25,8 +25,9 @@
 //! Nodes are numbered breadth-first with siblings in token order, so edge `e` leads to node
 //! `e + 1` and needs no stored target.
 
-use super::le::{extend_u32, read_u32, read_u64, u32_slice, U32Le};
+use super::le::{csr, extend_u32, read_u32, read_u64, u32_slice, U32Le};
 use super::CatalogError;
+use crate::llm::TokenizerFingerprint;
 
 /// First bytes of the trie section.
 pub const TRIE_MAGIC: [u8; 8] = *b"GRLMTRIE";
@@ -36,27 +37,6 @@ pub const MAX_TOKENIZER_NAME: usize = 31;
 /// Marks "no TID" in `node_tid` and "no parent" in `node_parent`.
 pub const NONE: u32 = u32::MAX;
 const SECTION: &str = "TokenTrie";
-
-/// Identifies a tokenizer: two tokenizers with the same fingerprint split every text alike.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenizerFingerprint {
-    /// Hash over the vocabulary, its token types and the tokenization of probe texts.
-    pub hash: u64,
-    /// Number of tokens.
-    pub vocab_size: u32,
-    /// Human-readable name (the model's `general.name`), for messages only.
-    pub name: String,
-}
-
-impl std::fmt::Display for TokenizerFingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({} tokens, fingerprint {:016x})",
-            self.name, self.vocab_size, self.hash
-        )
-    }
-}
 
 /// Why a token trie could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -306,7 +286,7 @@ impl<'a> TokenTrie<'a> {
     /// The tokens leading out of `node`, ascending, and the node the first one leads to (the
     /// `i`-th leads to `first + i`).
     pub fn children(&self, node: u32) -> Result<(&'a [U32Le], u32), CatalogError> {
-        let row = super::reader::csr(self.child_offsets, self.edge_tokens, node as usize, SECTION)?;
+        let row = csr(self.child_offsets, self.edge_tokens, node as usize, SECTION)?;
         let start = self.child_offsets[node as usize].get();
         Ok((row, start + 1))
     }

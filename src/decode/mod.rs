@@ -11,8 +11,6 @@ pub(crate) mod constrained;
 pub(crate) mod free;
 pub(crate) mod prune;
 
-#[cfg(test)]
-pub(crate) use beams::log_sum_exp;
 pub(crate) use beams::{SeqPool, PROMPT_SEQ};
 
 use std::time::Duration;

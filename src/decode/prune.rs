@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use crate::catalog::{Catalog, CatalogError, TokenTrie};
-use crate::ground::ItemFilter;
+use crate::filter::ItemFilter;
 
 /// The live part of the trie for one request's [`ItemFilter`].
 ///

@@ -153,6 +153,3 @@ impl Engine {
         Session::new(Arc::clone(&self.inner), params)
     }
 }
-
-#[cfg(test)]
-pub(crate) mod tests;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{EngineError, Shared};
 use crate::decode::{constrained, free, prune::Pruning, SearchStats, SeqPool, Start, PROMPT_SEQ};
-use crate::ground::ItemFilter;
+use crate::filter::ItemFilter;
 use crate::llm::{BatchToken, Context, ContextParams, Token};
 use crate::prompt::{self, PromptItem};
 use crate::tid::Tid;

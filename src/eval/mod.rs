@@ -236,27 +236,6 @@ impl Popularity {
     }
 }
 
-/// Parses `bytes` as a sequences file and uses what parsed; the fuzz target and its corpus
-/// smoke test call this. Never panics.
-#[doc(hidden)]
-pub fn exercise(bytes: &[u8]) {
-    let Ok(sequences) = parse_sequences(bytes) else { return };
-    for s in &sequences {
-        assert!(!s.items.is_empty());
-        assert_eq!(s.history().len() + 1, s.items.len());
-    }
-    let chosen = sample_users(&sequences, 3, 1);
-    assert!(chosen.iter().all(|&i| sequences[i].items.len() >= 2));
-    let popularity = Popularity::fit(&sequences);
-    let mut metrics = Metrics::default();
-    for &i in &chosen {
-        let s = &sequences[i];
-        let ranked = popularity.recommend(s.history(), 20);
-        metrics.add(ranked.iter().position(|&x| Some(x) == s.target()));
-    }
-    assert!((0.0..=1.0).contains(&metrics.recall(20)));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use super::args;
 use super::results::{grlm_results, GRLM_METHOD_LOOKUP};
 use super::status::*;
 use crate::engine::{Engine, EngineParams};
-use crate::ground::ItemFilter;
+use crate::filter::ItemFilter;
 use crate::llm::ModelParams;
 use crate::tid::Tid;
 

@@ -29,22 +29,3 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod version;
-
-pub use engine::{
-    grlm_catalog_info, grlm_engine, grlm_engine_catalog_info, grlm_engine_default_params, grlm_engine_free,
-    grlm_engine_items, grlm_engine_open, grlm_engine_params, grlm_ground,
-};
-pub use results::{
-    grlm_generated, grlm_method, grlm_result, grlm_results, grlm_results_free, grlm_results_generated_get,
-    grlm_results_generated_len, grlm_results_get, grlm_results_len, grlm_results_stats, grlm_stats, GRLM_METHOD_DIRECT,
-    GRLM_METHOD_LOOKUP, GRLM_METHOD_RECOMMENDED, GRLM_METHOD_STRUCTURAL,
-};
-pub use session::{
-    grlm_mode, grlm_recommend, grlm_recommend_default_params, grlm_recommend_params, grlm_session,
-    grlm_session_append_history, grlm_session_default_params, grlm_session_free, grlm_session_history_len,
-    grlm_session_new, grlm_session_params, grlm_session_set_history, GRLM_MODE_CONSTRAINED, GRLM_MODE_FREE,
-};
-pub use status::*;
-pub use version::{
-    grlm_abi_version, grlm_version, GRLM_ABI_VERSION, GRLM_VERSION_MAJOR, GRLM_VERSION_MINOR, GRLM_VERSION_PATCH,
-};

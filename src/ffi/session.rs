@@ -7,7 +7,7 @@ use super::engine::grlm_engine;
 use super::results::grlm_results;
 use super::status::*;
 use crate::engine::{Engine, Mode, RecommendParams, Session, SessionParams};
-use crate::ground::ItemFilter;
+use crate::filter::ItemFilter;
 
 /// How a recommendation's beams become items: one of the `GRLM_MODE_*` values. A plain
 /// integer rather than an enum so that a stray value is refused, never undefined.
@@ -80,26 +80,17 @@ pub struct grlm_recommend_params {
 /// `GRLM_STATUS_SESSION_BUSY` instead of racing.
 pub struct grlm_session {
     engine: Engine,
-    pub(super) state: Mutex<State>,
+    state: Mutex<State>,
 }
 
-pub(super) struct State {
+struct State {
     session: Session,
     history: Vec<u32>,
 }
 
 impl grlm_session {
     fn lock(&self) -> Result<MutexGuard<'_, State>, Error> {
-        self.state.try_lock().map_err(|e| match e {
-            TryLockError::WouldBlock => Error::new(
-                GRLM_STATUS_SESSION_BUSY,
-                "another thread is using this session; a session serves one thread at a time",
-            ),
-            TryLockError::Poisoned(_) => Error::new(
-                GRLM_STATUS_POISONED,
-                "an earlier call on this session panicked; free the session and make a new one",
-            ),
-        })
+        lock_exclusive(&self.state)
     }
 
     fn check_known(&self, items: &[u32]) -> Result<(), Error> {
@@ -112,6 +103,22 @@ impl grlm_session {
             None => Ok(()),
         }
     }
+}
+
+/// Locks what one call on a session needs. A second caller gets `SESSION_BUSY` at once
+/// rather than waiting (a session serves one thread at a time, so a wait would hide a bug
+/// in the app), and a state left behind by a panic is refused (`POISONED`), never trusted.
+pub(super) fn lock_exclusive<T>(state: &Mutex<T>) -> Result<MutexGuard<'_, T>, Error> {
+    state.try_lock().map_err(|e| match e {
+        TryLockError::WouldBlock => Error::new(
+            GRLM_STATUS_SESSION_BUSY,
+            "another thread is using this session; a session serves one thread at a time",
+        ),
+        TryLockError::Poisoned(_) => Error::new(
+            GRLM_STATUS_POISONED,
+            "an earlier call on this session panicked; free the session and make a new one",
+        ),
+    })
 }
 
 /// Defaults as documented on each field. Thread-safe.

@@ -3,8 +3,9 @@
 
 use std::ffi::CStr;
 
-use super::status::{self, guard, Error};
-use super::*;
+use super::session::*;
+use super::status::{self, guard, Error, *};
+use super::version::*;
 
 fn last_error() -> String {
     // SAFETY: never NULL, valid until the next status-returning call on this thread.
@@ -80,63 +81,22 @@ fn header_version_constants_follow_the_crate_version() {
     assert_eq!(grlm_abi_version(), GRLM_ABI_VERSION);
 }
 
-/// An engine and a one-thread session on the tiny test model, made through the C API.
-fn open_session() -> (*mut grlm_engine, *mut grlm_session) {
-    let fixture = crate::engine::tests::fixture();
-    let model = std::ffi::CString::new(fixture.model.to_str().unwrap()).unwrap();
-    let catalog = std::ffi::CString::new(fixture.catalog.to_str().unwrap()).unwrap();
-    let mut params = grlm_engine_default_params();
-    params.model_path = model.as_ptr();
-    params.catalog_path = catalog.as_ptr();
-    let mut engine = std::ptr::null_mut();
-    // SAFETY: valid params and out-pointer.
-    assert_eq!(unsafe { grlm_engine_open(&params, &mut engine) }, GRLM_STATUS_OK);
-    let mut session_params = grlm_session_default_params();
-    session_params.threads = 1;
-    let mut session = std::ptr::null_mut();
-    // SAFETY: live engine, valid params and out-pointer.
-    assert_eq!(
-        unsafe { grlm_session_new(engine, &session_params, &mut session) },
-        GRLM_STATUS_OK
-    );
-    // SAFETY: live session; ids 1..=3 are fixture items.
-    assert_eq!(
-        unsafe { grlm_session_set_history(session, [1u32, 2, 3].as_ptr(), 3) },
-        GRLM_STATUS_OK
-    );
-    (engine, session)
-}
-
 #[test]
 fn a_session_in_use_is_busy_and_a_panicked_one_is_poisoned() {
-    let (engine, session) = open_session();
-    let mut results = std::ptr::null_mut();
+    let state = std::sync::Mutex::new(7u32);
     {
         // Another thread inside a call holds the lock; this is what a second caller sees.
-        // SAFETY: live session.
-        let _inside = unsafe { &*session }.state.lock().unwrap();
-        // SAFETY: live session, NULL params = defaults, valid out-pointer.
-        let status = unsafe { grlm_recommend(session, std::ptr::null(), &mut results) };
+        let _inside = state.lock().unwrap();
+        let status = guard(|| lock_exclusive(&state).map(|_| ()));
         assert_eq!(status, GRLM_STATUS_SESSION_BUSY);
-        assert!(results.is_null(), "out-parameter written on failure");
         assert!(last_error().contains("another thread"), "{}", last_error());
     }
+    assert_eq!(*lock_exclusive(&state).unwrap(), 7);
     // A panic while the state is held leaves it in an unknown state: refuse it from then on.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: live session.
-        let _inside = unsafe { &*session }.state.lock().unwrap();
+    let _ = std::panic::catch_unwind(|| {
+        let _inside = state.lock().unwrap();
         panic!("inside a session call");
-    }));
-    let mut len = usize::MAX;
-    // SAFETY: live session and out-pointer.
-    assert_eq!(
-        unsafe { grlm_session_history_len(session, &mut len) },
-        GRLM_STATUS_POISONED
-    );
-    assert_eq!(len, usize::MAX);
-    // SAFETY: live handles, each freed once.
-    unsafe {
-        grlm_session_free(session);
-        grlm_engine_free(engine);
-    }
+    });
+    assert_eq!(guard(|| lock_exclusive(&state).map(|_| ())), GRLM_STATUS_POISONED);
+    assert!(last_error().contains("free the session"), "{}", last_error());
 }

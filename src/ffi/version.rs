@@ -5,10 +5,13 @@ use std::ffi::c_char;
 use super::status::guard_value;
 
 /// Major version of the libgrlm the header belongs to (equals the crate version).
+#[allow(dead_code)] // for C, through the header; a test checks it against the crate version
 pub const GRLM_VERSION_MAJOR: u32 = 0;
 /// Minor version.
+#[allow(dead_code)] // for C, through the header; a test checks it against the crate version
 pub const GRLM_VERSION_MINOR: u32 = 1;
 /// Patch version.
+#[allow(dead_code)] // for C, through the header; a test checks it against the crate version
 pub const GRLM_VERSION_PATCH: u32 = 0;
 /// Version of the binary interface. It changes whenever a function's signature, a struct's
 /// layout or a status value changes incompatibly; compare it with `grlm_abi_version()` at

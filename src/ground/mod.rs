@@ -22,19 +22,14 @@
 //! remaining list can reach the k-th score, long lists are only swept for TIDs met twice
 //! ("pair mode", see [`Grounder`]). A query never scans the vocabulary or the item table, and
 //! the result equals scoring every TID (a property test checks it).
-//!
-//! [`baseline`] re-implements the paper's reference fallback for comparison.
 
-pub mod baseline;
-mod filter;
 pub mod fuzzy;
-pub mod perturb;
 mod structural;
 
-pub use filter::ItemFilter;
 pub use structural::Grounder;
 
 use crate::catalog::{Catalog, CatalogError};
+use crate::filter::ItemFilter;
 use crate::tid::{Tid, TidParseError};
 
 /// How an item was found.

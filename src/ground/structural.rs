@@ -4,10 +4,11 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use super::fuzzy::{term_matches, TermMatch};
-use super::{Grounded, ItemFilter, Method};
+use super::{Grounded, Method};
 use crate::catalog::format::SectionKind;
 use crate::catalog::le::U32Le;
 use crate::catalog::{Catalog, CatalogError};
+use crate::filter::ItemFilter;
 use crate::tid::{Tid, MAX_TID_LEN};
 
 /// Credit for a query term found `d` positions away from where the query has it.

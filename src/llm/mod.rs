@@ -5,24 +5,33 @@
 //! - [`LoraAdapter`]: a llama.cpp LoRA adapter GGUF, applied to contexts at a scale.
 //! - [`Context`]: one KV cache and its decode calls: batches of tokens with positions and
 //!   sequence ids, logits per batch row, sequence copy/remove for beam forks.
-//! - [`gguf`]: writes GGUF files (tiny models, adapters, merged models).
-//! - [`tiny`]: writes a tiny, deterministic llama-architecture GGUF for tests and demos.
 //!
 //! llama.cpp has one global backend; [`Model::load`] initialises it on first use. Its log
 //! output is silenced unless `GRLM_LLAMA_LOG=1`.
 
 mod context;
-pub mod gguf;
 mod model;
-pub mod tiny;
 
 pub use context::{BatchToken, CacheOp, Context, ContextParams, DecodeStats, MAX_SEQUENCES};
-pub use model::{LoraAdapter, Model, ModelParams};
+pub use model::{LoraAdapter, Model, ModelParams, TokenizerFingerprint};
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
+
+/// The llama.cpp backends compiled into this build (cargo features of `grlm`), CPU first.
+pub fn backends() -> Vec<&'static str> {
+    [
+        ("cpu", true),
+        ("cuda", cfg!(feature = "cuda")),
+        ("metal", cfg!(feature = "metal")),
+        ("vulkan", cfg!(feature = "vulkan")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect()
+}
 
 /// A token id of the backbone's vocabulary.
 pub type Token = u32;

@@ -7,6 +7,8 @@
 //!   the same GGUF llama.cpp runs.
 //! - [`lora`]: LoRA adapters on that model, their training loop, and the llama.cpp adapter
 //!   GGUF they are saved as.
+//! - [`prompts`]: the prompts only training builds (term internalisation, collaborative
+//!   neighbours, term generation), beside the engine's recommendation prompt.
 //! - [`terms`]: term generation — sentence embeddings of item text (all-MiniLM-L6-v2 in
 //!   candle), each item's nearest neighbours (`grlm-train neighbors`), TIDs written by the
 //!   backbone under a grammar (`grlm-train terms`) and their statistics (`terms-stats`).
@@ -15,5 +17,6 @@
 
 pub mod llama;
 pub mod lora;
+pub mod prompts;
 pub mod sft;
 pub mod terms;

@@ -199,7 +199,7 @@ fn bad_input_fails_clearly() {
     let out = s.dir.path().join("a.gguf");
 
     // Not a llama model.
-    let mut g = grlm::llm::gguf::GgufWriter::default();
+    let mut g = grlm_testkit::gguf::GgufWriter::default();
     g.kv_str("general.architecture", "gpt2");
     let gpt2 = s.dir.path().join("gpt2.gguf");
     std::fs::write(&gpt2, g.finish()).unwrap();

@@ -4,7 +4,7 @@
 //! file and line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 use common::{embedder_dir, fails_with, ok_json};
@@ -54,10 +54,7 @@ impl Run {
             args.extend(["-k", "2"]);
         }
         args.extend_from_slice(extra);
-        Command::new(env!("CARGO_BIN_EXE_grlm-train"))
-            .args(&args)
-            .output()
-            .expect("run grlm-train")
+        common::train(&args)
     }
 }
 

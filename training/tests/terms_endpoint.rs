@@ -281,7 +281,7 @@ fn transient_server_errors_are_retried_and_a_key_is_sent() {
         }
     });
     let setup = Setup::new(r#"{"item": 1, "title": "Raw African Black Soap from Ghana"}"#);
-    let out = Command::new(env!("CARGO_BIN_EXE_grlm-train"))
+    let out = common::train_command()
         .args(["terms", "--items"])
         .arg(setup.path("items.jsonl"))
         .args(["--endpoint", &peer.url, "--out"])

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use grlm::llm::tiny::{tiny_model_bytes, TinyModelSpec};
 use grlm::llm::{BatchToken, Context, ContextParams, Model, ModelParams};
+use grlm_testkit::tiny::{tiny_model_bytes, TinyModelSpec};
 
 use super::Llama;
 
@@ -129,7 +129,7 @@ fn other_architectures_and_broken_files_are_refused() {
     let e = Llama::load(&dir.path().join("missing.gguf"), &Device::Cpu).unwrap_err();
     assert!(matches!(e, super::LlamaError::Io { .. }), "{e}");
 
-    let mut g = grlm::llm::gguf::GgufWriter::default();
+    let mut g = grlm_testkit::gguf::GgufWriter::default();
     g.kv_str("general.architecture", "gpt2");
     let other = dir.path().join("gpt2.gguf");
     std::fs::write(&other, g.finish()).unwrap();

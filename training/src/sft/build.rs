@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use grlm::prompt::{self, ItemDetails, PromptAnswer, PromptItem};
+use crate::prompts::{self, ItemDetails, PromptAnswer};
+use grlm::prompt::{self, PromptItem};
 use grlm::rng::SplitMix64;
 use grlm::tid::Tid;
 
@@ -74,7 +75,7 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
             categories: meta.map_or(&[][..], |m| &m.categories[..]),
             brand: meta.and_then(|m| m.brand.as_deref()),
         };
-        match prompt::terms(&details, tid) {
+        match prompts::terms(&details, tid) {
             Some(made) => train.push((Origin::Item(*item), from_prompt_answer(Task::Terms, made))),
             None => skipped.items_without_text += 1,
         }
@@ -128,7 +129,7 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
             continue;
         }
         let tids: Vec<&Tid> = shown.iter().map(|item| tid_of[item]).collect();
-        let made = prompt::neighbors(tid_of[&row.anchor], &tids);
+        let made = prompts::neighbors(tid_of[&row.anchor], &tids);
         train.push((Origin::Anchor(row.anchor), from_prompt_answer(Task::Neighbors, made)));
     }
 

@@ -318,9 +318,9 @@ fn skipped_items_and_users_are_counted() {
         .collect();
     assert!(terms.contains(&format!(
         "{}Category: Beauty > Hair\n[i2, x]\n",
-        grlm::prompt::TERMS_HEADER
+        crate::prompts::TERMS_HEADER
     )));
-    assert!(terms.contains(&format!("{}Brand: B\n[i4, x]\n", grlm::prompt::TERMS_HEADER)));
+    assert!(terms.contains(&format!("{}Brand: B\n[i4, x]\n", crate::prompts::TERMS_HEADER)));
     let meta: SftSummary = serde_json::from_slice(&std::fs::read(fixture.path("out/meta.json")).unwrap()).unwrap();
     assert_eq!(meta, summary);
 }

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::prompts;
 use grlm::prompt;
 use grlm::tid::normalize_term;
 use grlm::Tid;
@@ -285,11 +286,11 @@ fn chat_turn(prompt: &str) -> &str {
 fn chat_head(terms: usize) -> Vec<Value> {
     let mut head = vec![json!({"role": "system", "content": format!(
         "{} Answer with the Term ID only, as [keyword, ...].",
-        prompt::TERM_GENERATION_HEADER.trim_end()
+        prompts::TERM_GENERATION_HEADER.trim_end()
     )})];
-    if terms <= prompt::TERM_ROLES.len() {
-        for (text, example) in prompt::TERM_EXAMPLES {
-            let ask = prompt::term_generation_ask(terms);
+    if terms <= prompts::TERM_ROLES.len() {
+        for (text, example) in prompts::TERM_EXAMPLES {
+            let ask = prompts::term_generation_ask(terms);
             head.push(json!({"role": "user", "content": format!("Product: {text}\n{}", chat_turn(&ask))}));
             head.push(json!({"role": "assistant", "content": format!("[{}]", example[..terms].join(", "))}));
         }

@@ -32,9 +32,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::prompts::{term_generation, term_generation_ask, term_generation_head, TermNeighbor};
 use grlm::catalog::input::for_each_line;
 use grlm::llm::{Model, ModelParams};
-use grlm::prompt::{term_generation, term_generation_ask, term_generation_head, TermNeighbor};
 use grlm::Tid;
 use serde::Serialize;
 use serde_json::{json, Value};

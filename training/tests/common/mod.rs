@@ -1,36 +1,21 @@
 //! Helpers shared by the `grlm-train` command-line tests.
 // Each test crate uses its own subset.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A file of the engine's test fixtures (tests/fixtures at the workspace root).
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
+pub use grlm_testkit::fixtures::fixture;
+pub use grlm_testkit::process::{fails_with, ok_json};
+
+/// `grlm-train`, to be given arguments.
+pub fn train_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_grlm-train"))
 }
 
 /// Runs `grlm-train` with `args`.
 pub fn train(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grlm-train"))
-        .args(args)
-        .output()
-        .expect("run grlm-train")
-}
-
-/// The JSON summary of a run that must have succeeded.
-pub fn ok_json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON summary")
-}
-
-/// Checks that a run failed and said `needle` on stderr.
-pub fn fails_with(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "succeeded; wanted {needle:?}");
-    assert!(stderr.contains(needle), "wanted {needle:?} in {stderr}");
+    grlm_testkit::process::output(train_command().args(args))
 }
 
 /// The real all-MiniLM-L6-v2 that scripts/fetch-model.sh puts in models/.
@@ -47,14 +32,8 @@ pub fn embedder_dir() -> PathBuf {
 /// Writes `dir/tiny.gguf`: the engine's tiny test model, its tokenizer learned from the
 /// fixture's TIDs; returns its path.
 pub fn tiny_model(dir: &Path) -> PathBuf {
-    let tids = grlm::catalog::input::read_tids(&fixture("tids.jsonl"), None).unwrap();
     let model = dir.join("tiny.gguf");
-    let spec = grlm::llm::tiny::TinyModelSpec::default();
-    std::fs::write(
-        &model,
-        grlm::llm::tiny::tiny_model_for_tids(tids.iter().map(|r| &r.tid), &spec),
-    )
-    .unwrap();
+    std::fs::write(&model, grlm_testkit::fixtures::tiny_fixture_model()).unwrap();
     model
 }
 

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use grlm::ground::baseline::ReferenceGrounder;
-use grlm::ground::perturb::{perturb, Perturbation, SplitMix64};
 use grlm::{Catalog, Grounder, ItemFilter, Tid};
+use grlm_testkit::perturb::{perturb, Perturbation, SplitMix64};
+use grlm_testkit::reference::ReferenceGrounder;
 use serde::Serialize;
 
 use crate::{print_json, FilterArgs};

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "grlm", version = VERSION, about = "Generative recommendation with Term IDs")]
+#[command(name = "grlm", version = VERSION.as_str(), about = "Generative recommendation with Term IDs")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +39,9 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
 }
 
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GRLM_BUILD_TARGET"), ")");
+/// `grlm --version`: the library's version and the target it was built for.
+static VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{} ({})", grlm::VERSION, grlm::BUILD_TARGET));
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

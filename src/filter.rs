@@ -1,4 +1,5 @@
-//! Which items a query may return.
+//! Which items a request may return: the one filter that grounding, constrained decoding
+//! and the prior all apply.
 
 /// Excluded items (e.g. the user's history) and an optional allow-list.
 ///

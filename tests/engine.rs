@@ -4,68 +4,42 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::*;
-use crate::catalog::CatalogBuilder;
-use crate::llm::tiny::{tiny_lora_bytes, tiny_model_bytes, tiny_model_for_tids, TinyModelSpec};
-use crate::llm::{BatchToken, Context, ContextParams};
-use crate::{ItemFilter, Tid};
+use grlm::engine::token_trie_spec;
+use grlm::llm::{BatchToken, CacheOp, Context, ContextParams, Model, ModelParams};
+use grlm::{
+    CatalogBuilder, Engine, EngineError, EngineParams, ItemFilter, Mode, RecommendParams, Response, Session,
+    SessionParams, Tid,
+};
+use grlm_testkit::fixtures::{build_fixture_catalog, tiny_engine_files};
+use grlm_testkit::tiny::{tiny_lora_bytes, tiny_model_bytes, TinyModelSpec};
 
-pub(crate) struct Fixture {
+struct Fixture {
     _dir: tempfile::TempDir,
-    pub(crate) model: PathBuf,
-    pub(crate) catalog: PathBuf,
+    model: PathBuf,
+    catalog: PathBuf,
     plain_catalog: PathBuf,
     engine: Engine,
-}
-
-fn fixture_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-fn build_catalog(model: &Path, out: &Path) {
-    let model = Arc::new(
-        Model::load(
-            model,
-            &ModelParams {
-                vocab_only: true,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-    );
-    CatalogBuilder::from_jsonl(&fixture_file("items.jsonl"), &fixture_file("tids.jsonl"), false)
-        .unwrap()
-        .with_token_trie(token_trie_spec(&model))
-        .write(out)
-        .unwrap();
+    /// The same model loaded on its own, for contexts made outside the engine.
+    backbone: Arc<Model>,
 }
 
 /// The tiny model and fixture catalogue, written once per test process.
-pub(crate) fn fixture() -> &'static Fixture {
+fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("tiny.gguf");
-        let tids = crate::catalog::input::read_tids(&fixture_file("tids.jsonl"), None).unwrap();
-        std::fs::write(
-            &model,
-            tiny_model_for_tids(tids.iter().map(|r| &r.tid), &TinyModelSpec::default()),
-        )
-        .unwrap();
-        let catalog = dir.path().join("fixture.grlm");
-        build_catalog(&model, &catalog);
+        let (model, catalog) = tiny_engine_files(dir.path());
         let plain_catalog = dir.path().join("plain.grlm");
-        CatalogBuilder::from_jsonl(&fixture_file("items.jsonl"), &fixture_file("tids.jsonl"), false)
-            .unwrap()
-            .write(&plain_catalog)
-            .unwrap();
+        build_fixture_catalog(&plain_catalog, None);
         let engine = Engine::open(&EngineParams::new(&model, &catalog)).unwrap();
+        let backbone = Arc::new(Model::load(&model, &ModelParams::default()).unwrap());
         Fixture {
             _dir: dir,
             model,
             catalog,
             plain_catalog,
             engine,
+            backbone,
         }
     })
 }
@@ -134,6 +108,13 @@ fn has_eligible(engine: &Engine, node: u32, excluded: &[u32]) -> bool {
     (0..children.len() as u32).any(|i| has_eligible(engine, first + i, excluded))
 }
 
+/// `ln Σ exp(x)`, written out here so that the reference scores share no code with the
+/// search they check.
+fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
+    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
 /// How far a score from the batched beam search (several sequences in one llama.cpp call,
 /// a shared KV cache) may differ from scoring the TID alone: under 1e-3 on x86-64; llama.cpp's
 /// ARM64 kernels round differently, up to 1.5e-3 measured (scripts/arm64.sh runs these tests
@@ -144,10 +125,10 @@ const BATCHED_VS_SINGLE: f64 = if cfg!(target_arch = "x86_64") { 1e-3 } else { 4
 /// slow way: a fresh context, the prompt, then the TID's tokens one at a time; each step is
 /// normalised over the children that lead to an item not in `excluded`.
 fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid, excluded: &[u32]) -> f64 {
-    let shared = &engine.inner;
-    let trie = shared.catalog.token_trie().unwrap();
+    let (catalog, model) = (engine.catalog(), &fixture().backbone);
+    let trie = catalog.token_trie().unwrap();
     let mut ctx = Context::new(
-        &shared.model,
+        model,
         ContextParams {
             n_ctx: 1024,
             n_batch: 1024,
@@ -157,14 +138,14 @@ fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid, excluded: &[u3
         None,
     )
     .unwrap();
-    let mut tokens = shared.model.tokenize(crate::prompt::HEADER, true);
+    let mut tokens = model.tokenize(grlm::prompt::HEADER, true);
     for &item in history {
-        let t = shared.catalog.tid_of(item).unwrap().unwrap();
-        tokens.extend(shared.model.tokenize(&crate::prompt::target(&t), false));
-        tokens.extend(shared.model.tokenize("\n", false));
+        let t = catalog.tid_of(item).unwrap().unwrap();
+        tokens.extend(model.tokenize(&grlm::prompt::target(&t), false));
+        tokens.extend(model.tokenize("\n", false));
     }
-    let answer = shared.model.tokenize(&crate::prompt::target(tid), false);
-    let mut node = crate::catalog::TokenTrie::ROOT;
+    let answer = model.tokenize(&grlm::prompt::target(tid), false);
+    let mut node = grlm::catalog::TokenTrie::ROOT;
     let mut score = 0.0;
     let mut pos = 0u32;
     let mut pending = tokens;
@@ -188,7 +169,7 @@ fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid, excluded: &[u3
             .enumerate()
             .filter(|&(i, _)| has_eligible(engine, first + i as u32, excluded))
             .map(|(_, c)| f64::from(logits[c.get() as usize]));
-        let lse = crate::decode::log_sum_exp(live);
+        let lse = log_sum_exp(live);
         score += f64::from(logits[token as usize]) - lse;
         node = first
             + children
@@ -353,7 +334,7 @@ fn appending_an_item_evaluates_only_its_tokens_and_matches_a_cold_run() {
     }
     // The new line's tokens, minus its first token (the root chain's, already cached).
     let tid = fixture().engine.catalog().tid_of(HISTORY[3]).unwrap().unwrap();
-    let line = model.tokenize(&crate::prompt::target(&tid), false).len() + model.tokenize("\n", false).len();
+    let line = model.tokenize(&grlm::prompt::target(&tid), false).len() + model.tokenize("\n", false).len();
     assert_eq!(incremental.stats.prompt_tokens as usize, line);
     assert_eq!(cold.stats.cached_tokens, 0);
     assert!(incremental.stats.cached_tokens > first.stats.cached_tokens);
@@ -379,7 +360,7 @@ fn replaying_recorded_calls_leaves_the_session_usable() {
     s.start_recording();
     let first = s.recommend(&HISTORY, &params).unwrap();
     let ops = s.take_recording();
-    assert!(matches!(ops.first(), Some(crate::llm::CacheOp::Decode(_))), "{ops:?}");
+    assert!(matches!(ops.first(), Some(CacheOp::Decode(_))), "{ops:?}");
     s.clear();
     s.replay(&ops).unwrap();
     // The replay left the prompt and released beams in the cache; the session knows not to

@@ -185,24 +185,16 @@ fn machine() -> Value {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .ok()
         .map(|s| s.trim().to_string());
-    let backends: Vec<&str> = [
-        ("cpu", true),
-        ("cuda", cfg!(feature = "cuda")),
-        ("metal", cfg!(feature = "metal")),
-        ("vulkan", cfg!(feature = "vulkan")),
-    ]
-    .into_iter()
-    .filter_map(|(name, on)| on.then_some(name))
-    .collect();
+    let backends = grlm::llm::backends();
     json!({
-        "target": env!("GRLM_BUILD_TARGET"),
+        "target": grlm::BUILD_TARGET,
         "arch": std::env::consts::ARCH,
         "os": std::env::consts::OS,
         "kernel": kernel,
         "cpu": cpu,
         "logical_cores": std::thread::available_parallelism().map(|n| n.get()).ok(),
         "backends": backends,
-        "grlm_version": env!("CARGO_PKG_VERSION"),
+        "grlm_version": grlm::VERSION,
     })
 }
 

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{build_catalog, fixture, grlm, json};
+use common::{build_catalog, fixture, grlm};
+use grlm_testkit::process::ok_json as json;
 
 /// The item ids of a `ground --json` answer, in order.
 fn result_items(answer: &serde_json::Value) -> Vec<u64> {

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{build_catalog, build_fixture_catalog, fixture, grlm, json, tiny_engine_files};
+use common::{build_catalog, build_fixture_catalog, fixture, grlm};
+use grlm_testkit::fixtures::tiny_engine_files;
+use grlm_testkit::process::ok_json as json;
 
+/// A command that failed (exit status 1) and said `needle`.
 fn fails_with(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
+    grlm_testkit::process::fails_with_status(out, 1, needle);
 }
 
 /// A tiny model whose tokenizer learned the fixture's TIDs, and catalogues with and without

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{compile_c, fixture, grlm, tiny_engine_files, write_c_inputs};
+use common::{fixture, grlm};
+use grlm_testkit::fixtures::{compile_c, tiny_engine_files, write_c_inputs};
 
 fn setting(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/arm64.sh"))

@@ -6,10 +6,10 @@
 //! occurrence). TIDs are ranked by that sum; the reference keeps only the top-1 item. This
 //! version returns the top `k` items (ties by TID order, items of a TID ascending) so that
 //! recall@10 can be compared. It costs O(vocabulary × query terms) string comparisons per
-//! query — which is what [`super::Grounder`] avoids.
+//! query — which is what [`grlm::Grounder`] avoids.
 
-use crate::catalog::{Catalog, CatalogError};
-use crate::tid::Tid;
+use grlm::catalog::{Catalog, CatalogError};
+use grlm::tid::Tid;
 
 /// The reference fallback over one catalogue. Like the reference code's `word_to_keys`
 /// dictionary, the vocabulary is listed once up front; each query then scans all of it.
@@ -70,5 +70,55 @@ impl<'c> ReferenceGrounder<'c> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use grlm::{Catalog, CatalogBuilder, Tid};
+
+    use super::ReferenceGrounder;
+
+    fn tid(text: &str) -> Tid {
+        Tid::parse(text, None).unwrap()
+    }
+
+    fn small() -> Catalog {
+        let mut b = CatalogBuilder::new();
+        for (id, text) in [
+            (9, "[shampoo, color, care, treated, preserve]"),
+            (3, "[shampoo, color, care, treated, preserve]"),
+            (1, "[hair-mask, color-lock, citrus, protein, unisex]"),
+            (2, "[hair-mask, repairing, monoi, unisex, intense]"),
+            (5, "[body, wash, energizing, citrus, unisex]"),
+            (6, "[hair, growth, oil, keratin, unisex]"),
+        ] {
+            b.add(id, tid(text), None).unwrap();
+        }
+        Catalog::from_bytes(b.to_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn reference_baseline_behaves_like_the_paper() {
+        let c = small();
+        let reference = ReferenceGrounder::new(&c).unwrap();
+        assert_eq!(
+            reference
+                .ground(&tid("[shampoo, color, care, treated, preserve]"), 5)
+                .unwrap(),
+            [3, 9]
+        );
+        // Exact beats substring (0.8); substrings match anywhere in a term.
+        assert_eq!(reference.ground(&tid("[hair, q, q, q, q]"), 1).unwrap(), [6]);
+        let mut r = reference.ground(&tid("[hai, q, q, q, q]"), 3).unwrap();
+        r.sort_unstable();
+        assert_eq!(r, [1, 2, 6]);
+    }
+
+    #[test]
+    fn k_beyond_the_matches_returns_every_match() {
+        let c = small();
+        let reference = ReferenceGrounder::new(&c).unwrap();
+        assert_eq!(reference.ground(&tid("[citrus]"), usize::MAX).unwrap().len(), 2);
     }
 }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
-use grlm::catalog::synth;
 use grlm::{Catalog, CatalogBuilder};
+use grlm_testkit::synth;
 
 use crate::{print_json, write_jsonl};
 

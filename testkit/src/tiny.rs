@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::gguf::GgufWriter;
-use crate::rng::SplitMix64;
+use crate::gguf::GgufWriter;
+use grlm::rng::SplitMix64;
 
 /// Shape and seed of a tiny model.
 #[derive(Clone, Debug)]
@@ -154,17 +154,17 @@ fn learn_merges(corpus: &[&str], count: usize) -> Vec<(String, String)> {
 /// Writes a tiny model to `path` (atomically), its merges learned from `corpus`.
 pub fn write_tiny_model(path: &Path, corpus: &[&str], spec: &TinyModelSpec) -> std::io::Result<()> {
     let bytes = tiny_model_bytes(corpus, spec);
-    crate::atomic_write::write_atomically(path, |w| w.write_all(&bytes))
+    grlm::atomic_write::write_atomically(path, |w| w.write_all(&bytes))
 }
 
 /// The GGUF bytes of a tiny model whose tokenizer learned `tids` as the model writes them
 /// and the prompt header: TID terms become multi-byte tokens, as with a real backbone.
-pub fn tiny_model_for_tids<'a>(tids: impl IntoIterator<Item = &'a crate::Tid>, spec: &TinyModelSpec) -> Vec<u8> {
+pub fn tiny_model_for_tids<'a>(tids: impl IntoIterator<Item = &'a grlm::Tid>, spec: &TinyModelSpec) -> Vec<u8> {
     let mut corpus: Vec<String> = tids
         .into_iter()
-        .map(|t| format!("{}\n", crate::prompt::target(t)))
+        .map(|t| format!("{}\n", grlm::prompt::target(t)))
         .collect();
-    corpus.push(crate::prompt::HEADER.to_owned());
+    corpus.push(grlm::prompt::HEADER.to_owned());
     let texts: Vec<&str> = corpus.iter().map(String::as_str).collect();
     tiny_model_bytes(&texts, spec)
 }
@@ -190,7 +190,7 @@ pub fn tiny_model_bytes(corpus: &[&str], spec: &TinyModelSpec) -> Vec<u8> {
     let mut g = GgufWriter::default();
     g.kv_str("general.architecture", "llama");
     g.kv_str("general.name", "grlm-tiny");
-    g.kv_u32("general.alignment", super::gguf::ALIGN as u32);
+    g.kv_u32("general.alignment", crate::gguf::ALIGN as u32);
     g.kv_u32("llama.context_length", 4096);
     g.kv_u32("llama.embedding_length", spec.n_embd);
     g.kv_u32("llama.block_count", spec.n_layer);
