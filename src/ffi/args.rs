@@ -1,7 +1,7 @@
 //! Turning C arguments into Rust values: NULL checks, UTF-8 checks, length caps, flags,
 //! struct sizes, and out-parameters that are written only on success.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 
 use super::status::*;
 
@@ -21,13 +21,16 @@ pub(crate) unsafe fn handle<'a, T>(ptr: *const T, name: &str) -> Result<&'a T, E
 /// A parameter struct, after checking its `size` field.
 ///
 /// # Safety
-/// `ptr` must be NULL or point to at least `size_of::<u32>()` readable bytes that start a
-/// `T` whose first field is its `size`; the rest is read only when `size` matches.
+/// `ptr` must be NULL or point to a readable `T` — a struct of that C type, which the C
+/// compiler aligned for it — whose first field is its `u32` size; only the size is read
+/// before it is checked, so an older or newer header's smaller or larger struct is refused
+/// rather than read past.
 pub(crate) unsafe fn params<'a, T: Sized>(ptr: *const T, name: &str) -> Result<&'a T, Error> {
     if ptr.is_null() {
         return Err(null(name));
     }
-    // SAFETY: non-NULL, and every params struct starts with its `u32` size (caller).
+    // SAFETY: non-NULL, and every params struct starts with its `u32` size (caller); the
+    // read is unaligned-safe, so it assumes nothing about the struct yet.
     let size = unsafe { ptr.cast::<u32>().read_unaligned() };
     if size as usize != std::mem::size_of::<T>() {
         return Err(Error::new(
@@ -39,7 +42,8 @@ pub(crate) unsafe fn params<'a, T: Sized>(ptr: *const T, name: &str) -> Result<&
             ),
         ));
     }
-    // SAFETY: the size matches, so the caller's struct is a whole `T`.
+    // SAFETY: the caller passed a pointer to a C struct of type `T`, so it is aligned for
+    // `T` (repr(C) gives both sides one alignment), and its size field says it is whole.
     Ok(unsafe { &*ptr })
 }
 
@@ -107,36 +111,98 @@ pub(crate) fn flag(value: u32, name: &str) -> Result<bool, Error> {
     }
 }
 
-/// Checks an out-parameter before any work is done, so a NULL one fails early.
-pub(crate) fn out<T>(ptr: *mut T, name: &str) -> Result<Out<T>, Error> {
-    if ptr.is_null() {
-        Err(null(name))
-    } else {
-        Ok(Out(ptr))
-    }
-}
-
-/// A checked, non-NULL out-parameter; written once, after the call succeeded.
+/// A checked, non-NULL out-parameter, written once, after the call succeeded.
 pub(crate) struct Out<T>(*mut T);
 
 impl<T> Out<T> {
-    /// Writes `value` without reading or dropping what the caller's memory held.
+    /// Checks an out-parameter before any work is done, so a NULL one fails early.
     ///
     /// # Safety
-    /// The pointer given to [`out`] must be valid for writing a `T`.
-    pub unsafe fn write(self, value: T) {
-        // SAFETY: non-NULL (checked in `out`) and writable (caller); `write` does not
-        // drop the uninitialised old value.
+    /// `ptr` must be NULL or valid for writing a `T` until [`Out::write`] is called.
+    pub(crate) unsafe fn new(ptr: *mut T, name: &str) -> Result<Self, Error> {
+        if ptr.is_null() {
+            Err(null(name))
+        } else {
+            Ok(Out(ptr))
+        }
+    }
+
+    /// Writes `value` without reading or dropping what the caller's memory held.
+    pub(crate) fn write(self, value: T) {
+        // SAFETY: non-NULL and writable, as promised to `Out::new`; `write` does not drop
+        // the uninitialised old value.
         unsafe { self.0.write(value) }
     }
 }
 
-fn null(name: &str) -> Error {
-    Error::new(GRLM_STATUS_NULL_ARGUMENT, format!("{name} is NULL"))
+// The macros below turn a C argument into a Rust value or return the error that names it,
+// so that each export reads as its contract. Each may be used only in an `unsafe extern "C"`
+// function whose `# Safety` section promises what the macro's SAFETY line relies on.
+
+/// `&T` behind a handle argument that must not be NULL.
+macro_rules! try_ref {
+    ($ptr:expr) => {
+        try_ref!($ptr, stringify!($ptr))
+    };
+    ($ptr:expr, $name:expr) => {
+        // SAFETY: the enclosing function's contract: the handle is NULL or live.
+        unsafe { $crate::ffi::args::handle($ptr, $name) }?
+    };
 }
 
-/// `text` as a C string; interior NULs (possible in titles) become U+FFFD so the text is
-/// never cut short silently.
-pub(crate) fn c_string(text: &str) -> CString {
-    CString::new(text).unwrap_or_else(|_| CString::new(text.replace('\0', "\u{FFFD}")).expect("no NUL bytes are left"))
+/// A parameter struct, copied: NULL gives `$default()` when a default is named, else an
+/// error.
+macro_rules! try_params {
+    ($ptr:expr) => {
+        // SAFETY: the enclosing function's contract: NULL or a readable struct.
+        *unsafe { $crate::ffi::args::params($ptr, stringify!($ptr)) }?
+    };
+    ($ptr:expr, or $default:expr) => {
+        if $ptr.is_null() {
+            $default()
+        } else {
+            try_params!($ptr)
+        }
+    };
+}
+
+/// A required NUL-terminated UTF-8 string.
+macro_rules! try_str {
+    ($ptr:expr, $name:expr) => {
+        // SAFETY: the enclosing function's contract: NULL or NUL-terminated.
+        unsafe { $crate::ffi::args::string($ptr, $name) }?
+    };
+}
+
+/// An optional NUL-terminated UTF-8 string (NULL: none).
+macro_rules! try_optional_str {
+    ($ptr:expr, $name:expr) => {
+        // SAFETY: the enclosing function's contract: NULL or NUL-terminated.
+        unsafe { $crate::ffi::args::optional_string($ptr, $name) }?
+    };
+}
+
+/// A list of ids and its length.
+macro_rules! try_ids {
+    ($ptr:expr, $len:expr) => {
+        try_ids!($ptr, $len, stringify!($ptr))
+    };
+    ($ptr:expr, $len:expr, $name:expr) => {
+        // SAFETY: the enclosing function's contract: NULL or `$len` readable ids.
+        unsafe { $crate::ffi::args::ids($ptr, $len, $name) }?
+    };
+}
+
+/// An out-parameter, checked now and written on success.
+macro_rules! try_out {
+    ($ptr:expr) => {
+        // SAFETY: the enclosing function's contract: NULL or writable.
+        unsafe { $crate::ffi::args::Out::new($ptr, stringify!($ptr)) }?
+    };
+}
+
+pub(crate) use {try_ids, try_optional_str, try_out, try_params, try_ref, try_str};
+
+fn null(name: &str) -> Error {
+    Error::new(GRLM_STATUS_NULL_ARGUMENT, format!("{name} is NULL"))
 }

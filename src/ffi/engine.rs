@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use super::args;
+use super::args::{try_ids, try_optional_str, try_out, try_params, try_ref, try_str};
 use super::results::{grlm_results, GRLM_METHOD_LOOKUP};
 use super::status::*;
 use crate::engine::{Engine, EngineParams};
@@ -94,25 +94,18 @@ pub unsafe extern "C" fn grlm_engine_open(
     out: *mut *mut grlm_engine,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or a params struct (caller).
-        let p = unsafe { args::params(params, "params") }?;
-        let out = args::out(out, "out")?;
-        // SAFETY: NULL or NUL-terminated strings (caller).
-        let (model, catalog, lora) = unsafe {
-            (
-                args::string(p.model_path, "params.model_path")?,
-                args::string(p.catalog_path, "params.catalog_path")?,
-                args::optional_string(p.lora_path, "params.lora_path")?,
-            )
-        };
+        let p = try_params!(params);
+        let out = try_out!(out);
+        let model = try_str!(p.model_path, "params.model_path");
+        let catalog = try_str!(p.catalog_path, "params.catalog_path");
+        let lora = try_optional_str!(p.lora_path, "params.lora_path");
         let mut engine_params = EngineParams::new(model, catalog);
         engine_params.lora = lora.map(Into::into);
         engine_params.lora_scale = p.lora_scale;
         engine_params.gpu_layers = p.gpu_layers;
         let engine = Engine::open(&engine_params)?;
         let handle = Box::into_raw(Box::new(grlm_engine { engine }));
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(handle) };
+        out.write(handle);
         Ok(())
     })
 }
@@ -145,9 +138,8 @@ pub unsafe extern "C" fn grlm_engine_catalog_info(
     out: *mut grlm_catalog_info,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let engine = unsafe { args::handle(engine, "engine") }?;
-        let out = args::out(out, "out")?;
+        let engine = try_ref!(engine);
+        let out = try_out!(out);
         let info = engine.engine.catalog().info();
         let (major, minor) = info
             .format_version
@@ -169,8 +161,7 @@ pub unsafe extern "C" fn grlm_engine_catalog_info(
             trie_nodes: info.token_trie.map_or(0, |t| t.nodes as u64),
             bytes: info.bytes,
         };
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(value) };
+        out.write(value);
         Ok(())
     })
 }
@@ -193,17 +184,14 @@ pub unsafe extern "C" fn grlm_engine_items(
     out: *mut *mut grlm_results,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let engine = unsafe { args::handle(engine, "engine") }?;
-        // SAFETY: NULL or `len` ids (caller).
-        let items = unsafe { args::ids(items, len, "items") }?;
-        let out = args::out(out, "out")?;
+        let engine = try_ref!(engine);
+        let items = try_ids!(items, len);
+        let out = try_out!(out);
         let list = grlm_results::from_items(
             engine.engine.catalog(),
             items.iter().map(|&item| (item, GRLM_METHOD_LOOKUP, 0.0)),
         )?;
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(Box::into_raw(Box::new(list))) };
+        out.write(Box::into_raw(Box::new(list)));
         Ok(())
     })
 }
@@ -225,11 +213,9 @@ pub unsafe extern "C" fn grlm_ground(
     out: *mut *mut grlm_results,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let engine = unsafe { args::handle(engine, "engine") }?;
-        // SAFETY: NULL or NUL-terminated (caller).
-        let text = unsafe { args::string(tid, "tid") }?;
-        let out = args::out(out, "out")?;
+        let engine = try_ref!(engine);
+        let text = try_str!(tid, "tid");
+        let out = try_out!(out);
         if k == 0 {
             return Err(Error::new(GRLM_STATUS_INVALID_ARGUMENT, "k must be at least 1"));
         }
@@ -237,8 +223,7 @@ pub unsafe extern "C" fn grlm_ground(
         let catalog = engine.engine.catalog();
         let hits = catalog.ground(&query, k as usize, &ItemFilter::none())?;
         let list = grlm_results::from_grounded(catalog, &hits)?;
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(Box::into_raw(Box::new(list))) };
+        out.write(Box::into_raw(Box::new(list)));
         Ok(())
     })
 }

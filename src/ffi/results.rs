@@ -3,8 +3,9 @@
 
 use std::ffi::{c_char, CString};
 
-use super::args::{self, c_string};
+use super::args::{try_out, try_ref};
 use super::status::*;
+use crate::catalog::Catalog;
 use crate::engine::Response;
 use crate::ground::{Grounded, Method};
 
@@ -141,7 +142,7 @@ impl grlm_results {
 
     /// Catalogue items with their TIDs and titles (grounding hits or a lookup).
     pub(crate) fn from_items(
-        catalog: &crate::Catalog,
+        catalog: &Catalog,
         items: impl IntoIterator<Item = (u32, grlm_method, f64)>,
     ) -> Result<Self, Error> {
         let mut entries = Vec::new();
@@ -164,7 +165,7 @@ impl grlm_results {
         })
     }
 
-    pub(crate) fn from_grounded(catalog: &crate::Catalog, hits: &[Grounded]) -> Result<Self, Error> {
+    pub(crate) fn from_grounded(catalog: &Catalog, hits: &[Grounded]) -> Result<Self, Error> {
         Self::from_items(
             catalog,
             hits.iter().map(|h| {
@@ -209,9 +210,8 @@ pub unsafe extern "C" fn grlm_results_get(
     out: *mut grlm_result,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let results = unsafe { args::handle(results, "results") }?;
-        let out = args::out(out, "out")?;
+        let results = try_ref!(results);
+        let out = try_out!(out);
         let e = results
             .entries
             .get(index)
@@ -223,8 +223,7 @@ pub unsafe extern "C" fn grlm_results_get(
             tid: e.tid.as_ptr(),
             title: e.title.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
         };
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(value) };
+        out.write(value);
         Ok(())
     })
 }
@@ -254,9 +253,8 @@ pub unsafe extern "C" fn grlm_results_generated_get(
     out: *mut grlm_generated,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let results = unsafe { args::handle(results, "results") }?;
-        let out = args::out(out, "out")?;
+        let results = try_ref!(results);
+        let out = try_out!(out);
         let g = results
             .generated
             .get(index)
@@ -267,8 +265,7 @@ pub unsafe extern "C" fn grlm_results_generated_get(
             valid: u32::from(g.valid),
             direct: u32::from(g.direct),
         };
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(value) };
+        out.write(value);
         Ok(())
     })
 }
@@ -282,11 +279,9 @@ pub unsafe extern "C" fn grlm_results_generated_get(
 #[no_mangle]
 pub unsafe extern "C" fn grlm_results_stats(results: *const grlm_results, out: *mut grlm_stats) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let results = unsafe { args::handle(results, "results") }?;
-        let out = args::out(out, "out")?;
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(results.stats) };
+        let results = try_ref!(results);
+        let out = try_out!(out);
+        out.write(results.stats);
         Ok(())
     })
 }

@@ -2,7 +2,7 @@
 
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use super::args;
+use super::args::{self, try_ids, try_out, try_params, try_ref};
 use super::engine::grlm_engine;
 use super::results::grlm_results;
 use super::status::*;
@@ -158,15 +158,9 @@ pub unsafe extern "C" fn grlm_session_new(
     out: *mut *mut grlm_session,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let engine = unsafe { args::handle(engine, "engine") }?;
-        let p = if params.is_null() {
-            grlm_session_default_params()
-        } else {
-            // SAFETY: a readable params struct (caller).
-            *unsafe { args::params(params, "params") }?
-        };
-        let out = args::out(out, "out")?;
+        let engine = try_ref!(engine);
+        let p = try_params!(params, or grlm_session_default_params);
+        let out = try_out!(out);
         let session = engine.engine.session(SessionParams {
             threads: p.threads,
             n_ctx: p.n_ctx,
@@ -180,8 +174,7 @@ pub unsafe extern "C" fn grlm_session_new(
                 history: Vec::new(),
             }),
         };
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(Box::into_raw(Box::new(handle))) };
+        out.write(Box::into_raw(Box::new(handle)));
         Ok(())
     })
 }
@@ -267,10 +260,8 @@ unsafe fn edit_history(
     edit: impl FnOnce(&mut Vec<u32>, &[u32]) -> Result<(), Error>,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller); shared access is enough, the state is locked.
-        let session = unsafe { args::handle(session.cast_const(), "session") }?;
-        // SAFETY: NULL or `len` ids (caller).
-        let items = unsafe { args::ids(items, len, "items") }?;
+        let session = try_ref!(session.cast_const(), "session");
+        let items = try_ids!(items, len);
         let mut state = session.lock()?;
         session.check_known(items)?;
         edit(&mut state.history, items)
@@ -286,12 +277,10 @@ unsafe fn edit_history(
 #[no_mangle]
 pub unsafe extern "C" fn grlm_session_history_len(session: *const grlm_session, out: *mut usize) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let session = unsafe { args::handle(session, "session") }?;
-        let out = args::out(out, "out")?;
+        let session = try_ref!(session);
+        let out = try_out!(out);
         let len = session.lock()?.history.len();
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(len) };
+        out.write(len);
         Ok(())
     })
 }
@@ -338,23 +327,16 @@ pub unsafe extern "C" fn grlm_recommend(
     out: *mut *mut grlm_results,
 ) -> grlm_status {
     guard(|| {
-        // SAFETY: NULL or live (caller).
-        let session = unsafe { args::handle(session.cast_const(), "session") }?;
-        let p = if params.is_null() {
-            grlm_recommend_default_params()
-        } else {
-            // SAFETY: a readable params struct (caller).
-            *unsafe { args::params(params, "params") }?
-        };
-        let out = args::out(out, "out")?;
+        let session = try_ref!(session.cast_const(), "session");
+        let p = try_params!(params, or grlm_recommend_default_params);
+        let out = try_out!(out);
         // SAFETY: the lists are NULL or hold their lengths' ids (caller).
         let request = unsafe { recommend_params(&p) }?;
         let mut state = session.lock()?;
         let State { session, history } = &mut *state;
         let response = session.recommend(history, &request)?;
         let list = grlm_results::from_response(response);
-        // SAFETY: `out` is writable (caller).
-        unsafe { out.write(Box::into_raw(Box::new(list))) };
+        out.write(Box::into_raw(Box::new(list)));
         Ok(())
     })
 }
@@ -374,12 +356,10 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
             ))
         }
     };
-    // SAFETY: NULL or `exclude_len` ids (caller).
-    let exclude = unsafe { args::ids(p.exclude, p.exclude_len, "params.exclude") }?;
+    let exclude = try_ids!(p.exclude, p.exclude_len, "params.exclude");
     let mut filter = ItemFilter::none().exclude(exclude.iter().copied());
     if args::flag(p.use_allow, "params.use_allow")? {
-        // SAFETY: NULL or `allow_len` ids (caller).
-        let allow = unsafe { args::ids(p.allow, p.allow_len, "params.allow") }?;
+        let allow = try_ids!(p.allow, p.allow_len, "params.allow");
         filter = filter.allow(allow.iter().copied());
     }
     Ok(RecommendParams {

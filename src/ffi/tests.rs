@@ -61,11 +61,9 @@ fn status_names_are_distinct_and_match_values() {
     let mut values = std::collections::HashSet::new();
     for (name, value) in defined {
         assert!(values.insert(value), "{value} used twice");
-        // SAFETY: static strings.
-        assert_eq!(
-            unsafe { CStr::from_ptr(grlm_status_name(value)) }.to_str().unwrap(),
-            name
-        );
+        // SAFETY: grlm_status_name returns a static NUL-terminated string.
+        let named = unsafe { CStr::from_ptr(grlm_status_name(value)) };
+        assert_eq!(named.to_str().unwrap(), name);
     }
     // SAFETY: static string.
     let unknown = unsafe { CStr::from_ptr(grlm_status_name(12345)) };

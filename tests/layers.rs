@@ -1,0 +1,217 @@
+//! The library's layering, checked from its sources: every module may use only modules of
+//! a lower layer, and the files of one module do not use each other in a cycle. A `use` that
+//! points up or sideways fails here with the file and line, so the architecture described
+//! in ARCHITECTURE.md cannot drift silently.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The top-level modules of `src/`, lowest layer first. A module may use the modules of
+/// any earlier layer; modules of one layer do not use each other.
+const LAYERS: &[&[&str]] = &[
+    &["atomic_write", "rng", "tid", "filter", "sequences"],
+    &["prompt", "llm"],
+    &["catalog"],
+    &["ground", "prior"],
+    &["decode"],
+    &["engine"],
+    &["eval"],
+    &["ffi"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a line, without a trailing `//` comment; `None` for comment lines.
+fn code(line: &str) -> Option<&str> {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with("//") {
+        return None;
+    }
+    Some(line.split(" //").next().unwrap_or(line))
+}
+
+/// The path segments that follow each occurrence of `prefix` in `code` (`crate::catalog::le`
+/// gives `["catalog", "le"]`).
+fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
+    code.match_indices(prefix)
+        .filter(|(at, _)| {
+            // `crate::` inside a longer identifier (`my_crate::`) is not a crate path.
+            code[..*at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+        })
+        .map(|(at, _)| {
+            code[at + prefix.len()..]
+                .split("::")
+                .map(|s| {
+                    s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .next()
+                        .unwrap_or("")
+                })
+                .take_while(|s| !s.is_empty())
+                .collect()
+        })
+        .collect()
+}
+
+/// One use of another top-level module.
+struct Edge {
+    file: String,
+    line: usize,
+    from: String,
+    to: String,
+}
+
+/// Uses of other top-level modules, and uses of the crate root's re-exports
+/// (`crate::Catalog`) outside `lib.rs`, which hide the real edge.
+fn crate_edges(src: &Path) -> (Vec<Edge>, Vec<String>) {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut edges = Vec::new();
+    let mut hidden = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+        if rel == "lib.rs" {
+            continue;
+        }
+        let module = rel.split('/').next().unwrap().trim_end_matches(".rs").to_owned();
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(code) = code(line) else { continue };
+            for path in paths_after(code, "crate::") {
+                let Some(first) = path.first() else { continue };
+                if first.starts_with(char::is_uppercase) {
+                    hidden.push(format!("{rel}:{}: crate::{first} (name the module it lives in)", n + 1));
+                } else if *first != module {
+                    edges.push(Edge {
+                        file: rel.clone(),
+                        line: n + 1,
+                        from: module.clone(),
+                        to: first.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    (edges, hidden)
+}
+
+#[test]
+fn modules_use_only_lower_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let (edges, hidden) = crate_edges(&src);
+    let mut bad = hidden;
+    for Edge { file, line, from, to } in &edges {
+        match (layer_of(from), layer_of(to)) {
+            (Some(a), Some(b)) if b < a => {}
+            (None, _) => bad.push(format!("{file}: module `{from}` is in no layer of tests/layers.rs")),
+            (_, None) => bad.push(format!("{file}:{line}: `{to}` is in no layer of tests/layers.rs")),
+            _ => bad.push(format!("{file}:{line}: `{from}` uses `{to}`, which is not below it")),
+        }
+    }
+    assert!(bad.is_empty(), "layering broken:\n{}", bad.join("\n"));
+    // The check sees real edges (a scan that found nothing would pass vacuously).
+    assert!(edges.iter().any(|e| e.from == "engine" && e.to == "decode"));
+}
+
+/// Sibling files of one module (`catalog/reader.rs`, `catalog/trie.rs`) that use each other
+/// through `super::`, as a graph per module.
+fn sibling_graphs(src: &Path) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut graphs: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for file in files {
+        let rel = file.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+        let parts: Vec<&str> = rel.split('/').collect();
+        // Only files directly inside a module folder, other than its root and its tests.
+        let [module, name] = parts[..] else { continue };
+        let name = name.trim_end_matches(".rs");
+        if name == "mod" || name == "tests" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let uses = graphs
+            .entry(module.to_owned())
+            .or_default()
+            .entry(name.to_owned())
+            .or_default();
+        let mut in_tests = false;
+        for line in text.lines() {
+            // A unit-test module may use its siblings freely.
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                in_tests = true;
+            }
+            let Some(code) = code(line) else { continue };
+            if in_tests {
+                continue;
+            }
+            let mut paths = paths_after(code, "super::");
+            paths.extend(paths_after(code, &format!("crate::{module}::")));
+            for path in paths {
+                if let Some(first) = path.first() {
+                    if *first != name && first.starts_with(char::is_lowercase) {
+                        uses.insert(first.to_string());
+                    }
+                }
+            }
+        }
+    }
+    graphs
+}
+
+#[test]
+fn files_of_a_module_do_not_use_each_other_in_a_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut cycles = Vec::new();
+    for (module, graph) in sibling_graphs(&src) {
+        // Depth-first search for a back edge.
+        fn visit(
+            node: &str,
+            graph: &BTreeMap<String, BTreeSet<String>>,
+            stack: &mut Vec<String>,
+            done: &mut BTreeSet<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(at) = stack.iter().position(|n| n == node) {
+                let mut cycle = stack[at..].to_vec();
+                cycle.push(node.to_owned());
+                return Some(cycle);
+            }
+            if !done.insert(node.to_owned()) {
+                return None;
+            }
+            stack.push(node.to_owned());
+            for next in graph.get(node).into_iter().flatten() {
+                if graph.contains_key(next) {
+                    if let Some(cycle) = visit(next, graph, stack, done) {
+                        return Some(cycle);
+                    }
+                }
+            }
+            stack.pop();
+            None
+        }
+        let mut done = BTreeSet::new();
+        for node in graph.keys() {
+            if let Some(cycle) = visit(node, &graph, &mut Vec::new(), &mut done) {
+                cycles.push(format!("{module}: {}", cycle.join(" -> ")));
+                break;
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "files that use each other:\n{}", cycles.join("\n"));
+}
