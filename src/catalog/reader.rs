@@ -4,7 +4,9 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::format::{Header, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
+use super::format::{
+    Header, SectionEntry, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED,
+};
 use super::le::{csr, u32_slice, U32Le};
 use super::trie::{TokenTrie, TrieMeta};
 use super::CatalogError;
@@ -108,140 +110,31 @@ impl Catalog {
         let data = Arc::new(backing);
         let bytes = data.bytes();
         let (header, entries) = Header::decode(bytes)?;
-        let corrupt = |reason: String| CatalogError::corrupt("header", reason);
-        if header.tid_len == 0 || header.tid_len as usize > MAX_TID_LEN {
-            return Err(corrupt(format!(
-                "TID length {} outside 1..={MAX_TID_LEN}",
-                header.tid_len
-            )));
-        }
-        if header.item_count == 0 || header.tid_count == 0 || header.term_count == 0 {
-            return Err(corrupt("a catalogue holds at least one item, TID and term".into()));
-        }
-        if header.tid_count > header.item_count {
-            return Err(corrupt(format!(
-                "{} TIDs for {} items",
-                header.tid_count, header.item_count
-            )));
-        }
-        let table_end = (HEADER_LEN + entries.len() * SECTION_ENTRY_LEN) as u64;
-        let mut sections: [Option<Range<usize>>; KIND_COUNT] = Default::default();
-        let mut crcs = [0u32; KIND_COUNT];
-        let mut unknown_sections = Vec::new();
-        for entry in &entries {
-            let kind = SectionKind::from_u32(entry.kind);
-            if kind.is_none() && entry.flags & SECTION_REQUIRED != 0 {
-                return Err(CatalogError::UnknownRequiredSection { kind: entry.kind });
-            }
-            let name = kind.map_or("unknown optional section", SectionKind::name);
-            let end = entry.offset.checked_add(entry.len).filter(|&e| e <= header.file_len);
-            let Some(end) = end else {
-                return Err(CatalogError::corrupt(
-                    name,
-                    format!(
-                        "range {}+{} exceeds the file ({} bytes)",
-                        entry.offset, entry.len, header.file_len
-                    ),
-                ));
-            };
-            if entry.offset < table_end || entry.offset % SECTION_ALIGN as u64 != 0 {
-                return Err(CatalogError::corrupt(
-                    name,
-                    format!("misplaced at offset {}", entry.offset),
-                ));
-            }
-            let Some(kind) = kind else {
-                unknown_sections.push((entry.offset as usize..end as usize, entry.crc));
-                continue;
-            };
-            let slot = &mut sections[index_of(kind)];
-            if slot.is_some() {
-                return Err(CatalogError::corrupt(kind.name(), "section appears twice"));
-            }
-            // Both ends are <= file_len, which equals the in-memory length: they fit usize.
-            *slot = Some(entry.offset as usize..end as usize);
-            crcs[index_of(kind)] = entry.crc;
-        }
-        let mut ranges: [Range<usize>; KIND_COUNT] = Default::default();
-        for kind in SectionKind::ALL {
-            // An absent optional section reads as empty (its CRC, 0, matches no bytes).
-            ranges[index_of(*kind)] = match sections[index_of(*kind)].clone() {
-                Some(range) => range,
-                None if !kind.is_required() => 0..0,
-                None => return Err(CatalogError::MissingSection(kind.name())),
-            };
-        }
-
-        let (n, t, v, l) = (
-            header.item_count as u64,
-            header.tid_count as u64,
-            header.term_count as u64,
-            header.tid_len as u64,
-        );
-        let expect_len = |kind: SectionKind, words: u64| -> Result<(), CatalogError> {
-            let len = ranges[index_of(kind)].len() as u64;
-            if Some(len) != words.checked_mul(4) {
-                return Err(CatalogError::corrupt(
-                    kind.name(),
-                    format!("{len} bytes, expected {words} u32 values"),
-                ));
-            }
-            Ok(())
-        };
-        // n, t, v < 2^32 and l <= 16: none of these products overflow u64.
-        expect_len(SectionKind::TermOffsets, v + 1)?;
-        expect_len(SectionKind::ItemIds, n)?;
-        expect_len(SectionKind::ItemTid, n)?;
-        expect_len(SectionKind::TidTerms, t * l)?;
-        expect_len(SectionKind::TidItemOffsets, t + 1)?;
-        expect_len(SectionKind::TidItems, n)?;
-        expect_len(SectionKind::PosPostingOffsets, l * v + 1)?;
-        expect_len(SectionKind::PosPostings, t * l)?;
-        expect_len(SectionKind::TermPostingOffsets, v + 1)?;
-        expect_len(SectionKind::TitleOffsets, n + 1)?;
-        if ranges[index_of(SectionKind::TermPostings)].len() % 4 != 0 {
-            return Err(CatalogError::corrupt("TermPostings", "length is not a multiple of 4"));
-        }
-
-        let fst_range = ranges[index_of(SectionKind::TermFst)].clone();
-        let stored = crcs[index_of(SectionKind::TermFst)];
-        let actual = crc32fast::hash(&bytes[fst_range.clone()]);
-        // Checked even in fuzzing builds: the fst decoder is the one reader that trusts its
-        // bytes (see `guard_fst`).
-        if stored != actual {
-            return Err(CatalogError::ChecksumMismatch {
-                section: "TermFst",
-                stored,
-                actual,
-            });
-        }
-        let terms = guard_fst(|| {
-            fst::Map::new(SectionBytes {
-                data: Arc::clone(&data),
-                range: fst_range,
-            })
-        })?
-        .map_err(|e| CatalogError::corrupt("TermFst", e.to_string()))?;
-        if terms.len() as u64 != v {
+        check_counts(&header)?;
+        let layout = SectionLayout::read(&header, &entries)?;
+        check_lengths(&header, &layout.ranges)?;
+        let terms = open_terms(&data, &layout)?;
+        if terms.len() as u64 != u64::from(header.term_count) {
             return Err(CatalogError::corrupt(
                 "TermFst",
-                format!("{} terms, header says {v}", terms.len()),
+                format!("{} terms, header says {}", terms.len(), header.term_count),
             ));
         }
-        let trie_range = &ranges[index_of(SectionKind::TokenTrie)];
-        let trie = match sections[index_of(SectionKind::TokenTrie)] {
-            Some(_) => Some(super::trie::parse_meta(
-                &bytes[trie_range.clone()],
-                header.tid_count as usize,
-            )?),
-            None => None,
+        let trie = if layout.present(SectionKind::TokenTrie) {
+            let range = layout.ranges[index_of(SectionKind::TokenTrie)].clone();
+            Some(super::trie::parse_meta(&bytes[range], header.tid_count as usize)?)
+        } else {
+            None
         };
+        let SectionLayout {
+            ranges, crcs, unknown, ..
+        } = layout;
         Ok(Catalog {
             data,
             header,
             sections: ranges,
             crcs,
-            unknown_sections,
+            unknown_sections: unknown,
             terms,
             trie,
         })
@@ -532,6 +425,154 @@ impl Catalog {
                 .collect(),
         }
     }
+}
+
+/// The header's counts are possible for a catalogue.
+fn check_counts(header: &Header) -> Result<(), CatalogError> {
+    let corrupt = |reason: String| CatalogError::corrupt("header", reason);
+    if header.tid_len == 0 || header.tid_len as usize > MAX_TID_LEN {
+        return Err(corrupt(format!(
+            "TID length {} outside 1..={MAX_TID_LEN}",
+            header.tid_len
+        )));
+    }
+    if header.item_count == 0 || header.tid_count == 0 || header.term_count == 0 {
+        return Err(corrupt("a catalogue holds at least one item, TID and term".into()));
+    }
+    if header.tid_count > header.item_count {
+        return Err(corrupt(format!(
+            "{} TIDs for {} items",
+            header.tid_count, header.item_count
+        )));
+    }
+    Ok(())
+}
+
+/// Where each known section lies (an absent optional one reads as empty), with its stored
+/// CRC, and the optional sections of newer minor versions this reader skips.
+struct SectionLayout {
+    ranges: [Range<usize>; KIND_COUNT],
+    crcs: [u32; KIND_COUNT],
+    found: [bool; KIND_COUNT],
+    unknown: Vec<(Range<usize>, u32)>,
+}
+
+impl SectionLayout {
+    /// Checks every table entry against the file: in bounds, aligned, after the table, not
+    /// repeated; a required kind this version does not know is refused.
+    fn read(header: &Header, entries: &[SectionEntry]) -> Result<Self, CatalogError> {
+        let table_end = (HEADER_LEN + entries.len() * SECTION_ENTRY_LEN) as u64;
+        let mut layout = SectionLayout {
+            ranges: Default::default(),
+            crcs: [0; KIND_COUNT],
+            found: [false; KIND_COUNT],
+            unknown: Vec::new(),
+        };
+        for entry in entries {
+            let kind = SectionKind::from_u32(entry.kind);
+            if kind.is_none() && entry.flags & SECTION_REQUIRED != 0 {
+                return Err(CatalogError::UnknownRequiredSection { kind: entry.kind });
+            }
+            let name = kind.map_or("unknown optional section", SectionKind::name);
+            let end = entry.offset.checked_add(entry.len).filter(|&e| e <= header.file_len);
+            let Some(end) = end else {
+                return Err(CatalogError::corrupt(
+                    name,
+                    format!(
+                        "range {}+{} exceeds the file ({} bytes)",
+                        entry.offset, entry.len, header.file_len
+                    ),
+                ));
+            };
+            if entry.offset < table_end || entry.offset % SECTION_ALIGN as u64 != 0 {
+                return Err(CatalogError::corrupt(
+                    name,
+                    format!("misplaced at offset {}", entry.offset),
+                ));
+            }
+            // Both ends are <= file_len, which equals the in-memory length: they fit usize.
+            let range = entry.offset as usize..end as usize;
+            let Some(kind) = kind else {
+                layout.unknown.push((range, entry.crc));
+                continue;
+            };
+            let at = index_of(kind);
+            if layout.found[at] {
+                return Err(CatalogError::corrupt(kind.name(), "section appears twice"));
+            }
+            layout.found[at] = true;
+            layout.ranges[at] = range;
+            layout.crcs[at] = entry.crc;
+        }
+        if let Some(missing) = SectionKind::ALL
+            .iter()
+            .find(|k| k.is_required() && !layout.found[index_of(**k)])
+        {
+            return Err(CatalogError::MissingSection(missing.name()));
+        }
+        Ok(layout)
+    }
+
+    fn present(&self, kind: SectionKind) -> bool {
+        self.found[index_of(kind)]
+    }
+}
+
+/// Every array section has the length the header's counts imply.
+fn check_lengths(header: &Header, ranges: &[Range<usize>; KIND_COUNT]) -> Result<(), CatalogError> {
+    let (n, t, v, l) = (
+        header.item_count as u64,
+        header.tid_count as u64,
+        header.term_count as u64,
+        header.tid_len as u64,
+    );
+    let expect_len = |kind: SectionKind, words: u64| -> Result<(), CatalogError> {
+        let len = ranges[index_of(kind)].len() as u64;
+        if Some(len) != words.checked_mul(4) {
+            return Err(CatalogError::corrupt(
+                kind.name(),
+                format!("{len} bytes, expected {words} u32 values"),
+            ));
+        }
+        Ok(())
+    };
+    // n, t, v < 2^32 and l <= 16: none of these products overflow u64.
+    expect_len(SectionKind::TermOffsets, v + 1)?;
+    expect_len(SectionKind::ItemIds, n)?;
+    expect_len(SectionKind::ItemTid, n)?;
+    expect_len(SectionKind::TidTerms, t * l)?;
+    expect_len(SectionKind::TidItemOffsets, t + 1)?;
+    expect_len(SectionKind::TidItems, n)?;
+    expect_len(SectionKind::PosPostingOffsets, l * v + 1)?;
+    expect_len(SectionKind::PosPostings, t * l)?;
+    expect_len(SectionKind::TermPostingOffsets, v + 1)?;
+    expect_len(SectionKind::TitleOffsets, n + 1)?;
+    if ranges[index_of(SectionKind::TermPostings)].len() % 4 != 0 {
+        return Err(CatalogError::corrupt("TermPostings", "length is not a multiple of 4"));
+    }
+    Ok(())
+}
+
+/// The term dictionary, after checking its CRC: the fst decoder is the one reader that
+/// trusts its bytes, so its checksum is checked at open, even in fuzzing builds.
+fn open_terms(data: &Arc<Backing>, layout: &SectionLayout) -> Result<fst::Map<SectionBytes>, CatalogError> {
+    let range = layout.ranges[index_of(SectionKind::TermFst)].clone();
+    let stored = layout.crcs[index_of(SectionKind::TermFst)];
+    let actual = crc32fast::hash(&data.bytes()[range.clone()]);
+    if stored != actual {
+        return Err(CatalogError::ChecksumMismatch {
+            section: "TermFst",
+            stored,
+            actual,
+        });
+    }
+    guard_fst(|| {
+        fst::Map::new(SectionBytes {
+            data: Arc::clone(data),
+            range,
+        })
+    })?
+    .map_err(|e| CatalogError::corrupt("TermFst", e.to_string()))
 }
 
 /// Runs an operation on the term fst, turning a panic inside the fst crate into an error.

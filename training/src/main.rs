@@ -44,6 +44,16 @@ fn print_json<T: serde::Serialize>(value: &T) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let candle_threads = match &cli.command {
+        Command::Lora(args) => args.threads,
+        Command::Neighbors(args) => args.threads,
+        _ => None,
+    };
+    if let Some(n) = candle_threads.filter(|&n| n > 0) {
+        // candle sizes its CPU thread pool from this variable when it first computes: set
+        // it here, in the binary, before anything has started a thread.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
     let result = match cli.command {
         Command::Sft(args) => grlm_train::sft::run(&args)
             .map(|s| print_json(&s))

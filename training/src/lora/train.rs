@@ -358,30 +358,88 @@ fn eta(seconds: f64) -> String {
     format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
 }
 
-/// Runs `grlm-train lora`.
+/// Runs `grlm-train lora`: loads the model and the examples, starts or resumes the run,
+/// trains, and writes the adapter when the run is complete.
 pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
-    let targets = parse_list(&args.targets, "target", Target::parse)?;
-    let tasks = parse_list(&args.tasks, "task", parse_task)?;
-    let task_limits = parse_list(&args.task_limit, "--task-limit (TASK=N)", parse_task_limit)?;
-    if args.batch == 0 || args.epochs == 0 || args.max_tokens < 2 {
-        return Err(TrainError::Args(
-            "--batch and --epochs must be at least 1, --max-tokens at least 2".into(),
-        ));
-    }
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        return Err(TrainError::Args(format!("--lr {} is not a positive number", args.lr)));
-    }
-    if let Some(n) = args.threads {
-        // candle's CPU kernels size their pool from this variable when they first run.
-        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-    }
+    let settings = Settings::from_args(args)?;
     let device = device(args.device)?;
+    let (mut llama, vocab) = load_backbone(&args.base, &device)?;
+    let tokenize = |text: &str, bos: bool| vocab.tokenize(text, bos);
+    let data = load_examples(args, &settings, &tokenize)?;
+    let vars: Vec<Var> = attach(&mut llama, &settings.lora, args.seed)?;
+    let mut run = Run::start_or_resume(args, &settings, &vocab, &data.train, &vars)?;
+    let micro = MicroBatch {
+        examples: args.micro_batch,
+        tokens: args.micro_batch_tokens,
+    };
+    let valid_loss_before = mean_loss(&llama, &data.valid, micro)?;
+    let finished = run.train(args, &llama, &vars, &data.train, micro, &device)?;
+    let valid_loss_after = mean_loss(&llama, &data.valid, micro)?;
+    if finished {
+        save_adapter(&llama, &settings.lora, &args.out)?;
+        if let Some(merged) = &args.merge_q8 {
+            super::merge::write_merged_q8(&args.base, &llama, merged)?;
+        }
+    }
+    let state = &run.state;
+    Ok(LoraSummary {
+        adapter: args.out.clone(),
+        merged: args.merge_q8.clone().filter(|_| finished),
+        finished,
+        steps: state.step,
+        total_steps: state.total_steps,
+        examples: data.train.len(),
+        skipped_too_long: data.skipped_too_long,
+        train_tokens: state.tokens,
+        tokens_per_second: run.session_tokens as f64 / run.started.elapsed().as_secs_f64().max(1e-9),
+        train_seconds: state.seconds,
+        first_loss: state.losses.first().copied(),
+        last_loss: state.losses.last().copied(),
+        valid_loss_before,
+        valid_loss_after,
+        device: args.device,
+    })
+}
 
+/// The checked settings of a run.
+struct Settings {
+    lora: LoraConfig,
+    tasks: Vec<Task>,
+    task_limits: Vec<(Task, usize)>,
+}
+
+impl Settings {
+    fn from_args(args: &LoraArgs) -> Result<Self, TrainError> {
+        let targets = parse_list(&args.targets, "target", Target::parse)?;
+        let tasks = parse_list(&args.tasks, "task", parse_task)?;
+        let task_limits = parse_list(&args.task_limit, "--task-limit (TASK=N)", parse_task_limit)?;
+        if args.batch == 0 || args.epochs == 0 || args.max_tokens < 2 {
+            return Err(TrainError::Args(
+                "--batch and --epochs must be at least 1, --max-tokens at least 2".into(),
+            ));
+        }
+        if !(args.lr.is_finite() && args.lr > 0.0) {
+            return Err(TrainError::Args(format!("--lr {} is not a positive number", args.lr)));
+        }
+        Ok(Settings {
+            lora: LoraConfig {
+                rank: args.rank,
+                alpha: args.alpha,
+                targets,
+            },
+            tasks,
+            task_limits,
+        })
+    }
+}
+
+/// The trainable model (candle) and the engine's tokenizer for it (llama.cpp's own, so
+/// training tokens are the inference tokens).
+fn load_backbone(base: &Path, device: &Device) -> Result<(Llama, grlm::llm::Model), TrainError> {
     // candle first: it says clearly when the architecture is not llama.
-    let mut llama = Llama::load(&args.base, &device).map_err(LoraError::from)?;
-    // The engine's tokenizer: llama.cpp's own, so training tokens are the inference tokens.
+    let llama = Llama::load(base, device).map_err(LoraError::from)?;
     let vocab = grlm::llm::Model::load(
-        &args.base,
+        base,
         &grlm::llm::ModelParams {
             vocab_only: true,
             ..Default::default()
@@ -394,11 +452,26 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
             llama.config.n_vocab
         )));
     }
-    let tokenize = |text: &str, bos: bool| vocab.tokenize(text, bos);
+    Ok((llama, vocab))
+}
 
+/// The tokenized examples a run trains and validates on.
+struct Examples {
+    train: Vec<Tokenized>,
+    valid: Vec<Tokenized>,
+    skipped_too_long: usize,
+}
+
+/// Reads `train.jsonl` (the chosen tasks, their caps and `--limit` applied, examples over
+/// `--max-tokens` dropped and counted) and the first `--valid` validation examples.
+fn load_examples(
+    args: &LoraArgs,
+    settings: &Settings,
+    tokenize: &dyn Fn(&str, bool) -> Vec<u32>,
+) -> Result<Examples, TrainError> {
     let train_path = args.data.join("train.jsonl");
-    let mut examples = data::read_examples(&train_path, &tasks)?;
-    for &(task, cap) in &task_limits {
+    let mut examples = data::read_examples(&train_path, &settings.tasks)?;
+    for &(task, cap) in &settings.task_limits {
         examples = data::seeded_subset(examples, |e| e.task == task, cap, args.seed ^ 0x7a5c);
     }
     if let Some(limit) = args.limit {
@@ -407,7 +480,7 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
     let mut skipped_too_long = 0;
     let train: Vec<Tokenized> = examples
         .iter()
-        .map(|e| data::tokenize(e, &tokenize))
+        .map(|e| data::tokenize(e, tokenize))
         .filter(|t| {
             let keep = t.tokens.len() <= args.max_tokens;
             skipped_too_long += usize::from(!keep);
@@ -427,180 +500,195 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
         data::read_examples(&args.data.join("valid.jsonl"), &[Task::Sequence])?
             .iter()
             .take(args.valid)
-            .map(|e| data::tokenize(e, &tokenize))
+            .map(|e| data::tokenize(e, tokenize))
             .filter(|t| t.tokens.len() <= args.max_tokens)
             .collect()
     } else {
         Vec::new()
     };
+    Ok(Examples {
+        train,
+        valid,
+        skipped_too_long,
+    })
+}
 
-    let lora = LoraConfig {
-        rank: args.rank,
-        alpha: args.alpha,
-        targets,
-    };
-    let vars: Vec<Var> = attach(&mut llama, &lora, args.seed)?;
-    let adam_config = AdamWConfig {
-        lr: args.lr,
-        ..Default::default()
-    };
-    let mut adam = AdamW::new(&vars, adam_config.clone())?;
-    let steps_per_epoch = train.len().div_ceil(args.batch) as u64;
-    let identity = RunIdentity {
-        lora: lora.clone(),
-        adam: adam_config,
-        batch: args.batch,
-        max_tokens: args.max_tokens,
-        seed: args.seed,
-        epochs: args.epochs,
-        examples: train.len(),
-        data_hash: data_hash(&train),
-        base: format!(
-            "{} bytes, tokenizer {}",
-            std::fs::metadata(&args.base).map(|m| m.len()).unwrap_or(0),
-            vocab.fingerprint()
-        ),
-    };
-    let ckpt_dir = checkpoint_dir(&args.out);
-    let mut state = RunState {
-        identity: identity.clone(),
-        step: 0,
-        total_steps: steps_per_epoch * args.epochs as u64,
-        tokens: 0,
-        seconds: 0.0,
-        losses: Vec::new(),
-        tensors: String::new(),
-    };
-    match checkpoint::load(&ckpt_dir)? {
-        Some((saved, tensors)) if args.resume => {
-            if saved.identity != identity {
+/// A run in progress: its checkpointed state, its optimizer, and what this invocation did.
+struct Run {
+    state: RunState,
+    adam: AdamW,
+    checkpoints: PathBuf,
+    steps_per_epoch: u64,
+    started: Instant,
+    session_tokens: u64,
+}
+
+impl Run {
+    /// A fresh run, or the checkpointed one with `--resume` (which must be of the same
+    /// model, data and settings).
+    fn start_or_resume(
+        args: &LoraArgs,
+        settings: &Settings,
+        vocab: &grlm::llm::Model,
+        train: &[Tokenized],
+        vars: &[Var],
+    ) -> Result<Self, TrainError> {
+        let adam_config = AdamWConfig {
+            lr: args.lr,
+            ..Default::default()
+        };
+        let mut adam = AdamW::new(vars, adam_config.clone())?;
+        let steps_per_epoch = train.len().div_ceil(args.batch) as u64;
+        let identity = RunIdentity {
+            lora: settings.lora.clone(),
+            adam: adam_config,
+            batch: args.batch,
+            max_tokens: args.max_tokens,
+            seed: args.seed,
+            epochs: args.epochs,
+            examples: train.len(),
+            data_hash: data_hash(train),
+            base: format!(
+                "{} bytes, tokenizer {}",
+                std::fs::metadata(&args.base).map(|m| m.len()).unwrap_or(0),
+                vocab.fingerprint()
+            ),
+        };
+        let checkpoints = checkpoint_dir(&args.out);
+        let mut state = RunState {
+            identity: identity.clone(),
+            step: 0,
+            total_steps: steps_per_epoch * args.epochs as u64,
+            tokens: 0,
+            seconds: 0.0,
+            losses: Vec::new(),
+            tensors: String::new(),
+        };
+        match checkpoint::load(&checkpoints)? {
+            Some((saved, tensors)) if args.resume => {
+                if saved.identity != identity {
+                    return Err(TrainError::Args(format!(
+                        "the checkpoint in {} is of another run (model, data or settings differ); \
+                         remove it or use the settings it was made with: {}",
+                        checkpoints.display(),
+                        serde_json::to_string(&saved.identity).unwrap_or_default()
+                    )));
+                }
+                checkpoint::restore(&tensors, vars, &mut adam, saved.step)?;
+                state = saved;
+            }
+            Some(_) => {
                 return Err(TrainError::Args(format!(
-                    "the checkpoint in {} is of another run (model, data or settings differ); \
-                     remove it or use the settings it was made with: {}",
-                    ckpt_dir.display(),
-                    serde_json::to_string(&saved.identity).unwrap_or_default()
+                    "{} holds a checkpoint: pass --resume to continue it, or remove it to start over",
+                    checkpoints.display()
+                )))
+            }
+            None if args.resume => {
+                return Err(TrainError::Args(format!(
+                    "--resume: no checkpoint in {}",
+                    checkpoints.display()
                 )));
             }
-            checkpoint::restore(&tensors, &vars, &mut adam, saved.step)?;
-            state = saved;
+            None => {}
         }
-        Some(_) => {
-            return Err(TrainError::Args(format!(
-                "{} holds a checkpoint: pass --resume to continue it, or remove it to start over",
-                ckpt_dir.display()
-            )))
-        }
-        None if args.resume => {
-            return Err(TrainError::Args(format!(
-                "--resume: no checkpoint in {}",
-                ckpt_dir.display()
-            )));
-        }
-        None => {}
+        Ok(Run {
+            state,
+            adam,
+            checkpoints,
+            steps_per_epoch,
+            started: Instant::now(),
+            session_tokens: 0,
+        })
     }
 
-    let micro = MicroBatch {
-        examples: args.micro_batch,
-        tokens: args.micro_batch_tokens,
-    };
-    let valid_loss_before = mean_loss(&llama, &valid, micro)?;
-    let mut progress = Progress {
-        tty: std::io::stderr().is_terminal(),
-        last_line: Instant::now(),
-    };
-    let session_start = Instant::now();
-    // Training time is added to the state at each checkpoint, so it survives resumes.
-    let mut last_count = session_start;
-    let (mut session_tokens, mut interval_loss, mut interval_n) = (0u64, 0.0f64, 0u32);
-    let mut done_this_call = 0u64;
-    let mut finished = true;
-    // The current epoch's batches: a pure function of the seed and the epoch, so a resumed
-    // run picks up exactly where the interrupted one was.
-    let mut batches: Option<(u64, Vec<Vec<usize>>)> = None;
-    while state.step < state.total_steps {
-        if args.stop_after.is_some_and(|n| done_this_call >= n) {
-            finished = false;
-            break;
-        }
-        let epoch = state.step / steps_per_epoch;
-        if batches.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            batches = Some((
-                epoch,
-                data::epoch_batches(&train, args.batch, args.seed.wrapping_add(epoch)),
-            ));
-        }
-        let this_epoch = &batches.as_ref().expect("just set").1;
-        let rows: Vec<&Tokenized> = this_epoch[(state.step % steps_per_epoch) as usize]
-            .iter()
-            .map(|&i| &train[i])
-            .collect();
-        let lr = learning_rate(args.lr, state.step + 1, args.warmup, state.total_steps);
-        let (value, g, real_tokens) = step_gradients(&llama, &vars, &rows, micro, &device)?;
-        if !value.is_finite() {
-            return Err(TrainError::Diverged {
-                step: state.step + 1,
-                loss: value,
-                lr,
-            });
-        }
-        adam.step(&vars, &g, lr)?;
-        state.step += 1;
-        done_this_call += 1;
-        state.tokens += real_tokens as u64;
-        session_tokens += real_tokens as u64;
-        interval_loss += f64::from(value);
-        interval_n += 1;
+    /// Steps until the run is complete (true) or `--stop-after` steps of this invocation
+    /// are done (false), checkpointing every `--checkpoint-every` steps and at the end.
+    fn train(
+        &mut self,
+        args: &LoraArgs,
+        llama: &Llama,
+        vars: &[Var],
+        train: &[Tokenized],
+        micro: MicroBatch,
+        device: &Device,
+    ) -> Result<bool, TrainError> {
+        let mut progress = Progress {
+            tty: std::io::stderr().is_terminal(),
+            last_line: Instant::now(),
+        };
+        // Training time is added to the state at each checkpoint, so it survives resumes.
+        let mut last_count = self.started;
+        let (mut interval_loss, mut interval_n) = (0.0f64, 0u32);
+        let mut done_this_call = 0u64;
+        let mut finished = true;
+        // The current epoch's batches: a pure function of the seed and the epoch, so a
+        // resumed run picks up exactly where the interrupted one was.
+        let mut batches: Option<(u64, Vec<Vec<usize>>)> = None;
+        let steps_per_epoch = self.steps_per_epoch;
+        while self.state.step < self.state.total_steps {
+            if args.stop_after.is_some_and(|n| done_this_call >= n) {
+                finished = false;
+                break;
+            }
+            let epoch = self.state.step / steps_per_epoch;
+            if batches.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                batches = Some((
+                    epoch,
+                    data::epoch_batches(train, args.batch, args.seed.wrapping_add(epoch)),
+                ));
+            }
+            let this_epoch = &batches.as_ref().expect("just set").1;
+            let rows: Vec<&Tokenized> = this_epoch[(self.state.step % steps_per_epoch) as usize]
+                .iter()
+                .map(|&i| &train[i])
+                .collect();
+            let lr = learning_rate(args.lr, self.state.step + 1, args.warmup, self.state.total_steps);
+            let (value, g, real_tokens) = step_gradients(llama, vars, &rows, micro, device)?;
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    step: self.state.step + 1,
+                    loss: value,
+                    lr,
+                });
+            }
+            self.adam.step(vars, &g, lr)?;
+            self.state.step += 1;
+            done_this_call += 1;
+            self.state.tokens += real_tokens as u64;
+            self.session_tokens += real_tokens as u64;
+            interval_loss += f64::from(value);
+            interval_n += 1;
 
-        let elapsed = session_start.elapsed().as_secs_f64();
-        let per_step = elapsed / done_this_call as f64;
-        let line = format!(
-            "step {}/{} epoch {} loss {value:.3} lr {lr:.2e} {:.0} tok/s ETA {}",
-            state.step,
-            state.total_steps,
-            epoch + 1,
-            session_tokens as f64 / elapsed.max(1e-9),
-            eta(per_step * (state.total_steps - state.step) as f64)
-        );
-        let save_now = state.step % args.checkpoint_every.max(1) == 0 || state.step == state.total_steps;
-        progress.show(&line, save_now);
-        if save_now {
-            state.losses.push((interval_loss / f64::from(interval_n.max(1))) as f32);
-            (interval_loss, interval_n) = (0.0, 0);
-            state.seconds += last_count.elapsed().as_secs_f64();
-            last_count = Instant::now();
-            checkpoint::save(&ckpt_dir, &vars, &adam, &mut state)?;
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let per_step = elapsed / done_this_call as f64;
+            let line = format!(
+                "step {}/{} epoch {} loss {value:.3} lr {lr:.2e} {:.0} tok/s ETA {}",
+                self.state.step,
+                self.state.total_steps,
+                epoch + 1,
+                self.session_tokens as f64 / elapsed.max(1e-9),
+                eta(per_step * (self.state.total_steps - self.state.step) as f64)
+            );
+            let save_now =
+                self.state.step % args.checkpoint_every.max(1) == 0 || self.state.step == self.state.total_steps;
+            progress.show(&line, save_now);
+            if save_now {
+                self.state
+                    .losses
+                    .push((interval_loss / f64::from(interval_n.max(1))) as f32);
+                (interval_loss, interval_n) = (0.0, 0);
+                self.state.seconds += last_count.elapsed().as_secs_f64();
+                last_count = Instant::now();
+                checkpoint::save(&self.checkpoints, vars, &self.adam, &mut self.state)?;
+            }
         }
-    }
-    if interval_n > 0 {
-        state.losses.push((interval_loss / f64::from(interval_n)) as f32);
-        state.seconds += last_count.elapsed().as_secs_f64();
-        checkpoint::save(&ckpt_dir, &vars, &adam, &mut state)?;
-    }
-    let valid_loss_after = mean_loss(&llama, &valid, micro)?;
-    if finished {
-        save_adapter(&llama, &lora, &args.out)?;
-        if let Some(merged) = &args.merge_q8 {
-            super::merge::write_merged_q8(&args.base, &llama, merged)?;
+        if interval_n > 0 {
+            self.state.losses.push((interval_loss / f64::from(interval_n)) as f32);
+            self.state.seconds += last_count.elapsed().as_secs_f64();
+            checkpoint::save(&self.checkpoints, vars, &self.adam, &mut self.state)?;
         }
+        Ok(finished)
     }
-    let session_seconds = session_start.elapsed().as_secs_f64();
-    Ok(LoraSummary {
-        adapter: args.out.clone(),
-        merged: args.merge_q8.clone().filter(|_| finished),
-        finished,
-        steps: state.step,
-        total_steps: state.total_steps,
-        examples: train.len(),
-        skipped_too_long,
-        train_tokens: state.tokens,
-        tokens_per_second: session_tokens as f64 / session_seconds.max(1e-9),
-        train_seconds: state.seconds,
-        first_loss: state.losses.first().copied(),
-        last_loss: state.losses.last().copied(),
-        valid_loss_before,
-        valid_loss_after,
-        device: args.device,
-    })
 }
 
 /// `<out>.ckpt`, beside the adapter.

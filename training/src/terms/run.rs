@@ -125,10 +125,6 @@ pub fn run(args: &NeighborsArgs) -> Result<NeighborsSummary, TermsError> {
     if args.k == 0 || args.batch == 0 || args.threads == Some(0) {
         return Err(TermsError::Usage("-k, --batch and --threads must be at least 1".into()));
     }
-    if let Some(n) = args.threads {
-        // candle's CPU kernels size their pool from this variable when they first run.
-        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-    }
     let read = read_items(&args.items, args.limit)?;
     for (line, item) in read.skipped.iter().take(SKIP_WARNINGS) {
         eprintln!(

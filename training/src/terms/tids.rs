@@ -186,83 +186,24 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
     let config = run_config(args, items.len(), &writer.identity(), neighbors_crc, &head);
 
     let partial_file = partial_path(&args.out);
-    let (mut partial, done) = if args.resume && partial_file.exists() {
-        PartialFile::resume(&partial_file, &config)?
-    } else {
-        if args.resume {
-            eprintln!(
-                "note: {} does not exist; starting from the first item",
-                partial_file.display()
-            );
-        }
-        (PartialFile::create(&partial_file, &config)?, Vec::new())
-    };
-
+    let (mut partial, done) = open_progress(args, &partial_file, &config)?;
     let groups: Vec<std::ops::Range<usize>> = (0..items.len())
         .step_by(args.parallel)
         .map(|s| s..(s + args.parallel).min(items.len()))
         .collect();
-    if done.len() > groups.len() {
-        return Err(partial_mismatch(
-            &partial_file,
-            "it holds more groups than the items file has",
-        ));
-    }
-    let mut tids: Vec<Option<Tid>> = vec![None; items.len()];
-    let mut records: Vec<Record> = Vec::with_capacity(items.len());
-    let mut assigned = Assigned::default();
-    for (g, group) in done.into_iter().enumerate() {
-        let range = groups[g].clone();
-        let ids: Vec<u32> = group.iter().map(|r| r.item).collect();
-        let want: Vec<u32> = items[range.clone()].iter().map(|it| it.item).collect();
-        if ids != want {
-            return Err(partial_mismatch(
-                &partial_file,
-                &format!("group {g} holds items {ids:?}, the items file puts {want:?} there"),
-            ));
-        }
-        for (i, record) in range.zip(group) {
-            let tid = Tid::from_terms(&record.terms)
-                .ok()
-                .filter(|t| t.len() == args.terms)
-                .ok_or_else(|| partial_mismatch(&partial_file, &format!("item {} has no valid TID", record.item)))?;
-            assigned.assign(tid.clone());
-            tids[i] = Some(tid);
-            records.push(record);
-        }
-    }
-    let resumed = records.len();
-
-    let first_group = partial.groups();
+    let mut progress = replay_groups(done, &groups, &items, args.terms, &partial_file)?;
+    let resumed = progress.records.len();
     let gen_started = Instant::now();
-    let mut last_report = f64::NEG_INFINITY;
-    for (g, range) in groups.iter().enumerate().skip(first_group) {
-        if args.stop_after_groups.is_some_and(|n| g - first_group >= n) {
-            return Err(TermsError::Stopped {
-                groups: g - first_group,
-                path: partial_file,
-            });
-        }
-        let group_records = writer.write_group(&items, range.clone(), &neighbors, &tids, args.terms, &mut assigned)?;
-        partial.write_group(&group_records)?;
-        for (i, record) in range.clone().zip(&group_records) {
-            tids[i] = Tid::from_terms(&record.terms).ok();
-        }
-        records.extend(group_records);
-
-        let elapsed = gen_started.elapsed().as_secs_f64();
-        let done_now = range.end - groups[first_group].start;
-        if g + 1 == groups.len() || elapsed - last_report >= PROGRESS_EVERY_S {
-            last_report = elapsed;
-            let rate = done_now as f64 / elapsed.max(1e-9);
-            let eta = (items.len() - range.end) as f64 / rate.max(1e-9);
-            eprintln!(
-                "terms: {}/{} items ({rate:.2} items/s, ETA {eta:.0} s)",
-                range.end,
-                items.len()
-            );
-        }
-    }
+    generate_groups(
+        args,
+        &items,
+        &groups,
+        &neighbors,
+        &mut writer,
+        &mut partial,
+        &mut progress,
+    )?;
+    let Progress { records, .. } = progress;
     let generated = records.len() - resumed;
     let gen_seconds = gen_started.elapsed().as_secs_f64();
 
@@ -280,6 +221,126 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
     );
     summary.endpoint_requests = writer.requests();
     Ok(summary)
+}
+
+/// The progress file: resumed with `--resume` (its groups are returned), else started anew.
+fn open_progress(
+    args: &TermsArgs,
+    partial_file: &Path,
+    config: &Value,
+) -> Result<(PartialFile, Vec<Vec<Record>>), TermsError> {
+    if args.resume && partial_file.exists() {
+        return PartialFile::resume(partial_file, config);
+    }
+    if args.resume {
+        eprintln!(
+            "note: {} does not exist; starting from the first item",
+            partial_file.display()
+        );
+    }
+    Ok((PartialFile::create(partial_file, config)?, Vec::new()))
+}
+
+/// What the run has so far: every item's TID once written, the records in item order,
+/// and the TIDs taken (for collision resolution).
+struct Progress {
+    tids: Vec<Option<Tid>>,
+    records: Vec<Record>,
+    assigned: Assigned,
+}
+
+/// Takes the groups a resumed progress file holds, checking that they are the items file's
+/// first groups and hold valid TIDs.
+fn replay_groups(
+    done: Vec<Vec<Record>>,
+    groups: &[std::ops::Range<usize>],
+    items: &[ItemText],
+    terms: usize,
+    partial_file: &Path,
+) -> Result<Progress, TermsError> {
+    if done.len() > groups.len() {
+        return Err(partial_mismatch(
+            partial_file,
+            "it holds more groups than the items file has",
+        ));
+    }
+    let mut progress = Progress {
+        tids: vec![None; items.len()],
+        records: Vec::with_capacity(items.len()),
+        assigned: Assigned::default(),
+    };
+    for (g, group) in done.into_iter().enumerate() {
+        let range = groups[g].clone();
+        let ids: Vec<u32> = group.iter().map(|r| r.item).collect();
+        let want: Vec<u32> = items[range.clone()].iter().map(|it| it.item).collect();
+        if ids != want {
+            return Err(partial_mismatch(
+                partial_file,
+                &format!("group {g} holds items {ids:?}, the items file puts {want:?} there"),
+            ));
+        }
+        for (i, record) in range.zip(group) {
+            let tid = Tid::from_terms(&record.terms)
+                .ok()
+                .filter(|t| t.len() == terms)
+                .ok_or_else(|| partial_mismatch(partial_file, &format!("item {} has no valid TID", record.item)))?;
+            progress.assigned.assign(tid.clone());
+            progress.tids[i] = Some(tid);
+            progress.records.push(record);
+        }
+    }
+    Ok(progress)
+}
+
+/// Writes the TIDs of the groups not yet done, one group at a time, each recorded in the
+/// progress file before the next starts; reports the rate on stderr.
+fn generate_groups(
+    args: &TermsArgs,
+    items: &[ItemText],
+    groups: &[std::ops::Range<usize>],
+    neighbors: &[Vec<usize>],
+    writer: &mut Writer,
+    partial: &mut PartialFile,
+    progress: &mut Progress,
+) -> Result<(), TermsError> {
+    let first_group = partial.groups();
+    let started = Instant::now();
+    let mut last_report = f64::NEG_INFINITY;
+    for (g, range) in groups.iter().enumerate().skip(first_group) {
+        if args.stop_after_groups.is_some_and(|n| g - first_group >= n) {
+            return Err(TermsError::Stopped {
+                groups: g - first_group,
+                path: partial_path(&args.out),
+            });
+        }
+        let group_records = writer.write_group(
+            items,
+            range.clone(),
+            neighbors,
+            &progress.tids,
+            args.terms,
+            &mut progress.assigned,
+        )?;
+        partial.write_group(&group_records)?;
+        for (i, record) in range.clone().zip(&group_records) {
+            progress.tids[i] = Tid::from_terms(&record.terms).ok();
+        }
+        progress.records.extend(group_records);
+
+        let elapsed = started.elapsed().as_secs_f64();
+        let done_now = range.end - groups[first_group].start;
+        if g + 1 == groups.len() || elapsed - last_report >= PROGRESS_EVERY_S {
+            last_report = elapsed;
+            let rate = done_now as f64 / elapsed.max(1e-9);
+            let eta = (items.len() - range.end) as f64 / rate.max(1e-9);
+            eprintln!(
+                "terms: {}/{} items ({rate:.2} items/s, ETA {eta:.0} s)",
+                range.end,
+                items.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Where TIDs are written: the backbone here, or a chat-completions server.
