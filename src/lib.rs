@@ -31,10 +31,12 @@ pub mod engine;
 pub mod eval;
 mod ffi;
 pub mod filter;
+pub mod fnv;
 pub mod ground;
 pub mod llm;
 pub mod prompt;
 pub mod rng;
+pub mod sequences;
 pub mod tid;
 
 pub use catalog::{Catalog, CatalogBuilder, CatalogError};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The top-level modules of `src/`, lowest layer first. A module may use the modules of
 /// any earlier layer; modules of one layer do not use each other.
 const LAYERS: &[&[&str]] = &[
-    &["atomic_write", "rng", "tid", "filter", "sequences"],
+    &["atomic_write", "fnv", "rng", "tid", "filter", "sequences"],
     &["prompt", "llm"],
     &["catalog"],
     &["ground", "prior"],

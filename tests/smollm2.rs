@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use grlm::engine::token_trie_spec;
-use grlm::eval::read_sequences;
+use grlm::sequences::read_sequences;
 use grlm::llm::{Model, ModelParams};
 use grlm::{CatalogBuilder, Engine, EngineError, EngineParams, Mode, RecommendParams, Session, SessionParams};
 

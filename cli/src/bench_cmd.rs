@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use grlm::eval::read_sequences;
+use grlm::sequences::read_sequences;
 use grlm::rng::sample_sorted;
 use grlm::RecommendParams;
 use serde_json::{json, Value};

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use grlm::eval::{read_sequences, sample_users, Metrics, Popularity};
+use grlm::eval::{sample_users, Metrics, Popularity};
+use grlm::sequences::read_sequences;
 use grlm::{Mode, RecommendParams};
 
 use crate::recommend_cmd::{EngineArgs, ModeArg};

@@ -235,7 +235,7 @@ fn synth_then_build_is_deterministic() {
             d.to_str().unwrap(),
         ]);
         assert!(o.status.success());
-        let sequences = grlm::eval::read_sequences(&d.join("sequences.txt")).unwrap();
+        let sequences = grlm::sequences::read_sequences(&d.join("sequences.txt")).unwrap();
         assert_eq!(sequences.len(), 50);
         assert!(sequences
             .iter()

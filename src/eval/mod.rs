@@ -1,7 +1,6 @@
 //! Leave-one-out evaluation, the paper's protocol: for each user the last item is the
 //! target and everything before it is the history; a hit is the target among the top K.
 //!
-//! - [`read_sequences`]: `sequences.txt` (`USER ITEM ITEM ...` per line, oldest first).
 //! - [`sample_users`]: a seeded sample of users.
 //! - [`Metrics`]: Recall@{1,5,10,20}, NDCG@{5,10,20}, and for generated TIDs the valid and
 //!   direct-hit rates.
@@ -9,94 +8,8 @@
 //!   baseline every model must beat.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
-/// Longest line `read_sequences` accepts: bounds memory on a file that is not a sequence
-/// file at all.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
-
-/// One user's interactions, oldest first.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sequence {
-    /// The user id.
-    pub user: u32,
-    /// Item ids, oldest first.
-    pub items: Vec<u32>,
-}
-
-impl Sequence {
-    /// Everything before the target.
-    pub fn history(&self) -> &[u32] {
-        &self.items[..self.items.len().saturating_sub(1)]
-    }
-
-    /// The last item.
-    pub fn target(&self) -> Option<u32> {
-        self.items.last().copied()
-    }
-}
-
-/// Why a sequence file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// A line is malformed.
-    #[error("{path}:{line}: {reason}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Reads a sequences file. Blank lines are skipped; every other line needs a user id and at
-/// least one item, all unsigned 32-bit integers separated by whitespace.
-pub fn read_sequences(path: &Path) -> Result<Vec<Sequence>, EvalError> {
-    let bytes = std::fs::read(path).map_err(|source| EvalError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_sequences(&bytes).map_err(|(line, reason)| EvalError::Parse {
-        path: path.to_owned(),
-        line,
-        reason,
-    })
-}
-
-/// Parses the bytes of a sequences file; errors carry the 1-based line number.
-pub fn parse_sequences(bytes: &[u8]) -> Result<Vec<Sequence>, (usize, String)> {
-    let mut out = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = i + 1;
-        if raw.len() > MAX_LINE_BYTES {
-            return Err((line, format!("line longer than {MAX_LINE_BYTES} bytes")));
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| (line, "not UTF-8".to_owned()))?;
-        let mut fields = text.split_ascii_whitespace();
-        let Some(user) = fields.next() else { continue };
-        let number = |f: &str| {
-            f.parse::<u32>()
-                .map_err(|_| (line, format!("{f:?} is not an unsigned 32-bit id")))
-        };
-        let user = number(user)?;
-        let items = fields.map(number).collect::<Result<Vec<_>, _>>()?;
-        if items.is_empty() {
-            return Err((line, format!("user {user} has no items")));
-        }
-        out.push(Sequence { user, items });
-    }
-    Ok(out)
-}
+use crate::sequences::Sequence;
 
 /// Indices of `n` sequences with a history (two items or more), chosen with `seed`, in file
 /// order; all of them when there are at most `n`.
@@ -239,19 +152,7 @@ impl Popularity {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_and_reports_bad_lines() {
-        let seqs = parse_sequences(b"1 1 2 3\n\n2 4 5\r\n").unwrap();
-        assert_eq!(seqs.len(), 2);
-        assert_eq!(seqs[0].history(), &[1, 2]);
-        assert_eq!(seqs[0].target(), Some(3));
-        assert_eq!(seqs[1].items, vec![4, 5]);
-        assert_eq!(parse_sequences(b"1 2\n3\n").unwrap_err().0, 2);
-        assert_eq!(parse_sequences(b"1 x 2\n").unwrap_err().0, 1);
-        assert_eq!(parse_sequences(b"1 99999999999\n").unwrap_err().0, 1);
-        assert_eq!(parse_sequences(b"1 2\n\xff 3\n").unwrap_err().0, 2);
-    }
+    use crate::sequences::parse_sequences;
 
     #[test]
     fn metrics_follow_the_definitions() {

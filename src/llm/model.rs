@@ -8,6 +8,7 @@ use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::token::LlamaToken;
 
 use super::{backend, LlmError, Token};
+use crate::fnv::Fnv64;
 
 /// How to load a model.
 #[derive(Clone, Debug)]
@@ -237,7 +238,7 @@ impl Model {
             h.write(&[0xfe]);
         }
         TokenizerFingerprint {
-            hash: h.0,
+            hash: h.finish(),
             vocab_size: n,
             name: self.name(),
         }
@@ -250,22 +251,6 @@ const FINGERPRINT_PROBES: &[&str] = &[
     " The quick brown fox jumps over the lazy dog's 12,345 tails; naïve café — ÅÇ 日本語 🙂",
     "anti-aging eye-cream spf-30 vitamin-c moisturizer 3-pack",
 ];
-
-/// FNV-1a, 64 bit: a stable hash that is the same on every platform and release.
-struct Fnv64(u64);
-
-impl Fnv64 {
-    fn new() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
 
 /// A LoRA adapter loaded for one [`Model`]. `Send + Sync`: share it; each context applies it
 /// at its own scale when created.

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use grlm::catalog::input::{parse_items, parse_tids};
-use grlm::eval::{parse_sequences, sample_users, Metrics, Popularity};
+use grlm::eval::{sample_users, Metrics, Popularity};
+use grlm::sequences::parse_sequences;
 use grlm::tid::{normalize_term, DEFAULT_TID_LEN};
 use grlm::{Catalog, ItemFilter, Tid};
 

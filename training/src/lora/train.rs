@@ -214,20 +214,15 @@ fn device(kind: DeviceKind) -> Result<Device, TrainError> {
 
 /// FNV-1a over every example's tokens and loss flags: a resumed run must see the same data.
 fn data_hash(examples: &[Tokenized]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |x: u32| {
-        for b in x.to_le_bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = grlm::fnv::Fnv64::new();
     for e in examples {
-        eat(e.tokens.len() as u32);
+        h.write_u32(e.tokens.len() as u32);
         for (&t, &l) in e.tokens.iter().zip(&e.loss) {
-            eat(t);
-            eat(u32::from(l));
+            h.write_u32(t);
+            h.write_u32(u32::from(l));
         }
     }
-    h
+    h.finish()
 }
 
 /// The learning rate at `step` (1-based): linear warm-up, then linear decay to zero.

@@ -1,6 +1,6 @@
 //! Reading the inputs of `sft`. TIDs go through the engine's reader
 //! ([`grlm::catalog::input::read_tids`]) and sequences through the engine's parser
-//! ([`grlm::eval::parse_sequences`]); the engine's items reader keeps only titles, so the
+//! ([`grlm::sequences::parse_sequences`]); the engine's items reader keeps only titles, so the
 //! metadata that term internalisation needs (categories, brand) is read here, and the
 //! neighbours file has no reader in the engine at all.
 //!
@@ -171,7 +171,7 @@ pub(crate) fn parse_sequences(bytes: &[u8], path: &Path) -> Result<Vec<(u64, Use
         line,
         reason,
     };
-    let sequences = grlm::eval::parse_sequences(bytes).map_err(|(line, reason)| line_err(line as u64, reason))?;
+    let sequences = grlm::sequences::parse_sequences(bytes).map_err(|(line, reason)| line_err(line as u64, reason))?;
     // The parser skips exactly the lines without a field; it succeeded, so all are UTF-8.
     let lines = bytes
         .split(|&b| b == b'\n')

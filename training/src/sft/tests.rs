@@ -596,7 +596,7 @@ fn beauty_builds_with_the_expected_counts() {
     };
     let summary = run(&args).unwrap();
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
-    let sequences = grlm::eval::read_sequences(&args.sequences).unwrap();
+    let sequences = grlm::sequences::read_sequences(&args.sequences).unwrap();
     let tids: std::collections::HashMap<u32, Tid> = grlm::catalog::input::read_tids(&args.tids, None)
         .unwrap()
         .into_iter()

@@ -31,6 +31,7 @@
 //! a matching file an item is reused only when its text hash matches, so an item whose
 //! text changed is recomputed alone.
 
+pub use grlm::fnv::Fnv64;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
@@ -50,36 +51,6 @@ pub const MAX_FILE_BYTES: u64 = 16 << 30;
 
 const HEADER_BYTES: usize = 32;
 const CHECKSUM_BYTES: usize = 4;
-
-/// FNV-1a, 64 bits: stable across platforms and Rust versions (unlike `DefaultHasher`),
-/// which matters for hashes stored in files.
-#[derive(Clone, Copy, Debug)]
-pub struct Fnv64(u64);
-
-impl Fnv64 {
-    /// A hasher in its initial state.
-    pub fn new() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-
-    /// Feeds `bytes`.
-    pub fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    /// The hash of everything fed so far.
-    pub fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl Default for Fnv64 {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// The hash stored with an item's vector: the vector is reused only for the same text.
 pub fn text_hash(text: &str) -> u64 {
