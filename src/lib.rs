@@ -34,6 +34,7 @@ pub mod filter;
 pub mod fnv;
 pub mod ground;
 pub mod llm;
+pub mod prior;
 pub mod prompt;
 pub mod rng;
 pub mod sequences;

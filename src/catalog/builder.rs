@@ -10,7 +10,8 @@ use super::format::{
 };
 use super::input::{read_items, read_tids, InputError};
 use super::le::extend_u32;
-use super::trie::{build_trie, TrieBuildError};
+use super::prior::{build_section, PriorReport, TransitionCounts};
+use super::trie::{build_trie, TokenTrie, TrieBuildError};
 use crate::llm::TokenizerFingerprint;
 use crate::tid::Tid;
 
@@ -78,6 +79,9 @@ pub enum BuildError {
     /// A count or size does not fit the format's 32-bit fields.
     #[error("catalogue too large: {0}")]
     TooLarge(String),
+    /// The prior could not be built (a count or size beyond the format).
+    #[error("prior: {0}")]
+    Prior(String),
     /// Writing the output failed; no partial file is left at the destination.
     #[error("writing {path}: {source}")]
     Io {
@@ -101,6 +105,9 @@ pub struct BuildReport {
     pub skipped_without_tid: usize,
     /// Size of the written file.
     pub bytes: u64,
+    /// What the prior kept and dropped, when one was built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior: Option<PriorReport>,
 }
 
 struct Entry {
@@ -119,6 +126,14 @@ pub struct CatalogBuilder {
     entries: Vec<Entry>,
     skipped_without_tid: usize,
     token_trie: Option<TokenTrieSpec>,
+    prior: Option<PriorSpec>,
+}
+
+/// The counts a prior is built from and how they were made.
+struct PriorSpec {
+    counts: TransitionCounts,
+    holdout: u32,
+    max_successors: u32,
 }
 
 /// Tokenizes one TID as a model writes it; the error is a message for the build report.
@@ -149,6 +164,19 @@ impl CatalogBuilder {
     /// constrained decoding with the tokenizer described by `spec`.
     pub fn with_token_trie(mut self, spec: TokenTrieSpec) -> Self {
         self.token_trie = Some(spec);
+        self
+    }
+
+    /// Also writes the collaborative prior (section `Prior`) from `counts`, which held out
+    /// the last `holdout` items of every sequence; each item keeps its `max_successors`
+    /// most frequent successors. Counts naming items the catalogue lacks are left out and
+    /// reported.
+    pub fn with_prior(mut self, counts: TransitionCounts, holdout: u32, max_successors: u32) -> Self {
+        self.prior = Some(PriorSpec {
+            counts,
+            holdout,
+            max_successors,
+        });
         self
     }
 
@@ -266,6 +294,7 @@ impl CatalogBuilder {
             unique_terms: layout.header.term_count as usize,
             skipped_without_tid: self.skipped_without_tid,
             bytes: layout.header.file_len,
+            prior: layout.prior,
         })
     }
 
@@ -429,6 +458,23 @@ impl CatalogBuilder {
             }
             sections.push((SectionKind::TokenTrie, build_trie(&texts, &tokens, &spec.fingerprint)?));
         }
+        let mut prior_report = None;
+        if let Some(spec) = &self.prior {
+            let trie_bytes = sections
+                .iter()
+                .find(|(kind, _)| *kind == SectionKind::TokenTrie)
+                .map(|(_, bytes)| bytes.as_slice());
+            let trie_meta = trie_bytes
+                .map(|b| super::trie::parse_meta(b, t))
+                .transpose()
+                .map_err(|e| BuildError::Prior(e.to_string()))?;
+            let trie = trie_meta.as_ref().zip(trie_bytes).map(|(m, b)| TokenTrie::new(m, b));
+            let ids: Vec<u32> = self.entries.iter().map(|e| e.item).collect();
+            let (bytes, report) = build_section(&spec.counts, spec.holdout, spec.max_successors, &ids, &item_tid, trie)
+                .map_err(BuildError::Prior)?;
+            sections.push((SectionKind::Prior, bytes));
+            prior_report = Some(report);
+        }
         let header = Header {
             major: FORMAT_MAJOR,
             minor: FORMAT_MINOR,
@@ -438,7 +484,9 @@ impl CatalogBuilder {
             tid_count: t as u32,
             term_count: u32::try_from(v).map_err(|_| too_large("more than 2^32 terms"))?,
         };
-        Ok(Layout::new(header, sections))
+        let mut layout = Layout::new(header, sections);
+        layout.prior = prior_report;
+        Ok(layout)
     }
 }
 
@@ -466,6 +514,7 @@ struct Layout {
     header: Header,
     entries: Vec<SectionEntry>,
     sections: Vec<Vec<u8>>,
+    prior: Option<PriorReport>,
 }
 
 impl Layout {
@@ -487,6 +536,7 @@ impl Layout {
             header,
             entries,
             sections: sections.into_iter().map(|(_, b)| b).collect(),
+            prior: None,
         }
     }
 

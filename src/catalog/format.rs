@@ -20,8 +20,8 @@
 //! ```
 //! Sections start at multiples of 64 bytes; padding is zero. All integers are little-endian.
 //! A reader refuses a section marked required whose kind it does not know, and skips unknown
-//! optional ones: that is how 1.1 added the token trie (with its tokenizer fingerprint)
-//! without breaking 1.0 readers.
+//! optional ones: that is how 1.1 added the token trie (with its tokenizer fingerprint) and
+//! 1.2 the collaborative prior without breaking older readers.
 
 use super::le::{read_u16, read_u32, read_u64};
 use super::CatalogError;
@@ -31,7 +31,7 @@ pub const MAGIC: [u8; 8] = *b"GRLMCAT\0";
 /// Format major version written and the only one read.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version written. Readers accept any minor of [`FORMAT_MAJOR`].
-pub const FORMAT_MINOR: u16 = 1;
+pub const FORMAT_MINOR: u16 = 2;
 /// Fixed header length.
 pub const HEADER_LEN: usize = 128;
 /// One section-table entry.
@@ -100,13 +100,16 @@ section_kinds! {
     /// Optional (since 1.1): the TIDs as a backbone tokenizer writes them, for constrained
     /// decoding, with that tokenizer's fingerprint. Layout in [`super::trie`].
     TokenTrie = 15,
+    /// Optional (since 1.2): item-to-next-item counts and popularity, the collaborative
+    /// prior. Layout in [`super::prior`].
+    Prior = 16,
 }
 
 impl SectionKind {
     /// Whether every catalogue has this section. Optional sections may be absent, and
     /// readers that do not know them skip them.
     pub fn is_required(self) -> bool {
-        !matches!(self, SectionKind::TokenTrie)
+        !matches!(self, SectionKind::TokenTrie | SectionKind::Prior)
     }
 }
 

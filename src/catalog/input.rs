@@ -137,11 +137,26 @@ pub fn parse_tids(
     Ok(out)
 }
 
-/// Calls `f` with each non-blank line as trimmed UTF-8 text and its 1-based number. `f`'s
-/// error string becomes an [`InputError::Line`] for that line. Lines are capped at
-/// [`MAX_LINE_BYTES`], so a file without newlines is not read whole. Every line-based
-/// input of libgrlm and its training crate goes through here.
+/// Calls `f` with the 1-based number and the trimmed text of every non-blank line of
+/// `reader`. Lines are read with a cap of [`MAX_LINE_BYTES`] and must be UTF-8; an error
+/// from `f` is reported with the line's number.
 pub fn for_each_line(
+    reader: impl BufRead,
+    path: &Path,
+    mut f: impl FnMut(u64, &str) -> Result<(), String>,
+) -> Result<(), InputError> {
+    for_each_raw_line(reader, path, |line_no, text| {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        f(line_no, text)
+    })
+}
+
+/// As [`for_each_line`], but `f` sees every line as it is, without its line ending (`\n`
+/// or `\r\n`): for formats where leading or trailing tabs are fields.
+pub fn for_each_raw_line(
     mut reader: impl BufRead,
     path: &Path,
     mut f: impl FnMut(u64, &str) -> Result<(), String>,
@@ -172,10 +187,8 @@ pub fn for_each_line(
         }
         let text = std::str::from_utf8(&buf)
             .map_err(|e| line_err(line_no, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
         f(line_no, text).map_err(|reason| line_err(line_no, reason))?;
     }
 }

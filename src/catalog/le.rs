@@ -33,6 +33,35 @@ impl std::fmt::Debug for U32Le {
     }
 }
 
+/// A `u64` stored little-endian, readable in place at any alignment like [`U32Le`].
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+#[repr(transparent)]
+pub struct U64Le([u8; 8]);
+
+impl U64Le {
+    /// Encodes `value`.
+    pub const fn new(value: u64) -> Self {
+        U64Le(value.to_le_bytes())
+    }
+
+    /// Decodes the value.
+    #[inline]
+    pub const fn get(self) -> u64 {
+        u64::from_le_bytes(self.0)
+    }
+}
+
+impl std::fmt::Debug for U64Le {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// Views `bytes` as little-endian `u64`s; `None` when the length is not a multiple of 8.
+pub fn u64_slice(bytes: &[u8]) -> Option<&[U64Le]> {
+    bytemuck::try_cast_slice(bytes).ok()
+}
+
 /// Views `bytes` as little-endian `u32`s; `None` when the length is not a multiple of 4.
 pub fn u32_slice(bytes: &[u8]) -> Option<&[U32Le]> {
     bytemuck::try_cast_slice(bytes).ok()

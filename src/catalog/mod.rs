@@ -6,17 +6,20 @@
 //! - [`Catalog`]: opens a file in O(1) (structure only) and serves zero-copy lookups;
 //!   [`Catalog::verify`] checks every checksum and invariant.
 //! - [`trie`]: the optional token trie that drives constrained decoding.
+//! - [`prior`]: the optional collaborative prior (item-to-next-item counts, popularity).
 
 mod builder;
 pub mod format;
 pub mod input;
 pub mod le;
+pub mod prior;
 pub(crate) mod reader;
 pub mod trie;
 mod verify;
 
 pub use builder::{BuildError, BuildReport, CatalogBuilder, TokenTrieSpec};
-pub use reader::{Catalog, CatalogInfo, TokenTrieInfo};
+pub use prior::{PriorReport, PriorTable, TransitionCounts};
+pub use reader::{Catalog, CatalogInfo, PriorInfo, TokenTrieInfo};
 pub use trie::TokenTrie;
 
 use std::path::PathBuf;
@@ -101,4 +104,4 @@ impl CatalogError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

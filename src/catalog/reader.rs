@@ -8,6 +8,7 @@ use super::format::{
     Header, SectionEntry, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED,
 };
 use super::le::{csr, u32_slice, U32Le};
+use super::prior::{PriorMeta, PriorTable};
 use super::trie::{TokenTrie, TrieMeta};
 use super::CatalogError;
 use crate::tid::{Term, Tid, MAX_TID_LEN};
@@ -62,6 +63,7 @@ pub struct Catalog {
     unknown_sections: Vec<(Range<usize>, u32)>,
     terms: fst::Map<SectionBytes>,
     trie: Option<TrieMeta>,
+    prior: Option<PriorMeta>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -126,6 +128,13 @@ impl Catalog {
         } else {
             None
         };
+        let prior = if layout.present(SectionKind::Prior) {
+            let range = layout.ranges[index_of(SectionKind::Prior)].clone();
+            let nodes = trie.as_ref().map_or(0, |t| t.nodes);
+            Some(super::prior::parse_meta(&bytes[range], header.item_count as usize, nodes)?)
+        } else {
+            None
+        };
         let SectionLayout {
             ranges, crcs, unknown, ..
         } = layout;
@@ -137,6 +146,7 @@ impl Catalog {
             unknown_sections: unknown,
             terms,
             trie,
+            prior,
         })
     }
 
@@ -169,6 +179,13 @@ impl Catalog {
         self.trie
             .as_ref()
             .map(|meta| TokenTrie::new(meta, self.section_bytes(SectionKind::TokenTrie)))
+    }
+
+    /// The collaborative prior, if the catalogue was built with sequences or counts.
+    pub fn prior(&self) -> Option<PriorTable<'_>> {
+        self.prior
+            .as_ref()
+            .map(|meta| PriorTable::new(meta, self.section_bytes(SectionKind::Prior), self.len()))
     }
 
     pub(crate) fn term_map(&self) -> &fst::Map<SectionBytes> {
@@ -415,6 +432,15 @@ impl Catalog {
                 nodes: t.node_count(),
                 depth: t.depth(),
             }),
+            prior: self.prior().map(|p| PriorInfo {
+                users: p.users(),
+                transitions: p.transitions() as u64,
+                steps: p.steps(),
+                holdout: p.holdout(),
+                max_successors: p.max_successors(),
+                fingerprint: format!("{:016x}", p.fingerprint()),
+                bytes: self.sections[index_of(SectionKind::Prior)].len() as u64,
+            }),
             sections: SectionKind::ALL
                 .iter()
                 .filter(|&&k| k.is_required() || !self.sections[index_of(k)].is_empty())
@@ -622,6 +648,8 @@ pub struct CatalogInfo {
     pub unknown_optional_sections: usize,
     /// The token trie, if the catalogue has one.
     pub token_trie: Option<TokenTrieInfo>,
+    /// The collaborative prior, if the catalogue has one.
+    pub prior: Option<PriorInfo>,
     /// Size of each section present.
     pub sections: Vec<SectionInfo>,
 }
@@ -639,6 +667,25 @@ pub struct TokenTrieInfo {
     pub nodes: usize,
     /// Most tokens before a prefix names one TID.
     pub depth: u32,
+}
+
+/// The prior in [`CatalogInfo`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PriorInfo {
+    /// Users whose sequences were counted.
+    pub users: u64,
+    /// Distinct (item, next item) pairs stored.
+    pub transitions: u64,
+    /// Sum of their counts.
+    pub steps: u64,
+    /// The last this many items of every sequence were not counted.
+    pub holdout: u32,
+    /// Most successors stored per item.
+    pub max_successors: u32,
+    /// Hash of the counts, hex: equal for equal counts.
+    pub fingerprint: String,
+    /// Size of the section.
+    pub bytes: u64,
 }
 
 /// One section in [`CatalogInfo`].

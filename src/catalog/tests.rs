@@ -317,7 +317,7 @@ fn arb_catalogue() -> impl Strategy<Value = Vec<(u32, Vec<String>, Option<String
 
 /// A byte-level tokenizer (token = byte): enough to exercise the token-trie section
 /// without a model; the engine tests use real llama.cpp tokenizers.
-fn byte_trie_spec() -> TokenTrieSpec {
+pub(crate) fn byte_trie_spec() -> TokenTrieSpec {
     TokenTrieSpec {
         fingerprint: TokenizerFingerprint {
             hash: 0x0123_4567_89ab_cdef,

@@ -37,8 +37,11 @@ impl Catalog {
         self.verify_items_and_tids()?;
         self.verify_postings()?;
         self.verify_titles()?;
-        match self.token_trie() {
-            Some(trie) => trie.verify(),
+        if let Some(trie) = self.token_trie() {
+            trie.verify()?;
+        }
+        match self.prior() {
+            Some(prior) => prior.verify(self.u32s(SectionKind::ItemTid), self.token_trie()),
             None => Ok(()),
         }
     }

@@ -1,0 +1,384 @@
+//! The collaborative prior of one request: a distribution over the items a request may
+//! return, from the catalogue's transition counts and the user's history.
+//!
+//! With history h₁…hₙ (most recent last), window `W`, decay `d` and smoothing `α`:
+//!
+//! ```text
+//! T(j) = Σ_{i<W} dⁱ · c(h_{n−i} → j)          c: how often j directly followed h
+//! P(j) = (1−α) · T(j) / Σ T  +  α · pop(j) / Σ pop     (P(j) = pop(j) / Σ pop when Σ T = 0)
+//! ```
+//! where `pop(j)` is the item's count in the counted sequences plus one (so that no item
+//! has zero mass) and both sums run over the items the request may return (its filter, and
+//! the history unless the request keeps it): P sums to 1 over exactly those items.
+//!
+//! Constrained decoding fuses it as a product of experts: an item scores
+//! `s_LLM(TID) + λ · ln P(item)`, and a beam prefix `s_LLM(prefix) + λ · ln M(prefix)`,
+//! where `M` is the prior mass of the eligible items below the prefix ([`NodeMasses`]).
+//! Both terms only fall along a path, so a prefix's score bounds every item below it.
+
+use std::collections::HashMap;
+
+use crate::catalog::{Catalog, CatalogError, PriorTable, TokenTrie};
+use crate::filter::ItemFilter;
+
+/// λ when a request does not choose one and the catalogue has a prior. Chosen on the Beauty
+/// validation split (docs/results.md has the sweep).
+pub const DEFAULT_WEIGHT: f64 = 1.0;
+/// History items the prior looks back over.
+pub const DEFAULT_WINDOW: usize = 5;
+/// Each step further back counts this much less.
+pub const DEFAULT_DECAY: f64 = 0.5;
+/// Share of the popularity part. Small: it ranks items the history's successors do not
+/// reach, and breaks ties among those it does.
+pub const DEFAULT_SMOOTHING: f64 = 0.01;
+
+/// How a request uses the catalogue's prior.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct PriorParams {
+    /// λ, the prior's weight in constrained decoding. `None`: [`DEFAULT_WEIGHT`] when the
+    /// catalogue has a prior, none when it has not. `Some(0.0)`: the LLM alone. A positive
+    /// weight needs a catalogue with a prior.
+    pub weight: Option<f64>,
+    /// `W`: history items looked back over, at least 1.
+    pub window: usize,
+    /// `d`: weight of each step further back, in (0, 1].
+    pub decay: f64,
+    /// `α`: share of popularity, in [0, 1].
+    pub smoothing: f64,
+}
+
+impl Default for PriorParams {
+    fn default() -> Self {
+        PriorParams {
+            weight: None,
+            window: DEFAULT_WINDOW,
+            decay: DEFAULT_DECAY,
+            smoothing: DEFAULT_SMOOTHING,
+        }
+    }
+}
+
+impl PriorParams {
+    /// Checks every field's range; the message names the field and what it accepts.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(w) = self.weight {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(format!("prior weight {w} is not a finite number >= 0"));
+            }
+        }
+        if self.window == 0 {
+            return Err("prior window must be at least 1".into());
+        }
+        if !(self.decay > 0.0 && self.decay <= 1.0) {
+            return Err(format!("prior decay {} is outside (0, 1]", self.decay));
+        }
+        if !(0.0..=1.0).contains(&self.smoothing) {
+            return Err(format!("prior smoothing {} is outside [0, 1]", self.smoothing));
+        }
+        Ok(())
+    }
+
+    /// λ for a catalogue that has a prior (`has_prior`) or not; `None` when a positive
+    /// weight was asked of a catalogue without one.
+    pub fn weight_for(&self, has_prior: bool) -> Option<f64> {
+        match (self.weight, has_prior) {
+            (None, true) => Some(DEFAULT_WEIGHT),
+            (None, false) => Some(0.0),
+            (Some(w), false) if w > 0.0 => None,
+            (Some(w), _) => Some(w),
+        }
+    }
+}
+
+/// One item the prior ranked.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PriorItem {
+    /// Its position in the catalogue (item-index order).
+    pub index: usize,
+    /// Its external id.
+    pub item: u32,
+    /// `P(item)`, over the request's eligible items.
+    pub probability: f64,
+}
+
+/// The prior of one history under one filter.
+#[derive(Debug)]
+pub struct HistoryPrior<'a> {
+    catalog: &'a Catalog,
+    table: PriorTable<'a>,
+    filter: &'a ItemFilter,
+    smoothing: f64,
+    /// `T(j) > 0` of eligible items, by ascending item index.
+    transition: Vec<(u32, f64)>,
+    transition_total: f64,
+    popularity_total: f64,
+}
+
+impl<'a> HistoryPrior<'a> {
+    /// The prior for `history` (external ids, oldest first; all must be in the catalogue)
+    /// over the items `filter` permits. The catalogue must have a prior.
+    pub fn new(
+        catalog: &'a Catalog,
+        history: &[u32],
+        filter: &'a ItemFilter,
+        params: &PriorParams,
+    ) -> Result<Self, CatalogError> {
+        let table = catalog
+            .prior()
+            .ok_or_else(|| CatalogError::MissingSection("Prior"))?;
+        let eligible = |index: usize| catalog.item_id(index).is_some_and(|id| filter.permits(id));
+        let mut mass: HashMap<u32, f64> = HashMap::new();
+        let mut weight = 1.0;
+        for &item in history.iter().rev().take(params.window) {
+            if let Some(from) = catalog.item_index(item) {
+                let (items, counts) = table.successors(from)?;
+                for (to, count) in items.iter().zip(counts) {
+                    if eligible(to.get() as usize) {
+                        *mass.entry(to.get()).or_default() += weight * f64::from(count.get());
+                    }
+                }
+            }
+            weight *= params.decay;
+        }
+        let mut transition: Vec<(u32, f64)> = mass.into_iter().collect();
+        transition.sort_unstable_by_key(|&(index, _)| index);
+        // Summed in index order, so that the result never depends on hashing.
+        let transition_total = transition.iter().map(|t| t.1).sum();
+        let popularity_total = eligible_popularity(catalog, &table, filter)? as f64;
+        Ok(HistoryPrior {
+            catalog,
+            table,
+            filter,
+            smoothing: params.smoothing,
+            transition,
+            transition_total,
+            popularity_total,
+        })
+    }
+
+    /// `T(j)` of the item at `index`: its decayed transition count from the window (0 for
+    /// an item no window item led to, or one the request may not return).
+    pub fn transition_mass(&self, index: usize) -> f64 {
+        self.transition
+            .binary_search_by_key(&(index as u32), |t| t.0)
+            .map_or(0.0, |at| self.transition[at].1)
+    }
+
+    /// `P(j)` of an eligible item from its transition mass and popularity.
+    fn probability_of(&self, transition: f64, popularity: u32) -> f64 {
+        let pop = (f64::from(popularity) + 1.0) / self.popularity_total;
+        if self.transition_total > 0.0 {
+            (1.0 - self.smoothing) * transition / self.transition_total + self.smoothing * pop
+        } else {
+            pop
+        }
+    }
+
+    /// `P(j)` of the item at `index`; 0 for an item the request may not return.
+    pub fn probability(&self, index: usize) -> Result<f64, CatalogError> {
+        let permitted = self.catalog.item_id(index).is_some_and(|id| self.filter.permits(id));
+        if !permitted || self.popularity_total == 0.0 {
+            return Ok(0.0);
+        }
+        Ok(self.probability_of(self.transition_mass(index), self.table.popularity(index)?))
+    }
+
+    /// The `k` most probable eligible items, best first; ties go to the more popular item,
+    /// then to the lower id. Items of probability 0 (possible only with smoothing 0) are
+    /// left out. O(transitions of the window + k), never a pass over the catalogue.
+    pub fn rank(&self, k: usize) -> Result<Vec<PriorItem>, CatalogError> {
+        let mut scored: Vec<(PriorItem, u32)> = Vec::with_capacity(self.transition.len() + k);
+        for &(index, transition) in &self.transition {
+            let index = index as usize;
+            let popularity = self.table.popularity(index)?;
+            let item = self.item_id(index)?;
+            let probability = self.probability_of(transition, popularity);
+            scored.push((PriorItem { index, item, probability }, popularity));
+        }
+        // The rest score by popularity alone, so the popularity order ranks them: the first
+        // k eligible ones are all that can matter.
+        let mut rest = 0;
+        for entry in self.table.by_popularity() {
+            if rest == k || self.popularity_total == 0.0 {
+                break;
+            }
+            let index = entry.get() as usize;
+            let item = self.item_id(index)?;
+            if !self.filter.permits(item) || self.transition_mass(index) > 0.0 {
+                continue;
+            }
+            let popularity = self.table.popularity(index)?;
+            let probability = self.probability_of(0.0, popularity);
+            scored.push((PriorItem { index, item, probability }, popularity));
+            rest += 1;
+        }
+        scored.retain(|(s, _)| s.probability > 0.0);
+        scored.sort_unstable_by(|(a, pa), (b, pb)| {
+            b.probability
+                .total_cmp(&a.probability)
+                .then(pb.cmp(pa))
+                .then(a.index.cmp(&b.index))
+        });
+        scored.truncate(k);
+        Ok(scored.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// The eligible items of TID index `tid` with their probability, most probable first
+    /// (ties: more popular, then lower id); items of probability 0 are left out.
+    pub fn tid_items(&self, tid: usize) -> Result<Vec<PriorItem>, CatalogError> {
+        let mut out = Vec::new();
+        for (index, item) in self.catalog.tid_members(tid)? {
+            if !self.filter.permits(item) {
+                continue;
+            }
+            let probability = self.probability(index)?;
+            if probability > 0.0 {
+                out.push((PriorItem { index, item, probability }, self.table.popularity(index)?));
+            }
+        }
+        out.sort_unstable_by(|(a, pa), (b, pb)| {
+            b.probability
+                .total_cmp(&a.probability)
+                .then(pb.cmp(pa))
+                .then(a.index.cmp(&b.index))
+        });
+        Ok(out.into_iter().map(|(s, _)| s).collect())
+    }
+
+    fn item_id(&self, index: usize) -> Result<u32, CatalogError> {
+        self.catalog
+            .item_id(index)
+            .ok_or_else(|| CatalogError::corrupt("Prior", format!("item index {index} out of range")))
+    }
+
+    /// The prior mass below every node of `trie`, for fused decoding.
+    pub fn node_masses(&self, trie: &TokenTrie<'_>) -> Result<NodeMasses<'a>, CatalogError> {
+        NodeMasses::new(self, trie)
+    }
+}
+
+/// Σ (popularity + 1) over the items `filter` permits: walked from the filter's lists, not
+/// from the catalogue.
+fn eligible_popularity(catalog: &Catalog, table: &PriorTable<'_>, filter: &ItemFilter) -> Result<u64, CatalogError> {
+    let mass = |item: u32| -> Result<u64, CatalogError> {
+        match catalog.item_index(item) {
+            Some(index) => Ok(u64::from(table.popularity(index)?) + 1),
+            None => Ok(0),
+        }
+    };
+    if let Some(allowed) = filter.allowed() {
+        let mut total = 0;
+        for &item in allowed.iter().filter(|&&item| filter.permits(item)) {
+            total += mass(item)?;
+        }
+        return Ok(total);
+    }
+    let mut removed = 0;
+    for &item in filter.excluded() {
+        removed += mass(item)?;
+    }
+    Ok(table.popularity_mass().saturating_sub(removed))
+}
+
+/// `M(node)`: the prior mass of the eligible items below each trie node, for one request.
+/// Built by walking up from the few leaves the request touches — the window's successors
+/// and the filter's items — so it costs nothing per catalogue item.
+#[derive(Debug)]
+pub struct NodeMasses<'a> {
+    smoothing: f64,
+    transition_total: f64,
+    popularity_total: f64,
+    /// Σ T(j) below each node that has any.
+    transition: HashMap<u32, f64>,
+    popularity: PopularityBelow<'a>,
+}
+
+/// Σ (popularity + 1) of the eligible items below a node.
+#[derive(Debug)]
+enum PopularityBelow<'a> {
+    /// Without an allow-list: the catalogue's per-node sum, less the excluded items'.
+    AllButExcluded { table: PriorTable<'a>, removed: HashMap<u32, u64> },
+    /// With an allow-list: the allowed, non-excluded items' own sums.
+    Allowed(HashMap<u32, u64>),
+}
+
+/// Calls `f` on `leaf` and every node above it.
+fn for_each_ancestor(trie: &TokenTrie<'_>, leaf: u32, mut f: impl FnMut(u32)) -> Result<(), CatalogError> {
+    let mut node = Some(leaf);
+    while let Some(n) = node {
+        f(n);
+        node = trie.parent(n)?;
+    }
+    Ok(())
+}
+
+impl<'a> NodeMasses<'a> {
+    fn new(prior: &HistoryPrior<'a>, trie: &TokenTrie<'_>) -> Result<Self, CatalogError> {
+        let catalog = prior.catalog;
+        if prior.table.node_popularity(TokenTrie::ROOT)?.is_none() {
+            return Err(CatalogError::corrupt(
+                "Prior",
+                "no per-node sums: the prior was built without the token trie; rebuild the catalogue with --model",
+            ));
+        }
+        let leaf_of = |index: usize| -> Result<u32, CatalogError> { trie.leaf_of(catalog.item_tid_index(index)? as u32) };
+        let mut transition: HashMap<u32, f64> = HashMap::new();
+        for &(index, mass) in &prior.transition {
+            for_each_ancestor(trie, leaf_of(index as usize)?, |n| {
+                *transition.entry(n).or_default() += mass
+            })?;
+        }
+        let mut sums: HashMap<u32, u64> = HashMap::new();
+        let (items, allowed): (&[u32], bool) = match prior.filter.allowed() {
+            Some(allowed) => (allowed, true),
+            None => (prior.filter.excluded(), false),
+        };
+        for &item in items {
+            if allowed && !prior.filter.permits(item) {
+                continue;
+            }
+            let Some(index) = catalog.item_index(item) else { continue };
+            let mass = u64::from(prior.table.popularity(index)?) + 1;
+            for_each_ancestor(trie, leaf_of(index)?, |n| *sums.entry(n).or_default() += mass)?;
+        }
+        let popularity = if allowed {
+            PopularityBelow::Allowed(sums)
+        } else {
+            PopularityBelow::AllButExcluded {
+                table: prior.table,
+                removed: sums,
+            }
+        };
+        Ok(NodeMasses {
+            smoothing: prior.smoothing,
+            transition_total: prior.transition_total,
+            popularity_total: prior.popularity_total,
+            transition,
+            popularity,
+        })
+    }
+
+    /// `M(node)`, in [0, 1]: 1 at a node above every eligible item, 0 at one with none.
+    pub fn mass(&self, node: u32) -> Result<f64, CatalogError> {
+        if self.popularity_total == 0.0 {
+            return Ok(0.0);
+        }
+        let popularity = match &self.popularity {
+            PopularityBelow::AllButExcluded { table, removed } => {
+                let all = table.node_popularity(node)?.unwrap_or(0);
+                all.saturating_sub(removed.get(&node).copied().unwrap_or(0))
+            }
+            PopularityBelow::Allowed(sums) => sums.get(&node).copied().unwrap_or(0),
+        } as f64
+            / self.popularity_total;
+        if self.transition_total > 0.0 {
+            let transition = self.transition.get(&node).copied().unwrap_or(0.0) / self.transition_total;
+            Ok((1.0 - self.smoothing) * transition + self.smoothing * popularity)
+        } else {
+            Ok(popularity)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
