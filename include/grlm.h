@@ -25,6 +25,12 @@
 #include <stdint.h>
 
 /**
+ * `prior_weight` value meaning: the catalogue's prior at the library's default weight when
+ * it has one, none when it has not.
+ */
+#define GRLM_PRIOR_WEIGHT_AUTO -1.0
+
+/**
  * Major version of the libgrlm the header belongs to (equals the crate version).
  */
 #define GRLM_VERSION_MAJOR 0
@@ -153,6 +159,33 @@ typedef struct grlm_catalog_info {
      */
     uint64_t bytes;
 } grlm_catalog_info;
+
+/**
+ * The catalogue's collaborative prior, as `grlm_engine_prior_info` writes it.
+ */
+typedef struct grlm_prior_info {
+    /**
+     * 1 when the catalogue has a prior (`GRLM_MODE_PRIOR` and prior weights work), 0 when
+     * not (then every other field is 0).
+     */
+    uint32_t present;
+    /**
+     * The last this many items of every sequence were held out of the counts.
+     */
+    uint32_t holdout;
+    /**
+     * Users whose sequences were counted.
+     */
+    uint64_t users;
+    /**
+     * Distinct (item, next item) pairs stored.
+     */
+    uint64_t transitions;
+    /**
+     * Bytes of the prior in the catalogue file.
+     */
+    uint64_t bytes;
+} grlm_prior_info;
 
 /**
  * How a result was found: one of the `GRLM_METHOD_*` values (a plain integer type, like
@@ -299,7 +332,7 @@ typedef struct grlm_recommend_params {
      */
     uint32_t beams;
     /**
-     * `GRLM_MODE_CONSTRAINED` (default) or `GRLM_MODE_FREE`.
+     * `GRLM_MODE_CONSTRAINED` (default), `GRLM_MODE_FREE` or `GRLM_MODE_PRIOR`.
      */
     grlm_mode mode;
     /**
@@ -339,6 +372,26 @@ typedef struct grlm_recommend_params {
      * Length of `allow`.
      */
     size_t allow_len;
+    /**
+     * λ, the weight of the collaborative prior in constrained decoding:
+     * `GRLM_PRIOR_WEIGHT_AUTO` (-1, default) for the library's default weight when the
+     * catalogue has a prior and none when it has not; 0 for the model alone; a positive
+     * weight needs a prior (`GRLM_STATUS_NO_PRIOR`). Other negative values, NaN and
+     * infinities are refused.
+     */
+    double prior_weight;
+    /**
+     * History items the prior looks back over, at least 1. Default 5.
+     */
+    uint32_t prior_window;
+    /**
+     * Weight of each step further back, in (0, 1]. Default 0.5.
+     */
+    double prior_decay;
+    /**
+     * Share of popularity in the prior, in [0, 1]. Default 0.01.
+     */
+    double prior_smoothing;
 } grlm_recommend_params;
 
 /**
@@ -370,6 +423,12 @@ typedef struct grlm_recommend_params {
  * Unconstrained beams, then grounding of what the model wrote (the paper's setting).
  */
 #define GRLM_MODE_FREE 1
+
+/**
+ * The catalogue's collaborative prior alone ranks the eligible items; the model is not
+ * run. Needs a catalogue with a prior.
+ */
+#define GRLM_MODE_PRIOR 2
 
 /**
  * Success; the out-parameters were written.
@@ -437,6 +496,13 @@ typedef struct grlm_recommend_params {
  * The catalogue's token trie was built for another model's tokenizer.
  */
 #define GRLM_STATUS_TOKENIZER_MISMATCH 16
+
+/**
+ * The request needs the collaborative prior (`GRLM_MODE_PRIOR`, or a positive
+ * `prior_weight`) and the catalogue has none: rebuild it with
+ * `grlm catalog build --sequences`.
+ */
+#define GRLM_STATUS_NO_PRIOR 17
 
 /**
  * The session's history is empty.
@@ -561,6 +627,17 @@ grlm_status grlm_ground(const struct grlm_engine *engine,
                         const char *tid,
                         uint32_t k,
                         struct grlm_results **out);
+
+/**
+ * Writes whether the engine's catalogue has a collaborative prior, and what it counted,
+ * to `*out`. Thread-safe.
+ *
+ * Errors: `NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `engine` is NULL or live; `out` is NULL or writable.
+ */
+grlm_status grlm_engine_prior_info(const struct grlm_engine *engine, struct grlm_prior_info *out);
 
 /**
  * Number of results in `results`; 0 for NULL. Thread-safe.

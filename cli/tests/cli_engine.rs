@@ -48,7 +48,7 @@ impl Setup {
 fn build_with_model_records_the_tokenizer() {
     let s = Setup::new();
     let info = json(&grlm(&["catalog", "inspect", "--json", s.catalog.to_str().unwrap()]));
-    assert_eq!(info["format_version"], "1.1");
+    assert_eq!(info["format_version"], "1.2");
     assert_eq!(info["token_trie"]["tokenizer"], "grlm-tiny");
     assert!(info["token_trie"]["nodes"].as_u64().unwrap() >= 11);
     assert!(grlm(&["catalog", "verify", s.catalog.to_str().unwrap()])

@@ -209,7 +209,7 @@ fn versions_and_sections() {
         Catalog::from_bytes(newer_major),
         Err(CatalogError::UnsupportedVersion {
             major: 2,
-            minor: 1,
+            minor: super::format::FORMAT_MINOR,
             supported_major: 1
         })
     ));
@@ -354,7 +354,7 @@ fn token_trie_section_round_trips_and_is_checked() {
     let bytes = b.to_bytes().unwrap();
     let c = Catalog::from_bytes(bytes.clone()).unwrap();
     c.verify().unwrap();
-    assert_eq!(c.info().format_version, "1.1");
+    assert_eq!(c.info().format_version, "1.2");
     let trie = c.token_trie().unwrap();
     assert_eq!(trie.fingerprint().name, "bytes");
     // Items 1 and 4 share a TID: one leaf; the walk stops as soon as the prefix is unique.

@@ -1,138 +1,150 @@
-//! Beam search inside the catalogue's token trie.
+//! Beam search inside the catalogue's token trie, returning ranked items.
 //!
-//! A beam's score is the log-probability of its tokens with each step's distribution
+//! A beam's LLM score is the log-probability of its tokens with each step's distribution
 //! renormalised over the children the request may enter: `Σ (logit − logsumexp(live
 //! children))`. That is the model's probability of the TID given that it names an eligible
 //! catalogue item, so scores of different TIDs are comparable. A forced step (one live
 //! child) contributes `ln 1 = 0`, which is why forced tokens are fed without sampling, why
 //! a beam ends the moment its prefix names one TID (the trie stores no nodes below that),
 //! and why none of this changes the ranking.
+//!
+//! With the collaborative prior (weight λ), beams are ranked by `s_LLM(prefix) + λ · ln
+//! M(prefix)`, `M` being the prior mass of the eligible items below the prefix, and an item
+//! scores `s_LLM(its TID) + λ · ln P(item)`. Both parts only fall along a path, so a
+//! prefix's score bounds every item below it and the early stop stays exact. Without the
+//! prior the scores are the LLM's alone, computed exactly as they always were.
 
-use crate::catalog::TokenTrie;
+use crate::catalog::{Catalog, TokenTrie};
+use crate::filter::ItemFilter;
 use crate::llm::{BatchToken, Context, Token};
+use crate::prior::{HistoryPrior, NodeMasses};
 
 use super::beams::{advance, log_sum_exp, Beam, Candidate, Pending, SeqPool};
 use super::prune::Pruning;
-use super::{SearchStats, Start};
-use crate::engine::EngineError;
+use super::{DecodeError, SearchStats, Start};
 
-/// A TID a beam finished on.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Finished {
-    pub score: f64,
-    pub tid: u32,
+/// The collaborative prior of a request and its weight λ (> 0).
+pub(crate) struct Fusion<'a> {
+    pub weight: f64,
+    pub prior: &'a HistoryPrior<'a>,
+    pub masses: &'a NodeMasses<'a>,
 }
 
-/// The search's needs from the caller: how many results count (for the exact early stop)
-/// and how many eligible items a TID holds.
-pub(crate) struct Goal<'a> {
+/// What the search is asked for.
+pub(crate) struct Request<'a> {
+    /// Items wanted (fewer come back when fewer are eligible).
     pub k: usize,
-    pub eligible_items: &'a dyn Fn(u32) -> Result<usize, EngineError>,
+    /// Beams kept per step.
+    pub width: usize,
+    /// The items the request may return.
+    pub filter: &'a ItemFilter,
+    /// The prior to fuse, if any.
+    pub fusion: Option<Fusion<'a>>,
 }
 
-/// Runs the search from `start` (a trie node whose next-token logits are ready), keeping
-/// `width` beams. Returns finished TIDs, best first (ties: lower TID index first).
+/// One result of the search.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Ranked {
+    /// The item's position in the catalogue.
+    pub index: usize,
+    /// Its external id.
+    pub item: u32,
+    /// The TID index it carries.
+    pub tid: u32,
+    /// Its score: the TID's LLM score, plus `λ · ln P(item)` when the prior is fused.
+    pub score: f64,
+    /// Its place among the items of its TID (ascending id without the prior, most
+    /// probable first with it): ties between items are broken by TID, then by this.
+    rank_in_tid: u32,
+}
+
+impl Ranked {
+    fn by_rank(a: &Self, b: &Self) -> std::cmp::Ordering {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.tid.cmp(&b.tid))
+            .then(a.rank_in_tid.cmp(&b.rank_in_tid))
+    }
+}
+
+/// Where a beam stands: its trie node and the LLM's part of its score (its `score` field is
+/// the rank score, the LLM's part plus the prior's).
+#[derive(Clone, Copy, Debug)]
+struct At {
+    node: u32,
+    llm: f64,
+}
+
+/// The search over one catalogue's trie for one request.
+struct Search<'s> {
+    catalog: &'s Catalog,
+    trie: &'s TokenTrie<'s>,
+    pruning: &'s Pruning,
+    request: &'s Request<'s>,
+}
+
+/// Runs the search from `start` (a trie node whose next-token logits are ready) and returns
+/// up to `request.k` items, best first.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
     ctx: &mut Context,
     pool: &mut SeqPool,
+    catalog: &Catalog,
     trie: &TokenTrie<'_>,
     pruning: &Pruning,
     start: Start,
-    width: usize,
-    goal: &Goal<'_>,
+    request: &Request<'_>,
     stats: &mut SearchStats,
-) -> Result<Vec<Finished>, EngineError> {
-    let mut finished: Vec<Finished> = Vec::new();
+) -> Result<Vec<Ranked>, DecodeError> {
+    let search = Search {
+        catalog,
+        trie,
+        pruning,
+        request,
+    };
+    let mut finished: Vec<Ranked> = Vec::new();
     if let Some(tid) = trie.leaf_tid(start.node)? {
-        return Ok(vec![Finished { score: 0.0, tid }]);
+        search.finish(tid, 0.0, &mut finished)?;
+        return Ok(search.best(finished));
     }
+    let root = At {
+        node: start.node,
+        llm: 0.0,
+    };
     let mut beams = vec![Beam {
         seq: start.seq,
         pos: start.pos,
         logits: start.logits,
-        score: 0.0,
-        state: start.node,
+        score: search.rank_score(root)?,
+        state: root,
     }];
     let mut batch: Vec<BatchToken> = Vec::new();
-    let mut live: Vec<(Token, u32, f64)> = Vec::new();
     while !beams.is_empty() {
         stats.steps += 1;
-        // A candidate's state is the trie node its token leads to.
-        let mut candidates: Vec<Candidate<u32>> = Vec::new();
-        for (b, beam) in beams.iter().enumerate() {
-            let logits = ctx
-                .logits(beam.logits)
-                .ok_or_else(|| EngineError::Internal("beam logits missing".into()))?;
-            let (tokens, first) = trie.children(beam.state)?;
-            live.clear();
-            for (i, token) in tokens.iter().enumerate() {
-                let child = first + i as u32;
-                if pruning.alive(child) {
-                    let token = token.get();
-                    let logit = *logits
-                        .get(token as usize)
-                        .ok_or_else(|| EngineError::Internal(format!("token {token} beyond the logits")))?;
-                    live.push((token, child, f64::from(logit)));
-                }
-            }
-            let lse = log_sum_exp(live.iter().map(|l| l.2));
-            for &(token, child, logit) in &live {
-                candidates.push(Candidate {
-                    score: beam.score + (logit - lse),
-                    beam: b,
-                    token,
-                    state: child,
-                });
-            }
+        let mut candidates = search.candidates(ctx, &beams)?;
+        if candidates.len() > request.width {
+            candidates.select_nth_unstable_by(request.width - 1, Candidate::by_rank);
+            candidates.truncate(request.width);
         }
-        let by_rank = Candidate::by_rank;
-        if candidates.len() > width {
-            candidates.select_nth_unstable_by(width - 1, by_rank);
-            candidates.truncate(width);
-        }
-        candidates.sort_unstable_by(by_rank);
+        candidates.sort_unstable_by(Candidate::by_rank);
 
-        let mut pending: Vec<Pending<u32>> = Vec::new();
+        let mut pending: Vec<Pending<At>> = Vec::new();
         for c in candidates {
-            let mut node = c.state;
-            let mut tokens = vec![c.token];
-            // Follow forced steps: a node with one live child adds ln 1 to the score.
-            let done = loop {
-                if let Some(tid) = trie.leaf_tid(node)? {
-                    break Some(tid);
-                }
-                let (child_tokens, first) = trie.children(node)?;
-                let mut only = None;
-                let mut count = 0;
-                for (i, t) in child_tokens.iter().enumerate() {
-                    if pruning.alive(first + i as u32) {
-                        count += 1;
-                        only = Some((t.get(), first + i as u32));
-                    }
-                }
-                match (count, only) {
-                    (1, Some((token, child))) => {
-                        tokens.push(token);
-                        node = child;
-                    }
-                    _ => break None,
-                }
-            };
-            match done {
-                Some(tid) => finished.push(Finished { score: c.score, tid }),
+            let (at, tokens) = search.follow_forced(c.state, c.token)?;
+            match trie.leaf_tid(at.node)? {
+                Some(tid) => search.finish(tid, at.llm, &mut finished)?,
                 None => pending.push(Pending {
                     parent: c.beam,
                     score: c.score,
                     tokens,
-                    state: node,
+                    state: at,
                 }),
             }
         }
 
         // Scores never rise along a path, so a beam below the k-th best finished item can
         // neither enter the top k nor push out a candidate that could.
-        if let Some(bar) = kth_item_score(&mut finished, goal)? {
+        if let Some(bar) = kth_score(&mut finished, request.k) {
             pending.retain(|p| p.score >= bar);
         }
         if pending.is_empty() {
@@ -142,19 +154,126 @@ pub(crate) fn search(
         beams = advance(ctx, pool, beams, pending, &mut batch)?;
         stats.evaluated += batch.len() as u64;
     }
-    finished.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.tid.cmp(&b.tid)));
-    Ok(finished)
+    Ok(search.best(finished))
 }
 
-/// The score of the k-th best eligible item among finished TIDs, once there are k.
-fn kth_item_score(finished: &mut [Finished], goal: &Goal<'_>) -> Result<Option<f64>, EngineError> {
-    finished.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.tid.cmp(&b.tid)));
-    let mut items = 0;
-    for f in finished.iter() {
-        items += (goal.eligible_items)(f.tid)?;
-        if items >= goal.k {
-            return Ok(Some(f.score));
-        }
+impl Search<'_> {
+    /// The rank score of a beam at `at`: its LLM score, plus `λ · ln M(node)` when fused.
+    fn rank_score(&self, at: At) -> Result<f64, DecodeError> {
+        Ok(match &self.request.fusion {
+            Some(f) => at.llm + f.weight * f.masses.mass(at.node)?.ln(),
+            None => at.llm,
+        })
     }
-    Ok(None)
+
+    /// Every live child of every beam, scored. Children the prior gives no mass to (only
+    /// possible with smoothing 0) cannot lead to a result and are left out.
+    fn candidates(&self, ctx: &Context, beams: &[Beam<At>]) -> Result<Vec<Candidate<At>>, DecodeError> {
+        let mut candidates = Vec::new();
+        let mut live: Vec<(Token, u32, f64)> = Vec::new();
+        for (b, beam) in beams.iter().enumerate() {
+            let logits = ctx
+                .logits(beam.logits)
+                .ok_or_else(|| DecodeError::Internal("beam logits missing".into()))?;
+            let (tokens, first) = self.trie.children(beam.state.node)?;
+            live.clear();
+            for (i, token) in tokens.iter().enumerate() {
+                let child = first + i as u32;
+                if self.pruning.alive(child) {
+                    let token = token.get();
+                    let logit = *logits
+                        .get(token as usize)
+                        .ok_or_else(|| DecodeError::Internal(format!("token {token} beyond the logits")))?;
+                    live.push((token, child, f64::from(logit)));
+                }
+            }
+            let lse = log_sum_exp(live.iter().map(|l| l.2));
+            for &(token, child, logit) in &live {
+                let at = At {
+                    node: child,
+                    llm: beam.state.llm + (logit - lse),
+                };
+                let score = self.rank_score(at)?;
+                if score != f64::NEG_INFINITY {
+                    candidates.push(Candidate {
+                        score,
+                        beam: b,
+                        token,
+                        state: at,
+                    });
+                }
+            }
+        }
+        Ok(candidates)
+    }
+
+    /// Takes `token` into `at` and then every forced step (a node with one live child adds
+    /// ln 1 to the LLM score and keeps all of the prior's mass); returns where that ends and
+    /// the tokens to evaluate.
+    fn follow_forced(&self, mut at: At, token: Token) -> Result<(At, Vec<Token>), DecodeError> {
+        let mut tokens = vec![token];
+        while self.trie.leaf_tid(at.node)?.is_none() {
+            let (child_tokens, first) = self.trie.children(at.node)?;
+            let mut live = child_tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.get(), first + i as u32))
+                .filter(|&(_, child)| self.pruning.alive(child));
+            match (live.next(), live.next()) {
+                (Some((token, child)), None) => {
+                    tokens.push(token);
+                    at.node = child;
+                }
+                _ => break,
+            }
+        }
+        Ok((at, tokens))
+    }
+
+    /// Adds the eligible items of TID `tid`, whose LLM score is `llm`, to `finished`.
+    fn finish(&self, tid: u32, llm: f64, finished: &mut Vec<Ranked>) -> Result<(), DecodeError> {
+        match &self.request.fusion {
+            None => {
+                let members = self.catalog.tid_members(tid as usize)?;
+                let eligible = members.filter(|&(_, id)| self.request.filter.permits(id));
+                for (rank, (index, item)) in eligible.enumerate() {
+                    finished.push(Ranked {
+                        index,
+                        item,
+                        tid,
+                        score: llm,
+                        rank_in_tid: rank as u32,
+                    });
+                }
+            }
+            Some(f) => {
+                for (rank, p) in f.prior.tid_items(tid as usize)?.into_iter().enumerate() {
+                    finished.push(Ranked {
+                        index: p.index,
+                        item: p.item,
+                        tid,
+                        score: llm + f.weight * p.probability.ln(),
+                        rank_in_tid: rank as u32,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `k` best of `finished`.
+    fn best(&self, mut finished: Vec<Ranked>) -> Vec<Ranked> {
+        finished.sort_unstable_by(Ranked::by_rank);
+        finished.truncate(self.request.k);
+        finished
+    }
+}
+
+/// The score of the k-th best finished item, once there are k.
+fn kth_score(finished: &mut [Ranked], k: usize) -> Option<f64> {
+    if finished.len() < k || k == 0 {
+        return None;
+    }
+    finished.select_nth_unstable_by(k - 1, Ranked::by_rank);
+    Some(finished[k - 1].score)
 }

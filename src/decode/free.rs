@@ -5,8 +5,8 @@
 use crate::llm::{BatchToken, Context, Model, Token};
 
 use super::beams::{advance, log_sum_exp, Beam, Candidate, Pending, SeqPool};
-use super::{SearchStats, Start};
-use crate::engine::EngineError;
+use super::{DecodeError, SearchStats, Start};
+
 
 /// A finished free-mode beam.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,7 +25,7 @@ pub(crate) fn search(
     width: usize,
     max_tokens: usize,
     stats: &mut SearchStats,
-) -> Result<Vec<FreeBeam>, EngineError> {
+) -> Result<Vec<FreeBeam>, DecodeError> {
     let mut beams = vec![Beam {
         seq: start.seq,
         pos: start.pos,
@@ -43,7 +43,7 @@ pub(crate) fn search(
         for (b, beam) in beams.iter().enumerate() {
             let logits = ctx
                 .logits(beam.logits)
-                .ok_or_else(|| EngineError::Internal("beam logits missing".into()))?;
+                .ok_or_else(|| DecodeError::Internal("beam logits missing".into()))?;
             let lse = log_sum_exp(logits.iter().map(|&l| f64::from(l)));
             // Only a beam's `width` best tokens can be among the `width` best candidates.
             let mut best: Vec<(f32, Token)> = logits.iter().enumerate().map(|(t, &l)| (l, t as Token)).collect();

@@ -1,6 +1,7 @@
-//! Turning a prompt's next-token logits into ranked TIDs: constrained beam search inside the
-//! catalogue's token trie (`constrained`), and the paper's unconstrained beams
-//! (`free`) whose texts are grounded afterwards.
+//! Turning a prompt's next-token logits into results: constrained beam search inside the
+//! catalogue's token trie (`constrained`), which returns ranked eligible items — fused with
+//! the collaborative prior when the request has one — and the paper's unconstrained beams
+//! (`free`), whose texts the engine grounds afterwards.
 //!
 //! Both searches keep each beam in its own KV-cache sequence forked from the prompt's
 //! (a unified cache shares the cells, so a fork copies nothing), and evaluate every beam's
@@ -14,6 +15,23 @@ pub(crate) mod prune;
 pub(crate) use beams::{SeqPool, PROMPT_SEQ};
 
 use std::time::Duration;
+
+use crate::catalog::CatalogError;
+use crate::llm::LlmError;
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    /// llama.cpp failed.
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    /// The catalogue's trie, items or prior are corrupt.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// An invariant of the search broke (a bug).
+    #[error("{0}")]
+    Internal(String),
+}
 
 /// Where a search starts: the trie node (constrained) at the end of the prompt, the sequence
 /// and next position of the prompt, and the index of its next-token logits in the context's

@@ -1,6 +1,7 @@
 //! Errors of the engine and its sessions.
 
 use crate::catalog::CatalogError;
+use crate::decode::DecodeError;
 use crate::llm::LlmError;
 
 /// Why an engine could not be opened or a request not answered. Every bad input maps to a
@@ -24,6 +25,10 @@ pub enum EngineError {
         /// The model's tokenizer.
         model: String,
     },
+    /// The request needs the collaborative prior (prior mode, or a positive prior weight)
+    /// and the catalogue has none.
+    #[error("the catalogue has no prior; rebuild it with `grlm catalog build ... --sequences sequences.txt` (or --transitions counts.tsv), or set the prior weight to 0")]
+    NoPrior,
     /// A recommendation needs at least one history item.
     #[error("empty history: a recommendation needs at least one item the user interacted with")]
     EmptyHistory,
@@ -46,4 +51,14 @@ pub enum EngineError {
     /// A bug: an invariant of the engine broke.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<DecodeError> for EngineError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Llm(e) => EngineError::Llm(e),
+            DecodeError::Catalog(e) => EngineError::Catalog(e),
+            DecodeError::Internal(message) => EngineError::Internal(message),
+        }
+    }
 }

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use super::{EngineError, Shared};
 use crate::decode::{constrained, free, prune::Pruning, SearchStats, SeqPool, Start, PROMPT_SEQ};
+use crate::prior::{HistoryPrior, PriorParams};
+use crate::catalog::Catalog;
 use crate::filter::ItemFilter;
 use crate::llm::{BatchToken, Context, ContextParams, Token};
 use crate::prompt::{self, PromptItem};
@@ -46,6 +48,8 @@ pub enum Mode {
     Constrained,
     /// The paper's setting: unconstrained beams, then grounding of the generated texts.
     Free,
+    /// The collaborative prior alone ranks every eligible item; the model is not run.
+    Prior,
 }
 
 /// One request.
@@ -67,6 +71,9 @@ pub struct RecommendParams {
     pub max_history: usize,
     /// Free mode: most tokens a beam may generate.
     pub max_tokens: usize,
+    /// How the catalogue's collaborative prior is used: its weight in constrained
+    /// decoding, and its window, decay and smoothing (also in prior mode).
+    pub prior: PriorParams,
 }
 
 impl Default for RecommendParams {
@@ -79,6 +86,7 @@ impl Default for RecommendParams {
             filter: ItemFilter::none(),
             max_history: 20,
             max_tokens: 48,
+            prior: PriorParams::default(),
         }
     }
 }
@@ -88,9 +96,11 @@ impl Default for RecommendParams {
 pub struct Recommendation {
     /// The item id.
     pub item: u32,
-    /// Log-probability of its TID: renormalised over eligible TIDs in constrained mode, the
-    /// generating beam's plain log-probability in free mode. Items sharing a TID share the
-    /// score and come in ascending id order.
+    /// Constrained mode: the log-probability of its TID renormalised over eligible TIDs,
+    /// plus `λ · ln P(item)` when the prior is fused (items sharing a TID then come most
+    /// probable first; without the prior they share the score and come in ascending id
+    /// order). Free mode: the generating beam's plain log-probability. Prior mode:
+    /// `ln P(item)`.
     pub score: f64,
     /// The item's TID.
     #[serde(serialize_with = "tid_text")]
@@ -298,21 +308,53 @@ impl Session {
         if params.mode == Mode::Free && params.max_tokens == 0 {
             return invalid("max_tokens must be at least 1".into());
         }
+        params.prior.validate().map_err(EngineError::InvalidRequest)?;
+        let has_prior = catalog.prior().is_some();
+        if params.prior.weight_for(has_prior).is_none() || (params.mode == Mode::Prior && !has_prior) {
+            return Err(EngineError::NoPrior);
+        }
         Ok(())
     }
 
     fn run(&mut self, history: &[u32], params: &RecommendParams) -> Result<Response, EngineError> {
+        let mut filter = params.filter.clone();
+        if params.exclude_history {
+            filter = filter.exclude(history.iter().copied());
+        }
+        if params.mode == Mode::Prior {
+            return self.rank_by_prior(history, &filter, params);
+        }
+        let mut stats = SearchStats::default();
+        let start = self.prepare_prompt(history, params, &mut stats)?;
+        let results = match params.mode {
+            Mode::Free => return self.decode_free(start, &filter, params, stats),
+            _ => self.decode_constrained(history, start, &filter, params, &mut stats)?,
+        };
+        Ok(Response {
+            results,
+            generated: Vec::new(),
+            stats,
+        })
+    }
+
+    /// Brings the cached prompt up to date with `history` and checks that the beams fit;
+    /// returns where the search starts.
+    fn prepare_prompt(
+        &mut self,
+        history: &[u32],
+        params: &RecommendParams,
+        stats: &mut SearchStats,
+    ) -> Result<Start, EngineError> {
         let shared = Arc::clone(&self.shared);
-        let catalog = &shared.catalog;
-        let trie = catalog.token_trie().ok_or(EngineError::NoTokenTrie)?;
+        let trie = shared.catalog.token_trie().ok_or(EngineError::NoTokenTrie)?;
         let shown = &history[history.len().saturating_sub(params.max_history)..];
         let mut desired = self.prompt_tokens(shown)?;
         let room = match params.mode {
-            Mode::Constrained => {
+            Mode::Free => params.beams.saturating_mul(params.max_tokens.saturating_add(1)),
+            _ => {
                 desired.extend_from_slice(&shared.root_chain);
                 params.beams.saturating_mul(trie.depth() as usize + 1)
             }
-            Mode::Free => params.beams.saturating_mul(params.max_tokens.saturating_add(1)),
         };
         if desired.len().saturating_add(room) > self.params.n_ctx as usize {
             return Err(EngineError::PromptTooLong {
@@ -321,134 +363,147 @@ impl Session {
                 n_ctx: self.params.n_ctx,
             });
         }
-        let mut stats = SearchStats::default();
-        let (pos, logits) = self.sync_prompt(desired, &mut stats)?;
-        let mut filter = params.filter.clone();
-        if params.exclude_history {
-            filter = filter.exclude(history.iter().copied());
-        }
-        let start = Start {
+        let (pos, logits) = self.sync_prompt(desired, stats)?;
+        Ok(Start {
             node: shared.root_node,
             seq: PROMPT_SEQ,
             pos,
             logits,
+        })
+    }
+
+    /// Constrained beam search, fused with the prior when the request weighs it.
+    fn decode_constrained(
+        &mut self,
+        history: &[u32],
+        start: Start,
+        filter: &ItemFilter,
+        params: &RecommendParams,
+        stats: &mut SearchStats,
+    ) -> Result<Vec<Recommendation>, EngineError> {
+        let shared = Arc::clone(&self.shared);
+        let catalog = &shared.catalog;
+        let trie = catalog.token_trie().ok_or(EngineError::NoTokenTrie)?;
+        let pruning = Pruning::new(catalog, &trie, filter)?;
+        if !pruning.alive(shared.root_node) {
+            return Ok(Vec::new());
+        }
+        let weight = params.prior.weight_for(catalog.prior().is_some()).ok_or(EngineError::NoPrior)?;
+        let prior = match weight > 0.0 {
+            true => Some(HistoryPrior::new(catalog, history, filter, &params.prior)?),
+            false => None,
         };
-        match params.mode {
-            Mode::Constrained => {
-                let pruning = Pruning::new(catalog, &trie, &filter)?;
-                if !pruning.alive(shared.root_node) {
-                    return Ok(Response {
-                        results: Vec::new(),
-                        generated: Vec::new(),
-                        stats,
-                    });
+        let masses = prior.as_ref().map(|p| p.node_masses(&trie)).transpose()?;
+        let request = constrained::Request {
+            k: params.k,
+            width: params.beams,
+            filter,
+            fusion: prior
+                .as_ref()
+                .zip(masses.as_ref())
+                .map(|(prior, masses)| constrained::Fusion { weight, prior, masses }),
+        };
+        let ranked = constrained::search(
+            &mut self.ctx,
+            &mut self.pool,
+            catalog,
+            &trie,
+            &pruning,
+            start,
+            &request,
+            stats,
+        )?;
+        ranked
+            .into_iter()
+            .map(|r| recommendation(catalog, r.index, r.item, r.score))
+            .collect()
+    }
+
+    /// The paper's free decoding: unconstrained beams, each text grounded; results take
+    /// every beam's best item before any beam's second.
+    fn decode_free(
+        &mut self,
+        start: Start,
+        filter: &ItemFilter,
+        params: &RecommendParams,
+        stats: SearchStats,
+    ) -> Result<Response, EngineError> {
+        let shared = Arc::clone(&self.shared);
+        let catalog = &shared.catalog;
+        let mut stats = stats;
+        let beams = free::search(
+            &mut self.ctx,
+            &mut self.pool,
+            &shared.model,
+            start,
+            params.beams,
+            params.max_tokens,
+            &mut stats,
+        )?;
+        let mut generated = Vec::with_capacity(beams.len());
+        let mut grounded = Vec::with_capacity(beams.len());
+        for beam in beams {
+            let parsed = Tid::parse(&beam.text, None).ok();
+            let hits = match &parsed {
+                Some(tid) => catalog.ground(tid, params.k, filter)?,
+                None => Vec::new(),
+            };
+            let valid = parsed.as_ref().is_some_and(|t| t.len() == catalog.tid_len());
+            let direct = match &parsed {
+                Some(tid) if valid => !catalog.items_with_tid(tid)?.is_empty(),
+                _ => false,
+            };
+            generated.push(Generated {
+                text: beam.text,
+                score: beam.score,
+                valid,
+                direct,
+            });
+            grounded.push((beam.score, hits));
+        }
+        let mut results: Vec<Recommendation> = Vec::with_capacity(params.k);
+        let deepest = grounded.iter().map(|g| g.1.len()).max().unwrap_or(0);
+        'ranks: for rank in 0..deepest {
+            for (score, hits) in &grounded {
+                let Some(hit) = hits.get(rank) else { continue };
+                if results.iter().any(|r| r.item == hit.item) {
+                    continue;
                 }
-                let eligible = |tid: u32| -> Result<usize, EngineError> {
-                    Ok(catalog
-                        .tid_members(tid as usize)?
-                        .filter(|&(_, id)| filter.permits(id))
-                        .count())
-                };
-                let goal = constrained::Goal {
-                    k: params.k,
-                    eligible_items: &eligible,
-                };
-                let finished = constrained::search(
-                    &mut self.ctx,
-                    &mut self.pool,
-                    &trie,
-                    &pruning,
-                    start,
-                    params.beams,
-                    &goal,
-                    &mut stats,
-                )?;
-                let mut results = Vec::with_capacity(params.k);
-                'tids: for f in finished {
-                    let tid = catalog.tid_at(f.tid as usize)?;
-                    for (index, item) in catalog.tid_members(f.tid as usize)? {
-                        if !filter.permits(item) {
-                            continue;
-                        }
-                        results.push(Recommendation {
-                            item,
-                            score: f.score,
-                            tid: tid.clone(),
-                            title: catalog.title_at(index)?.map(str::to_owned),
-                        });
-                        if results.len() == params.k {
-                            break 'tids;
-                        }
-                    }
+                let index = catalog
+                    .item_index(hit.item)
+                    .ok_or_else(|| EngineError::Internal(format!("grounded item {} is not in the catalogue", hit.item)))?;
+                results.push(recommendation(catalog, index, hit.item, *score)?);
+                if results.len() == params.k {
+                    break 'ranks;
                 }
-                Ok(Response {
-                    results,
-                    generated: Vec::new(),
-                    stats,
-                })
-            }
-            Mode::Free => {
-                let beams = free::search(
-                    &mut self.ctx,
-                    &mut self.pool,
-                    &shared.model,
-                    start,
-                    params.beams,
-                    params.max_tokens,
-                    &mut stats,
-                )?;
-                let mut generated = Vec::with_capacity(beams.len());
-                let mut grounded = Vec::with_capacity(beams.len());
-                for beam in beams {
-                    let parsed = Tid::parse(&beam.text, None).ok();
-                    let hits = match &parsed {
-                        Some(tid) => catalog.ground(tid, params.k, &filter)?,
-                        None => Vec::new(),
-                    };
-                    let valid = parsed.as_ref().is_some_and(|t| t.len() == catalog.tid_len());
-                    let direct = match &parsed {
-                        Some(tid) if valid => !catalog.items_with_tid(tid)?.is_empty(),
-                        _ => false,
-                    };
-                    generated.push(Generated {
-                        text: beam.text,
-                        score: beam.score,
-                        valid,
-                        direct,
-                    });
-                    grounded.push((beam.score, hits));
-                }
-                // Round-robin over beams by grounding rank: every beam's best item comes
-                // before any beam's second.
-                let mut results: Vec<Recommendation> = Vec::with_capacity(params.k);
-                let deepest = grounded.iter().map(|g| g.1.len()).max().unwrap_or(0);
-                'ranks: for rank in 0..deepest {
-                    for (score, hits) in &grounded {
-                        let Some(hit) = hits.get(rank) else { continue };
-                        if results.iter().any(|r| r.item == hit.item) {
-                            continue;
-                        }
-                        let tid = catalog
-                            .tid_of(hit.item)?
-                            .ok_or_else(|| EngineError::Internal(format!("grounded item {} has no TID", hit.item)))?;
-                        results.push(Recommendation {
-                            item: hit.item,
-                            score: *score,
-                            tid,
-                            title: catalog.title_of(hit.item)?.map(str::to_owned),
-                        });
-                        if results.len() == params.k {
-                            break 'ranks;
-                        }
-                    }
-                }
-                Ok(Response {
-                    results,
-                    generated,
-                    stats,
-                })
             }
         }
+        Ok(Response {
+            results,
+            generated,
+            stats,
+        })
+    }
+
+    /// Prior mode: the prior ranks the eligible items; no model call.
+    fn rank_by_prior(
+        &self,
+        history: &[u32],
+        filter: &ItemFilter,
+        params: &RecommendParams,
+    ) -> Result<Response, EngineError> {
+        let catalog = &self.shared.catalog;
+        let prior = HistoryPrior::new(catalog, history, filter, &params.prior)?;
+        let results = prior
+            .rank(params.k)?
+            .into_iter()
+            .map(|p| recommendation(catalog, p.index, p.item, p.probability.ln()))
+            .collect::<Result<_, _>>()?;
+        Ok(Response {
+            results,
+            generated: Vec::new(),
+            stats: SearchStats::default(),
+        })
     }
 
     /// Tokens of the prompt for `shown`, each piece tokenized on its own (see
@@ -501,4 +556,14 @@ impl Session {
         self.cached = desired;
         Ok((pos, batch.len() - 1))
     }
+}
+
+/// A result with its TID and title, for the item at `index`.
+fn recommendation(catalog: &Catalog, index: usize, item: u32, score: f64) -> Result<Recommendation, EngineError> {
+    Ok(Recommendation {
+        item,
+        score,
+        tid: catalog.tid_at(catalog.item_tid_index(index)?)?,
+        title: catalog.title_at(index)?.map(str::to_owned),
+    })
 }

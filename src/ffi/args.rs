@@ -47,6 +47,40 @@ pub(crate) unsafe fn params<'a, T: Sized>(ptr: *const T, name: &str) -> Result<&
     Ok(unsafe { &*ptr })
 }
 
+/// A parameter struct that grew by appending fields: a caller built against an older header
+/// passes one of `older_sizes`, and the fields it does not know keep their values in
+/// `defaults`. Any other size is refused, as by [`params`].
+///
+/// # Safety
+/// `ptr` must be NULL or point to a readable struct whose first field is its `u32` size and
+/// which is at least that many bytes long; each of `older_sizes` must be the size of an
+/// earlier version of `T`, whose fields are a prefix of `T`'s at the same offsets.
+pub(crate) unsafe fn versioned_params<T: Copy>(
+    ptr: *const T,
+    name: &str,
+    older_sizes: &[usize],
+    defaults: T,
+) -> Result<T, Error> {
+    if ptr.is_null() {
+        return Err(null(name));
+    }
+    // SAFETY: non-NULL, and every params struct starts with its `u32` size (caller).
+    let size = unsafe { ptr.cast::<u32>().read_unaligned() } as usize;
+    if !older_sizes.contains(&size) {
+        // SAFETY: as this function's contract, which includes `params`'s.
+        return unsafe { params(ptr, name) }.copied();
+    }
+    let mut value = defaults;
+    // SAFETY: the caller's struct holds `size` readable bytes (its own size field says so),
+    // `size` is below `size_of::<T>()` (an older, shorter version), and the older version's
+    // fields sit at the same offsets in `T`, so the copy fills exactly those fields; the
+    // bytes are copied, never read as a `T` from the caller's memory.
+    unsafe {
+        std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), std::ptr::from_mut(&mut value).cast::<u8>(), size);
+    }
+    Ok(value)
+}
+
 /// A NUL-terminated UTF-8 string argument.
 ///
 /// # Safety
@@ -166,6 +200,20 @@ macro_rules! try_params {
     };
 }
 
+/// A parameter struct that may come from an older header (see `versioned_params`): NULL
+/// gives `$default()`.
+macro_rules! try_versioned_params {
+    ($ptr:expr, older $sizes:expr, or $default:expr) => {
+        if $ptr.is_null() {
+            $default()
+        } else {
+            // SAFETY: the enclosing function's contract: NULL or a readable struct of this
+            // type or of one of its older versions.
+            unsafe { $crate::ffi::args::versioned_params($ptr, stringify!($ptr), $sizes, $default()) }?
+        }
+    };
+}
+
 /// A required NUL-terminated UTF-8 string.
 macro_rules! try_str {
     ($ptr:expr, $name:expr) => {
@@ -201,7 +249,7 @@ macro_rules! try_out {
     };
 }
 
-pub(crate) use {try_ids, try_optional_str, try_out, try_params, try_ref, try_str};
+pub(crate) use {try_ids, try_optional_str, try_out, try_params, try_ref, try_str, try_versioned_params};
 
 fn null(name: &str) -> Error {
     Error::new(GRLM_STATUS_NULL_ARGUMENT, format!("{name} is NULL"))

@@ -53,6 +53,23 @@ pub struct grlm_catalog_info {
     pub bytes: u64,
 }
 
+/// The catalogue's collaborative prior, as `grlm_engine_prior_info` writes it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct grlm_prior_info {
+    /// 1 when the catalogue has a prior (`GRLM_MODE_PRIOR` and prior weights work), 0 when
+    /// not (then every other field is 0).
+    pub present: u32,
+    /// The last this many items of every sequence were held out of the counts.
+    pub holdout: u32,
+    /// Users whose sequences were counted.
+    pub users: u64,
+    /// Distinct (item, next item) pairs stored.
+    pub transitions: u64,
+    /// Bytes of the prior in the catalogue file.
+    pub bytes: u64,
+}
+
 /// A backbone model, optional LoRA adapter and catalogue, opened once and shared.
 ///
 /// Thread safety: all functions taking a `const grlm_engine *` may be called from any
@@ -224,6 +241,30 @@ pub unsafe extern "C" fn grlm_ground(
         let hits = catalog.ground(&query, k as usize, &ItemFilter::none())?;
         let list = grlm_results::from_grounded(catalog, &hits)?;
         out.write(Box::into_raw(Box::new(list)));
+        Ok(())
+    })
+}
+
+/// Writes whether the engine's catalogue has a collaborative prior, and what it counted,
+/// to `*out`. Thread-safe.
+///
+/// Errors: `NULL_ARGUMENT`.
+///
+/// # Safety
+/// `engine` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_engine_prior_info(engine: *const grlm_engine, out: *mut grlm_prior_info) -> grlm_status {
+    guard(|| {
+        let engine = try_ref!(engine);
+        let out = try_out!(out);
+        let info = engine.engine.catalog().info().prior.map_or_else(grlm_prior_info::default, |p| grlm_prior_info {
+            present: 1,
+            holdout: p.holdout,
+            users: p.users,
+            transitions: p.transitions,
+            bytes: p.bytes,
+        });
+        out.write(info);
         Ok(())
     })
 }

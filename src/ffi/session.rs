@@ -2,12 +2,13 @@
 
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use super::args::{self, try_ids, try_out, try_params, try_ref};
+use super::args::{self, try_ids, try_out, try_params, try_ref, try_versioned_params};
 use super::engine::grlm_engine;
 use super::results::grlm_results;
 use super::status::*;
 use crate::engine::{Engine, Mode, RecommendParams, Session, SessionParams};
 use crate::filter::ItemFilter;
+use crate::prior::PriorParams;
 
 /// How a recommendation's beams become items: one of the `GRLM_MODE_*` values. A plain
 /// integer rather than an enum so that a stray value is refused, never undefined.
@@ -16,6 +17,13 @@ pub type grlm_mode = u32;
 pub const GRLM_MODE_CONSTRAINED: grlm_mode = 0;
 /// Unconstrained beams, then grounding of what the model wrote (the paper's setting).
 pub const GRLM_MODE_FREE: grlm_mode = 1;
+/// The catalogue's collaborative prior alone ranks the eligible items; the model is not
+/// run. Needs a catalogue with a prior.
+pub const GRLM_MODE_PRIOR: grlm_mode = 2;
+
+/// `prior_weight` value meaning: the catalogue's prior at the library's default weight when
+/// it has one, none when it has not.
+pub const GRLM_PRIOR_WEIGHT_AUTO: f64 = -1.0;
 
 /// How a session is set up. Initialise with `grlm_session_default_params()`.
 #[repr(C)]
@@ -47,7 +55,7 @@ pub struct grlm_recommend_params {
     /// Beam width, 1..=the session's `max_beams`; at least `k` in constrained mode.
     /// Default 20.
     pub beams: u32,
-    /// `GRLM_MODE_CONSTRAINED` (default) or `GRLM_MODE_FREE`.
+    /// `GRLM_MODE_CONSTRAINED` (default), `GRLM_MODE_FREE` or `GRLM_MODE_PRIOR`.
     pub mode: grlm_mode,
     /// 1 (default) to leave the history's items out of the results, 0 to allow them.
     pub exclude_history: u32,
@@ -70,7 +78,47 @@ pub struct grlm_recommend_params {
     pub allow: *const u32,
     /// Length of `allow`.
     pub allow_len: usize,
+    // Appended after the first version: a caller built against a header without them
+    // passes the shorter struct (its `size` says so) and they take their defaults.
+    /// λ, the weight of the collaborative prior in constrained decoding:
+    /// `GRLM_PRIOR_WEIGHT_AUTO` (-1, default) for the library's default weight when the
+    /// catalogue has a prior and none when it has not; 0 for the model alone; a positive
+    /// weight needs a prior (`GRLM_STATUS_NO_PRIOR`). Other negative values, NaN and
+    /// infinities are refused.
+    pub prior_weight: f64,
+    /// History items the prior looks back over, at least 1. Default 5.
+    pub prior_window: u32,
+    /// Weight of each step further back, in (0, 1]. Default 0.5.
+    pub prior_decay: f64,
+    /// Share of popularity in the prior, in [0, 1]. Default 0.01.
+    pub prior_smoothing: f64,
 }
+
+/// The first version of `grlm_recommend_params`, as callers built against it still pass
+/// it; only its size is used.
+#[repr(C)]
+#[allow(dead_code)]
+struct RecommendParamsV1 {
+    size: u32,
+    k: u32,
+    beams: u32,
+    mode: grlm_mode,
+    exclude_history: u32,
+    max_history: u32,
+    max_tokens: u32,
+    exclude: *const u32,
+    exclude_len: usize,
+    use_allow: u32,
+    allow: *const u32,
+    allow_len: usize,
+}
+
+/// Sizes of the older versions of `grlm_recommend_params` still accepted.
+const RECOMMEND_PARAMS_OLDER: [usize; 1] = [std::mem::size_of::<RecommendParamsV1>()];
+// The older version must be a prefix of the current one, with nothing in between.
+const _: () = assert!(
+    std::mem::size_of::<RecommendParamsV1>() == std::mem::offset_of!(grlm_recommend_params, prior_weight)
+);
 
 /// One KV cache and one history: make one per user whose prompt should stay cached, or
 /// one per thread.
@@ -302,6 +350,10 @@ pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
         use_allow: 0,
         allow: std::ptr::null(),
         allow_len: 0,
+        prior_weight: defaults.prior.weight.unwrap_or(GRLM_PRIOR_WEIGHT_AUTO),
+        prior_window: defaults.prior.window as u32,
+        prior_decay: defaults.prior.decay,
+        prior_smoothing: defaults.prior.smoothing,
     };
     guard_value(params, || params)
 }
@@ -328,7 +380,7 @@ pub unsafe extern "C" fn grlm_recommend(
 ) -> grlm_status {
     guard(|| {
         let session = try_ref!(session.cast_const(), "session");
-        let p = try_params!(params, or grlm_recommend_default_params);
+        let p = try_versioned_params!(params, older &RECOMMEND_PARAMS_OLDER, or grlm_recommend_default_params);
         let out = try_out!(out);
         // SAFETY: the lists are NULL or hold their lengths' ids (caller).
         let request = unsafe { recommend_params(&p) }?;
@@ -349,10 +401,21 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
     let mode = match p.mode {
         GRLM_MODE_CONSTRAINED => Mode::Constrained,
         GRLM_MODE_FREE => Mode::Free,
+        GRLM_MODE_PRIOR => Mode::Prior,
         other => {
             return Err(Error::new(
                 GRLM_STATUS_INVALID_ARGUMENT,
-                format!("mode {other} is neither GRLM_MODE_CONSTRAINED (0) nor GRLM_MODE_FREE (1)"),
+                format!("mode {other} is not GRLM_MODE_CONSTRAINED (0), GRLM_MODE_FREE (1) or GRLM_MODE_PRIOR (2)"),
+            ))
+        }
+    };
+    let weight = match p.prior_weight {
+        GRLM_PRIOR_WEIGHT_AUTO => None,
+        w if w.is_finite() && w >= 0.0 => Some(w),
+        w => {
+            return Err(Error::new(
+                GRLM_STATUS_INVALID_ARGUMENT,
+                format!("params.prior_weight is {w}; use GRLM_PRIOR_WEIGHT_AUTO (-1), 0, or a finite positive weight"),
             ))
         }
     };
@@ -370,5 +433,11 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
         filter,
         max_history: p.max_history as usize,
         max_tokens: p.max_tokens as usize,
+        prior: PriorParams {
+            weight,
+            window: p.prior_window as usize,
+            decay: p.prior_decay,
+            smoothing: p.prior_smoothing,
+        },
     })
 }

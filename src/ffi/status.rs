@@ -43,6 +43,10 @@ pub const GRLM_STATUS_ADAPTER: grlm_status = 14;
 pub const GRLM_STATUS_NO_TOKEN_TRIE: grlm_status = 15;
 /// The catalogue's token trie was built for another model's tokenizer.
 pub const GRLM_STATUS_TOKENIZER_MISMATCH: grlm_status = 16;
+/// The request needs the collaborative prior (`GRLM_MODE_PRIOR`, or a positive
+/// `prior_weight`) and the catalogue has none: rebuild it with
+/// `grlm catalog build --sequences`.
+pub const GRLM_STATUS_NO_PRIOR: grlm_status = 17;
 /// The session's history is empty.
 pub const GRLM_STATUS_EMPTY_HISTORY: grlm_status = 20;
 /// An item id is not in the catalogue.
@@ -114,6 +118,7 @@ impl From<EngineError> for Error {
             EngineError::Llm(e) => return e.into(),
             EngineError::Catalog(e) => return e.into(),
             EngineError::NoTokenTrie => GRLM_STATUS_NO_TOKEN_TRIE,
+            EngineError::NoPrior => GRLM_STATUS_NO_PRIOR,
             EngineError::TokenizerMismatch { .. } => GRLM_STATUS_TOKENIZER_MISMATCH,
             EngineError::EmptyHistory => GRLM_STATUS_EMPTY_HISTORY,
             EngineError::UnknownItem(_) => GRLM_STATUS_UNKNOWN_ITEM,
