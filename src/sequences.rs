@@ -165,9 +165,19 @@ mod tests {
         assert_eq!(s.split(Split::Valid), Some((&[4, 5][..], 6)));
         assert_eq!(s.counted(2), &[4, 5]);
         assert_eq!(s.counted(9), &[] as &[u32]);
-        let short = Sequence { user: 2, items: vec![4, 5] };
+        let short = Sequence {
+            user: 2,
+            items: vec![4, 5],
+        };
         assert_eq!(short.split(Split::Test), Some((&[4][..], 5)));
         assert_eq!(short.split(Split::Valid), None);
-        assert_eq!(Sequence { user: 3, items: vec![4] }.split(Split::Test), None);
+        assert_eq!(
+            Sequence {
+                user: 3,
+                items: vec![4]
+            }
+            .split(Split::Test),
+            None
+        );
     }
 }

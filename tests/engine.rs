@@ -5,12 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use grlm::engine::token_trie_spec;
+use grlm::filter::ItemFilter as Filter;
 use grlm::llm::{BatchToken, CacheOp, Context, ContextParams, Model, ModelParams};
+use grlm::prior::{HistoryPrior, PriorParams};
+use grlm::sequences::read_sequences;
 use grlm::{
     CatalogBuilder, Engine, EngineError, EngineParams, ItemFilter, Mode, RecommendParams, Response, Session,
     SessionParams, Tid,
 };
-use grlm_testkit::fixtures::{build_fixture_catalog, tiny_engine_files};
+use grlm_testkit::fixtures::{
+    build_fixture_catalog, build_fixture_catalog_with_prior, fixture as fixture_file, tiny_engine_files,
+};
 use grlm_testkit::tiny::{tiny_lora_bytes, tiny_model_bytes, TinyModelSpec};
 
 struct Fixture {
@@ -19,6 +24,8 @@ struct Fixture {
     catalog: PathBuf,
     plain_catalog: PathBuf,
     engine: Engine,
+    /// The same catalogue with the prior of tests/fixtures/sequences.txt (holdout 1).
+    prior_engine: Engine,
     /// The same model loaded on its own, for contexts made outside the engine.
     backbone: Arc<Model>,
 }
@@ -32,6 +39,9 @@ fn fixture() -> &'static Fixture {
         let plain_catalog = dir.path().join("plain.grlm");
         build_fixture_catalog(&plain_catalog, None);
         let engine = Engine::open(&EngineParams::new(&model, &catalog)).unwrap();
+        let prior_catalog = dir.path().join("prior.grlm");
+        build_fixture_catalog_with_prior(&prior_catalog, Some(&model), 1);
+        let prior_engine = Engine::open(&EngineParams::new(&model, &prior_catalog)).unwrap();
         let backbone = Arc::new(Model::load(&model, &ModelParams::default()).unwrap());
         Fixture {
             _dir: dir,
@@ -39,6 +49,7 @@ fn fixture() -> &'static Fixture {
             catalog,
             plain_catalog,
             engine,
+            prior_engine,
             backbone,
         }
     })
@@ -643,4 +654,318 @@ fn engines_and_sessions_cross_threads() {
     for h in handles {
         assert_eq!(h.join().unwrap(), expected);
     }
+}
+
+fn prior_session() -> Session {
+    fixture()
+        .prior_engine
+        .session(SessionParams {
+            threads: 1,
+            max_beams: 32,
+            n_ctx: 1024,
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+/// A request with the prior at `weight` (`None`: the default).
+fn with_prior(k: usize, weight: Option<f64>) -> RecommendParams {
+    RecommendParams {
+        k,
+        prior: PriorParams {
+            weight,
+            ..PriorParams::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn scored(response: &Response) -> Vec<(u32, f64)> {
+    response.results.iter().map(|r| (r.item, r.score)).collect()
+}
+
+#[test]
+fn prior_weight_zero_is_the_model_alone_bit_for_bit() {
+    let histories: [&[u32]; 3] = [&HISTORY, &[5, 8], &[11]];
+    for history in histories {
+        for filter in [
+            ItemFilter::none(),
+            ItemFilter::none().exclude([2, 4]),
+            ItemFilter::none().allow([2, 4, 6, 12]),
+        ] {
+            let plain = RecommendParams {
+                k: 6,
+                filter: filter.clone(),
+                ..Default::default()
+            };
+            let zero = RecommendParams {
+                filter: filter.clone(),
+                ..with_prior(6, Some(0.0))
+            };
+            let without = session(1).recommend(history, &plain).unwrap();
+            let with = prior_session().recommend(history, &zero).unwrap();
+            // Exactly equal: the same items, the same scores to the last bit.
+            assert_eq!(
+                scored(&with),
+                scored(&without),
+                "history {history:?}, filter {filter:?}"
+            );
+        }
+    }
+    // The default weight on a catalogue without a prior is the model alone too.
+    let a = session(1).recommend(&HISTORY, &with_prior(6, None)).unwrap();
+    let b = session(1)
+        .recommend(
+            &HISTORY,
+            &RecommendParams {
+                k: 6,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(scored(&a), scored(&b));
+}
+
+/// P of every item of the fixture for `history`, counted here from sequences.txt (holdout
+/// 1) straight from the definition, with its popularity.
+fn brute_force_prior(history: &[u32], filter: &Filter, params: &PriorParams) -> Vec<(u32, f64, u64)> {
+    let sequences = read_sequences(&fixture_file("sequences.txt")).unwrap();
+    let mut pairs: std::collections::HashMap<(u32, u32), f64> = Default::default();
+    let mut pop: std::collections::HashMap<u32, u64> = Default::default();
+    for s in &sequences {
+        let counted = &s.items[..s.items.len() - 1];
+        for &i in counted {
+            *pop.entry(i).or_default() += 1;
+        }
+        for w in counted.windows(2) {
+            *pairs.entry((w[0], w[1])).or_default() += 1.0;
+        }
+    }
+    let eligible: Vec<u32> = (1..=12).filter(|&j| filter.permits(j)).collect();
+    let t = |j: u32| -> f64 {
+        history
+            .iter()
+            .rev()
+            .take(params.window)
+            .enumerate()
+            .map(|(i, &h)| params.decay.powi(i as i32) * pairs.get(&(h, j)).copied().unwrap_or(0.0))
+            .sum()
+    };
+    let t_total: f64 = eligible.iter().map(|&j| t(j)).sum();
+    let p_total: f64 = eligible
+        .iter()
+        .map(|j| (pop.get(j).copied().unwrap_or(0) + 1) as f64)
+        .sum();
+    let mut out: Vec<(u32, f64, u64)> = eligible
+        .iter()
+        .map(|&j| {
+            let popularity = pop.get(&j).copied().unwrap_or(0);
+            let share = (popularity + 1) as f64 / p_total;
+            let p = if t_total > 0.0 {
+                (1.0 - params.smoothing) * t(j) / t_total + params.smoothing * share
+            } else {
+                share
+            };
+            (j, p, popularity)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
+    out
+}
+
+#[test]
+fn prior_mode_equals_a_brute_force_ranking_of_the_prior() {
+    let mut s = prior_session();
+    let histories: [&[u32]; 4] = [&HISTORY, &[5, 6], &[2], &[10, 11, 12]];
+    for history in histories {
+        for params in [
+            PriorParams::default(),
+            PriorParams {
+                window: 1,
+                decay: 1.0,
+                smoothing: 0.3,
+                weight: None,
+            },
+        ] {
+            let request = RecommendParams {
+                k: 12 - history.len(),
+                mode: Mode::Prior,
+                prior: params,
+                ..Default::default()
+            };
+            let got = s.recommend(history, &request).unwrap();
+            let filter = Filter::none().exclude(history.iter().copied());
+            let want = brute_force_prior(history, &filter, &params);
+            let got_items: Vec<u32> = got.results.iter().map(|r| r.item).collect();
+            let want_items: Vec<u32> = want.iter().map(|w| w.0).collect();
+            assert_eq!(got_items, want_items, "history {history:?}, {params:?}");
+            for (r, w) in got.results.iter().zip(&want) {
+                assert!(
+                    (r.score - w.1.ln()).abs() < 1e-12,
+                    "item {}: {} vs ln {}",
+                    r.item,
+                    r.score,
+                    w.1
+                );
+            }
+            assert_eq!(got.stats.steps, 0, "prior mode runs no model step");
+        }
+    }
+}
+
+#[test]
+fn fused_search_with_beams_covering_every_tid_equals_brute_force() {
+    let engine = &fixture().prior_engine;
+    let catalog = engine.catalog();
+    let weight = 1.5;
+    for history in [&HISTORY[..], &[5, 8], &[2, 3]] {
+        let params = with_prior(12 - history.len(), Some(weight));
+        let response = prior_session().recommend(history, &params).unwrap();
+        let filter = Filter::none().exclude(history.iter().copied());
+        let prior = HistoryPrior::new(catalog, history, &filter, &params.prior).unwrap();
+        // Every eligible item: the LLM's score of its TID, brute force, plus λ ln P.
+        let mut expected: Vec<(u32, f64, usize, usize)> = Vec::new();
+        for tid in 0..catalog.tid_count() {
+            let items = prior.tid_items(tid).unwrap();
+            if items.is_empty() {
+                continue;
+            }
+            let llm = brute_force_score(engine, history, &catalog.tid_at(tid).unwrap(), history);
+            for (rank, p) in items.iter().enumerate() {
+                expected.push((p.item, llm + weight * p.probability.ln(), tid, rank));
+            }
+        }
+        expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+        let got: Vec<u32> = items(&response);
+        let want: Vec<u32> = expected.iter().map(|e| e.0).collect();
+        assert_eq!(got, want, "history {history:?}");
+        for (r, e) in response.results.iter().zip(&expected) {
+            assert!(
+                (r.score - e.1).abs() < BATCHED_VS_SINGLE,
+                "item {}: {} vs brute force {}",
+                r.item,
+                r.score,
+                e.1
+            );
+        }
+    }
+}
+
+#[test]
+fn filters_and_history_exclusion_hold_in_every_mode() {
+    let modes = [
+        (Mode::Constrained, Some(0.0)),
+        (Mode::Constrained, Some(2.0)),
+        (Mode::Free, None),
+        (Mode::Prior, None),
+    ];
+    let mut s = prior_session();
+    for (mode, weight) in modes {
+        let base = RecommendParams {
+            k: 4,
+            beams: 8,
+            mode,
+            max_tokens: 24,
+            ..with_prior(4, weight)
+        };
+        let excluded = RecommendParams {
+            filter: ItemFilter::none().exclude([2, 12, 5]),
+            ..base.clone()
+        };
+        let got = s.recommend(&HISTORY, &excluded).unwrap();
+        for r in &got.results {
+            assert!(
+                ![2, 12, 5].contains(&r.item) && !HISTORY.contains(&r.item),
+                "{mode:?}: {}",
+                r.item
+            );
+        }
+        let allowed = RecommendParams {
+            filter: ItemFilter::none().allow([2, 3, 4, 6]),
+            ..base.clone()
+        };
+        let got = s.recommend(&HISTORY, &allowed).unwrap();
+        for r in &got.results {
+            assert!(
+                [2, 4, 6].contains(&r.item),
+                "{mode:?}: {} is not allowed or is history",
+                r.item
+            );
+        }
+        let keep = RecommendParams {
+            exclude_history: false,
+            filter: ItemFilter::none().allow(HISTORY),
+            ..base.clone()
+        };
+        let got = s.recommend(&HISTORY, &keep).unwrap();
+        assert!(got.results.iter().all(|r| HISTORY.contains(&r.item)), "{mode:?}");
+        if mode != Mode::Free {
+            assert_eq!(got.results.len(), 4, "{mode:?}: every allowed history item is eligible");
+        }
+    }
+}
+
+#[test]
+fn prior_requests_are_checked() {
+    let mut plain = session(1);
+    let e = plain
+        .recommend(
+            &HISTORY,
+            &RecommendParams {
+                mode: Mode::Prior,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, EngineError::NoPrior), "{e}");
+    assert!(e.to_string().contains("--sequences"), "{e}");
+    let e = plain.recommend(&HISTORY, &with_prior(5, Some(2.0))).unwrap_err();
+    assert!(matches!(e, EngineError::NoPrior), "{e}");
+    let mut s = prior_session();
+    for bad in [
+        PriorParams {
+            weight: Some(-1.0),
+            ..PriorParams::default()
+        },
+        PriorParams {
+            weight: Some(f64::NAN),
+            ..PriorParams::default()
+        },
+        PriorParams {
+            weight: Some(f64::INFINITY),
+            ..PriorParams::default()
+        },
+        PriorParams {
+            window: 0,
+            ..PriorParams::default()
+        },
+        PriorParams {
+            decay: 0.0,
+            ..PriorParams::default()
+        },
+        PriorParams {
+            decay: 1.01,
+            ..PriorParams::default()
+        },
+        PriorParams {
+            smoothing: -0.5,
+            ..PriorParams::default()
+        },
+        PriorParams {
+            smoothing: f64::NAN,
+            ..PriorParams::default()
+        },
+    ] {
+        let request = RecommendParams {
+            prior: bad,
+            ..Default::default()
+        };
+        let e = s.recommend(&HISTORY, &request).unwrap_err();
+        assert!(matches!(e, EngineError::InvalidRequest(_)), "{bad:?}: {e}");
+    }
+    // The session still answers afterwards, and the default weight uses the prior.
+    let fused = s.recommend(&HISTORY, &with_prior(5, None)).unwrap();
+    let plain_results = s.recommend(&HISTORY, &with_prior(5, Some(0.0))).unwrap();
+    assert_eq!(fused.results.len(), 5);
+    assert_ne!(scored(&fused), scored(&plain_results), "the default weight is not 0");
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use grlm::engine::token_trie_spec;
-use grlm::sequences::read_sequences;
 use grlm::llm::{Model, ModelParams};
+use grlm::sequences::read_sequences;
 use grlm::{CatalogBuilder, Engine, EngineError, EngineParams, Mode, RecommendParams, Session, SessionParams};
 
 fn root() -> PathBuf {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use grlm::sequences::read_sequences;
 use grlm::rng::sample_sorted;
+use grlm::sequences::read_sequences;
 use grlm::RecommendParams;
 use serde_json::{json, Value};
 

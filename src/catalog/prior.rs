@@ -233,13 +233,7 @@ pub(crate) fn build_section(
 
     let steps: u64 = succ_counts.iter().map(|&c| u64::from(c)).sum();
     let occurrences: u64 = popularity.iter().map(|&c| u64::from(c)).sum();
-    let fingerprint = fingerprint(
-        counts.users,
-        &popularity,
-        &offsets,
-        &succ_items,
-        &succ_counts,
-    );
+    let fingerprint = fingerprint(counts.users, &popularity, &offsets, &succ_items, &succ_counts);
     let mut out = Vec::with_capacity(PRIOR_HEADER_LEN + 4 * (3 * n + 1 + 2 * succ_items.len()) + 8 * node_pop.len());
     out.extend_from_slice(&PRIOR_MAGIC);
     extend_u32(&mut out, [holdout, max_successors]);
@@ -463,7 +457,9 @@ impl<'a> PriorTable<'a> {
             || offsets.windows(2).any(|w| w[0] > w[1])
             || offsets.last().map(|&o| o as usize) != Some(self.meta.transitions)
         {
-            return Err(corrupt("successor offsets do not run from 0 up to the transitions".into()));
+            return Err(corrupt(
+                "successor offsets do not run from 0 up to the transitions".into(),
+            ));
         }
         for index in 0..n {
             let (items, counts) = self.successors(index)?;
@@ -495,7 +491,9 @@ impl<'a> PriorTable<'a> {
             }
             if k > 0 {
                 let prev = self.pop_order[k - 1].get() as usize;
-                if (self.popularity[i].get(), std::cmp::Reverse(i)) >= (self.popularity[prev].get(), std::cmp::Reverse(prev)) {
+                if (self.popularity[i].get(), std::cmp::Reverse(i))
+                    >= (self.popularity[prev].get(), std::cmp::Reverse(prev))
+                {
                     return Err(corrupt(format!("popularity order breaks at entry {k}")));
                 }
             }

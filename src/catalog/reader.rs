@@ -131,7 +131,11 @@ impl Catalog {
         let prior = if layout.present(SectionKind::Prior) {
             let range = layout.ranges[index_of(SectionKind::Prior)].clone();
             let nodes = trie.as_ref().map_or(0, |t| t.nodes);
-            Some(super::prior::parse_meta(&bytes[range], header.item_count as usize, nodes)?)
+            Some(super::prior::parse_meta(
+                &bytes[range],
+                header.item_count as usize,
+                nodes,
+            )?)
         } else {
             None
         };

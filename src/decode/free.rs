@@ -7,7 +7,6 @@ use crate::llm::{BatchToken, Context, Model, Token};
 use super::beams::{advance, log_sum_exp, Beam, Candidate, Pending, SeqPool};
 use super::{DecodeError, SearchStats, Start};
 
-
 /// A finished free-mode beam.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct FreeBeam {

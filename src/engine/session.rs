@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{EngineError, Shared};
-use crate::decode::{constrained, free, prune::Pruning, SearchStats, SeqPool, Start, PROMPT_SEQ};
-use crate::prior::{HistoryPrior, PriorParams};
 use crate::catalog::Catalog;
+use crate::decode::{constrained, free, prune::Pruning, SearchStats, SeqPool, Start, PROMPT_SEQ};
 use crate::filter::ItemFilter;
 use crate::llm::{BatchToken, Context, ContextParams, Token};
+use crate::prior::{HistoryPrior, PriorParams};
 use crate::prompt::{self, PromptItem};
 use crate::tid::Tid;
 
@@ -388,7 +388,10 @@ impl Session {
         if !pruning.alive(shared.root_node) {
             return Ok(Vec::new());
         }
-        let weight = params.prior.weight_for(catalog.prior().is_some()).ok_or(EngineError::NoPrior)?;
+        let weight = params
+            .prior
+            .weight_for(catalog.prior().is_some())
+            .ok_or(EngineError::NoPrior)?;
         let prior = match weight > 0.0 {
             true => Some(HistoryPrior::new(catalog, history, filter, &params.prior)?),
             false => None,
@@ -469,9 +472,9 @@ impl Session {
                 if results.iter().any(|r| r.item == hit.item) {
                     continue;
                 }
-                let index = catalog
-                    .item_index(hit.item)
-                    .ok_or_else(|| EngineError::Internal(format!("grounded item {} is not in the catalogue", hit.item)))?;
+                let index = catalog.item_index(hit.item).ok_or_else(|| {
+                    EngineError::Internal(format!("grounded item {} is not in the catalogue", hit.item))
+                })?;
                 results.push(recommendation(catalog, index, hit.item, *score)?);
                 if results.len() == params.k {
                     break 'ranks;

@@ -257,13 +257,18 @@ pub unsafe extern "C" fn grlm_engine_prior_info(engine: *const grlm_engine, out:
     guard(|| {
         let engine = try_ref!(engine);
         let out = try_out!(out);
-        let info = engine.engine.catalog().info().prior.map_or_else(grlm_prior_info::default, |p| grlm_prior_info {
-            present: 1,
-            holdout: p.holdout,
-            users: p.users,
-            transitions: p.transitions,
-            bytes: p.bytes,
-        });
+        let info = engine
+            .engine
+            .catalog()
+            .info()
+            .prior
+            .map_or_else(grlm_prior_info::default, |p| grlm_prior_info {
+                present: 1,
+                holdout: p.holdout,
+                users: p.users,
+                transitions: p.transitions,
+                bytes: p.bytes,
+            });
         out.write(info);
         Ok(())
     })

@@ -116,9 +116,8 @@ struct RecommendParamsV1 {
 /// Sizes of the older versions of `grlm_recommend_params` still accepted.
 const RECOMMEND_PARAMS_OLDER: [usize; 1] = [std::mem::size_of::<RecommendParamsV1>()];
 // The older version must be a prefix of the current one, with nothing in between.
-const _: () = assert!(
-    std::mem::size_of::<RecommendParamsV1>() == std::mem::offset_of!(grlm_recommend_params, prior_weight)
-);
+const _: () =
+    assert!(std::mem::size_of::<RecommendParamsV1>() == std::mem::offset_of!(grlm_recommend_params, prior_weight));
 
 /// One KV cache and one history: make one per user whose prompt should stay cached, or
 /// one per thread.

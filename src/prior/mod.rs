@@ -123,9 +123,7 @@ impl<'a> HistoryPrior<'a> {
         filter: &'a ItemFilter,
         params: &PriorParams,
     ) -> Result<Self, CatalogError> {
-        let table = catalog
-            .prior()
-            .ok_or_else(|| CatalogError::MissingSection("Prior"))?;
+        let table = catalog.prior().ok_or_else(|| CatalogError::MissingSection("Prior"))?;
         let eligible = |index: usize| catalog.item_id(index).is_some_and(|id| filter.permits(id));
         let mut mass: HashMap<u32, f64> = HashMap::new();
         let mut weight = 1.0;
@@ -193,7 +191,14 @@ impl<'a> HistoryPrior<'a> {
             let popularity = self.table.popularity(index)?;
             let item = self.item_id(index)?;
             let probability = self.probability_of(transition, popularity);
-            scored.push((PriorItem { index, item, probability }, popularity));
+            scored.push((
+                PriorItem {
+                    index,
+                    item,
+                    probability,
+                },
+                popularity,
+            ));
         }
         // The rest score by popularity alone, so the popularity order ranks them: the first
         // k eligible ones are all that can matter.
@@ -209,7 +214,14 @@ impl<'a> HistoryPrior<'a> {
             }
             let popularity = self.table.popularity(index)?;
             let probability = self.probability_of(0.0, popularity);
-            scored.push((PriorItem { index, item, probability }, popularity));
+            scored.push((
+                PriorItem {
+                    index,
+                    item,
+                    probability,
+                },
+                popularity,
+            ));
             rest += 1;
         }
         scored.retain(|(s, _)| s.probability > 0.0);
@@ -233,7 +245,14 @@ impl<'a> HistoryPrior<'a> {
             }
             let probability = self.probability(index)?;
             if probability > 0.0 {
-                out.push((PriorItem { index, item, probability }, self.table.popularity(index)?));
+                out.push((
+                    PriorItem {
+                        index,
+                        item,
+                        probability,
+                    },
+                    self.table.popularity(index)?,
+                ));
             }
         }
         out.sort_unstable_by(|(a, pa), (b, pb)| {
@@ -297,7 +316,10 @@ pub struct NodeMasses<'a> {
 #[derive(Debug)]
 enum PopularityBelow<'a> {
     /// Without an allow-list: the catalogue's per-node sum, less the excluded items'.
-    AllButExcluded { table: PriorTable<'a>, removed: HashMap<u32, u64> },
+    AllButExcluded {
+        table: PriorTable<'a>,
+        removed: HashMap<u32, u64>,
+    },
     /// With an allow-list: the allowed, non-excluded items' own sums.
     Allowed(HashMap<u32, u64>),
 }
@@ -321,7 +343,8 @@ impl<'a> NodeMasses<'a> {
                 "no per-node sums: the prior was built without the token trie; rebuild the catalogue with --model",
             ));
         }
-        let leaf_of = |index: usize| -> Result<u32, CatalogError> { trie.leaf_of(catalog.item_tid_index(index)? as u32) };
+        let leaf_of =
+            |index: usize| -> Result<u32, CatalogError> { trie.leaf_of(catalog.item_tid_index(index)? as u32) };
         let mut transition: HashMap<u32, f64> = HashMap::new();
         for &(index, mass) in &prior.transition {
             for_each_ancestor(trie, leaf_of(index as usize)?, |n| {
@@ -337,7 +360,9 @@ impl<'a> NodeMasses<'a> {
             if allowed && !prior.filter.permits(item) {
                 continue;
             }
-            let Some(index) = catalog.item_index(item) else { continue };
+            let Some(index) = catalog.item_index(item) else {
+                continue;
+            };
             let mass = u64::from(prior.table.popularity(index)?) + 1;
             for_each_ancestor(trie, leaf_of(index)?, |n| *sums.entry(n).or_default() += mass)?;
         }

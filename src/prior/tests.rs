@@ -14,9 +14,11 @@ use crate::tid::Tid;
 /// A catalogue of `n` items (ids 1..=n, some sharing a TID) with a token trie and the prior
 /// of `sequences` held out by `holdout`.
 fn catalogue(n: u32, sequences: &[Sequence], holdout: usize) -> Catalog {
-    let mut b = CatalogBuilder::new()
-        .with_token_trie(byte_trie_spec())
-        .with_prior(TransitionCounts::from_sequences(sequences, holdout), holdout as u32, 3);
+    let mut b = CatalogBuilder::new().with_token_trie(byte_trie_spec()).with_prior(
+        TransitionCounts::from_sequences(sequences, holdout),
+        holdout as u32,
+        3,
+    );
     for id in 1..=n {
         // Every third item shares its TID with the one before: collisions are covered.
         let t = if id % 3 == 0 { id - 1 } else { id };
@@ -50,12 +52,19 @@ fn brute_force(
         }
     }
     let successors = |from: u32| {
-        let mut row: Vec<(u32, u64)> = pairs.iter().filter(|(k, _)| k.0 == from).map(|(k, &v)| (k.1, v)).collect();
+        let mut row: Vec<(u32, u64)> = pairs
+            .iter()
+            .filter(|(k, _)| k.0 == from)
+            .map(|(k, &v)| (k.1, v))
+            .collect();
         row.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         row.truncate(3);
         row
     };
-    let eligible: Vec<u32> = (0..c.len()).map(|i| c.item_id(i).unwrap()).filter(|&id| filter.permits(id)).collect();
+    let eligible: Vec<u32> = (0..c.len())
+        .map(|i| c.item_id(i).unwrap())
+        .filter(|&id| filter.permits(id))
+        .collect();
     let mut t: HashMap<u32, f64> = HashMap::new();
     for (i, &h) in history.iter().rev().take(params.window).enumerate() {
         for (j, count) in successors(h) {
@@ -65,7 +74,10 @@ fn brute_force(
         }
     }
     let t_total: f64 = t.values().sum();
-    let pop_total: f64 = eligible.iter().map(|j| (pop.get(j).copied().unwrap_or(0) + 1) as f64).sum();
+    let pop_total: f64 = eligible
+        .iter()
+        .map(|j| (pop.get(j).copied().unwrap_or(0) + 1) as f64)
+        .sum();
     eligible
         .iter()
         .map(|&j| {
@@ -81,7 +93,17 @@ fn brute_force(
         .collect()
 }
 
-fn arb_case() -> impl Strategy<Value = (u32, Vec<Sequence>, usize, Vec<u32>, Vec<u32>, Option<Vec<u32>>, PriorParams)> {
+fn arb_case() -> impl Strategy<
+    Value = (
+        u32,
+        Vec<Sequence>,
+        usize,
+        Vec<u32>,
+        Vec<u32>,
+        Option<Vec<u32>>,
+        PriorParams,
+    ),
+> {
     (6u32..24).prop_flat_map(|n| {
         let item = 1..=n;
         (
@@ -201,24 +223,62 @@ fn parameters_out_of_range_are_refused_by_name() {
     let ok = PriorParams::default();
     assert!(ok.validate().is_ok());
     for (params, needle) in [
-        (PriorParams { weight: Some(-1.0), ..ok }, "weight"),
-        (PriorParams { weight: Some(f64::NAN), ..ok }, "weight"),
-        (PriorParams { weight: Some(f64::INFINITY), ..ok }, "weight"),
+        (
+            PriorParams {
+                weight: Some(-1.0),
+                ..ok
+            },
+            "weight",
+        ),
+        (
+            PriorParams {
+                weight: Some(f64::NAN),
+                ..ok
+            },
+            "weight",
+        ),
+        (
+            PriorParams {
+                weight: Some(f64::INFINITY),
+                ..ok
+            },
+            "weight",
+        ),
         (PriorParams { window: 0, ..ok }, "window"),
         (PriorParams { decay: 0.0, ..ok }, "decay"),
         (PriorParams { decay: 1.5, ..ok }, "decay"),
         (PriorParams { decay: f64::NAN, ..ok }, "decay"),
         (PriorParams { smoothing: -0.1, ..ok }, "smoothing"),
-        (PriorParams { smoothing: f64::NAN, ..ok }, "smoothing"),
+        (
+            PriorParams {
+                smoothing: f64::NAN,
+                ..ok
+            },
+            "smoothing",
+        ),
     ] {
         let e = params.validate().unwrap_err();
         assert!(e.contains(needle), "{params:?}: {e}");
     }
     assert_eq!(ok.weight_for(true), Some(DEFAULT_WEIGHT));
     assert_eq!(ok.weight_for(false), Some(0.0));
-    let asked = PriorParams { weight: Some(2.0), ..ok };
-    assert_eq!(asked.weight_for(false), None, "a weight asked of a catalogue without a prior");
-    assert_eq!(PriorParams { weight: Some(0.0), ..ok }.weight_for(false), Some(0.0));
+    let asked = PriorParams {
+        weight: Some(2.0),
+        ..ok
+    };
+    assert_eq!(
+        asked.weight_for(false),
+        None,
+        "a weight asked of a catalogue without a prior"
+    );
+    assert_eq!(
+        PriorParams {
+            weight: Some(0.0),
+            ..ok
+        }
+        .weight_for(false),
+        Some(0.0)
+    );
 }
 
 #[test]

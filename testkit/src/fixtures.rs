@@ -7,8 +7,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use grlm::catalog::input::read_tids;
+use grlm::catalog::prior::DEFAULT_MAX_SUCCESSORS;
+use grlm::catalog::TransitionCounts;
 use grlm::engine::token_trie_spec;
 use grlm::llm::{Model, ModelParams};
+use grlm::sequences::read_sequences;
 use grlm::CatalogBuilder;
 
 use crate::tiny::{tiny_lora_bytes, tiny_model_bytes, tiny_model_for_tids, TinyModelSpec};
@@ -32,8 +35,23 @@ pub fn tiny_fixture_model() -> Vec<u8> {
 /// Builds the fixture catalogue at `out`, with a token trie for the model at `model` when
 /// one is given.
 pub fn build_fixture_catalog(out: &Path, model: Option<&Path>) {
+    build_fixture_catalog_with(out, model, None);
+}
+
+/// The fixture catalogue with the prior of `tests/fixtures/sequences.txt`, the last
+/// `holdout` items of every sequence held out.
+pub fn build_fixture_catalog_with_prior(out: &Path, model: Option<&Path>, holdout: usize) {
+    build_fixture_catalog_with(out, model, Some(holdout));
+}
+
+fn build_fixture_catalog_with(out: &Path, model: Option<&Path>, prior_holdout: Option<usize>) {
     let mut builder =
         CatalogBuilder::from_jsonl(&fixture("items.jsonl"), &fixture("tids.jsonl"), false).expect("fixture inputs");
+    if let Some(holdout) = prior_holdout {
+        let sequences = read_sequences(&fixture("sequences.txt")).expect("fixture sequences");
+        let counts = TransitionCounts::from_sequences(&sequences, holdout);
+        builder = builder.with_prior(counts, holdout as u32, DEFAULT_MAX_SUCCESSORS);
+    }
     if let Some(model) = model {
         let params = ModelParams {
             vocab_only: true,
