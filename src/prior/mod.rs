@@ -123,7 +123,7 @@ impl<'a> HistoryPrior<'a> {
         filter: &'a ItemFilter,
         params: &PriorParams,
     ) -> Result<Self, CatalogError> {
-        let table = catalog.prior().ok_or_else(|| CatalogError::MissingSection("Prior"))?;
+        let table = catalog.prior().ok_or(CatalogError::MissingSection("Prior"))?;
         let eligible = |index: usize| catalog.item_id(index).is_some_and(|id| filter.permits(id));
         let mut mass: HashMap<u32, f64> = HashMap::new();
         let mut weight = 1.0;
