@@ -93,17 +93,19 @@ fn brute_force(
         .collect()
 }
 
-fn arb_case() -> impl Strategy<
-    Value = (
-        u32,
-        Vec<Sequence>,
-        usize,
-        Vec<u32>,
-        Vec<u32>,
-        Option<Vec<u32>>,
-        PriorParams,
-    ),
-> {
+/// A random case: catalogue size, sequences, holdout, history, exclusions, an optional
+/// allow-list, and prior parameters.
+type Case = (
+    u32,
+    Vec<Sequence>,
+    usize,
+    Vec<u32>,
+    Vec<u32>,
+    Option<Vec<u32>>,
+    PriorParams,
+);
+
+fn arb_case() -> impl Strategy<Value = Case> {
     (6u32..24).prop_flat_map(|n| {
         let item = 1..=n;
         (
