@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 ./scripts/fetch-model.sh
 # The OpenAI-compatible server that `grlm-train terms --endpoint` is tested against.
 ./scripts/install-server.sh
+# DuckDB, to check that counts made where the logs live give the same catalogue.
+./scripts/install-duckdb.sh
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps

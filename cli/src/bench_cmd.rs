@@ -1,23 +1,26 @@
 //! `grlm bench`: a portable benchmark. A fixed, seeded workload of real histories — each a
 //! cold request, then a warm one after appending the user's next item — timed against the
 //! same llama.cpp calls replayed bare in the same process, with load time, memory and the
-//! machine, as one JSON document (schema `grlm-bench/1`, documented in the README) that
-//! compares across devices.
+//! machine, as one JSON document (schema `grlm-bench/2`, documented in docs/bench.md) that
+//! compares across devices. With `--prior-weights`, each request runs once per weight, the
+//! variants alternating request by request so that they share the machine's state.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use grlm::prior::PriorParams;
 use grlm::rng::sample_sorted;
 use grlm::sequences::read_sequences;
-use grlm::RecommendParams;
-use serde_json::{json, Value};
+use grlm::sequences::Sequence;
+use grlm::{Catalog, RecommendParams};
+use serde::Serialize;
 
 use crate::bench_svg;
 use crate::recommend_cmd::EngineArgs;
 
 /// The `schema` field of the JSON output; bumped whenever a documented field changes.
-pub const SCHEMA: &str = "grlm-bench/1";
+pub const SCHEMA: &str = "grlm-bench/2";
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -45,6 +48,10 @@ pub struct BenchArgs {
     /// Thread counts to time, comma-separated.
     #[arg(long = "thread-counts", value_delimiter = ',', default_value = "1,2")]
     thread_counts: Vec<u32>,
+    /// Prior weights to time, comma-separated (0: the model alone; needs a catalogue with a
+    /// prior for any other). Default: 0 only.
+    #[arg(long, value_delimiter = ',', default_value = "0", allow_negative_numbers = true)]
+    prior_weights: Vec<f64>,
     /// Skip replaying each request's llama.cpp calls bare (halves the run; no overhead ratio).
     #[arg(long)]
     no_baseline: bool,
@@ -94,16 +101,134 @@ fn median(values: &[f64]) -> f64 {
     quantile(values, 0.5)
 }
 
-fn summary(values: &[f64]) -> Value {
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    json!({
-        "p50": quantile(values, 0.5),
-        "p90": quantile(values, 0.9),
-        "p99": quantile(values, 0.99),
-        "mean": mean,
-        "min": quantile(values, 0.0),
-        "max": quantile(values, 1.0),
-    })
+/// Quantiles and mean of a list of latencies (ms) or counts.
+#[derive(Serialize)]
+struct Summary {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    mean: f64,
+    min: f64,
+    max: f64,
+}
+
+fn summary(values: &[f64]) -> Summary {
+    Summary {
+        p50: quantile(values, 0.5),
+        p90: quantile(values, 0.9),
+        p99: quantile(values, 0.99),
+        mean: values.iter().sum::<f64>() / values.len() as f64,
+        min: quantile(values, 0.0),
+        max: quantile(values, 1.0),
+    }
+}
+
+/// The `grlm-bench/2` document. NaN (nothing measured) is written as null.
+#[derive(Serialize)]
+struct Report {
+    schema: &'static str,
+    label: Option<String>,
+    machine: Machine,
+    workload: Workload,
+    load: Load,
+    memory: MemoryReport,
+    runs: Vec<Run>,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct Workload {
+    model: String,
+    model_bytes: Option<u64>,
+    catalog: String,
+    catalog_bytes: Option<u64>,
+    catalog_items: usize,
+    catalog_has_prior: bool,
+    sequences: String,
+    seed: u64,
+    requests: usize,
+    history: usize,
+    k: usize,
+    beams: usize,
+    mode: &'static str,
+    prior_weights: Vec<f64>,
+}
+
+#[derive(Serialize)]
+struct Load {
+    engine_open_ms: f64,
+}
+
+#[derive(Serialize)]
+struct MemoryReport {
+    points: Vec<MemoryPoint>,
+    peak_rss_mb: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct MemoryPoint {
+    at: &'static str,
+    rss_mb: Option<f64>,
+    anon_mb: Option<f64>,
+    file_mb: Option<f64>,
+    model_mb: Option<f64>,
+    catalog_mb: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    target: &'static str,
+    arch: &'static str,
+    os: &'static str,
+    kernel: Option<String>,
+    cpu: Option<String>,
+    logical_cores: Option<usize>,
+    backends: Vec<&'static str>,
+    grlm_version: &'static str,
+}
+
+/// One thread count and prior weight.
+#[derive(Serialize)]
+struct Run {
+    threads: u32,
+    prior_weight: f64,
+    session_ms: f64,
+    cold_ms: Summary,
+    warm_ms: Summary,
+    prompt_tokens_per_s: ColdWarm,
+    generation_tokens_per_s: ColdWarm,
+    tokens: Tokens,
+    bare_llama: Option<Bare>,
+    samples: SampleLists,
+}
+
+#[derive(Serialize)]
+struct ColdWarm {
+    cold: f64,
+    warm: f64,
+}
+
+#[derive(Serialize)]
+struct Tokens {
+    cold_prompt: f64,
+    warm_prompt: f64,
+    beam_steps: f64,
+    beam_tokens: f64,
+}
+
+/// The same llama.cpp calls replayed without the engine, and the engine's time over theirs.
+#[derive(Serialize)]
+struct Bare {
+    cold_ms_p50: f64,
+    warm_ms_p50: f64,
+    overhead_cold: f64,
+    overhead_warm: f64,
+}
+
+#[derive(Serialize)]
+struct SampleLists {
+    cold_ms: Vec<f64>,
+    warm_ms: Vec<f64>,
 }
 
 /// Tokens per second, or NaN (JSON null) when no time was measured.
@@ -158,21 +283,21 @@ fn mapped_mb(file: &Path) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn memory_point(at: &str, model: &Path, catalog: &Path) -> Value {
+fn memory_point(at: &'static str, model: &Path, catalog: &Path) -> MemoryPoint {
     let m = memory();
-    json!({
-        "at": at,
-        "rss_mb": m.as_ref().map(|m| m.rss),
-        "anon_mb": m.as_ref().map(|m| m.anon),
-        "file_mb": m.as_ref().map(|m| m.file),
-        "model_mb": mapped_mb(model),
-        "catalog_mb": mapped_mb(catalog),
-    })
+    MemoryPoint {
+        at,
+        rss_mb: m.as_ref().map(|m| m.rss),
+        anon_mb: m.as_ref().map(|m| m.anon),
+        file_mb: m.as_ref().map(|m| m.file),
+        model_mb: mapped_mb(model),
+        catalog_mb: mapped_mb(catalog),
+    }
 }
 
 /// What the numbers were measured on. The CPU name comes from /proc/cpuinfo where it has
 /// one; under user-mode emulation that may describe the host, so say so with `--label`.
-fn machine() -> Value {
+fn machine() -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = ["model name", "Hardware", "Processor", "cpu model", "uarch"]
         .iter()
@@ -185,17 +310,16 @@ fn machine() -> Value {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .ok()
         .map(|s| s.trim().to_string());
-    let backends = grlm::llm::backends();
-    json!({
-        "target": grlm::BUILD_TARGET,
-        "arch": std::env::consts::ARCH,
-        "os": std::env::consts::OS,
-        "kernel": kernel,
-        "cpu": cpu,
-        "logical_cores": std::thread::available_parallelism().map(|n| n.get()).ok(),
-        "backends": backends,
-        "grlm_version": grlm::VERSION,
-    })
+    Machine {
+        target: grlm::BUILD_TARGET,
+        arch: std::env::consts::ARCH,
+        os: std::env::consts::OS,
+        kernel,
+        cpu,
+        logical_cores: std::thread::available_parallelism().map(|n| n.get()).ok(),
+        backends: grlm::llm::backends(),
+        grlm_version: grlm::VERSION,
+    }
 }
 
 fn file_bytes(path: &Path) -> Option<u64> {
@@ -210,8 +334,11 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
     if args.thread_counts.is_empty() || args.thread_counts.contains(&0) {
         return Err("--thread-counts must list thread counts of at least 1".into());
     }
+    if args.prior_weights.is_empty() || args.prior_weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err("--prior-weights must list finite weights of at least 0".into());
+    }
     let model = args.engine.model_path();
-    let point = |at: &str| memory_point(at, &model, &args.engine.catalog);
+    let point = |at: &'static str| memory_point(at, &model, &args.engine.catalog);
     let mut memory_points = vec![point("start")];
     let sequences = read_sequences(&args.sequences).map_err(|e| e.to_string())?;
     let opened = Instant::now();
@@ -219,6 +346,111 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
     let engine_open = opened.elapsed();
     memory_points.push(point("after_open"));
     let catalog = engine.catalog();
+    let users = workload(&args, &sequences, catalog)?;
+
+    let mut runs = Vec::new();
+    let mut curves = Vec::new();
+    for &threads in &args.thread_counts {
+        let mut engine_args = args.engine.clone();
+        engine_args.threads = Some(threads);
+        let created = Instant::now();
+        let mut session = engine
+            .session(engine_args.session_params(args.beams))
+            .map_err(|e| e.to_string())?;
+        let session_time = created.elapsed();
+        let variants: Vec<RecommendParams> = args.prior_weights.iter().map(|&w| request(&args, w)).collect();
+        // Warm-up, not timed: pages in the weights and sizes llama.cpp's buffers.
+        for params in &variants {
+            session
+                .recommend(&users[0][..args.history], params)
+                .map_err(|e| e.to_string())?;
+        }
+        if runs.is_empty() {
+            memory_points.push(point("after_first_request"));
+        }
+        let mut samples: Vec<Samples> = variants.iter().map(|_| Samples::default()).collect();
+        for (n, items) in users.iter().enumerate() {
+            // The variants alternate request by request, so they share the machine's state.
+            for (params, s) in variants.iter().zip(&mut samples) {
+                time_request(&args, &mut session, items, params, s)?;
+                if !args.json {
+                    eprintln!(
+                        "threads {threads} weight {} request {}/{}: cold {:.0} ms, warm {:.0} ms",
+                        params.prior.weight.unwrap_or(0.0),
+                        n + 1,
+                        users.len(),
+                        s.cold.last().copied().unwrap_or(f64::NAN),
+                        s.warm.last().copied().unwrap_or(f64::NAN),
+                    );
+                }
+            }
+        }
+        for (&weight, s) in args.prior_weights.iter().zip(samples) {
+            runs.push(run_report(threads, weight, session_time, &s, !args.no_baseline));
+            let label = match args.prior_weights.len() {
+                1 => format!("{threads} thr"),
+                _ => format!("{threads} thr λ={weight}"),
+            };
+            curves.push((label, s));
+        }
+    }
+    memory_points.push(point("end"));
+
+    let report = Report {
+        schema: SCHEMA,
+        label: args.label.clone(),
+        machine: machine(),
+        workload: Workload {
+            model: model.display().to_string(),
+            model_bytes: file_bytes(&model),
+            catalog: args.engine.catalog.display().to_string(),
+            catalog_bytes: file_bytes(&args.engine.catalog),
+            catalog_items: catalog.len(),
+            catalog_has_prior: catalog.prior().is_some(),
+            sequences: args.sequences.display().to_string(),
+            seed: args.seed,
+            requests: users.len(),
+            history: args.history,
+            k: args.k,
+            beams: args.beams,
+            mode: "constrained",
+            prior_weights: args.prior_weights.clone(),
+        },
+        load: Load {
+            engine_open_ms: ms(engine_open),
+        },
+        memory: MemoryReport {
+            points: memory_points,
+            peak_rss_mb: memory().map(|m| m.peak),
+        },
+        runs,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Some(path) = &args.svg {
+        let title = format!(
+            "grlm bench{} — {} on {}",
+            args.label.as_ref().map(|l| format!(" [{l}]")).unwrap_or_default(),
+            model
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            report.machine.target,
+        );
+        let svg = bench_svg::latency_svg(&title, &curves);
+        grlm::atomic_write::write_atomically(path, |w| w.write_all(svg.as_bytes()))
+            .map_err(|e: std::io::Error| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let text = if args.json {
+        serde_json::to_string(&report)
+    } else {
+        serde_json::to_string_pretty(&report)
+    };
+    println!("{}", text.map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// The seeded users whose first `--history`+1 items are all in the catalogue.
+fn workload<'s>(args: &BenchArgs, sequences: &'s [Sequence], catalog: &Catalog) -> Result<Vec<&'s [u32]>, String> {
     let eligible: Vec<usize> = (0..sequences.len())
         .filter(|&u| {
             let items = &sequences[u].items;
@@ -232,156 +464,101 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             args.history
         ));
     }
-    let users: Vec<&[u32]> = sample_sorted(eligible, args.requests, args.seed)
+    Ok(sample_sorted(eligible, args.requests, args.seed)
         .into_iter()
         .map(|u| sequences[u].items.as_slice())
-        .collect();
-    // The window must not slide when the warm request appends an item.
-    let params = RecommendParams {
+        .collect())
+}
+
+/// The request of one variant. The window must not slide when the warm request appends an
+/// item, so the model sees one more than `--history`.
+fn request(args: &BenchArgs, weight: f64) -> RecommendParams {
+    RecommendParams {
         k: args.k,
         beams: args.beams,
         max_history: args.history + 1,
+        prior: PriorParams {
+            weight: Some(weight),
+            ..PriorParams::default()
+        },
         ..RecommendParams::default()
-    };
-
-    let mut runs = Vec::new();
-    let mut curves = Vec::new();
-    for &threads in &args.thread_counts {
-        let mut engine_args = args.engine.clone();
-        engine_args.threads = Some(threads);
-        let created = Instant::now();
-        let mut session = engine
-            .session(engine_args.session_params(args.beams))
-            .map_err(|e| e.to_string())?;
-        let session_time = created.elapsed();
-        // Warm-up, not timed: pages in the weights and sizes llama.cpp's buffers.
-        session
-            .recommend(&users[0][..args.history], &params)
-            .map_err(|e| e.to_string())?;
-        if runs.is_empty() {
-            memory_points.push(point("after_first_request"));
-        }
-        let mut s = Samples::default();
-        for (n, items) in users.iter().enumerate() {
-            let (cold_history, warm_history) = (&items[..args.history], &items[..=args.history]);
-            session.clear();
-            session.start_recording();
-            let cold = session.recommend(cold_history, &params).map_err(|e| e.to_string())?;
-            let cold_ops = session.take_recording();
-            session.start_recording();
-            let warm = session.recommend(warm_history, &params).map_err(|e| e.to_string())?;
-            let warm_ops = session.take_recording();
-            if !args.no_baseline {
-                session.clear();
-                s.bare_cold
-                    .push(ms(session.replay(&cold_ops).map_err(|e| e.to_string())?));
-                s.bare_warm
-                    .push(ms(session.replay(&warm_ops).map_err(|e| e.to_string())?));
-            }
-            let (c, w) = (cold.stats, warm.stats);
-            s.cold.push(ms(c.total_time));
-            s.warm.push(ms(w.total_time));
-            s.cold_prompt_tokens.push(c.prompt_tokens as f64);
-            s.warm_prompt_tokens.push(w.prompt_tokens as f64);
-            s.beam_tokens.push(c.evaluated as f64);
-            s.beam_steps.push(f64::from(c.steps));
-            s.cold_prompt_rate.push(rate(c.prompt_tokens, c.prompt_time));
-            s.warm_prompt_rate.push(rate(w.prompt_tokens, w.prompt_time));
-            s.cold_generation_rate
-                .push(rate(c.evaluated, c.decode_time - c.prompt_time));
-            s.warm_generation_rate
-                .push(rate(w.evaluated, w.decode_time - w.prompt_time));
-            if !args.json {
-                eprintln!(
-                    "threads {threads} request {}/{}: cold {:.0} ms, warm {:.0} ms",
-                    n + 1,
-                    users.len(),
-                    ms(c.total_time),
-                    ms(w.total_time),
-                );
-            }
-        }
-        let bare = (!args.no_baseline).then(|| {
-            let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>();
-            json!({
-                "cold_ms_p50": median(&s.bare_cold),
-                "warm_ms_p50": median(&s.bare_warm),
-                "overhead_cold": median(&ratio(&s.cold, &s.bare_cold)),
-                "overhead_warm": median(&ratio(&s.warm, &s.bare_warm)),
-            })
-        });
-        runs.push(json!({
-            "threads": threads,
-            "session_ms": ms(session_time),
-            "cold_ms": summary(&s.cold),
-            "warm_ms": summary(&s.warm),
-            "prompt_tokens_per_s": {"cold": median(&s.cold_prompt_rate), "warm": median(&s.warm_prompt_rate)},
-            "generation_tokens_per_s": {
-                "cold": median(&s.cold_generation_rate),
-                "warm": median(&s.warm_generation_rate),
-            },
-            "tokens": {
-                "cold_prompt": median(&s.cold_prompt_tokens),
-                "warm_prompt": median(&s.warm_prompt_tokens),
-                "beam_steps": median(&s.beam_steps),
-                "beam_tokens": median(&s.beam_tokens),
-            },
-            "bare_llama": bare,
-            "samples": {"cold_ms": s.cold.clone(), "warm_ms": s.warm.clone()},
-        }));
-        curves.push((threads, s));
     }
-    memory_points.push(point("end"));
+}
 
-    let label = args.label.clone();
-    let out = json!({
-        "schema": SCHEMA,
-        "label": label,
-        "machine": machine(),
-        "workload": {
-            "model": model.display().to_string(),
-            "model_bytes": file_bytes(&model),
-            "catalog": args.engine.catalog.display().to_string(),
-            "catalog_bytes": file_bytes(&args.engine.catalog),
-            "catalog_items": catalog.len(),
-            "sequences": args.sequences.display().to_string(),
-            "seed": args.seed,
-            "requests": users.len(),
-            "history": args.history,
-            "k": args.k,
-            "beams": args.beams,
-            "mode": "constrained",
-        },
-        "load": {"engine_open_ms": ms(engine_open)},
-        "memory": {
-            "points": memory_points,
-            "peak_rss_mb": memory().map(|m| m.peak),
-        },
-        "runs": runs,
-        "seconds": started.elapsed().as_secs_f64(),
-    });
-    if let Some(path) = &args.svg {
-        let title = format!(
-            "grlm bench{} — {} on {}",
-            label.map(|l| format!(" [{l}]")).unwrap_or_default(),
-            model
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            out["machine"]["target"].as_str().unwrap_or("?"),
-        );
-        let svg = bench_svg::latency_svg(&title, &curves);
-        grlm::atomic_write::write_atomically(path, |w| w.write_all(svg.as_bytes()))
-            .map_err(|e: std::io::Error| format!("cannot write {}: {e}", path.display()))?;
+/// Times one user's cold request and the warm one after appending their next item, and
+/// (unless `--no-baseline`) the same llama.cpp calls replayed bare.
+fn time_request(
+    args: &BenchArgs,
+    session: &mut grlm::Session,
+    items: &[u32],
+    params: &RecommendParams,
+    s: &mut Samples,
+) -> Result<(), String> {
+    let (cold_history, warm_history) = (&items[..args.history], &items[..=args.history]);
+    session.clear();
+    session.start_recording();
+    let cold = session.recommend(cold_history, params).map_err(|e| e.to_string())?;
+    let cold_ops = session.take_recording();
+    session.start_recording();
+    let warm = session.recommend(warm_history, params).map_err(|e| e.to_string())?;
+    let warm_ops = session.take_recording();
+    if !args.no_baseline {
+        session.clear();
+        s.bare_cold
+            .push(ms(session.replay(&cold_ops).map_err(|e| e.to_string())?));
+        s.bare_warm
+            .push(ms(session.replay(&warm_ops).map_err(|e| e.to_string())?));
     }
-    // serde_json writes NaN (nothing measured) as null.
-    let text = if args.json {
-        serde_json::to_string(&out)
-    } else {
-        serde_json::to_string_pretty(&out)
-    };
-    println!("{}", text.map_err(|e| e.to_string())?);
+    let (c, w) = (cold.stats, warm.stats);
+    s.cold.push(ms(c.total_time));
+    s.warm.push(ms(w.total_time));
+    s.cold_prompt_tokens.push(c.prompt_tokens as f64);
+    s.warm_prompt_tokens.push(w.prompt_tokens as f64);
+    s.beam_tokens.push(c.evaluated as f64);
+    s.beam_steps.push(f64::from(c.steps));
+    s.cold_prompt_rate.push(rate(c.prompt_tokens, c.prompt_time));
+    s.warm_prompt_rate.push(rate(w.prompt_tokens, w.prompt_time));
+    s.cold_generation_rate
+        .push(rate(c.evaluated, c.decode_time - c.prompt_time));
+    s.warm_generation_rate
+        .push(rate(w.evaluated, w.decode_time - w.prompt_time));
     Ok(())
+}
+
+/// The report of one thread count and weight.
+fn run_report(threads: u32, weight: f64, session_time: Duration, s: &Samples, bare: bool) -> Run {
+    let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>();
+    Run {
+        threads,
+        prior_weight: weight,
+        session_ms: ms(session_time),
+        cold_ms: summary(&s.cold),
+        warm_ms: summary(&s.warm),
+        prompt_tokens_per_s: ColdWarm {
+            cold: median(&s.cold_prompt_rate),
+            warm: median(&s.warm_prompt_rate),
+        },
+        generation_tokens_per_s: ColdWarm {
+            cold: median(&s.cold_generation_rate),
+            warm: median(&s.warm_generation_rate),
+        },
+        tokens: Tokens {
+            cold_prompt: median(&s.cold_prompt_tokens),
+            warm_prompt: median(&s.warm_prompt_tokens),
+            beam_steps: median(&s.beam_steps),
+            beam_tokens: median(&s.beam_tokens),
+        },
+        bare_llama: bare.then(|| Bare {
+            cold_ms_p50: median(&s.bare_cold),
+            warm_ms_p50: median(&s.bare_warm),
+            overhead_cold: median(&ratio(&s.cold, &s.bare_cold)),
+            overhead_warm: median(&ratio(&s.warm, &s.bare_warm)),
+        }),
+        samples: SampleLists {
+            cold_ms: s.cold.clone(),
+            warm_ms: s.warm.clone(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -30,8 +30,9 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// The SVG document for `curves` (thread count, its samples) under `title` (`what — where`).
-pub fn latency_svg(title: &str, curves: &[(u32, Samples)]) -> String {
+/// The SVG document for `curves` (a label such as `2 thr`, its samples) under `title`
+/// (`what — where`).
+pub fn latency_svg(title: &str, curves: &[(String, Samples)]) -> String {
     let max = curves
         .iter()
         .flat_map(|(_, s)| s.cold.iter().chain(&s.warm))
@@ -101,9 +102,9 @@ pub fn latency_svg(title: &str, curves: &[(u32, Samples)]) -> String {
         TOP + plot_h / 2.0
     );
 
-    // One step curve per (thread count, kind), and its legend entry with the median.
+    // One step curve per (run, kind), and its legend entry with the median.
     let mut legend_y = TOP + 8.0;
-    for (i, (threads, samples)) in curves.iter().enumerate() {
+    for (i, (label, samples)) in curves.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         for (kind, values, dash) in [("cold", &samples.cold, ""), ("warm", &samples.warm, "6 4")] {
             let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
@@ -132,7 +133,7 @@ pub fn latency_svg(title: &str, curves: &[(u32, Samples)]) -> String {
             let lx = LEFT + plot_w + 12.0;
             let _ = writeln!(
                 svg,
-                r#"<line x1="{lx}" y1="{legend_y:.1}" x2="{:.1}" y2="{legend_y:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{:.1}" y="{:.1}">{threads} thr {kind}, p50 {median:.0} ms</text>"#,
+                r#"<line x1="{lx}" y1="{legend_y:.1}" x2="{:.1}" y2="{legend_y:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{:.1}" y="{:.1}">{label} {kind}, p50 {median:.0} ms</text>"#,
                 lx + 24.0,
                 lx + 30.0,
                 legend_y + 4.0
@@ -162,7 +163,11 @@ mod tests {
             warm: vec![base, base * 2.0, f64::NAN],
             ..Samples::default()
         };
-        let svg = latency_svg("a <b> & c", &[(1, samples(100.0)), (2, samples(60.0))]);
+        let curves = [
+            ("1 thr".to_owned(), samples(100.0)),
+            ("2 thr".to_owned(), samples(60.0)),
+        ];
+        let svg = latency_svg("a <b> & c", &curves);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert_eq!(svg.matches("<polyline").count(), 4);
         assert!(svg.contains("a &lt;b&gt; &amp; c"));

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use grlm::catalog::TransitionCounts;
+use grlm::sequences::read_sequences;
 use grlm::{Catalog, CatalogBuilder};
 use grlm_testkit::synth;
 
@@ -48,6 +50,23 @@ pub struct BuildArgs {
     /// the catalogue can drive constrained decoding with it.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Also build the collaborative prior from this sequences.txt (`USER ITEM ITEM ...` per
+    /// line, oldest first): item-to-next-item counts and popularity.
+    #[arg(long, value_name = "sequences.txt", conflicts_with = "transitions")]
+    sequences: Option<PathBuf>,
+    /// Build the prior from counts made where the logs live instead (tab-separated
+    /// `ITEM NEXT COUNT` rows, `ITEM <empty> COUNT` popularity rows and one
+    /// `<empty> <empty> USERS` row; docs/prior.md has the SQL that makes it).
+    #[arg(long, value_name = "counts.tsv")]
+    transitions: Option<PathBuf>,
+    /// The last N items of every sequence are not counted: 1 keeps the test targets out of
+    /// the prior, 2 the test and validation targets. With --transitions, the N the counts
+    /// were made with (it is recorded, and `grlm eval` checks it).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    holdout: u32,
+    /// Most successors kept per item (the most frequent ones).
+    #[arg(long, default_value_t = grlm::catalog::prior::DEFAULT_MAX_SUCCESSORS)]
+    max_successors: u32,
     /// Print the build report as JSON.
     #[arg(long)]
     json: bool,
@@ -94,6 +113,9 @@ fn build(args: BuildArgs) -> Result<(), String> {
         let model = std::sync::Arc::new(grlm::llm::Model::load(model, &params).map_err(|e| e.to_string())?);
         builder = builder.with_token_trie(grlm::engine::token_trie_spec(&model));
     }
+    if let Some(counts) = prior_counts(&args)? {
+        builder = builder.with_prior(counts, args.holdout, args.max_successors);
+    }
     let report = builder.write(&args.out).map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
     if args.json {
@@ -112,8 +134,44 @@ fn build(args: BuildArgs) -> Result<(), String> {
                 String::new()
             }
         );
+        if let Some(p) = &report.prior {
+            println!(
+                "prior: {} users, {} transitions (holdout {}, at most {} successors per item; {} capped), {} bytes",
+                p.users, p.transitions, p.holdout, p.max_successors, p.capped_transitions, p.bytes
+            );
+            if p.unknown_item_counts > 0 {
+                println!(
+                    "note: {} counts name items the catalogue does not have; they were left out",
+                    p.unknown_item_counts
+                );
+            }
+        }
         Ok(())
     }
+}
+
+/// The counts the prior is built from, when `--sequences` or `--transitions` asks for one.
+fn prior_counts(args: &BuildArgs) -> Result<Option<TransitionCounts>, String> {
+    if args.max_successors == 0 {
+        return Err("--max-successors must be at least 1".into());
+    }
+    if let Some(path) = &args.transitions {
+        return TransitionCounts::read_tsv(path).map(Some).map_err(|e| e.to_string());
+    }
+    let Some(path) = &args.sequences else {
+        return Ok(None);
+    };
+    let sequences = read_sequences(path).map_err(|e| e.to_string())?;
+    let counts = TransitionCounts::from_sequences(&sequences, args.holdout as usize);
+    if counts.users() == 0 {
+        return Err(format!(
+            "{}: --holdout {} leaves nothing to count (no sequence has more than {} items)",
+            path.display(),
+            args.holdout,
+            args.holdout
+        ));
+    }
+    Ok(Some(counts))
 }
 
 fn inspect(file: &Path, json: bool) -> Result<(), String> {
@@ -138,6 +196,13 @@ fn inspect(file: &Path, json: bool) -> Result<(), String> {
             t.nodes, t.depth, t.tokenizer, t.vocab_size, t.fingerprint
         ),
         None => println!("token trie     none (build with --model to decode with a backbone)"),
+    }
+    match &info.prior {
+        Some(p) => println!(
+            "prior          {} users, {} transitions ({} steps), holdout {}, fingerprint {}",
+            p.users, p.transitions, p.steps, p.holdout, p.fingerprint
+        ),
+        None => println!("prior          none (build with --sequences for prior-aware recommendations)"),
     }
     for s in &info.sections {
         println!("  {:<20} {:>12}", s.name, s.bytes);

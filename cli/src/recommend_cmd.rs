@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use grlm::{Engine, EngineParams, Mode, RecommendParams, SessionParams};
+use grlm::engine::recommend_by_prior;
+use grlm::prior::PriorParams;
+use grlm::{Catalog, Engine, EngineParams, Mode, RecommendParams, SessionParams};
 
 use crate::{print_json, FilterArgs};
 
@@ -72,6 +74,9 @@ pub enum ModeArg {
     Constrained,
     /// Unconstrained beams, then grounding (the paper's setting).
     Free,
+    /// The catalogue's collaborative prior alone (no model is loaded; `--model` is not
+    /// needed).
+    Prior,
 }
 
 impl From<ModeArg> for Mode {
@@ -79,6 +84,37 @@ impl From<ModeArg> for Mode {
         match m {
             ModeArg::Constrained => Mode::Constrained,
             ModeArg::Free => Mode::Free,
+            ModeArg::Prior => Mode::Prior,
+        }
+    }
+}
+
+/// How a request uses the catalogue's collaborative prior (`grlm::prior` has the
+/// formula).
+#[derive(Args, Clone, Copy, Debug)]
+pub struct PriorArgs {
+    /// λ, the prior's weight in constrained decoding (0: the model alone). Default: the
+    /// library's default when the catalogue has a prior, 0 when it has none.
+    #[arg(long, value_name = "λ", allow_negative_numbers = true)]
+    pub prior_weight: Option<f64>,
+    /// History items the prior looks back over.
+    #[arg(long, default_value_t = grlm::prior::DEFAULT_WINDOW, value_name = "W")]
+    pub prior_window: usize,
+    /// Weight of each step further back, in (0, 1].
+    #[arg(long, default_value_t = grlm::prior::DEFAULT_DECAY, value_name = "d", allow_negative_numbers = true)]
+    pub prior_decay: f64,
+    /// Share of popularity in the prior, in [0, 1].
+    #[arg(long, default_value_t = grlm::prior::DEFAULT_SMOOTHING, value_name = "α", allow_negative_numbers = true)]
+    pub prior_smoothing: f64,
+}
+
+impl PriorArgs {
+    pub fn params(&self) -> PriorParams {
+        PriorParams {
+            weight: self.prior_weight,
+            window: self.prior_window,
+            decay: self.prior_decay,
+            smoothing: self.prior_smoothing,
         }
     }
 }
@@ -107,27 +143,35 @@ pub struct RecommendArgs {
     keep_history: bool,
     #[command(flatten)]
     filter: FilterArgs,
+    #[command(flatten)]
+    prior: PriorArgs,
     /// Print JSON: {"results":[{"item","score","tid","title"}], ...}.
     #[arg(long)]
     json: bool,
 }
 
 pub fn recommend(args: RecommendArgs) -> Result<(), String> {
-    let engine = args.engine.open()?;
-    let mut session = engine
-        .session(args.engine.session_params(args.beams))
-        .map_err(|e| e.to_string())?;
-    let filter = args.filter.filter();
     let params = RecommendParams {
         k: args.k,
         beams: args.beams,
         mode: args.mode.into(),
         exclude_history: !args.keep_history,
-        filter,
+        filter: args.filter.filter(),
         max_history: args.max_history,
+        prior: args.prior.params(),
         ..RecommendParams::default()
     };
-    let response = session.recommend(&args.history, &params).map_err(|e| e.to_string())?;
+    let response = if args.mode == ModeArg::Prior {
+        let catalog = Catalog::open(&args.engine.catalog).map_err(|e| e.to_string())?;
+        recommend_by_prior(&catalog, &args.history, &params)
+    } else {
+        let engine = args.engine.open()?;
+        let mut session = engine
+            .session(args.engine.session_params(args.beams))
+            .map_err(|e| e.to_string())?;
+        session.recommend(&args.history, &params)
+    }
+    .map_err(|e| e.to_string())?;
     if args.json {
         return print_json(&response);
     }

@@ -322,14 +322,14 @@ fn field_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
-/// The field paths the README documents for `grlm bench --json`.
+/// The field paths docs/bench.md documents for `grlm bench --json`.
 fn documented_bench_fields() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let table = readme
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bench.md")).unwrap();
+    let table = doc
         .split("<!-- bench-schema:start -->")
         .nth(1)
         .and_then(|rest| rest.split("<!-- bench-schema:end -->").next())
-        .expect("README documents the bench schema between markers");
+        .expect("docs/bench.md documents the bench schema between markers");
     // A row names one path, or several with one `{a,b}` group.
     let mut paths = Vec::new();
     for path in table
@@ -374,7 +374,7 @@ fn bench_output_matches_its_documented_schema() {
     let mut with_svg = args.to_vec();
     with_svg.extend(["--svg", svg.to_str().unwrap()]);
     let out = json(&s.run("bench", &with_svg));
-    assert_eq!(out["schema"], "grlm-bench/1");
+    assert_eq!(out["schema"], "grlm-bench/2");
     assert_eq!(out["label"], "test box");
     assert_eq!(out["workload"]["requests"], 3);
     assert_eq!(out["workload"]["seed"], 7);
@@ -406,12 +406,12 @@ fn bench_output_matches_its_documented_schema() {
     field_paths(&out, "", &mut produced);
     let documented = documented_bench_fields();
     for path in &produced {
-        assert!(documented.contains(path), "README does not document {path}");
+        assert!(documented.contains(path), "docs/bench.md does not document {path}");
     }
     for path in &documented {
         assert!(
             produced.contains(path),
-            "README documents {path}, which bench does not write"
+            "docs/bench.md documents {path}, which bench does not write"
         );
     }
 

@@ -9,7 +9,9 @@ mod error;
 mod session;
 
 pub use error::EngineError;
-pub use session::{Generated, Mode, RecommendParams, Recommendation, Response, Session, SessionParams};
+pub use session::{
+    recommend_by_prior, Generated, Mode, RecommendParams, Recommendation, Response, Session, SessionParams,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -271,25 +271,13 @@ impl Session {
         Ok(response)
     }
 
+    /// The request checks that depend on the session: beams within its `max_beams`.
     fn check(&self, history: &[u32], params: &RecommendParams) -> Result<(), EngineError> {
-        let catalog = &self.shared.catalog;
+        check_request(&self.shared.catalog, history, params)?;
+        if params.mode == Mode::Prior {
+            return Ok(());
+        }
         let invalid = |m: String| Err(EngineError::InvalidRequest(m));
-        if history.is_empty() {
-            return Err(EngineError::EmptyHistory);
-        }
-        if let Some(&unknown) = history.iter().find(|&&item| !catalog.contains(item)) {
-            return Err(EngineError::UnknownItem(unknown));
-        }
-        if params.k == 0 {
-            return invalid("k must be at least 1".into());
-        }
-        if params.k > catalog.len() {
-            return invalid(format!(
-                "k = {} exceeds the catalogue's {} items",
-                params.k,
-                catalog.len()
-            ));
-        }
         if params.beams == 0 || params.beams > self.params.max_beams as usize {
             return invalid(format!(
                 "{} beams; this session allows 1..={} (SessionParams::max_beams)",
@@ -302,16 +290,8 @@ impl Session {
                 params.k, params.beams
             ));
         }
-        if params.max_history == 0 {
-            return invalid("max_history must be at least 1".into());
-        }
         if params.mode == Mode::Free && params.max_tokens == 0 {
             return invalid("max_tokens must be at least 1".into());
-        }
-        params.prior.validate().map_err(EngineError::InvalidRequest)?;
-        let has_prior = catalog.prior().is_some();
-        if params.prior.weight_for(has_prior).is_none() || (params.mode == Mode::Prior && !has_prior) {
-            return Err(EngineError::NoPrior);
         }
         Ok(())
     }
@@ -322,7 +302,7 @@ impl Session {
             filter = filter.exclude(history.iter().copied());
         }
         if params.mode == Mode::Prior {
-            return self.rank_by_prior(history, &filter, params);
+            return rank_by_prior(&self.shared.catalog, history, &filter, params);
         }
         let mut stats = SearchStats::default();
         let start = self.prepare_prompt(history, params, &mut stats)?;
@@ -488,27 +468,6 @@ impl Session {
         })
     }
 
-    /// Prior mode: the prior ranks the eligible items; no model call.
-    fn rank_by_prior(
-        &self,
-        history: &[u32],
-        filter: &ItemFilter,
-        params: &RecommendParams,
-    ) -> Result<Response, EngineError> {
-        let catalog = &self.shared.catalog;
-        let prior = HistoryPrior::new(catalog, history, filter, &params.prior)?;
-        let results = prior
-            .rank(params.k)?
-            .into_iter()
-            .map(|p| recommendation(catalog, p.index, p.item, p.probability.ln()))
-            .collect::<Result<_, _>>()?;
-        Ok(Response {
-            results,
-            generated: Vec::new(),
-            stats: SearchStats::default(),
-        })
-    }
-
     /// Tokens of the prompt for `shown`, each piece tokenized on its own (see
     /// [`crate::prompt`]).
     fn prompt_tokens(&self, shown: &[u32]) -> Result<Vec<Token>, EngineError> {
@@ -568,5 +527,80 @@ fn recommendation(catalog: &Catalog, index: usize, item: u32, score: f64) -> Res
         score,
         tid: catalog.tid_at(catalog.item_tid_index(index)?)?,
         title: catalog.title_at(index)?.map(str::to_owned),
+    })
+}
+
+/// What every request needs, whatever runs it: a non-empty history of catalogue items, `k`
+/// within the catalogue, valid prior parameters, and a prior when the request asks for one.
+fn check_request(catalog: &Catalog, history: &[u32], params: &RecommendParams) -> Result<(), EngineError> {
+    let invalid = |m: String| Err(EngineError::InvalidRequest(m));
+    if history.is_empty() {
+        return Err(EngineError::EmptyHistory);
+    }
+    if let Some(&unknown) = history.iter().find(|&&item| !catalog.contains(item)) {
+        return Err(EngineError::UnknownItem(unknown));
+    }
+    if params.k == 0 {
+        return invalid("k must be at least 1".into());
+    }
+    if params.k > catalog.len() {
+        return invalid(format!(
+            "k = {} exceeds the catalogue's {} items",
+            params.k,
+            catalog.len()
+        ));
+    }
+    if params.max_history == 0 {
+        return invalid("max_history must be at least 1".into());
+    }
+    params.prior.validate().map_err(EngineError::InvalidRequest)?;
+    let has_prior = catalog.prior().is_some();
+    if params.prior.weight_for(has_prior).is_none() || (params.mode == Mode::Prior && !has_prior) {
+        return Err(EngineError::NoPrior);
+    }
+    Ok(())
+}
+
+/// Prior mode without a model: the catalogue's prior ranks the items `params` allows for
+/// `history` (its `mode` is ignored; beams and decoding fields are not used). The same
+/// results as a session's prior mode.
+pub fn recommend_by_prior(
+    catalog: &Catalog,
+    history: &[u32],
+    params: &RecommendParams,
+) -> Result<Response, EngineError> {
+    let params = RecommendParams {
+        mode: Mode::Prior,
+        ..params.clone()
+    };
+    check_request(catalog, history, &params)?;
+    let mut filter = params.filter.clone();
+    if params.exclude_history {
+        filter = filter.exclude(history.iter().copied());
+    }
+    rank_by_prior(catalog, history, &filter, &params)
+}
+
+/// Prior mode: the prior ranks the eligible items; no model call.
+fn rank_by_prior(
+    catalog: &Catalog,
+    history: &[u32],
+    filter: &ItemFilter,
+    params: &RecommendParams,
+) -> Result<Response, EngineError> {
+    let started = Instant::now();
+    let prior = HistoryPrior::new(catalog, history, filter, &params.prior)?;
+    let results = prior
+        .rank(params.k)?
+        .into_iter()
+        .map(|p| recommendation(catalog, p.index, p.item, p.probability.ln()))
+        .collect::<Result<_, _>>()?;
+    Ok(Response {
+        results,
+        generated: Vec::new(),
+        stats: SearchStats {
+            total_time: started.elapsed(),
+            ..SearchStats::default()
+        },
     })
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use grlm::catalog::input::{parse_items, parse_tids};
 use grlm::eval::{sample_users, Metrics, Popularity};
-use grlm::sequences::parse_sequences;
+use grlm::sequences::{parse_sequences, Split};
 use grlm::tid::{normalize_term, DEFAULT_TID_LEN};
 use grlm::{Catalog, ItemFilter, Tid};
 
@@ -81,9 +81,9 @@ pub fn sequences_parse(bytes: &[u8]) {
         assert!(!s.items.is_empty());
         assert_eq!(s.history().len() + 1, s.items.len());
     }
-    let chosen = sample_users(&sequences, 3, 1);
+    let chosen = sample_users(&sequences, 3, 1, Split::Test);
     assert!(chosen.iter().all(|&i| sequences[i].items.len() >= 2));
-    let popularity = Popularity::fit(&sequences);
+    let popularity = Popularity::fit(&sequences, 1);
     let mut metrics = Metrics::default();
     for &i in &chosen {
         let s = &sequences[i];
