@@ -75,8 +75,9 @@ pub fn tiny_engine_files(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// The model, catalogues, adapter and broken files that tests/c/api.c expects in `dir`.
 pub fn write_c_inputs(dir: &Path) {
-    let (_, catalog) = tiny_engine_files(dir);
+    let (model, catalog) = tiny_engine_files(dir);
     build_fixture_catalog(&dir.join("plain.grlm"), None);
+    build_fixture_catalog_with_prior(&dir.join("prior.grlm"), Some(&model), 1);
     let spec = TinyModelSpec::default();
     let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).expect("write a C input");
     write("other.gguf", &tiny_model_bytes(&["a vocabulary of other words"], &spec));

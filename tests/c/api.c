@@ -117,7 +117,7 @@ static void test_catalog_info(const grlm_engine *engine) {
     CHECK(info.unique_tids >= 1 && info.unique_tids <= 12);
     CHECK(info.unique_terms > 5);
     CHECK(info.tid_len == 5);
-    CHECK(info.format_major == 1 && info.format_minor == 1);
+    CHECK(info.format_major == 1 && info.format_minor == 2);
     CHECK(info.trie_nodes > 0);
     CHECK(info.bytes > 0);
 }
@@ -501,6 +501,154 @@ static void test_recommend(grlm_session *s) {
     grlm_results_free(first);
 }
 
+/* The first version of grlm_recommend_params, as a caller built against the header before
+ * the prior fields were appended still passes it. */
+typedef struct recommend_params_v1 {
+    uint32_t size, k, beams;
+    grlm_mode mode;
+    uint32_t exclude_history, max_history, max_tokens;
+    const uint32_t *exclude;
+    size_t exclude_len;
+    uint32_t use_allow;
+    const uint32_t *allow;
+    size_t allow_len;
+} recommend_params_v1;
+
+static int test_prior(void) {
+    grlm_engine *plain = NULL, *engine = NULL;
+    grlm_engine_params ep = engine_params(file("tiny.gguf"), file("fixture.grlm"));
+    REQUIRE_OK(grlm_engine_open(&ep, &plain));
+    ep = engine_params(file("tiny.gguf"), file("prior.grlm"));
+    REQUIRE_OK(grlm_engine_open(&ep, &engine));
+
+    /* Prior info: present or not, and nothing written on failure. */
+    grlm_prior_info info;
+    memset(&info, 0xab, sizeof info);
+    CHECK_STATUS(grlm_engine_prior_info(plain, &info), GRLM_STATUS_OK);
+    CHECK(info.present == 0 && info.users == 0 && info.transitions == 0 && info.bytes == 0);
+    CHECK_STATUS(grlm_engine_prior_info(engine, &info), GRLM_STATUS_OK);
+    CHECK(info.present == 1 && info.holdout == 1 && info.users == 5 && info.transitions == 10);
+    CHECK(info.bytes > 64);
+    grlm_prior_info untouched;
+    memset(&untouched, 0xab, sizeof untouched);
+    CHECK_STATUS(grlm_engine_prior_info(NULL, &untouched), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(untouched.users == 0xabababababababab);
+    CHECK_STATUS(grlm_engine_prior_info(engine, NULL), GRLM_STATUS_NULL_ARGUMENT);
+
+    grlm_session_params sp = one_thread();
+    grlm_session *s = NULL, *t = NULL;
+    REQUIRE_OK(grlm_session_new(engine, &sp, &s));
+    REQUIRE_OK(grlm_session_new(plain, &sp, &t));
+    const uint32_t history[] = {3, 7, 1, 9};
+    CHECK_STATUS(grlm_session_set_history(s, history, 4), GRLM_STATUS_OK);
+    CHECK_STATUS(grlm_session_set_history(t, history, 4), GRLM_STATUS_OK);
+    grlm_recommend_params p = grlm_recommend_default_params();
+    CHECK(p.prior_weight == GRLM_PRIOR_WEIGHT_AUTO && p.prior_window == 5);
+    CHECK(p.prior_decay == 0.5 && p.prior_smoothing > 0.0 && p.prior_smoothing < 0.1);
+    p.k = 4;
+    p.beams = 8;
+
+    /* Prior mode: items the history's transitions lead to come first (1 led to 2, 7 to 8);
+     * no model step runs. */
+    grlm_recommend_params q = p;
+    q.mode = GRLM_MODE_PRIOR;
+    grlm_results *by_prior = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(by_prior) == 4);
+    grlm_result r;
+    grlm_results_get(by_prior, 0, &r);
+    CHECK(r.item == 2);
+    grlm_results_get(by_prior, 1, &r);
+    CHECK(r.item == 8);
+    grlm_stats st;
+    CHECK_STATUS(grlm_results_stats(by_prior, &st), GRLM_STATUS_OK);
+    CHECK(st.steps == 0 && st.prompt_tokens == 0);
+    grlm_results_free(by_prior);
+
+    /* Weight 0 is the model alone: the same answer as the catalogue without a prior. */
+    q = p;
+    q.prior_weight = 0.0;
+    grlm_results *zero = recommend_ok(s, &q, __LINE__);
+    grlm_results *alone = recommend_ok(t, &p, __LINE__);
+    CHECK(grlm_results_len(zero) == grlm_results_len(alone));
+    for (size_t i = 0; i < grlm_results_len(zero) && i < grlm_results_len(alone); i++) {
+        CHECK(same_entry(zero, alone, i));
+    }
+    grlm_results_free(zero);
+    grlm_results_free(alone);
+
+    /* The default (automatic) weight fuses the prior; so does an explicit one. */
+    grlm_results *fused = recommend_ok(s, &p, __LINE__);
+    CHECK(grlm_results_len(fused) == 4);
+    for (size_t i = 0; i < 4; i++) CHECK(!contains(fused, history[i]));
+    grlm_results_free(fused);
+    q = p;
+    q.prior_weight = 2.5;
+    q.prior_window = 2;
+    q.prior_decay = 1.0;
+    q.prior_smoothing = 0.0;
+    fused = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(fused) >= 1);
+    grlm_results_free(fused);
+
+    /* A caller built against the first header passes the shorter struct: it works, with
+     * the prior at its default. */
+    recommend_params_v1 old;
+    memcpy(&old, &p, sizeof old);
+    old.size = sizeof old;
+    grlm_results *from_old = recommend_ok(s, (const grlm_recommend_params *)&old, __LINE__);
+    grlm_results *from_new = recommend_ok(s, &p, __LINE__);
+    CHECK(grlm_results_len(from_old) == grlm_results_len(from_new));
+    for (size_t i = 0; i < grlm_results_len(from_old) && i < grlm_results_len(from_new); i++) {
+        CHECK(same_entry(from_old, from_new, i));
+    }
+    grlm_results_free(from_old);
+    grlm_results_free(from_new);
+
+    /* Bad prior requests: clear statuses, nothing written. */
+    grlm_results *list = SENTINEL;
+    q = p;
+    q.mode = GRLM_MODE_PRIOR;
+    CHECK_STATUS(grlm_recommend(t, &q, &list), GRLM_STATUS_NO_PRIOR);
+    CHECK(strstr(grlm_last_error_message(), "--sequences") != NULL);
+    q = p;
+    q.prior_weight = 1.0;
+    CHECK_STATUS(grlm_recommend(t, &q, &list), GRLM_STATUS_NO_PRIOR);
+    const double bad_weights[] = {-2.0, -0.5, NAN, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        q = p;
+        q.prior_weight = bad_weights[i];
+        CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    }
+    q = p;
+    q.prior_window = 0;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    const double bad_decays[] = {0.0, -1.0, 1.5, NAN};
+    for (int i = 0; i < 4; i++) {
+        q = p;
+        q.prior_decay = bad_decays[i];
+        CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    }
+    const double bad_smoothing[] = {-0.1, 1.5, NAN, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        q = p;
+        q.prior_smoothing = bad_smoothing[i];
+        CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    }
+    q = p;
+    q.mode = 3;
+    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    old.size = sizeof old - 4; /* neither version's size */
+    CHECK_STATUS(grlm_recommend(s, (const grlm_recommend_params *)&old, &list), GRLM_STATUS_STRUCT_SIZE);
+    CHECK(list == SENTINEL);
+    CHECK(strcmp(grlm_status_name(GRLM_STATUS_NO_PRIOR), "GRLM_STATUS_NO_PRIOR") == 0);
+
+    grlm_session_free(s);
+    grlm_session_free(t);
+    grlm_engine_free(engine);
+    grlm_engine_free(plain);
+    return 0;
+}
+
 static void test_prompt_too_long(const grlm_engine *engine) {
     grlm_session_params sp = one_thread();
     sp.n_ctx = 128; /* the tiny model's byte-level tokenizer makes ~90 tokens of one line */
@@ -551,6 +699,7 @@ int main(int argc, char **argv) {
     test_history(session);
     test_recommend(session);
     test_prompt_too_long(engine);
+    if (test_prior() != 0) return 1;
 
     /* The session keeps what it needs: it works after the engine is released. */
     grlm_engine_free(engine);
