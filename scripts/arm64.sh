@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds libgrlm and the `grlm` CLI for aarch64-unknown-linux-gnu and runs them under
-# qemu user-mode emulation: the library's unit tests (tiny model written at test time, no
-# large files), then tests/arm64.rs on the host, which drives the ARM64 build against the
+# qemu user-mode emulation: the library's unit tests and its engine tests (tiny model written
+# at test time, no large files), then cli/tests/arm64.rs on the host, which drives the ARM64 build against the
 # native one (catalogue bytes, a real recommendation, every C function, the benchmark).
 #
 # Needs Debian's gcc-aarch64-linux-gnu, g++-aarch64-linux-gnu and qemu-user-static, and the
@@ -42,9 +42,9 @@ runner="qemu-aarch64-static -L $sysroot"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=$runner
 
 # Builds first, so that the time limits bound only what runs under emulation.
-cargo build --release --locked --target "$target" -p grlm
-cargo test --release --locked --target "$target" -p grlm --lib --no-run
-timeout "$limit" cargo test --release --locked --target "$target" -p grlm --lib
+cargo build --release --locked --target "$target" -p grlm -p grlm-cli
+cargo test --release --locked --target "$target" -p grlm --lib --test engine --no-run
+timeout "$limit" cargo test --release --locked --target "$target" -p grlm --lib --test engine
 
 # --workspace, as the test command builds: `-p grlm` alone would unify features differently
 # and rebuild llama.cpp for the host.

@@ -471,3 +471,95 @@ fn catalog_is_shareable_across_threads() {
         assert_eq!(h.join().unwrap(), "[hair-mask, color-lock, citrus, protein, unisex]");
     }
 }
+
+/// Random catalogues (ids 1..=n, a token trie) with random sequences over them and a few
+/// unknown ids.
+fn arb_prior_case() -> impl Strategy<Value = (u32, Vec<Vec<u32>>, u32, u32)> {
+    (3u32..20).prop_flat_map(|n| {
+        (
+            Just(n),
+            prop::collection::vec(prop::collection::vec(1..=n + 2, 1..9), 0..25),
+            0u32..3,
+            1u32..5,
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// The prior section round-trips: what the reader serves is what was counted (capped
+    /// and without unknown items), it verifies, and the same counts written as a counts
+    /// file give the same catalogue bytes.
+    #[test]
+    fn prior_section_round_trips((n, rows, holdout, cap) in arb_prior_case()) {
+        let sequences: Vec<crate::sequences::Sequence> = rows
+            .iter()
+            .enumerate()
+            .map(|(u, items)| crate::sequences::Sequence { user: u as u32, items: items.clone() })
+            .collect();
+        let build = |counts: TransitionCounts| {
+            let mut b = CatalogBuilder::new()
+                .with_token_trie(byte_trie_spec())
+                .with_prior(counts, holdout, cap);
+            for id in 1..=n {
+                b.add(id, tid(&format!("[t{}, u{id}]", id % 3)), None).unwrap();
+            }
+            b.to_bytes().unwrap()
+        };
+        let counts = TransitionCounts::from_sequences(&sequences, holdout as usize);
+        let bytes = build(counts.clone());
+        let c = Catalog::from_bytes(bytes.clone()).unwrap();
+        c.verify().unwrap();
+        let prior = c.prior().unwrap();
+        prop_assert_eq!(prior.holdout(), holdout);
+        prop_assert_eq!(prior.max_successors(), cap);
+
+        // Brute-force counts of the known items.
+        let mut pop = std::collections::HashMap::<u32, u32>::new();
+        let mut pairs = std::collections::HashMap::<(u32, u32), u32>::new();
+        let mut users = 0u64;
+        for s in &sequences {
+            let counted = s.counted(holdout as usize);
+            users += u64::from(!counted.is_empty());
+            for &i in counted {
+                *pop.entry(i).or_default() += 1;
+            }
+            for w in counted.windows(2) {
+                *pairs.entry((w[0], w[1])).or_default() += 1;
+            }
+        }
+        prop_assert_eq!(prior.users(), users);
+        for index in 0..c.len() {
+            let id = c.item_id(index).unwrap();
+            prop_assert_eq!(prior.popularity(index).unwrap(), pop.get(&id).copied().unwrap_or(0));
+            let mut want: Vec<(u32, u32)> = pairs
+                .iter()
+                .filter(|((a, b), _)| *a == id && *b <= n)
+                .map(|((_, b), &count)| (*b, count))
+                .collect();
+            want.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+            want.truncate(cap as usize);
+            let (items, counts) = prior.successors(index).unwrap();
+            let got: Vec<(u32, u32)> = items
+                .iter()
+                .zip(counts)
+                // Ids are 1..=n, so the item at index i is i + 1.
+                .map(|(i, c)| (i.get() + 1, c.get()))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+
+        // The same counts as a counts file: the same bytes.
+        let mut tsv = String::new();
+        for ((a, b), count) in &pairs {
+            tsv.push_str(&format!("{a}\t{b}\t{count}\n"));
+        }
+        for (item, count) in &pop {
+            tsv.push_str(&format!("{item}\t\t{count}\n"));
+        }
+        tsv.push_str(&format!("\t\t{users}\n"));
+        let parsed = TransitionCounts::parse_tsv(tsv.as_bytes(), std::path::Path::new("counts.tsv")).unwrap();
+        prop_assert_eq!(build(parsed), bytes);
+    }
+}
