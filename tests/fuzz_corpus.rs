@@ -21,7 +21,7 @@ fn catalog_open_corpus() {
         grlm_testkit::fuzz::catalog_open(b);
     });
     // The seeds are valid catalogues: the smoke test would notice if the reader broke.
-    for name in ["tiny.grlm", "tiny-trie.grlm"] {
+    for name in ["tiny.grlm", "tiny-trie.grlm", "tiny-prior.grlm"] {
         let seed = std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("fuzz/corpus/catalog_open")
@@ -34,6 +34,10 @@ fn catalog_open_corpus() {
     let trie_seed =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny-trie.grlm")).unwrap();
     assert!(grlm::Catalog::from_bytes(trie_seed).unwrap().token_trie().is_some());
+    // The third carries the prior as well.
+    let prior_seed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny-prior.grlm")).unwrap();
+    assert!(grlm::Catalog::from_bytes(prior_seed).unwrap().prior().is_some());
 }
 
 #[test]
@@ -44,6 +48,26 @@ fn tid_parse_corpus() {
 #[test]
 fn jsonl_input_corpus() {
     each_input("jsonl_input", grlm_testkit::fuzz::jsonl_input);
+}
+
+#[test]
+fn prior_counts_corpus() {
+    each_input("prior_counts", |b| {
+        grlm_testkit::fuzz::prior_counts(b);
+    });
+    // The valid seeds parse; the broken ones do not.
+    let seed = |name: &str| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/corpus/prior_counts")
+                .join(name),
+        )
+        .unwrap()
+    };
+    assert!(grlm_testkit::fuzz::prior_counts(&seed("seed-valid.tsv")));
+    assert!(grlm_testkit::fuzz::prior_counts(&seed("seed-sums-and-crlf.tsv")));
+    assert!(!grlm_testkit::fuzz::prior_counts(&seed("seed-two-fields.tsv")));
+    assert!(!grlm_testkit::fuzz::prior_counts(&seed("seed-users-twice.tsv")));
 }
 
 #[test]

@@ -6,10 +6,12 @@
 use std::path::Path;
 
 use grlm::catalog::input::{parse_items, parse_tids};
+use grlm::catalog::TransitionCounts;
 use grlm::eval::{sample_users, Metrics, Popularity};
+use grlm::prior::{HistoryPrior, PriorParams};
 use grlm::sequences::{parse_sequences, Split};
 use grlm::tid::{normalize_term, DEFAULT_TID_LEN};
-use grlm::{Catalog, ItemFilter, Tid};
+use grlm::{Catalog, CatalogBuilder, ItemFilter, Tid};
 
 /// Opens `bytes` as a catalogue and reads it every way. Returns whether the bytes opened and
 /// verified (the corpus test uses that to check that its valid seeds stay valid).
@@ -44,6 +46,24 @@ pub fn catalog_open(bytes: &[u8]) -> bool {
     }
     for text in ["[a, b, c, d, e]", "[hair-mask, citrus]", "[zzzz, abcd, x]"] {
         let _ = catalog.ground_text(text, 5, &ItemFilter::none().exclude([1]));
+    }
+    if catalog.prior().is_some() {
+        let history: Vec<u32> = [0, n / 2].iter().filter_map(|&i| catalog.item_id(i)).collect();
+        for filter in [
+            ItemFilter::none().exclude(history.iter().copied()),
+            ItemFilter::none().allow(history.iter().copied()),
+        ] {
+            if let Ok(prior) = HistoryPrior::new(&catalog, &history, &filter, &PriorParams::default()) {
+                let _ = prior.rank(5);
+                let _ = prior.tid_items(0);
+                if let Some(trie) = catalog.token_trie() {
+                    if let Ok(masses) = prior.node_masses(&trie) {
+                        let _ = masses.mass(0);
+                        let _ = masses.mass(1);
+                    }
+                }
+            }
+        }
     }
     verified
 }
@@ -91,4 +111,30 @@ pub fn sequences_parse(bytes: &[u8]) {
         metrics.add(ranked.iter().position(|&x| Some(x) == s.target()));
     }
     assert!((0.0..=1.0).contains(&metrics.recall(20)));
+}
+
+/// Parses `bytes` as a prior counts file and builds a small catalogue's prior from what
+/// parsed: whatever counts parse must build, open, verify and score. Returns whether the
+/// bytes parsed.
+pub fn prior_counts(bytes: &[u8]) -> bool {
+    let Ok(counts) = TransitionCounts::parse_tsv(bytes, Path::new("fuzz")) else {
+        return false;
+    };
+    let mut builder = CatalogBuilder::new().with_prior(counts, 1, 4);
+    for id in 1..=6u32 {
+        let tid = Tid::parse(&format!("[c{}, i{id}]", id % 2), None).expect("a valid TID");
+        builder.add(id, tid, None).expect("a new item");
+    }
+    let catalog =
+        Catalog::from_bytes(builder.to_bytes().expect("parsed counts build")).expect("a built catalogue opens");
+    catalog.verify().expect("a built prior verifies");
+    let filter = ItemFilter::none().exclude([2]);
+    let prior = HistoryPrior::new(&catalog, &[1, 2], &filter, &PriorParams::default()).expect("the prior scores");
+    let ranked = prior.rank(6).expect("the prior ranks");
+    assert!(ranked.iter().all(|r| r.item != 2 && r.probability > 0.0));
+    let total: f64 = (0..catalog.len())
+        .map(|i| prior.probability(i).expect("a probability"))
+        .sum();
+    assert!((total - 1.0).abs() < 1e-9, "probabilities sum to {total}");
+    true
 }
