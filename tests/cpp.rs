@@ -1,11 +1,12 @@
 //! The C++ side: grlm.hpp included twice in two translation units, and the example app built
 //! the way an app would, through `scripts/install.sh` and CMake's `find_package(grlm)` (shared
-//! and static) and through pkg-config, then run on the tiny model.
+//! and static) and through pkg-config, then run on the tiny model, with the fixture catalogue
+//! with and without a collaborative prior.
 
 use std::path::Path;
 use std::process::Command;
 
-use grlm_testkit::fixtures::{lib_dir, tiny_engine_files};
+use grlm_testkit::fixtures::{build_fixture_catalog_with_prior, lib_dir, tiny_engine_files};
 use grlm_testkit::process::run_ok;
 
 fn root() -> &'static Path {
@@ -38,15 +39,51 @@ fn headers_included_twice_in_two_units() {
     assert!(run_ok("double_include", &mut Command::new(&exe)).contains("double include ok"));
 }
 
-/// The example's answer for history 1 2 3: three recommendations after a "next" line.
+/// The example's answer for history 1 2 3 on the catalogue without a prior: no prior
+/// ranking, then three recommendations after a "next" line.
 fn check_example(output: &str) {
-    let next: Vec<&str> = output.lines().skip_while(|l| !l.starts_with("next")).skip(1).collect();
-    assert_eq!(next.len(), 3, "{output}");
-    for line in next {
-        let item: u32 = line.split_whitespace().next().unwrap().parse().unwrap();
-        assert!((4..=12).contains(&item), "history item or unknown id in {output}");
+    assert!(
+        output.contains("prior: none") && !output.contains("by prior"),
+        "{output}"
+    );
+    check_next(output, &[1, 2, 3]);
+}
+
+/// The items listed after the line starting with `header`, up to the next unindented line.
+fn listed_after(output: &str, header: &str) -> Vec<u32> {
+    output
+        .lines()
+        .skip_while(|l| !l.starts_with(header))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Three recommendations after the "next" line, the last section, none of them in
+/// `history`.
+fn check_next(output: &str, history: &[u32]) {
+    let next = listed_after(output, "next");
+    let after_next = output.lines().skip_while(|l| !l.starts_with("next")).skip(1).count();
+    assert_eq!((next.len(), after_next), (3, 3), "{output}");
+    for item in next {
+        assert!(
+            (1..=12).contains(&item) && !history.contains(&item),
+            "history item or unknown id in {output}"
+        );
     }
     assert!(output.contains("12 items"), "{output}");
+}
+
+/// The example on a catalogue with the fixture's prior (holdout 1) and history 3 7 1 9: the
+/// prior alone ranks 2 (1 led to 2) then 8 (7 led to 8), and the fused recommendations
+/// follow.
+fn check_example_with_prior(output: &str) {
+    assert!(output.contains("prior: 5 users, 10 transitions"), "{output}");
+    let by_prior = listed_after(output, "by prior");
+    assert_eq!(by_prior.len(), 3, "{output}");
+    assert_eq!(by_prior[..2], [2, 8], "{output}");
+    check_next(output, &[3, 7, 1, 9]);
 }
 
 #[test]
@@ -77,8 +114,19 @@ fn example_builds_with_find_package_and_pkg_config() {
     );
     run_ok("cmake build", Command::new("cmake").arg("--build").arg(&build));
     let args = [model.to_str().unwrap(), catalog.to_str().unwrap(), "1", "2", "3"];
+    let prior_catalog = dir.path().join("prior.grlm");
+    build_fixture_catalog_with_prior(&prior_catalog, Some(&model), 1);
+    let prior_args = [
+        model.to_str().unwrap(),
+        prior_catalog.to_str().unwrap(),
+        "3",
+        "7",
+        "1",
+        "9",
+    ];
     for exe in ["grlm-example", "grlm-example-static"] {
         check_example(&run_ok(exe, Command::new(build.join(exe)).args(args)));
+        check_example_with_prior(&run_ok(exe, Command::new(build.join(exe)).args(prior_args)));
     }
     let ldd = run_ok("ldd", Command::new("ldd").arg(build.join("grlm-example-static")));
     assert!(

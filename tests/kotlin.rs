@@ -1,8 +1,8 @@
 //! The Kotlin binding (bindings/kotlin) on the JVM: compiles it with its test program
 //! (BindingTest.kt) and runs that against libgrlm.so, the tiny model and the fixture
-//! catalogue. Needs kotlinc, java and JNA: scripts/install-deps.sh installs them, and their
-//! absence fails the test rather than skipping it, so a CI machine without them cannot
-//! pass silently.
+//! catalogue, without and with a collaborative prior. Needs kotlinc, java and JNA:
+//! scripts/install-deps.sh installs them, and their absence fails the test rather than
+//! skipping it, so a CI machine without them cannot pass silently.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -60,6 +60,9 @@ fn kotlin_binding_passes_its_jvm_test() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let (model, catalog) = grlm_testkit::fixtures::tiny_engine_files(dir.path());
+    // The prior of tests/fixtures/sequences.txt, the last item of every sequence held out.
+    let prior_catalog = dir.path().join("prior.grlm");
+    grlm_testkit::fixtures::build_fixture_catalog_with_prior(&prior_catalog, Some(&model), 1);
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("bindings/kotlin/src");
     let mut sources = kotlin_sources(&root.join("main/kotlin/org/libgrlm"));
@@ -85,6 +88,7 @@ fn kotlin_binding_passes_its_jvm_test() {
         .arg("org.libgrlm.BindingTest")
         .arg(&model)
         .arg(&catalog)
+        .arg(&prior_catalog)
         .output()
         .expect("run java");
     assert!(ran.status.success(), "{}", describe("the Kotlin binding test", &ran));

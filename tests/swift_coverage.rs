@@ -13,7 +13,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Structs the library writes; every field must reach a Swift value.
-const OUT_STRUCTS: [&str; 4] = ["grlm_result", "grlm_generated", "grlm_stats", "grlm_catalog_info"];
+const OUT_STRUCTS: [&str; 5] = [
+    "grlm_result",
+    "grlm_generated",
+    "grlm_stats",
+    "grlm_catalog_info",
+    "grlm_prior_info",
+];
 
 /// C enumerators and constants, each with the Swift enum that must mirror it.
 const ENUMS: [(&str, &str); 3] = [
@@ -473,6 +479,16 @@ fn swift_binding_covers_the_c_api() {
     }
     assert!(header.constants.contains(&("GRLM_STATUS_INTERNAL".to_string(), 100)));
     assert!(header.constants.contains(&("GRLM_MODE_FREE".to_string(), 1)));
+    // The collaborative prior's additions, so that a parse that misses them cannot pass.
+    assert!(header.constants.contains(&("GRLM_MODE_PRIOR".to_string(), 2)));
+    assert!(header.constants.contains(&("GRLM_STATUS_NO_PRIOR".to_string(), 17)));
+    assert!(header.functions.contains_key("grlm_engine_prior_info"));
+    assert_eq!(
+        header.structs.get("grlm_prior_info").map(Vec::as_slice),
+        Some(&["present", "holdout", "users", "transitions", "bytes"].map(String::from)[..])
+    );
+    assert!(header.structs["grlm_recommend_params"]
+        .ends_with(&["prior_weight", "prior_window", "prior_decay", "prior_smoothing"].map(String::from)));
     for name in OUT_STRUCTS {
         assert!(
             header.structs.get(name).is_some_and(|f| f.len() >= 4),
@@ -550,4 +566,49 @@ fn checker_reports_a_missing_status_case_and_an_unread_field() {
         check(&header_text, &commented),
         ["C function grlm_results_stats is never called from Swift"]
     );
+}
+
+#[test]
+fn checker_reports_each_missing_piece_of_the_prior() {
+    let header_text = header_text();
+    let swift = swift_text();
+    assert!(check(&header_text, &swift).is_empty());
+
+    let cases = [
+        (
+            "case prior = 2",
+            "",
+            "GRLM_MODE_PRIOR = 2 has no case in Swift enum Mode",
+        ),
+        (
+            "case noPrior = 17",
+            "",
+            "GRLM_STATUS_NO_PRIOR = 17 has no case in Swift enum Status",
+        ),
+        (
+            "grlm_engine_prior_info(",
+            "removedCall(",
+            "C function grlm_engine_prior_info is never called from Swift",
+        ),
+        (
+            "info.transitions",
+            "info.users",
+            "grlm_prior_info.transitions is never read in Swift",
+        ),
+        (
+            "native.prior_weight =",
+            "let unused =",
+            "grlm_recommend_params.prior_weight is never set in Swift",
+        ),
+        (
+            "native.prior_smoothing =",
+            "let unused =",
+            "grlm_recommend_params.prior_smoothing is never set in Swift",
+        ),
+    ];
+    for (present, replacement, problem) in cases {
+        let without = swift.replace(present, replacement);
+        assert_ne!(without, swift, "the Swift sources lack {present:?}");
+        assert_eq!(check(&header_text, &without), [problem], "without {present:?}");
+    }
 }

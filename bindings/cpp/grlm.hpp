@@ -6,7 +6,7 @@
 // status and libgrlm's message.
 //
 // Thread safety is the C API's: one Engine may be used from any number of threads; a
-// Session from one thread at a time (a concurrent call throws with Status::SessionBusy).
+// Session from one thread at a time (a concurrent call throws GRLM_STATUS_SESSION_BUSY).
 #ifndef GRLM_HPP
 #define GRLM_HPP
 
@@ -158,6 +158,17 @@ public:
         return info;
     }
 
+    // The catalogue's collaborative prior: present == 0 (and every other field 0) when it
+    // has none, and then GRLM_MODE_PRIOR and positive prior weights throw
+    // GRLM_STATUS_NO_PRIOR.
+    grlm_prior_info prior_info() const {
+        grlm_prior_info info;
+        detail::check(grlm_engine_prior_info(handle_.get(), &info));
+        return info;
+    }
+
+    bool has_prior() const { return prior_info().present != 0; }
+
     // Each item's TID and title, in the order given.
     std::vector<Item> items(const std::vector<std::uint32_t> &ids) const {
         grlm_results *raw = nullptr;
@@ -179,6 +190,11 @@ private:
 };
 
 // What a recommendation asks for; defaults come from grlm_recommend_default_params().
+// `params` is the C struct: k, beams, mode (GRLM_MODE_CONSTRAINED, GRLM_MODE_FREE or
+// GRLM_MODE_PRIOR), exclude_history, max_history, max_tokens, and the collaborative prior's
+// prior_weight (GRLM_PRIOR_WEIGHT_AUTO by default, 0 for the model alone, > 0 an explicit
+// weight that needs a catalogue with a prior), prior_window, prior_decay and
+// prior_smoothing. Its exclude/allow pointers are ignored: set the vectors below instead.
 struct RecommendOptions {
     grlm_recommend_params params = grlm_recommend_default_params();
     std::vector<std::uint32_t> exclude;

@@ -28,6 +28,22 @@ int main(int argc, char **argv) {
         for (const auto &item : engine.items(history))
             std::cout << "  " << item.item << " " << item.tid << "\n";
 
+        // A catalogue built with `grlm catalog build --sequences` has a collaborative prior:
+        // show what it alone ranks first (no model step). Recommendations below then fuse it
+        // with the model at the library's default weight (GRLM_PRIOR_WEIGHT_AUTO).
+        const grlm_prior_info prior = engine.prior_info();
+        if (prior.present) {
+            std::cout << "prior: " << prior.users << " users, " << prior.transitions
+                      << " transitions\nby prior:\n";
+            grlm::RecommendOptions by_prior;
+            by_prior.params.k = 3;
+            by_prior.params.mode = GRLM_MODE_PRIOR;
+            for (const auto &item : session.recommend(by_prior).items)
+                std::cout << "  " << item.item << " " << item.score << " " << item.tid << "\n";
+        } else {
+            std::cout << "prior: none\n";
+        }
+
         grlm::RecommendOptions options;
         options.params.k = 3;
         options.params.beams = 5;

@@ -65,6 +65,14 @@ public final class Engine: @unchecked Sendable {
         return CatalogInfo(info)
     }
 
+    /// Whether the catalogue has a collaborative prior, and what it counted. Without one
+    /// (`isPresent` false), `.prior` mode and positive prior weights throw `.noPrior`.
+    public func priorInfo() throws -> PriorInfo {
+        var info = grlm_prior_info()
+        try check(grlm_engine_prior_info(handle, &info))
+        return PriorInfo(info)
+    }
+
     /// Looks items up by id, in the order given (method `.lookup`, score 0): for showing a
     /// user's history. Throws `.unknownItem` naming the first id not in the catalogue.
     public func items(_ ids: [UInt32]) throws -> [Recommendation] {

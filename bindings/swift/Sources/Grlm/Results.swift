@@ -122,6 +122,29 @@ public struct CatalogInfo: Sendable, Hashable {
     }
 }
 
+/// The catalogue's collaborative prior (`grlm catalog build --sequences`).
+public struct PriorInfo: Sendable, Hashable {
+    /// Whether the catalogue has a prior (then `.prior` mode and prior weights work); when
+    /// not, every other field is 0.
+    public let isPresent: Bool
+    /// The last this many items of every sequence were held out of the counts.
+    public let holdout: UInt32
+    /// Users whose sequences were counted.
+    public let users: UInt64
+    /// Distinct (item, next item) pairs stored.
+    public let transitions: UInt64
+    /// Bytes of the prior in the catalogue file.
+    public let bytes: UInt64
+
+    init(_ info: grlm_prior_info) {
+        isPresent = info.present != 0
+        holdout = info.holdout
+        users = info.users
+        transitions = info.transitions
+        bytes = info.bytes
+    }
+}
+
 /// Copies a native list into Swift values and frees it before returning, so no native
 /// memory outlives the call that produced it. `list` is what a producing call wrote to its
 /// out-parameter after returning OK.

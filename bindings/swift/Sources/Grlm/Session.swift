@@ -29,6 +29,9 @@ public enum Mode: UInt32, Sendable, CaseIterable {
     case constrained = 0
     /// Unconstrained beams, then grounding of what the model wrote (the paper's setting).
     case free = 1
+    /// The catalogue's collaborative prior alone ranks the eligible items; the model is not
+    /// run. Needs a catalogue with a prior (else `.noPrior`).
+    case prior = 2
 }
 
 /// One request. Starts from the library's defaults (`grlm_recommend_default_params()`).
@@ -52,6 +55,17 @@ public struct RecommendParams: Sendable, Hashable {
     /// If set, results come only from these items (an empty array allows nothing); nil
     /// allows every item.
     public var allow: [UInt32]?
+    /// λ, the weight of the catalogue's collaborative prior in constrained decoding: nil
+    /// (default, `GRLM_PRIOR_WEIGHT_AUTO`) for the library's default weight when the
+    /// catalogue has a prior and none when it has not; 0 for the model alone; a positive
+    /// weight needs a prior (`.noPrior` otherwise).
+    public var priorWeight: Double?
+    /// History items the prior looks back over, at least 1. Default 5.
+    public var priorWindow: Int
+    /// Weight of each step further back, in (0, 1]. Default 0.5.
+    public var priorDecay: Double
+    /// Share of popularity in the prior, in [0, 1]. Default 0.01.
+    public var priorSmoothing: Double
 
     public init() {
         let defaults = grlm_recommend_default_params()
@@ -64,6 +78,10 @@ public struct RecommendParams: Sendable, Hashable {
         maxTokens = Int(defaults.max_tokens)
         exclude = []
         allow = nil
+        priorWeight = defaults.prior_weight == GRLM_PRIOR_WEIGHT_AUTO ? nil : defaults.prior_weight
+        priorWindow = Int(defaults.prior_window)
+        priorDecay = defaults.prior_decay
+        priorSmoothing = defaults.prior_smoothing
     }
 }
 
@@ -132,7 +150,8 @@ public final class Session {
         beams: Int? = nil,
         mode: Mode? = nil,
         exclude: [UInt32] = [],
-        allow: [UInt32]? = nil
+        allow: [UInt32]? = nil,
+        priorWeight: Double? = nil
     ) throws -> Recommendations {
         var params = RecommendParams()
         if let k {
@@ -146,6 +165,9 @@ public final class Session {
         }
         params.exclude = exclude
         params.allow = allow
+        if let priorWeight {
+            params.priorWeight = priorWeight
+        }
         return try recommend(params)
     }
 
@@ -162,6 +184,11 @@ public final class Session {
         native.exclude_history = params.excludeHistory ? 1 : 0
         native.max_history = UInt32(clamping: params.maxHistory)
         native.max_tokens = UInt32(clamping: params.maxTokens)
+        native.prior_weight = params.priorWeight ?? GRLM_PRIOR_WEIGHT_AUTO
+        // Clamping: 0 and below are refused as 0 is, anything past UInt32.max is as valid.
+        native.prior_window = UInt32(clamping: params.priorWindow)
+        native.prior_decay = params.priorDecay
+        native.prior_smoothing = params.priorSmoothing
         var list: OpaquePointer?
         // The id pointers are valid only inside these closures, so the call happens there.
         try params.exclude.withUnsafeBufferPointer { excluded in

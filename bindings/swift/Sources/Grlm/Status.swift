@@ -17,6 +17,7 @@ public enum Status: UInt32, Sendable, CaseIterable {
     case adapter = 14
     case noTokenTrie = 15
     case tokenizerMismatch = 16
+    case noPrior = 17
     case emptyHistory = 20
     case unknownItem = 21
     case promptTooLong = 22

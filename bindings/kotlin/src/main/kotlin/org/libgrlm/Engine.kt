@@ -21,6 +21,20 @@ data class CatalogInfo(
     val bytes: Long
 )
 
+/** The catalogue's collaborative prior (`grlm catalog build --sequences`). */
+data class PriorInfo(
+    /** The catalogue has a prior ([Mode.PRIOR] and prior weights work); if not, every other field is 0. */
+    val present: Boolean,
+    /** The last this many items of every sequence were held out of the counts. */
+    val holdout: Int,
+    /** Users whose sequences were counted. */
+    val users: Long,
+    /** Distinct (item, next item) pairs stored. */
+    val transitions: Long,
+    /** Bytes of the prior in the catalogue file. */
+    val bytes: Long
+)
+
 /**
  * A backbone model, optional LoRA adapter and catalogue, opened once and shared: every
  * method may be called from any number of threads at once.
@@ -77,6 +91,17 @@ class Engine private constructor(handle: Pointer) : AutoCloseable {
         val i = GrlmCatalogInfo()
         lib.check(lib.grlm_engine_catalog_info(engine, i))
         CatalogInfo(i.items, i.unique_tids, i.unique_terms, i.tid_len, i.format_major, i.format_minor, i.trie_nodes, i.bytes)
+    }
+
+    /**
+     * Whether the catalogue has a collaborative prior, and what it counted. Without one,
+     * [Mode.PRIOR] and positive prior weights throw [Status.NO_PRIOR].
+     */
+    fun priorInfo(): PriorInfo = handle.use { engine ->
+        val lib = Grlm.library
+        val i = GrlmPriorInfo()
+        lib.check(lib.grlm_engine_prior_info(engine, i))
+        PriorInfo(i.present != 0, i.holdout, i.users, i.transitions, i.bytes)
     }
 
     /**

@@ -14,6 +14,12 @@ object Grlm {
     const val ABI_VERSION: Int = 1
 
     /**
+     * `GRLM_PRIOR_WEIGHT_AUTO`, the default `priorWeight` of [Session.recommend]: the
+     * catalogue's prior at the library's default weight when it has one, none otherwise.
+     */
+    const val PRIOR_WEIGHT_AUTO: Double = -1.0
+
+    /**
      * The raw C API. Loading checks `grlm_abi_version()` and throws
      * [UnsatisfiedLinkError] on a mismatch; a failed load is retried, and fails the same
      * way, on the next access rather than leaving a half-initialised class behind.

@@ -39,6 +39,8 @@ interface GrlmLibrary : Library {
 
     fun grlm_ground(engine: Pointer?, tid: String?, k: Int, out: PointerByReference?): Int
 
+    fun grlm_engine_prior_info(engine: Pointer?, out: GrlmPriorInfo?): Int
+
     fun grlm_results_len(results: Pointer?): NativeLong
 
     fun grlm_results_get(results: Pointer?, index: NativeLong, out: GrlmResult?): Int

@@ -12,7 +12,13 @@ enum class Mode(val code: Int) {
     CONSTRAINED(0),
 
     /** Unconstrained beams, then grounding of what the model wrote (the paper's setting). */
-    FREE(1);
+    FREE(1),
+
+    /**
+     * The catalogue's collaborative prior alone ranks the eligible items; the model is not
+     * run. Needs a catalogue with a prior, else [Status.NO_PRIOR].
+     */
+    PRIOR(2);
 
     companion object {
         fun of(code: Int): Mode = values().firstOrNull { it.code == code }
@@ -83,12 +89,20 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
     /**
      * The next items for the history, best first. Defaults are the library's
      * (`grlm_recommend_default_params`): k 10, 20 beams, constrained, history excluded,
-     * the last 20 history items shown to the model.
+     * the last 20 history items shown to the model, the catalogue's prior (if any) at the
+     * library's default weight.
      *
      * @param beams beam width, at most the session's maxBeams; at least [k] when constrained.
      * @param maxTokens free mode only: the longest a beam may grow.
      * @param exclude items never to return (unknown ids are ignored).
      * @param allow if not null, results come only from these items (empty allows nothing).
+     * @param priorWeight λ, the collaborative prior's weight in constrained decoding:
+     *   [Grlm.PRIOR_WEIGHT_AUTO] (default) for the library's default weight when the
+     *   catalogue has a prior and none when it has not, 0 for the model alone, > 0 an
+     *   explicit weight, which needs a prior ([Status.NO_PRIOR] otherwise).
+     * @param priorWindow history items the prior looks back over, at least 1 (default 5).
+     * @param priorDecay weight of each step further back, in (0, 1] (default 0.5).
+     * @param priorSmoothing share of popularity in the prior, in [0, 1] (default 0.01).
      */
     @JvmOverloads
     fun recommend(
@@ -99,7 +113,11 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
         maxHistory: Int = Grlm.recommendDefaults.max_history,
         maxTokens: Int = Grlm.recommendDefaults.max_tokens,
         exclude: Collection<Int> = emptyList(),
-        allow: Collection<Int>? = null
+        allow: Collection<Int>? = null,
+        priorWeight: Double = Grlm.recommendDefaults.prior_weight,
+        priorWindow: Int = Grlm.recommendDefaults.prior_window,
+        priorDecay: Double = Grlm.recommendDefaults.prior_decay,
+        priorSmoothing: Double = Grlm.recommendDefaults.prior_smoothing
     ): Recommendations = handle.use { session ->
         val lib = Grlm.library
         // The struct holds the Memory blocks, so they outlive the call.
@@ -116,6 +134,10 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
             use_allow = if (allow != null) 1 else 0
             this.allow = allow?.takeIf { it.isNotEmpty() }?.let(::idMemory)
             allow_len = NativeLong(allow?.size?.toLong() ?: 0L)
+            prior_weight = priorWeight
+            prior_window = priorWindow
+            prior_decay = priorDecay
+            prior_smoothing = priorSmoothing
         }
         lib.takeList({ lib.grlm_recommend(session, p, it) }) { lib.readRecommendations(it) }
     }

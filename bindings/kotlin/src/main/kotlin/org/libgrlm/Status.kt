@@ -20,6 +20,7 @@ enum class Status(val code: Int) {
     ADAPTER(14),
     NO_TOKEN_TRIE(15),
     TOKENIZER_MISMATCH(16),
+    NO_PRIOR(17),
     EMPTY_HISTORY(20),
     UNKNOWN_ITEM(21),
     PROMPT_TOO_LONG(22),

@@ -39,6 +39,16 @@ open class GrlmCatalogInfo : Structure() {
     @JvmField var bytes: Long = 0
 }
 
+/** `grlm_prior_info`. */
+@Structure.FieldOrder("present", "holdout", "users", "transitions", "bytes")
+open class GrlmPriorInfo : Structure() {
+    @JvmField var present: Int = 0
+    @JvmField var holdout: Int = 0
+    @JvmField var users: Long = 0
+    @JvmField var transitions: Long = 0
+    @JvmField var bytes: Long = 0
+}
+
 /** `grlm_result`. `tid` and `title` belong to the list they were read from. */
 @Structure.FieldOrder("item", "method", "score", "tid", "title")
 open class GrlmResult : Structure() {
@@ -84,11 +94,14 @@ open class GrlmSessionParams : Structure() {
 
 /**
  * `grlm_recommend_params`. `exclude_len`/`allow_len` are `size_t`, mapped to [NativeLong]
- * for the reason given on [GrlmLibrary].
+ * for the reason given on [GrlmLibrary]. The prior fields come last because they were
+ * appended later: the library still accepts the struct without them (older headers), and
+ * this one, the full struct, is the size `grlm_recommend_default_params` reports.
  */
 @Structure.FieldOrder(
     "size", "k", "beams", "mode", "exclude_history", "max_history", "max_tokens",
-    "exclude", "exclude_len", "use_allow", "allow", "allow_len"
+    "exclude", "exclude_len", "use_allow", "allow", "allow_len",
+    "prior_weight", "prior_window", "prior_decay", "prior_smoothing"
 )
 open class GrlmRecommendParams : Structure() {
     @JvmField var size: Int = 0
@@ -103,6 +116,10 @@ open class GrlmRecommendParams : Structure() {
     @JvmField var use_allow: Int = 0
     @JvmField var allow: Pointer? = null
     @JvmField var allow_len: NativeLong = NativeLong(0)
+    @JvmField var prior_weight: Double = 0.0
+    @JvmField var prior_window: Int = 0
+    @JvmField var prior_decay: Double = 0.0
+    @JvmField var prior_smoothing: Double = 0.0
 
     /** The return type of `grlm_recommend_default_params`. */
     class ByValue : GrlmRecommendParams(), Structure.ByValue

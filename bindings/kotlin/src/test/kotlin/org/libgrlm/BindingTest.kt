@@ -8,8 +8,9 @@ import java.io.File
 import kotlin.system.exitProcess
 
 // Drives libgrlm through the Kotlin binding on the JVM: tests/kotlin.rs compiles and runs
-// it against the tiny model and the 12-item fixture catalogue. Every check prints one line,
-// so a failure's output shows how far the run got.
+// it against the tiny model and the 12-item fixture catalogue, without a prior and with the
+// prior of tests/fixtures/sequences.txt (holdout 1). Every check prints one line, so a
+// failure's output shows how far the run got.
 
 private class CheckFailed(message: String) : Exception(message)
 
@@ -92,10 +93,20 @@ private fun run(model: String, catalog: String) {
                 "grlm_catalog_info" to (GrlmCatalogInfo().size() to 56),
                 "grlm_result" to (GrlmResult().size() to 32),
                 "grlm_generated" to (GrlmGenerated().size() to 24),
-                "grlm_stats" to (GrlmStats().size() to 48)
+                "grlm_stats" to (GrlmStats().size() to 48),
+                "grlm_prior_info" to (GrlmPriorInfo().size() to 32)
             )
             for ((name, pair) in written) expect(pair.first == pair.second) { "$name: JNA ${pair.first}, C ${pair.second}" }
         }
+    }
+
+    step("recommend defaults: the prior at its automatic weight") {
+        val d = lib.grlm_recommend_default_params()
+        expect(d.prior_weight == Grlm.PRIOR_WEIGHT_AUTO && d.prior_window == 5) { "prior defaults ${d.prior_weight} ${d.prior_window}" }
+        expect(d.prior_decay == 0.5 && d.prior_smoothing > 0.0 && d.prior_smoothing < 0.1) {
+            "prior defaults ${d.prior_decay} ${d.prior_smoothing}"
+        }
+        expect(Mode.of(2) == Mode.PRIOR) { "GRLM_MODE_PRIOR is not Mode.PRIOR" }
     }
 
     step("raw API: NULL handle is refused with a message") {
@@ -120,6 +131,7 @@ private fun run(model: String, catalog: String) {
         expect(info.uniqueTids == 11L) { "items 2 and 12 share a TID: $info" }
         expect(info.tidLen == 5) { "tid_len: $info" }
         expect(info.trieNodes > 0 && info.bytes > 0) { "empty trie or file: $info" }
+        expect(info.formatMajor == 1 && info.formatMinor == 2) { "format: $info" }
     }
 
     step("items lookup") {
@@ -223,13 +235,107 @@ private fun run(model: String, catalog: String) {
     }
 }
 
+/** Both engines and their sessions, closed whatever happens in [body]. */
+private fun withPriorEngines(model: String, catalog: String, priorCatalog: String, body: (Engine, Session, Session) -> Unit) {
+    val plain = Engine.open(model, catalog)
+    try {
+        val engine = Engine.open(model, priorCatalog)
+        try {
+            val plainSession = plain.session(SessionParams(threads = 1))
+            try {
+                val session = engine.session(SessionParams(threads = 1))
+                try {
+                    body(engine, session, plainSession)
+                } finally {
+                    session.close()
+                }
+            } finally {
+                plainSession.close()
+            }
+        } finally {
+            engine.close()
+        }
+    } finally {
+        plain.close()
+    }
+}
+
+private fun runPrior(model: String, catalog: String, priorCatalog: String) {
+    withPriorEngines(model, catalog, priorCatalog) { engine, session, plainSession ->
+        step("prior info, with and without a prior") {
+            val info = engine.priorInfo()
+            expect(info.present && info.holdout == 1 && info.users == 5L && info.transitions == 10L) { "prior: $info" }
+            expect(info.bytes > 64) { "prior bytes: $info" }
+            expect(engine.catalogInfo().formatMinor == 2) { "format: ${engine.catalogInfo()}" }
+            val none = Engine.open(model, catalog)
+            try {
+                val missing = none.priorInfo()
+                expect(missing == PriorInfo(false, 0, 0L, 0L, 0L)) { "a catalogue without a prior: $missing" }
+            } finally {
+                none.close()
+            }
+            val raw = Grlm.library.grlm_engine_prior_info(null, GrlmPriorInfo())
+            expect(Status.of(raw) == Status.NULL_ARGUMENT) { "prior_info(NULL): ${Status.of(raw)}" }
+        }
+
+        val history = listOf(3, 7, 1, 9)
+        session.setHistory(history)
+        plainSession.setHistory(history)
+
+        step("prior mode: 1 led to 2, 7 to 8; no model step") {
+            val r = session.recommend(k = 4, beams = 8, mode = Mode.PRIOR)
+            val items = r.items.map { it.item }
+            expect(items.size == 4 && items[0] == 2 && items[1] == 8) { "prior ranking $items" }
+            expect(items.none { it in history }) { "$items includes a history item" }
+            expect(r.items.zipWithNext().all { (a, b) -> a.score >= b.score }) { "scores increase: ${r.items}" }
+            expect(r.stats.steps == 0 && r.stats.promptTokens == 0L) { "prior mode ran the model: ${r.stats}" }
+            expect(r.generated.isEmpty()) { "prior mode returned beams ${r.generated}" }
+            val allowed = session.recommend(k = 2, beams = 8, mode = Mode.PRIOR, allow = listOf(8, 10, 11))
+            expect(allowed.items.isNotEmpty() && allowed.items.all { it.item in listOf(8, 10, 11) }) { "allow: ${allowed.items}" }
+            expect(allowed.items[0].item == 8) { "the prior's best allowed item is 8: ${allowed.items}" }
+            println("     ${items}")
+        }
+
+        step("weight 0 is the model alone") {
+            val zero = session.recommend(k = 4, beams = 8, priorWeight = 0.0)
+            val alone = plainSession.recommend(k = 4, beams = 8)
+            expect(zero.items == alone.items) { "weight 0 ${zero.items} != no prior ${alone.items}" }
+        }
+
+        step("automatic and explicit prior weights") {
+            checkRanked(session.recommend(k = 4, beams = 8), 4, history)
+            val r = session.recommend(k = 4, beams = 8, priorWeight = 2.5, priorWindow = 2, priorDecay = 1.0, priorSmoothing = 0.0)
+            val items = r.items.map { it.item }
+            expect(items.isNotEmpty() && items.size <= 4 && items.none { it in history }) { "explicit weight: $items" }
+            expect(r.items.all { it.method == Method.RECOMMENDED }) { "methods ${r.items.map { it.method }}" }
+            expect(r.stats.steps > 0) { "a weighted request skipped the model: ${r.stats}" }
+            // Without a prior the automatic weight is the model alone.
+            checkRanked(plainSession.recommend(k = 4, beams = 8, priorWeight = Grlm.PRIOR_WEIGHT_AUTO), 4, history)
+            println("     $items")
+        }
+
+        step("no prior -> NO_PRIOR; bad prior fields -> INVALID_ARGUMENT") {
+            val e = expectStatus(Status.NO_PRIOR) { plainSession.recommend(k = 4, beams = 8, mode = Mode.PRIOR) }
+            expect(e.message!!.contains("--sequences")) { "the message does not say how to add a prior: ${e.message}" }
+            expectStatus(Status.NO_PRIOR) { plainSession.recommend(k = 4, beams = 8, priorWeight = 1.0) }
+            expect(Grlm.statusName(Status.NO_PRIOR.code) == "GRLM_STATUS_NO_PRIOR") { "NO_PRIOR's name" }
+            expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorWeight = -2.0) }
+            expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorWeight = Double.NaN) }
+            expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorWindow = 0) }
+            expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorDecay = 0.0) }
+            expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorSmoothing = 1.5) }
+        }
+    }
+}
+
 fun main(args: Array<String>) {
-    if (args.size != 2) {
-        System.err.println("usage: BindingTest <model.gguf> <catalog.grlm>")
+    if (args.size != 3) {
+        System.err.println("usage: BindingTest <model.gguf> <catalog.grlm> <catalog-with-prior.grlm>")
         exitProcess(2)
     }
     try {
         run(args[0], args[1])
+        runPrior(args[0], args[1], args[2])
     } catch (e: CheckFailed) {
         System.err.println("FAILED: ${e.message}")
         e.printStackTrace()
