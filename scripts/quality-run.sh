@@ -1,27 +1,36 @@
 #!/usr/bin/env bash
-# The CPU quality run of the fine-tuning path, in one command: SFT data from the Beauty
-# data, a LoRA adapter for SmolLM2-135M trained on a subset of it (every transition that 3
-# or more users' training parts share, plus a seeded sample of sequences), then `grlm eval`
-# (constrained decoding) of the untuned and the tuned backbone on the same users, with the
-# popularity baseline, compared user by user. Results land in out/quality/
-# (eval-untuned.json, eval-tuned.json, ranks-*.jsonl per user, lora.json with training
-# tokens, tokens/s and time). An interrupted run resumes from its
-# last checkpoint when started again.
+# The CPU quality run in one command, for one data set: fine-tuning data, a LoRA adapter for
+# SmolLM2-135M trained on a subset of it (every transition that 3 or more users' training
+# parts share, plus a seeded sample of sequences), catalogues with the collaborative prior
+# (validation targets held out, and test targets held out), a sweep of the prior's weight on
+# the validation split, then the test split: popularity and the prior alone (baselines of the
+# same run), the untuned and the tuned backbone alone, and each fused with the prior at the
+# weight chosen on validation — compared user by user (McNemar) and on the users whose target
+# a transition from the history reaches ("seen") and the rest ("unseen").
 #
-#   ./scripts/quality-run.sh     (environment: TRANSITIONS min users [3], SEQUENCES
-#                                 examples [500], EPOCHS [2], USERS [1000], THREADS [2],
-#                                 LR [1e-3], DATA [../shared/data/beauty])
+#   ./scripts/quality-run.sh     (environment: DATA [../shared/data/beauty], USERS test users
+#                                 [1000], VALID_USERS [500], WEIGHTS swept [0.5 1 2 4 8],
+#                                 JOBS [2], THREADS per job [1], TRANSITIONS min users [3],
+#                                 SEQUENCES examples [500], EPOCHS [2], LR [1e-3],
+#                                 OUT [out/quality/<data set>])
+#
+# Results land in $OUT: lora.json, sweep-*.json, test-*.json, ranks-*.jsonl and summary.md.
+# Every finished step is kept: an interrupted run resumes (training from its checkpoint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+data=${DATA:-../shared/data/beauty}
+name=$(basename "$data")
+out=${OUT:-out/quality/$name}
+users=${USERS:-1000}
+valid_users=${VALID_USERS:-500}
+weights=${WEIGHTS:-0.5 1 2 4 8}
+jobs=${JOBS:-2}
+threads=${THREADS:-1}
 transitions=${TRANSITIONS:-3}
 sequences=${SEQUENCES:-500}
 epochs=${EPOCHS:-2}
-users=${USERS:-1000}
-threads=${THREADS:-2}
 lr=${LR:-1e-3}
-data=${DATA:-../shared/data/beauty}
-out=out/quality
 model=${GRLM_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 grlm=target/release/grlm
 train=target/release/grlm-train
@@ -31,12 +40,8 @@ cargo build --release --locked --workspace
 mkdir -p "$out"
 
 echo "== SFT data" >&2
-$train sft --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
+[[ -f $out/sft/meta.json ]] || $train sft --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
     --sequences "$data/sequences.txt" --transitions "$transitions" --out "$out/sft" >"$out/sft.json"
-
-echo "== catalogue with the backbone's token trie" >&2
-[[ -f $out/beauty.grlm ]] || $grlm catalog build --items "$data/items.jsonl" \
-    --tids "$data/reference_tids.jsonl" --out "$out/beauty.grlm" --model "$model" >&2
 
 echo "== LoRA: transitions and $sequences sequences, $epochs epochs" >&2
 resume=()
@@ -45,31 +50,55 @@ resume=()
     --tasks transitions,sequence --task-limit "sequence=$sequences" \
     --batch 16 --micro-batch 16 --micro-batch-tokens 640 \
     --epochs "$epochs" --lr "$lr" \
-    --warmup 10 --checkpoint-every 20 --threads "$threads" "${resume[@]}" >"$out/lora.json"
+    --warmup 10 --checkpoint-every 20 --threads 2 "${resume[@]}" >"$out/lora.json"
 
-echo "== evaluation on $users users: untuned (with popularity), then tuned" >&2
-eval_args=(eval --model "$model" --catalog "$out/beauty.grlm" --sequences "$data/sequences.txt"
-    --users "$users" --seed 42 --threads "$threads" --json)
-$grlm "${eval_args[@]}" --baseline popularity --ranks "$out/ranks-untuned.jsonl" >"$out/eval-untuned.json"
-$grlm "${eval_args[@]}" --lora "$out/adapter.gguf" --ranks "$out/ranks-tuned.jsonl" >"$out/eval-tuned.json"
-cat "$out/lora.json" "$out/eval-untuned.json" "$out/eval-tuned.json"
+echo "== catalogues with the prior: validation and test targets held out (valid.grlm), test targets (test.grlm)" >&2
+for holdout in 2 1; do
+    catalog=$out/$([[ $holdout == 2 ]] && echo valid || echo test).grlm
+    [[ -f $catalog ]] || $grlm catalog build --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
+        --model "$model" --sequences "$data/sequences.txt" --holdout "$holdout" --out "$catalog" >&2
+done
 
-# The same users, user by user: hits only one side has, and McNemar's exact two-sided
-# p-value (a binomial test on those discordant users).
-python3 - "$out/ranks-tuned.jsonl" "$out/ranks-untuned.jsonl" <<'PY'
-import json, math, sys
-tuned = [json.loads(line) for line in open(sys.argv[1])]
-untuned = [json.loads(line) for line in open(sys.argv[2])]
-assert [r["user"] for r in tuned] == [r["user"] for r in untuned], "different users"
-def hit(rank, k):
-    return rank is not None and rank <= k
-def mcnemar(only_a, only_b):
-    n = only_a + only_b
-    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-for other, key, rows in [("untuned", "rank", untuned), ("popularity", "popularity_rank", untuned)]:
-    for k in (5, 10, 20):
-        a = sum(hit(t["rank"], k) and not hit(o[key], k) for t, o in zip(tuned, rows))
-        b = sum(hit(o[key], k) and not hit(t["rank"], k) for t, o in zip(tuned, rows))
-        print(f"tuned vs {other} @{k}: only tuned {a}, only {other} {b}, McNemar p = {mcnemar(a, b):.4f}")
+# One evaluation, kept once finished: NAME SPLIT CATALOG USERS then grlm eval options.
+evaluate() {
+    local name=$1 split=$2 catalog=$3 n=$4
+    shift 4
+    [[ -f $out/$name.json ]] && return
+    echo "== $name" >&2
+    $grlm eval --model "$model" --catalog "$catalog" --sequences "$data/sequences.txt" --split "$split" \
+        --users "$n" --seed 42 --jobs "$jobs" --threads "$threads" --ranks "$out/ranks-$name.jsonl" --json "$@" \
+        >"$out/$name.json.tmp"
+    mv "$out/$name.json.tmp" "$out/$name.json"
+}
+
+echo "== validation sweep of the prior's weight, untuned and tuned, $valid_users users" >&2
+evaluate sweep-untuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --baseline popularity,transitions
+evaluate sweep-tuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --lora "$out/adapter.gguf"
+for w in $weights; do
+    evaluate "sweep-untuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w"
+    evaluate "sweep-tuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w" --lora "$out/adapter.gguf"
+done
+# The weight of each model: the best validation recall@10 (then NDCG@10, then the larger
+# weight, which trusts the prior more).
+choose() {
+    python3 - "$out" "$1" $weights <<'PY'
+import json, sys
+out, model, weights = sys.argv[1], sys.argv[2], sys.argv[3:]
+scored = []
+for w in weights:
+    e = json.load(open(f"{out}/sweep-{model}-{w}.json"))
+    scored.append((e["recall@10"], e["ndcg@10"], float(w), w))
+print(max(scored)[3])
 PY
+}
+untuned_w=$(choose untuned)
+tuned_w=$(choose tuned)
+echo "== chosen on validation: untuned $untuned_w, tuned $tuned_w" >&2
+
+echo "== test, $users users" >&2
+evaluate test-untuned test "$out/test.grlm" "$users" --prior-weight 0 --baseline popularity,transitions
+evaluate test-tuned test "$out/test.grlm" "$users" --prior-weight 0 --lora "$out/adapter.gguf"
+evaluate test-fused-untuned test "$out/test.grlm" "$users" --prior-weight "$untuned_w"
+evaluate test-fused-tuned test "$out/test.grlm" "$users" --prior-weight "$tuned_w" --lora "$out/adapter.gguf"
+
+python3 scripts/quality-summary.py "$out" $weights | tee "$out/summary.md"

@@ -17,5 +17,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps
 # The C, C++ and Kotlin tests link libgrlm.so, which `cargo test` alone does not build.
 cargo build --release --locked --workspace
 cargo test --release --locked --workspace
+# The GPU training bundle, checked without a GPU: pieces, checksums, the CPU dry run.
+./scripts/test-gpu-bundle.sh
 # The same library cross-built for aarch64 and run under qemu.
 ./scripts/arm64.sh

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""The summary of a quality run (scripts/quality-run.sh) as Markdown: the validation sweep of
+the prior's weight, the test metrics of every method with 95% intervals, McNemar's exact test
+of the pairs that matter, and recall@10 on the users whose target a transition from the
+history reaches ("seen") and on the rest ("unseen").
+
+    scripts/quality-summary.py OUT WEIGHT...
+"""
+import json
+import math
+import sys
+
+out, weights = sys.argv[1], sys.argv[2:]
+
+
+def load(name):
+    with open(f"{out}/{name}.json") as f:
+        return json.load(f)
+
+
+def ranks(name):
+    with open(f"{out}/ranks-{name}.jsonl") as f:
+        return [json.loads(line) for line in f]
+
+
+def hit(rank, k):
+    return rank is not None and rank <= k
+
+
+def gain(rank, k):
+    return 1 / math.log2(rank + 1) if hit(rank, k) else 0.0
+
+
+def wilson(hits, n, z=1.959963984540054):
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(values, z=1.959963984540054):
+    n = len(values)
+    mean = sum(values) / n
+    var = max(0.0, sum(v * v for v in values) / n - mean * mean)
+    half = z * math.sqrt(var / n)
+    return mean, max(0.0, mean - half), mean + half
+
+
+def mcnemar(a, b):
+    n = a + b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(a, b) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+print(f"# Quality run: {out}\n")
+
+# The sweep.
+print("## Validation: the prior's weight λ\n")
+base = load("sweep-untuned-0")
+print(f"{base['users']} users, seed 42, validation split (catalogue with validation and test targets held out).\n")
+print("| λ | untuned R@10 | untuned N@10 | tuned R@10 | tuned N@10 |")
+print("|---|---|---|---|---|")
+for w in ["0"] + weights:
+    u, t = load(f"sweep-untuned-{w}"), load(f"sweep-tuned-{w}")
+    print(f"| {w} | {u['recall@10']:.4f} | {u['ndcg@10']:.4f} | {t['recall@10']:.4f} | {t['ndcg@10']:.4f} |")
+for name in ("transitions", "popularity"):
+    b = base["baseline"][name]
+    label = "prior alone" if name == "transitions" else name
+    print(f"| {label} | {b['recall@10']:.4f} | {b['ndcg@10']:.4f} | | |")
+
+# The test split, from the per-user ranks, so that every method is on the same users.
+untuned = ranks("test-untuned")
+methods = [
+    ("popularity", [r["popularity_rank"] for r in untuned]),
+    ("prior alone", [r["transitions_rank"] for r in untuned]),
+    ("untuned LLM", [r["rank"] for r in untuned]),
+    ("tuned LLM", [r["rank"] for r in ranks("test-tuned")]),
+    (f"fused untuned (λ {load('test-fused-untuned')['prior_weight']})", [r["rank"] for r in ranks("test-fused-untuned")]),
+    (f"fused tuned (λ {load('test-fused-tuned')['prior_weight']})", [r["rank"] for r in ranks("test-fused-tuned")]),
+]
+users = [r["user"] for r in untuned]
+for name in ("test-tuned", "test-fused-untuned", "test-fused-tuned"):
+    assert [r["user"] for r in ranks(name)] == users, f"{name}: different users"
+n = len(users)
+print(f"\n## Test: {n} users, seed 42\n")
+print("| method | R@5 | R@10 (95% interval) | R@20 | N@5 | N@10 (95% interval) | N@20 |")
+print("|---|---|---|---|---|---|---|")
+for name, rs in methods:
+    r10 = sum(hit(r, 10) for r in rs)
+    lo, hi = wilson(r10, n)
+    n10, nlo, nhi = mean_interval([gain(r, 10) for r in rs])
+    cells = [
+        f"{sum(hit(r, 5) for r in rs) / n:.4f}",
+        f"{r10 / n:.4f} ({lo:.4f}–{hi:.4f})",
+        f"{sum(hit(r, 20) for r in rs) / n:.4f}",
+        f"{sum(gain(r, 5) for r in rs) / n:.4f}",
+        f"{n10:.4f} ({nlo:.4f}–{nhi:.4f})",
+        f"{sum(gain(r, 20) for r in rs) / n:.4f}",
+    ]
+    print(f"| {name} | " + " | ".join(cells) + " |")
+
+print("\n## Paired: McNemar's exact test (users only the first hits / only the second, p)\n")
+by_name = dict(methods)
+pairs = [(methods[5][0], "prior alone"), (methods[4][0], "prior alone"), ("tuned LLM", "untuned LLM"),
+         (methods[5][0], methods[4][0])]
+print("| first | second | @5 | @10 | @20 |")
+print("|---|---|---|---|---|")
+for a, b in pairs:
+    cells = []
+    for k in (5, 10, 20):
+        only_a = sum(hit(x, k) and not hit(y, k) for x, y in zip(by_name[a], by_name[b]))
+        only_b = sum(hit(y, k) and not hit(x, k) for x, y in zip(by_name[a], by_name[b]))
+        cells.append(f"{only_a} / {only_b}, p = {mcnemar(only_a, only_b):.3f}")
+    print(f"| {a} | {b} | " + " | ".join(cells) + " |")
+
+print("\n## Recall@10 where the counts know the target and where they do not\n")
+seen = [r.get("seen") for r in untuned]
+print("| method | seen | unseen |")
+print("|---|---|---|")
+n_seen = sum(1 for s in seen if s)
+n_unseen = sum(1 for s in seen if s is False)
+print(f"| users | {n_seen} | {n_unseen} |")
+for name, rs in methods:
+    s = sum(hit(r, 10) for r, f in zip(rs, seen) if f) / max(n_seen, 1)
+    u = sum(hit(r, 10) for r, f in zip(rs, seen) if f is False) / max(n_unseen, 1)
+    print(f"| {name} | {s:.4f} | {u:.4f} |")
