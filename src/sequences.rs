@@ -34,22 +34,12 @@ impl Sequence {
 pub enum SequenceError {
     /// The file could not be read.
     #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Io { path: PathBuf, source: std::io::Error },
     /// A line is malformed.
     #[error("{path}:{line}: {reason}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Parse { path: PathBuf, line: usize, reason: String },
 }
 
 /// Reads a sequences file. Blank lines are skipped; every other line needs a user id and at

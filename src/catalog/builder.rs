@@ -35,14 +35,8 @@ pub enum BuildError {
     },
     /// A TID is given for an item that the items file does not have.
     #[error("{path}:{line}: item {item} is not in the items file")]
-    UnknownItem {
-        /// The TIDs file.
-        path: PathBuf,
-        /// Its line.
-        line: u64,
-        /// The item id.
-        item: u32,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    UnknownItem { path: PathBuf, line: u64, item: u32 },
     /// Items without a TID, while they were not allowed.
     #[error(
         "{path}:{line}: item {item} has no TID ({count} items have none; pass --allow-missing-tids to leave them out)"
@@ -62,14 +56,8 @@ pub enum BuildError {
     DuplicateItemId(u32),
     /// A TID's length differs from the catalogue's.
     #[error("item {item}: TID has {found} terms but the catalogue's TIDs have {expected}")]
-    TidLength {
-        /// The item.
-        item: u32,
-        /// The catalogue's TID length.
-        expected: usize,
-        /// This TID's length.
-        found: usize,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    TidLength { item: u32, expected: usize, found: usize },
     /// Nothing to build.
     #[error("no items: a catalogue needs at least one item with a TID")]
     Empty,
@@ -84,12 +72,8 @@ pub enum BuildError {
     Prior(String),
     /// Writing the output failed; no partial file is left at the destination.
     #[error("writing {path}: {source}")]
-    Io {
-        /// The destination.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// What a build produced.

@@ -22,22 +22,12 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 pub enum InputError {
     /// The file could not be read.
     #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Io { path: PathBuf, source: std::io::Error },
     /// One line is malformed.
     #[error("{path}:{line}: {reason}")]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// What is wrong.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Line { path: PathBuf, line: u64, reason: String },
 }
 
 /// One line of `items.jsonl`.

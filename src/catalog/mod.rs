@@ -35,12 +35,8 @@ const SKIP_CHECKSUMS: bool = cfg!(fuzzing);
 pub enum CatalogError {
     /// The file could not be opened, mapped or read.
     #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Io { path: PathBuf, source: std::io::Error },
     /// The file is empty.
     #[error("empty file: not a catalogue")]
     Empty,
@@ -77,21 +73,15 @@ pub enum CatalogError {
     },
     /// The file needs a section this version does not know.
     #[error("catalogue needs section kind {kind}, unknown to this version; upgrade libgrlm")]
-    UnknownRequiredSection {
-        /// Raw kind value.
-        kind: u32,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    UnknownRequiredSection { kind: u32 },
     /// A section that must be present is missing.
     #[error("catalogue has no {0} section")]
     MissingSection(&'static str),
     /// A structural rule is broken (sizes, bounds, ordering).
     #[error("corrupt catalogue ({section}): {reason}")]
-    Corrupt {
-        /// Where.
-        section: &'static str,
-        /// What.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Corrupt { section: &'static str, reason: String },
 }
 
 impl CatalogError {

@@ -43,41 +43,23 @@ const SECTION: &str = "TokenTrie";
 pub enum TrieBuildError {
     /// Two TIDs have the same token sequence: the tokenizer cannot tell them apart.
     #[error("TIDs {first:?} and {second:?} tokenize identically")]
-    SameTokens {
-        /// One TID's text.
-        first: String,
-        /// The other's.
-        second: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    SameTokens { first: String, second: String },
     /// One TID's tokens are a prefix of another's, so decoding could not tell where it ends.
     #[error("the tokens of TID {prefix:?} are a prefix of those of {longer:?}")]
-    NotPrefixFree {
-        /// The shorter TID's text.
-        prefix: String,
-        /// The longer TID's text.
-        longer: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    NotPrefixFree { prefix: String, longer: String },
     /// A TID tokenized to nothing.
     #[error("TID {0:?} tokenizes to no tokens")]
     Empty(String),
     /// A token id is not below the vocabulary size.
     #[error("token {token} of TID {tid:?} is outside the vocabulary ({vocab_size} tokens)")]
-    TokenOutOfRange {
-        /// The TID's text.
-        tid: String,
-        /// The token.
-        token: u32,
-        /// Vocabulary size.
-        vocab_size: u32,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    TokenOutOfRange { tid: String, token: u32, vocab_size: u32 },
     /// The tokenizer failed.
     #[error("tokenizing {tid:?}: {reason}")]
-    Tokenizer {
-        /// The TID's text.
-        tid: String,
-        /// Why.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Tokenizer { tid: String, reason: String },
     /// More nodes than 32-bit ids allow.
     #[error("token trie too large for 32-bit node ids")]
     TooLarge,

@@ -40,14 +40,8 @@ pub enum EngineError {
     InvalidRequest(String),
     /// The prompt and the beams do not fit the session's context.
     #[error("history too long for the context: the prompt ({prompt} tokens) plus room for the beams ({beams} tokens) exceeds the session's {n_ctx} cells; use fewer history items or a larger context")]
-    PromptTooLong {
-        /// Prompt tokens.
-        prompt: usize,
-        /// Cells the beams may need.
-        beams: usize,
-        /// The session's context size.
-        n_ctx: u32,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    PromptTooLong { prompt: usize, beams: usize, n_ctx: u32 },
     /// A bug: an invariant of the engine broke.
     #[error("internal error: {0}")]
     Internal(String),

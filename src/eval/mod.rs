@@ -31,22 +31,16 @@ pub fn sample_users(sequences: &[Sequence], n: usize, seed: u64, split: Split) -
 pub enum PriorCheckError {
     /// The prior counted items the split uses as targets.
     #[error("the catalogue's prior held out only the last {held_out} item(s) of each sequence, but the {split} split's targets are its last {needed}: rebuild the catalogue with --holdout {needed}")]
+    #[allow(missing_docs)] // the fields are named for what they hold
     HoldoutTooSmall {
-        /// The catalogue's holdout.
         held_out: u32,
-        /// The split.
         split: &'static str,
-        /// The holdout the split needs.
         needed: usize,
     },
     /// The prior was counted from other sequences.
     #[error("the catalogue's prior was not counted from these sequences (fingerprint {stored:016x}, these give {actual:016x}): build the catalogue with --sequences from the file you evaluate on")]
-    OtherSequences {
-        /// The catalogue's fingerprint.
-        stored: u64,
-        /// What the sequences give.
-        actual: u64,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    OtherSequences { stored: u64, actual: u64 },
 }
 
 /// Checks that the catalogue's prior (if it has one) never counted a target of `split`: it

@@ -41,12 +41,8 @@ pub type Token = u32;
 pub enum LlmError {
     /// A model or adapter file is missing or unreadable.
     #[error("{path}: {reason}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    File { path: PathBuf, reason: String },
     /// The file is not a model llama.cpp can load (not a GGUF, corrupt, unsupported).
     #[error("{path}: cannot load the model: {reason}")]
     ModelLoad {
@@ -58,12 +54,8 @@ pub enum LlmError {
     /// The file is not a LoRA adapter for this model (not a GGUF, wrong base model,
     /// corrupt).
     #[error("{path}: cannot load the LoRA adapter: {reason}")]
-    AdapterLoad {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    AdapterLoad { path: PathBuf, reason: String },
     /// The llama.cpp backend failed to start.
     #[error("llama.cpp backend: {0}")]
     Backend(String),

@@ -36,10 +36,8 @@ pub enum TermError {
     },
     /// The term holds a character that the TID text form cannot carry.
     #[error("term contains {ch:?}, which is not allowed in a term")]
-    ForbiddenChar {
-        /// The offending character.
-        ch: char,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    ForbiddenChar { ch: char },
 }
 
 /// A normalised term. Constructed only through [`Term::new`], so holding one proves the

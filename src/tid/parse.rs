@@ -38,12 +38,8 @@ pub enum TidParseError {
     },
     /// The number of terms differs from the required length.
     #[error("expected {expected} terms, found {found}")]
-    WrongLength {
-        /// Required length.
-        expected: usize,
-        /// Length found.
-        found: usize,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    WrongLength { expected: usize, found: usize },
 }
 
 pub(super) fn parse_tid(text: &str, expected_len: Option<usize>) -> Result<Tid, TidParseError> {

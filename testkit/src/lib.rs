@@ -6,7 +6,7 @@
 //!   tests run the real llama.cpp path without a download.
 //! - [`synth`]: seeded synthetic catalogues with a realistic term distribution, for scale
 //!   tests and benchmarks.
-//! - [`perturb`] and [`reference`]: damaged TIDs and the paper's reference grounding
+//! - [`perturb`] and [`reference`](mod@reference): damaged TIDs and the paper's reference grounding
 //!   fallback, the two halves of `grlm ground-eval`.
 //! - [`fuzz`]: the entry points of the fuzz targets, replayed over their corpora by the
 //!   test suite.

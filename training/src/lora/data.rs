@@ -15,22 +15,12 @@ use crate::sft::{Example, Task};
 pub enum DataError {
     /// A file could not be read.
     #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Io { path: PathBuf, source: std::io::Error },
     /// A line is not an example.
     #[error("{path}:{line}: not an SFT example ({reason}); make the data with `grlm-train sft`")]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: u64,
-        /// What is wrong.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Line { path: PathBuf, line: u64, reason: String },
     /// Nothing to train on.
     #[error("{0}")]
     Empty(String),

@@ -168,14 +168,8 @@ pub enum TrainError {
     Args(String),
     /// Training diverged.
     #[error("the loss became {loss} at step {step}: training diverged; lower --lr (now {lr}) or check the data")]
-    Diverged {
-        /// The step.
-        step: u64,
-        /// The loss seen.
-        loss: f32,
-        /// The learning rate.
-        lr: f64,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Diverged { step: u64, loss: f32, lr: f64 },
 }
 
 fn parse_list<T>(values: &[String], what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, TrainError> {

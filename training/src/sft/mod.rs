@@ -4,7 +4,7 @@
 //! Four tasks, all in the engine's own prompt format ([`grlm::prompt`]):
 //!
 //! - `terms` (term internalisation): one example per item that has a TID and any text —
-//!   its title, categories and brand → its TID line ([`grlm::prompt::terms`]).
+//!   its title, categories and brand → its TID line ([`crate::prompts::terms`]).
 //! - `sequence` (next-item prediction): one example per user, built from the user's
 //!   *training part*: the sequence without its last two items (the last is the test
 //!   target, the one before it the validation target). The example is the header and the
@@ -15,7 +15,7 @@
 //!   target or anywhere in the user's example: a repeat purchase of one of them earlier in
 //!   the training part is dropped from the example (counted).
 //! - `neighbors` (only with `--neighbors`): an anchor item's TID → the TIDs of its first
-//!   [`NEIGHBORS_PER_ANCHOR`] collaborative neighbours ([`grlm::prompt::neighbors`]).
+//!   [`NEIGHBORS_PER_ANCHOR`] collaborative neighbours ([`crate::prompts::neighbors`]).
 //! - `transitions` (only with `--transitions MIN_USERS`): the frequent steps of the
 //!   training parts. Every consecutive pair of different items that at least `MIN_USERS`
 //!   users' training parts (as the `sequence` task keeps them) contain becomes a two-line
@@ -196,30 +196,16 @@ pub enum SftError {
     Tids(#[from] grlm::catalog::input::InputError),
     /// An input file could not be read.
     #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Read { path: PathBuf, source: std::io::Error },
     /// An input line is malformed or inconsistent with another input.
     #[error("{path}:{line}: {reason}")]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// What is wrong.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Line { path: PathBuf, line: u64, reason: String },
     /// An output file could not be written (the previous file, if any, is left intact).
     #[error("writing {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// Examples per task.

@@ -50,42 +50,24 @@ use std::path::PathBuf;
 pub enum TermsError {
     /// A file could not be read or written.
     #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Io { path: PathBuf, source: std::io::Error },
     /// A model file is absent.
     #[error("{path} not found: the sentence embedder needs config.json, model.safetensors and tokenizer.json (run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2 into models/)")]
-    MissingFile {
-        /// The file that should exist.
-        path: PathBuf,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    MissingFile { path: PathBuf },
     /// `config.json` is not a usable BERT configuration.
     #[error("{path}: {reason}")]
-    Config {
-        /// The config file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Config { path: PathBuf, reason: String },
     /// `model.safetensors` is unreadable, lacks a tensor or has one of the wrong shape.
     #[error("{path}: {reason}")]
-    Weights {
-        /// The weights file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Weights { path: PathBuf, reason: String },
     /// `tokenizer.json` could not be loaded or used.
     #[error("{path}: {reason}")]
-    Tokenizer {
-        /// The tokenizer file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Tokenizer { path: PathBuf, reason: String },
     /// The embedder's vectors are not as long as a cache or a caller expects.
     #[error("embedding model has dimension {actual}, expected {expected} ({context})")]
     Dimension {
@@ -98,12 +80,8 @@ pub enum TermsError {
     },
     /// An embedding cache file is corrupt, truncated or of another format version.
     #[error("{path}: {reason} (delete the file to recompute every embedding)")]
-    Cache {
-        /// The cache file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    #[allow(missing_docs)] // the fields are named for what they hold
+    Cache { path: PathBuf, reason: String },
     /// A command-line setting is unusable.
     #[error("{0}")]
     Usage(String),
