@@ -132,10 +132,16 @@ fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
 /// under qemu).
 const BATCHED_VS_SINGLE: f64 = if cfg!(target_arch = "x86_64") { 1e-3 } else { 4e-3 };
 
-/// Log-probability of `tid` under the renormalised constrained distribution, computed the
-/// slow way: a fresh context, the prompt, then the TID's tokens one at a time; each step is
-/// normalised over the children that lead to an item not in `excluded`.
-fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid, excluded: &[u32]) -> f64 {
+/// Walks the trie the slow way — a fresh context, the prompt, then one token at a time —
+/// letting `choose` pick each next token from the live children (those that lead to an item
+/// not in `excluded`), given as (token, logit). Returns the TID index reached and the
+/// path's log-probability, each step normalised over the live children.
+fn walk(
+    engine: &Engine,
+    history: &[u32],
+    excluded: &[u32],
+    mut choose: impl FnMut(usize, &[(u32, f64)]) -> u32,
+) -> (u32, f64) {
     let (catalog, model) = (engine.catalog(), &fixture().backbone);
     let trie = catalog.token_trie().unwrap();
     let mut ctx = Context::new(
@@ -149,18 +155,18 @@ fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid, excluded: &[u3
         None,
     )
     .unwrap();
-    let mut tokens = model.tokenize(grlm::prompt::HEADER, true);
+    let mut pending = model.tokenize(grlm::prompt::HEADER, true);
     for &item in history {
         let t = catalog.tid_of(item).unwrap().unwrap();
-        tokens.extend(model.tokenize(&grlm::prompt::target(&t), false));
-        tokens.extend(model.tokenize("\n", false));
+        pending.extend(model.tokenize(&grlm::prompt::target(&t), false));
+        pending.extend(model.tokenize("\n", false));
     }
-    let answer = model.tokenize(&grlm::prompt::target(tid), false);
     let mut node = grlm::catalog::TokenTrie::ROOT;
-    let mut score = 0.0;
-    let mut pos = 0u32;
-    let mut pending = tokens;
-    for &token in &answer {
+    let (mut score, mut pos) = (0.0, 0u32);
+    for step in 0.. {
+        if let Some(tid) = trie.leaf_tid(node).unwrap() {
+            return (tid, score);
+        }
         let batch: Vec<BatchToken> = pending
             .iter()
             .enumerate()
@@ -175,24 +181,26 @@ fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid, excluded: &[u3
         pos += pending.len() as u32;
         let logits = ctx.logits(batch.len() - 1).unwrap();
         let (children, first) = trie.children(node).unwrap();
-        let live = children
+        let live: Vec<(u32, f64)> = children
             .iter()
             .enumerate()
             .filter(|&(i, _)| has_eligible(engine, first + i as u32, excluded))
-            .map(|(_, c)| f64::from(logits[c.get() as usize]));
-        let lse = log_sum_exp(live);
-        score += f64::from(logits[token as usize]) - lse;
-        node = first
-            + children
-                .iter()
-                .position(|c| c.get() == token)
-                .expect("TID tokens follow the trie") as u32;
-        if trie.leaf_tid(node).unwrap().is_some() {
-            break;
-        }
+            .map(|(_, c)| (c.get(), f64::from(logits[c.get() as usize])))
+            .collect();
+        let token = choose(step, &live);
+        let logit = live.iter().find(|l| l.0 == token).expect("a live child").1;
+        score += logit - log_sum_exp(live.iter().map(|l| l.1));
+        node = first + children.iter().position(|c| c.get() == token).expect("a child") as u32;
         pending = vec![token];
     }
-    score
+    unreachable!("the loop returns at a leaf")
+}
+
+/// Log-probability of `tid` under the renormalised constrained distribution, computed the
+/// slow way ([`walk`] along the TID's own tokens).
+fn brute_force_score(engine: &Engine, history: &[u32], tid: &Tid, excluded: &[u32]) -> f64 {
+    let answer = fixture().backbone.tokenize(&grlm::prompt::target(tid), false);
+    walk(engine, history, excluded, |step, _| answer[step]).1
 }
 
 #[test]
@@ -399,15 +407,28 @@ fn deterministic_across_runs_and_thread_counts() {
 
 #[test]
 fn beam_width_one_is_greedy_and_still_valid() {
+    let engine = &fixture().engine;
     let mut s = session(1);
     let params = RecommendParams {
         k: 1,
         beams: 1,
         ..Default::default()
     };
-    let r = s.recommend(&HISTORY, &params).unwrap();
-    assert_eq!(r.results.len(), 1);
-    assert!(!HISTORY.contains(&r.results[0].item));
+    for history in [&HISTORY[..], &[5, 8], &[11]] {
+        let r = s.recommend(history, &params).unwrap();
+        assert_eq!(r.results.len(), 1);
+        assert!(!history.contains(&r.results[0].item));
+        // Greedy: at every step the live child with the highest logit, and nothing else.
+        let (tid, score) = walk(engine, history, history, |_, live| {
+            live.iter()
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                .unwrap()
+                .0
+        });
+        let greedy = engine.catalog().tid_at(tid as usize).unwrap();
+        assert_eq!(r.results[0].tid, greedy, "history {history:?}");
+        assert!((r.results[0].score - score).abs() < BATCHED_VS_SINGLE);
+    }
 }
 
 #[test]

@@ -18,7 +18,7 @@ const FAR_DECAY: f32 = 0.25;
 const BATCH: usize = 32;
 /// Lists at least this long are swept for pairs rather than scored entry by entry, once
 /// the threshold allows it.
-const PAIR_MODE_MIN_LEN: usize = if cfg!(test) { 2 } else { 256 };
+const PAIR_MODE_MIN_LEN: usize = 256;
 /// Slack for float rounding when comparing a bound with a score summed in another order.
 const SCORE_EPSILON: f32 = 1e-5;
 
@@ -44,6 +44,8 @@ pub struct Grounder<'c> {
     /// All matches of all query terms in one list, for scoring a TID in one pass.
     flat: Vec<FlatMatch>,
     scratch: Vec<TermMatch>,
+    /// Queries that switched to the pair sweep, so that tests can tell that they reached it.
+    pair_sweeps: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -224,7 +226,13 @@ impl<'c> Grounder<'c> {
             matches: Vec::new(),
             flat: Vec::new(),
             scratch: Vec::new(),
+            pair_sweeps: 0,
         }
+    }
+
+    /// How many queries so far swept long lists for pairs.
+    pub(crate) fn pair_sweeps(&self) -> usize {
+        self.pair_sweeps
     }
 
     /// The catalogue this grounder reads.
@@ -418,6 +426,7 @@ impl<'c> Grounder<'c> {
                 if swept.is_none() && len >= PAIR_MODE_MIN_LEN && single + SCORE_EPSILON < threshold {
                     swept = Some(vec![0.0; sources.len()]);
                     self.once.reset(tables.tid_count);
+                    self.pair_sweeps += 1;
                 }
             }
             let source = sources[i][next[i]];

@@ -189,3 +189,88 @@ proptest! {
         }
     }
 }
+
+/// Catalogues of hundreds of TIDs that share their first terms (as the commonest terms of
+/// real TIDs are shared), plus a few rare ones: lists longer than the pair sweep's threshold,
+/// so the search takes the path large catalogues take.
+fn arb_long_lists() -> impl Strategy<Value = (Vec<Vec<String>>, Vec<&'static str>, usize)> {
+    let common = (300usize..700).prop_flat_map(|n| {
+        prop::collection::vec(prop::sample::select(vec!["oil", "gel", "serum"]), n).prop_map(|thirds| {
+            thirds
+                .iter()
+                .enumerate()
+                .map(|(i, t)| vec!["hair".to_owned(), "unisex".to_owned(), t.to_string(), format!("k{i}")])
+                .collect::<Vec<_>>()
+        })
+    });
+    let rare = prop::collection::vec(prop::sample::select(vec!["citrus", "mask", "argan"]), 3..20).prop_map(|rares| {
+        rares
+            .iter()
+            .enumerate()
+            .map(|(i, r)| vec!["hair".to_owned(), format!("z{i}"), "w".to_owned(), r.to_string()])
+            .collect::<Vec<_>>()
+    });
+    let word = prop::sample::select(vec!["hair", "unisex", "oil", "gel", "citrus", "mask", "serums"]);
+    // Half the queries have the shape that sends the search to the pair sweep: a rare term
+    // fills the top k, then three common ones remain (see `long_lists_are_swept_for_pairs`).
+    let shaped = (
+        prop::sample::select(vec!["oil", "gel", "serum"]),
+        prop::sample::select(vec!["citrus", "mask", "argan"]),
+    )
+        .prop_map(|(third, rare)| vec!["hair", "unisex", third, rare]);
+    (
+        (common, rare).prop_map(|(mut a, b)| {
+            a.extend(b);
+            a
+        }),
+        prop_oneof![shaped, prop::collection::vec(word, 3..6)],
+        1usize..12,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The same exactness on long lists, where the search sweeps for pairs.
+    #[test]
+    fn search_equals_brute_force_on_long_lists((rows, query, k) in arb_long_lists()) {
+        let mut b = CatalogBuilder::new();
+        for (i, row) in rows.iter().enumerate() {
+            b.add(i as u32 + 1, Tid::from_terms(row).unwrap(), None).unwrap();
+        }
+        let c = Catalog::from_bytes(b.to_bytes().unwrap()).unwrap();
+        let query = Tid::from_terms(&query).unwrap();
+        let filter = ItemFilter::none();
+        let mut grounder = Grounder::new(&c);
+        let got: Vec<(u32, f32)> = grounder.ground(&query, k, &filter).unwrap().iter().map(|g| (g.item, g.score)).collect();
+        let want = brute_force(&c, &query, k, &filter);
+        prop_assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            prop_assert_eq!(g.0, w.0, "got {:?} want {:?}", got, want);
+            prop_assert!((g.1 - w.1).abs() < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn long_lists_are_swept_for_pairs() {
+    // 600 TIDs [hair, unisex, oil, …] and 10 [hair, …, citrus]. The short citrus list fills
+    // the top 5 at 2/4; then three long lists remain, no one of which can lift an unseen
+    // TID to 2/4 alone (1/4 each) while together they can: they are swept for TIDs met
+    // twice, and the TIDs holding all three come out on top.
+    let mut b = CatalogBuilder::new();
+    for i in 0..600u32 {
+        b.add(i + 1, tid(&format!("[hair, unisex, oil, k{i}]")), None).unwrap();
+    }
+    for i in 0..10u32 {
+        b.add(1000 + i, tid(&format!("[hair, z{i}, w, citrus]")), None).unwrap();
+    }
+    let c = Catalog::from_bytes(b.to_bytes().unwrap()).unwrap();
+    let query = tid("[hair, unisex, oil, citrus]");
+    let mut grounder = Grounder::new(&c);
+    let got = grounder.ground(&query, 5, &ItemFilter::none()).unwrap();
+    assert!(grounder.pair_sweeps() > 0, "the pair sweep was not reached");
+    let want = brute_force(&c, &query, 5, &ItemFilter::none());
+    assert_eq!(items(&got), want.iter().map(|w| w.0).collect::<Vec<_>>());
+    assert!(got.iter().all(|g| g.item <= 600), "the three-term TIDs win");
+}
