@@ -230,8 +230,9 @@ impl<'c> Grounder<'c> {
         }
     }
 
-    /// How many queries so far swept long lists for pairs.
-    pub(crate) fn pair_sweeps(&self) -> usize {
+    /// How many of this grounder's queries so far swept long lists for pairs (see
+    /// `structural`): a diagnostic of how often a catalogue's lists are long enough to need it.
+    pub fn pair_sweeps(&self) -> usize {
         self.pair_sweeps
     }
 
