@@ -545,31 +545,18 @@ fn bad_requests_are_clear_errors() {
         EngineError::PromptTooLong { .. }
     ));
     // Absurd session sizes.
+    let absurd = |edit: fn(&mut SessionParams)| {
+        let mut p = SessionParams::default();
+        edit(&mut p);
+        p
+    };
     for params in [
-        SessionParams {
-            n_ctx: 1 << 30,
-            ..Default::default()
-        },
-        SessionParams {
-            n_ctx: 8,
-            ..Default::default()
-        },
-        SessionParams {
-            threads: 0,
-            ..Default::default()
-        },
-        SessionParams {
-            threads: 100_000,
-            ..Default::default()
-        },
-        SessionParams {
-            max_beams: 0,
-            ..Default::default()
-        },
-        SessionParams {
-            max_beams: 1000,
-            ..Default::default()
-        },
+        absurd(|p| p.n_ctx = 1 << 30),
+        absurd(|p| p.n_ctx = 8),
+        absurd(|p| p.threads = 0),
+        absurd(|p| p.threads = 100_000),
+        absurd(|p| p.max_beams = 0),
+        absurd(|p| p.max_beams = 1000),
     ] {
         let e = fixture().engine.session(params.clone()).unwrap_err();
         assert!(matches!(e, EngineError::InvalidRequest(_)), "{params:?}: {e}");
@@ -943,39 +930,20 @@ fn prior_requests_are_checked() {
     let e = plain.recommend(&HISTORY, &with_prior(5, Some(2.0))).unwrap_err();
     assert!(matches!(e, EngineError::NoPrior), "{e}");
     let mut s = prior_session();
+    let bad = |edit: fn(&mut PriorParams)| {
+        let mut p = PriorParams::default();
+        edit(&mut p);
+        p
+    };
     for bad in [
-        PriorParams {
-            weight: Some(-1.0),
-            ..PriorParams::default()
-        },
-        PriorParams {
-            weight: Some(f64::NAN),
-            ..PriorParams::default()
-        },
-        PriorParams {
-            weight: Some(f64::INFINITY),
-            ..PriorParams::default()
-        },
-        PriorParams {
-            window: 0,
-            ..PriorParams::default()
-        },
-        PriorParams {
-            decay: 0.0,
-            ..PriorParams::default()
-        },
-        PriorParams {
-            decay: 1.01,
-            ..PriorParams::default()
-        },
-        PriorParams {
-            smoothing: -0.5,
-            ..PriorParams::default()
-        },
-        PriorParams {
-            smoothing: f64::NAN,
-            ..PriorParams::default()
-        },
+        bad(|p| p.weight = Some(-1.0)),
+        bad(|p| p.weight = Some(f64::NAN)),
+        bad(|p| p.weight = Some(f64::INFINITY)),
+        bad(|p| p.window = 0),
+        bad(|p| p.decay = 0.0),
+        bad(|p| p.decay = 1.01),
+        bad(|p| p.smoothing = -0.5),
+        bad(|p| p.smoothing = f64::NAN),
     ] {
         let request = RecommendParams {
             prior: bad,

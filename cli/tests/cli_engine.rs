@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{build_catalog, build_fixture_catalog, fixture, grlm};
+use common::{build_catalog, build_fixture_catalog, fixture, grlm, grlm_with};
 use grlm_testkit::fixtures::tiny_engine_files;
 use grlm_testkit::process::ok_json as json;
 
@@ -30,17 +30,7 @@ impl Setup {
     }
 
     fn run(&self, command: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            command,
-            "--model",
-            self.model.to_str().unwrap(),
-            "--catalog",
-            self.catalog.to_str().unwrap(),
-            "--threads",
-            "1",
-        ];
-        args.extend(extra);
-        grlm(&args)
+        grlm_with(&self.model, &self.catalog, command, extra)
     }
 }
 

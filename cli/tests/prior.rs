@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{fixture, grlm};
+use common::{fixture, grlm, grlm_with};
 use grlm_testkit::fixtures::{tiny_engine_files, workspace_root};
 use grlm_testkit::process::{fails_with_status, ok_json as json, output};
 
@@ -46,19 +46,8 @@ impl Setup {
         self.dir.path().join(name)
     }
 
-    /// `grlm <command> --model M --catalog C --threads 1 <extra>`.
     fn run(&self, command: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            command,
-            "--model",
-            self.model.to_str().unwrap(),
-            "--catalog",
-            self.catalog.to_str().unwrap(),
-            "--threads",
-            "1",
-        ];
-        args.extend(extra);
-        grlm(&args)
+        grlm_with(&self.model, &self.catalog, command, extra)
     }
 }
 

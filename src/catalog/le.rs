@@ -67,6 +67,19 @@ pub fn u32_slice(bytes: &[u8]) -> Option<&[U32Le]> {
     bytemuck::try_cast_slice(bytes).ok()
 }
 
+/// The consecutive arrays of a section, taken front to back. Lengths were checked when the
+/// catalogue was opened; should they not hold, an array comes out short instead of a panic.
+pub(crate) struct Arrays<'a>(pub &'a [U32Le]);
+
+impl<'a> Arrays<'a> {
+    /// The next `n` values (fewer if the section ends first).
+    pub(crate) fn take(&mut self, n: usize) -> &'a [U32Le] {
+        let (head, tail) = self.0.split_at(n.min(self.0.len()));
+        self.0 = tail;
+        head
+    }
+}
+
 /// Appends `values` little-endian to `out`.
 pub fn extend_u32(out: &mut Vec<u8>, values: impl IntoIterator<Item = u32>) {
     for v in values {

@@ -34,7 +34,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 use super::input::{for_each_raw_line, InputError};
-use super::le::{csr, extend_u32, read_u32, read_u64, u32_slice, u64_slice, U32Le, U64Le};
+use super::le::{csr, extend_u32, read_u32, read_u64, u32_slice, u64_slice, Arrays, U32Le, U64Le};
 use super::trie::TokenTrie;
 use super::CatalogError;
 use crate::fnv::Fnv64;
@@ -355,27 +355,18 @@ pub struct PriorTable<'a> {
 
 impl<'a> PriorTable<'a> {
     pub(crate) fn new(meta: &'a PriorMeta, bytes: &'a [u8], items: usize) -> Self {
-        let arrays = bytes.get(PRIOR_HEADER_LEN..).unwrap_or(&[]);
-        let words_len = arrays.len().saturating_sub(meta.nodes * 8);
-        let words = u32_slice(&arrays[..words_len]).unwrap_or(&[]);
-        let mut rest = words;
-        let mut take = |n: usize| {
-            let (head, tail) = rest.split_at(n.min(rest.len()));
-            rest = tail;
-            head
-        };
-        let table = PriorTable {
-            meta,
-            popularity: take(items),
-            succ_offsets: take(items + 1),
-            succ_items: take(meta.transitions),
-            succ_counts: take(meta.transitions),
-            pop_order: take(items),
-            node_pop: &[],
-        };
+        let all = bytes.get(PRIOR_HEADER_LEN..).unwrap_or(&[]);
+        // The u32 arrays, then the u64 per-node sums.
+        let (words, sums) = all.split_at(all.len().saturating_sub(meta.nodes * 8));
+        let mut arrays = Arrays(u32_slice(words).unwrap_or(&[]));
         PriorTable {
-            node_pop: u64_slice(&arrays[words_len..]).unwrap_or(&[]),
-            ..table
+            meta,
+            popularity: arrays.take(items),
+            succ_offsets: arrays.take(items + 1),
+            succ_items: arrays.take(meta.transitions),
+            succ_counts: arrays.take(meta.transitions),
+            pop_order: arrays.take(items),
+            node_pop: u64_slice(sums).unwrap_or(&[]),
         }
     }
 

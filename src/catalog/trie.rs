@@ -25,7 +25,7 @@
 //! Nodes are numbered breadth-first with siblings in token order, so edge `e` leads to node
 //! `e + 1` and needs no stored target.
 
-use super::le::{csr, extend_u32, read_u32, read_u64, u32_slice, U32Le};
+use super::le::{csr, extend_u32, read_u32, read_u64, u32_slice, Arrays, U32Le};
 use super::CatalogError;
 use crate::llm::TokenizerFingerprint;
 
@@ -231,19 +231,14 @@ impl<'a> TokenTrie<'a> {
     pub(crate) fn new(meta: &'a TrieMeta, bytes: &'a [u8]) -> Self {
         let words = u32_slice(bytes.get(TRIE_HEADER_LEN..).unwrap_or(&[])).unwrap_or(&[]);
         let m = meta.nodes;
-        let mut rest = words;
-        let mut take = |n: usize| {
-            let (head, tail) = rest.split_at(n.min(rest.len()));
-            rest = tail;
-            head
-        };
+        let mut arrays = Arrays(words);
         TokenTrie {
             meta,
-            child_offsets: take(m + 1),
-            edge_tokens: take(m - 1),
-            node_tid: take(m),
-            node_parent: take(m),
-            tid_leaf: take(usize::MAX),
+            child_offsets: arrays.take(m + 1),
+            edge_tokens: arrays.take(m - 1),
+            node_tid: arrays.take(m),
+            node_parent: arrays.take(m),
+            tid_leaf: arrays.take(usize::MAX),
         }
     }
 

@@ -225,12 +225,7 @@ impl<'a> HistoryPrior<'a> {
             rest += 1;
         }
         scored.retain(|(s, _)| s.probability > 0.0);
-        scored.sort_unstable_by(|(a, pa), (b, pb)| {
-            b.probability
-                .total_cmp(&a.probability)
-                .then(pb.cmp(pa))
-                .then(a.index.cmp(&b.index))
-        });
+        scored.sort_unstable_by(by_probability);
         scored.truncate(k);
         Ok(scored.into_iter().map(|(s, _)| s).collect())
     }
@@ -255,12 +250,7 @@ impl<'a> HistoryPrior<'a> {
                 ));
             }
         }
-        out.sort_unstable_by(|(a, pa), (b, pb)| {
-            b.probability
-                .total_cmp(&a.probability)
-                .then(pb.cmp(pa))
-                .then(a.index.cmp(&b.index))
-        });
+        out.sort_unstable_by(by_probability);
         Ok(out.into_iter().map(|(s, _)| s).collect())
     }
 
@@ -274,6 +264,15 @@ impl<'a> HistoryPrior<'a> {
     pub fn node_masses(&self, trie: &TokenTrie<'_>) -> Result<NodeMasses<'a>, CatalogError> {
         NodeMasses::new(self, trie)
     }
+}
+
+/// The prior's order of (item, popularity): more probable first, then more popular, then
+/// the lower id (item indices follow ids).
+fn by_probability((a, pop_a): &(PriorItem, u32), (b, pop_b): &(PriorItem, u32)) -> std::cmp::Ordering {
+    b.probability
+        .total_cmp(&a.probability)
+        .then(pop_b.cmp(pop_a))
+        .then(a.index.cmp(&b.index))
 }
 
 /// Σ (popularity + 1) over the items `filter` permits: walked from the filter's lists, not

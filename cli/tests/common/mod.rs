@@ -14,6 +14,21 @@ pub fn grlm(args: &[&str]) -> Output {
     )
 }
 
+/// `grlm <command> --model MODEL --catalog CATALOG --threads 1 <extra>`.
+pub fn grlm_with(model: &Path, catalog: &Path, command: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        command,
+        "--model",
+        model.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--threads",
+        "1",
+    ];
+    args.extend(extra);
+    grlm(&args)
+}
+
 /// `grlm catalog build` with the given inputs and output, plus `extra` flags.
 pub fn build_catalog(items: &Path, tids: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
