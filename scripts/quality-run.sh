@@ -12,7 +12,9 @@
 #                                 [1000], VALID_USERS [500], WEIGHTS swept [0.5 1 2 4 8],
 #                                 JOBS [2], THREADS per job [1], TRANSITIONS min users [3],
 #                                 SEQUENCES examples [500], EPOCHS [2], LR [1e-3],
-#                                 OUT [out/quality/<data set>])
+#                                 OUT [out/quality/<data set>], GRLM_BIN and GRLM_TRAIN_BIN
+#                                 [target/release/grlm, grlm-train]: binaries to use, e.g.
+#                                 copies that later builds cannot replace mid-run)
 #
 # Results land in $OUT: lora.json, sweep-*.json, test-*.json, ranks-*.jsonl and summary.md.
 # Every finished step is kept: an interrupted run resumes (training from its checkpoint).
@@ -32,8 +34,8 @@ sequences=${SEQUENCES:-500}
 epochs=${EPOCHS:-2}
 lr=${LR:-1e-3}
 model=${GRLM_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
-grlm=target/release/grlm
-train=target/release/grlm-train
+grlm=${GRLM_BIN:-target/release/grlm}
+train=${GRLM_TRAIN_BIN:-target/release/grlm-train}
 
 ./scripts/fetch-model.sh
 cargo build --release --locked --workspace

@@ -188,7 +188,13 @@ impl Job<'_> {
         }
         let fail = |e: grlm::EngineError| format!("user {}: {e}", seq.user);
         let response: Response = match session {
-            Some(session) => session.recommend(history, &self.params).map_err(fail)?,
+            Some(session) => {
+                // Users share no more than the prompt's header, so a cold start costs next to
+                // nothing, and it makes a user's result independent of who came before on
+                // the session: any --jobs gives the same numbers, to the last bit.
+                session.clear();
+                session.recommend(history, &self.params).map_err(fail)?
+            }
             None => recommend_by_prior(self.catalog, history, &self.params).map_err(fail)?,
         };
         let rank_of = |items: &[u32]| items.iter().position(|&i| i == target).map(|r| r + 1);
