@@ -73,15 +73,8 @@ evaluate() {
     mv "$out/$name.json.tmp" "$out/$name.json"
 }
 
-echo "== validation sweep of the prior's weight, untuned and tuned, $valid_users users" >&2
-evaluate sweep-untuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --baseline popularity,transitions
-evaluate sweep-tuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --lora "$out/adapter.gguf"
-for w in $weights; do
-    evaluate "sweep-untuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w"
-    evaluate "sweep-tuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w" --lora "$out/adapter.gguf"
-done
-# The weight of each model: the best validation recall@10 (then NDCG@10, then the larger
-# weight, which trusts the prior more).
+# The weight of a model: the best validation recall@10 (then NDCG@10, then the larger weight,
+# which trusts the prior more).
 choose() {
     python3 - "$out" "$1" $weights <<'PY'
 import json, sys
@@ -93,14 +86,34 @@ for w in weights:
 print(max(scored)[3])
 PY
 }
-untuned_w=$(choose untuned)
-tuned_w=$(choose tuned)
-echo "== chosen on validation: untuned $untuned_w, tuned $tuned_w" >&2
 
-echo "== test, $users users" >&2
+# The steps run in the order of what they tell, so a run stopped early already holds the main
+# comparison (fused tuned against both baselines); the summary marks what has not run.
+echo "== validation sweep of the tuned model's prior weight, $valid_users users" >&2
+evaluate sweep-untuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --baseline popularity,transitions
+for w in $weights; do
+    evaluate "sweep-tuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w" --lora "$out/adapter.gguf"
+done
+tuned_w=$(choose tuned)
+echo "== chosen on validation: tuned $tuned_w" >&2
+
+echo "== test, $users users: the baselines and the untuned model, then fused tuned" >&2
 evaluate test-untuned test "$out/test.grlm" "$users" --prior-weight 0 --baseline popularity,transitions
+evaluate test-fused-tuned test "$out/test.grlm" "$users" --prior-weight "$tuned_w" --lora "$out/adapter.gguf"
+
+echo "== the untuned model with the prior: validation sweep" >&2
+for w in $weights; do
+    evaluate "sweep-untuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w"
+done
+untuned_w=$(choose untuned)
+echo "== chosen on validation: untuned $untuned_w" >&2
+# A prior that keeps good candidates among the beams may let fewer beams do (at least k).
+evaluate "sweep-tuned-$tuned_w-beams10" valid "$out/valid.grlm" "$valid_users" --prior-weight "$tuned_w" \
+    --lora "$out/adapter.gguf" --beams 10
+
+echo "== test, $users users: the tuned model alone, the untuned one fused" >&2
 evaluate test-tuned test "$out/test.grlm" "$users" --prior-weight 0 --lora "$out/adapter.gguf"
 evaluate test-fused-untuned test "$out/test.grlm" "$users" --prior-weight "$untuned_w"
-evaluate test-fused-tuned test "$out/test.grlm" "$users" --prior-weight "$tuned_w" --lora "$out/adapter.gguf"
+evaluate sweep-tuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --lora "$out/adapter.gguf"
 
 python3 scripts/quality-summary.py "$out" $weights | tee "$out/summary.md"

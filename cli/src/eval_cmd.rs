@@ -74,7 +74,8 @@ pub struct EvalArgs {
     /// Decoding mode (`prior` needs no model).
     #[arg(long, value_enum, default_value_t = ModeArg::Constrained)]
     mode: ModeArg,
-    /// Beam width (at least 20 in constrained mode: 20 items are ranked).
+    /// Beam width. Under 20 in constrained mode, only that many items are ranked, and
+    /// recall and NDCG at the larger cut-offs count only those.
     #[arg(long, default_value_t = 20)]
     beams: usize,
     /// History items shown to the model (the paper: the last 20).
@@ -277,8 +278,12 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         check_prior(catalog, &sequences, split).map_err(|e| e.to_string())?;
     }
     let params = RecommendParams {
-        // A catalogue smaller than the list ranks every item.
-        k: K.min(catalog.len()),
+        // A catalogue smaller than the list ranks every item; fewer constrained beams rank
+        // fewer (a beam search returns at most one TID per beam).
+        k: match mode {
+            Mode::Constrained => K.min(catalog.len()).min(args.beams),
+            _ => K.min(catalog.len()),
+        },
         beams: args.beams,
         mode,
         max_history: args.max_history,
@@ -401,6 +406,7 @@ fn report(args: &EvalArgs, job: &Job<'_>, outcomes: &[Option<Outcome>], seconds:
     obj.insert("skipped_users".into(), skipped.into());
     obj.insert("seed".into(), args.seed.into());
     obj.insert("beams".into(), args.beams.into());
+    obj.insert("ranked".into(), job.params.k.into());
     obj.insert("jobs".into(), args.jobs.into());
     obj.insert(
         "prior".into(),

@@ -197,6 +197,12 @@ fn eval_reports_the_protocol_metrics_and_the_baseline() {
     assert_eq!(out["valid_rate"], 1.0);
     // With 12 items and 20 ranked, every target not in its history is found at some rank.
     assert_eq!(out["recall@20"], 1.0);
+    assert_eq!(out["ranked"], 12);
+    // Three constrained beams rank three items: no hit beyond them.
+    let narrow = json(&s.run("eval", &["--sequences", &seqs, "--beams", "3", "--json"]));
+    assert_eq!(narrow["ranked"], 3);
+    assert_eq!(narrow["recall@20"], narrow["recall@5"]);
+    assert!(narrow["recall@20"].as_f64().unwrap() < 1.0, "{narrow}");
     let sampled = json(&s.run("eval", &["--sequences", &seqs, "--users", "2", "--seed", "3", "--json"]));
     assert_eq!(sampled["users"], 2);
     let free = json(&s.run(
