@@ -10,6 +10,7 @@
 #
 #   ./scripts/quality-run.sh     (environment: DATA [../shared/data/beauty], USERS test users
 #                                 [1000], VALID_USERS [500], WEIGHTS swept [0.5 1 2 4 8],
+#                                 UNTUNED_WEIGHTS swept for the untuned model [WEIGHTS],
 #                                 JOBS [2], THREADS per job [1], TRANSITIONS min users [3],
 #                                 SEQUENCES examples [500], EPOCHS [2], LR [1e-3],
 #                                 OUT [out/quality/<data set>], GRLM_BIN and GRLM_TRAIN_BIN
@@ -27,6 +28,7 @@ out=${OUT:-out/quality/$name}
 users=${USERS:-1000}
 valid_users=${VALID_USERS:-500}
 weights=${WEIGHTS:-0.5 1 2 4 8}
+untuned_weights=${UNTUNED_WEIGHTS:-$weights}
 jobs=${JOBS:-2}
 threads=${THREADS:-1}
 transitions=${TRANSITIONS:-3}
@@ -76,7 +78,9 @@ evaluate() {
 # The weight of a model: the best validation recall@10 (then NDCG@10, then the larger weight,
 # which trusts the prior more).
 choose() {
-    python3 - "$out" "$1" $weights <<'PY'
+    local model=$1
+    shift
+    python3 - "$out" "$model" "$@" <<'PY'
 import json, sys
 out, model, weights = sys.argv[1], sys.argv[2], sys.argv[3:]
 scored = []
@@ -94,7 +98,7 @@ evaluate sweep-untuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0
 for w in $weights; do
     evaluate "sweep-tuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w" --lora "$out/adapter.gguf"
 done
-tuned_w=$(choose tuned)
+tuned_w=$(choose tuned $weights)
 echo "== chosen on validation: tuned $tuned_w" >&2
 
 echo "== test, $users users: the baselines and the untuned model, then fused tuned" >&2
@@ -102,10 +106,10 @@ evaluate test-untuned test "$out/test.grlm" "$users" --prior-weight 0 --baseline
 evaluate test-fused-tuned test "$out/test.grlm" "$users" --prior-weight "$tuned_w" --lora "$out/adapter.gguf"
 
 echo "== the untuned model with the prior: validation sweep" >&2
-for w in $weights; do
+for w in $untuned_weights; do
     evaluate "sweep-untuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w"
 done
-untuned_w=$(choose untuned)
+untuned_w=$(choose untuned $untuned_weights)
 echo "== chosen on validation: untuned $untuned_w" >&2
 # A prior that keeps good candidates among the beams may let fewer beams do (at least k).
 evaluate "sweep-tuned-$tuned_w-beams10" valid "$out/valid.grlm" "$valid_users" --prior-weight "$tuned_w" \
