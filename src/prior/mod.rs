@@ -23,7 +23,7 @@ use crate::filter::ItemFilter;
 
 /// λ when a request does not choose one and the catalogue has a prior. Chosen on the Beauty
 /// validation split (docs/results.md has the sweep).
-pub const DEFAULT_WEIGHT: f64 = 1.0;
+pub const DEFAULT_WEIGHT: f64 = 32.0;
 /// History items the prior looks back over.
 pub const DEFAULT_WINDOW: usize = 5;
 /// Each step further back counts this much less.
