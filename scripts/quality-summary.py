@@ -129,8 +129,9 @@ for name, rs in methods:
 print("\n## Paired: McNemar's exact test (users only the first hits / only the second, p)\n")
 by_name = dict(methods)
 fused = [name for name, _ in methods if name.startswith("fused")]
-pairs = [(name, "prior alone") for name in fused] + [(name, "untuned LLM") for name in by_name
-                                                     if name == "tuned LLM"]
+pairs = [(name, "prior alone") for name in fused]
+if "tuned LLM" in by_name:
+    pairs.append(("tuned LLM", "untuned LLM"))
 if len(fused) == 2:
     pairs.append((fused[1], fused[0]))
 print("| first | second | @5 | @10 | @20 |")
