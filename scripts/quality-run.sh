@@ -120,4 +120,6 @@ evaluate test-tuned test "$out/test.grlm" "$users" --prior-weight 0 --lora "$out
 evaluate test-fused-untuned test "$out/test.grlm" "$users" --prior-weight "$untuned_w"
 evaluate sweep-tuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --lora "$out/adapter.gguf"
 
-python3 scripts/quality-summary.py "$out" $weights | tee "$out/summary.md"
+# Every weight either model was swept at, once, in order.
+python3 scripts/quality-summary.py "$out" $(printf '%s\n' $weights $untuned_weights | sort -gu) |
+    tee "$out/summary.md"

@@ -9,7 +9,8 @@
 #
 # Needs the release build and the default backbone (scripts/setup.sh runs this after both).
 # A subset keeps it to about a quarter of an hour on two cores: the untuned 135M backbone
-# writes about one TID per second, and the evaluation takes about 6 s a user. Idempotent: finished steps are kept, and an interrupted TID run resumes.
+# writes about one TID per second, and the evaluation takes about 6 s a user. Idempotent:
+# finished steps are kept, and an interrupted TID run resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
