@@ -160,16 +160,12 @@ pub const MAX_TERM_NEIGHBOR_CHARS: usize = 100;
 /// Worked examples in the head of every term-generation prompt, as (text, terms). A small
 /// model copies a format from examples far better than from instructions; they come from
 /// other domains than beauty so that their terms are not copied into beauty TIDs.
+/// They keep the rules generation is held to ([`crate::terms::rules`]): a model copies
+/// a repeated word from an example as readily as the format.
 pub const TERM_EXAMPLES: [(&str, [&str; 5]); 2] = [
     (
         "Men's trail running shoes, lightweight and breathable. Categories: Clothing > Shoes > Running",
-        [
-            "running-shoes",
-            "trail-running",
-            "lightweight",
-            "men",
-            "breathable-mesh",
-        ],
+        ["running-shoes", "trail", "lightweight", "men", "breathable-mesh"],
     ),
     (
         "Stainless Steel Chef Knife, 8 inch. Brand: Wusthof. Categories: Home & Kitchen > Cutlery",
@@ -361,7 +357,7 @@ mod tests {
         assert!(made[0].text.starts_with(TERM_GENERATION_HEADER));
         assert!(made[0]
             .text
-            .contains("(category, function, features, audience, distinctive point): [running-shoes, trail-running, lightweight, men, breathable-mesh]\n"));
+            .contains("(category, function, features, audience, distinctive point): [running-shoes, trail, lightweight, men, breathable-mesh]\n"));
         let x = "x".repeat(MAX_TERM_NEIGHBOR_CHARS);
         assert_eq!(
             made[1].text,
@@ -375,5 +371,13 @@ mod tests {
             .contains("Term ID, 3 keywords (category, function, features): [chef-knife, cutting, stainless-steel]\n"));
         assert_eq!(term_generation_head(7).text, format!("{TERM_GENERATION_HEADER}\n"));
         assert!(term_generation_ask(7).contains("distinctive point, then 2 more details): ["));
+    }
+
+    #[test]
+    fn the_worked_examples_keep_the_rules() {
+        use crate::terms::rules::{check, ItemRules};
+        for (text, terms) in TERM_EXAMPLES {
+            assert_eq!(check(&terms, &ItemRules::for_text(text)), Ok(()), "{text}");
+        }
     }
 }

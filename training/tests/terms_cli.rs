@@ -127,6 +127,16 @@ fn every_item_gets_n_normalised_terms_and_a_unique_tid() {
         assert_eq!(grlm::Tid::parse(&tid.to_string(), Some(5)).unwrap(), tid);
         assert!(seen.insert(terms.clone()), "item {item}: duplicate TID {terms:?}");
     }
+    // Every TID keeps the rules for its item's text, but a numeric suffix (the counted
+    // last resort of collision resolution).
+    let texts = grlm_train::terms::run::read_items(&setup.path("items.jsonl"), None).unwrap().items;
+    for (item, terms, resolved) in &lines {
+        let text = &texts.iter().find(|t| u64::from(t.item) == *item).unwrap().text;
+        if resolved != "suffix" {
+            let rules = grlm_train::terms::rules::ItemRules::for_text(text);
+            assert_eq!(grlm_train::terms::rules::check(terms, &rules), Ok(()), "item {item}: {terms:?}");
+        }
+    }
     // The file is what `grlm catalog build --tids` reads.
     let records = grlm::catalog::input::read_tids(&setup.path("tids.jsonl"), Some(5)).unwrap();
     assert_eq!(records.len(), 29);

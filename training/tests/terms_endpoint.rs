@@ -152,7 +152,8 @@ fn items_jsonl() -> String {
     lines.join("\n") + "\n"
 }
 
-/// What the scripted peer answers: a TID of the title's first words; the Argan items the
+/// What the scripted peer answers: a TID of the title's first words (but `for` and `from`,
+/// which a term may not use); the Argan items the
 /// same TID (regenerations get `men`, then `kids`); "Lip Balm" an invalid reply first and
 /// a valid one once corrected; "Stubborn" items never a valid one.
 fn scripted(_: usize, body: &Value) -> (u16, String) {
@@ -162,7 +163,7 @@ fn scripted(_: usize, body: &Value) -> (u16, String) {
     let words: Vec<String> = title
         .to_lowercase()
         .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| w.len() > 2)
+        .filter(|w| w.len() > 2 && !["for", "from"].contains(w))
         .map(str::to_owned)
         .collect();
     let reply = if title.starts_with("Stubborn") {
@@ -226,7 +227,7 @@ fn replies_are_checked_corrected_and_made_unique() {
     let of = |item: u64| out.iter().find(|(i, _, _)| *i == item).unwrap().clone();
     assert_eq!(
         of(10).1,
-        ["phyto", "phytocitrus", "restructuring", "mask", "for"].map(String::from)
+        ["phyto", "phytocitrus", "restructuring", "mask", "unisex"].map(String::from)
     );
     assert_eq!(of(10).2, "none");
     assert_eq!(
@@ -243,7 +244,7 @@ fn replies_are_checked_corrected_and_made_unique() {
     // Never valid: words of the item's own text.
     assert_eq!(
         of(40).1,
-        ["stubborn", "nail", "lacquer", "red", "term-1"].map(String::from)
+        ["stubborn", "nail", "lacquer", "red", "item"].map(String::from)
     );
     assert_eq!(of(40).2, "from-text");
     assert_eq!(summary["resolved"]["from_text"], 2);

@@ -10,7 +10,8 @@
 //! as the user message. A server
 //! cannot be made to follow the TID grammar, so the reply is checked instead
 //! ([`parse_reply`]): the first `[...]` in it, each term normalised as the engine does,
-//! must be exactly N distinct terms that the local grammar accepts. An invalid reply gets
+//! must be exactly N distinct terms that the local grammar accepts and that keep the rules
+//! of [`super::rules`] for the item's text (as local decoding does). An invalid reply gets
 //! up to [`CORRECTIONS`] more turns that say what was wrong; an item whose replies all
 //! fail gets a TID of words from its own text ([`from_own_text`]) and is counted, so one
 //! bad reply never stops a long run. Collisions are resolved as in local runs, except that
@@ -28,7 +29,6 @@
 //! [`API_KEY_VAR`] and sent as `Authorization: Bearer`; it never appears on the command
 //! line or in any output.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -41,6 +41,7 @@ use serde_json::{json, Value};
 
 use super::grammar::{TidGrammar, MAX_GENERATED_TERM_BYTES, MAX_WORDS_PER_TERM};
 use super::resolve::own_words;
+use super::rules::{self, ItemRules};
 use super::TermsError;
 
 /// The environment variable holding the server's API key.
@@ -121,18 +122,19 @@ impl Endpoint {
         &self.model
     }
 
-    /// One reply per prompt, in order; at most `concurrency` requests in flight.
-    pub fn generate(&self, prompts: &[String]) -> Result<Vec<Reply>, TermsError> {
-        self.each(prompts.len(), |i| self.ask(&prompts[i], None))
+    /// One reply per `(prompt, rules of the item's TID)`, in order; at most `concurrency`
+    /// requests in flight.
+    pub fn generate(&self, prompts: &[(String, ItemRules)]) -> Result<Vec<Reply>, TermsError> {
+        self.each(prompts.len(), |i| self.ask(&prompts[i].0, &prompts[i].1, None))
     }
 
-    /// For each `(prompt, tid, forbidden)`: `tid` with its last term written again by the
-    /// server, which must be none of `forbidden` (the reply's `tid` is `None` where no
-    /// reply obliged).
-    pub fn regenerate(&self, requests: &[(&str, &Tid, &BTreeSet<String>)]) -> Result<Vec<Reply>, TermsError> {
+    /// For each `(prompt, rules, tid)`: `tid` with its last term written again by the
+    /// server, which must be none of the rules' barred last terms (the reply's `tid` is
+    /// `None` where no reply obliged).
+    pub fn regenerate(&self, requests: &[(&str, &ItemRules, &Tid)]) -> Result<Vec<Reply>, TermsError> {
         self.each(requests.len(), |i| {
-            let (prompt, tid, forbidden) = requests[i];
-            self.ask(prompt, Some((tid, forbidden)))
+            let (prompt, rules, tid) = requests[i];
+            self.ask(prompt, rules, Some(tid))
         })
     }
 
@@ -177,13 +179,13 @@ impl Endpoint {
 
     /// Asks for one TID (or, with `regenerate`, for a new last term of that TID), with up
     /// to [`CORRECTIONS`] corrective turns.
-    fn ask(&self, prompt: &str, regenerate: Option<(&Tid, &BTreeSet<String>)>) -> Result<Reply, TermsError> {
+    fn ask(&self, prompt: &str, rules: &ItemRules, regenerate: Option<&Tid>) -> Result<Reply, TermsError> {
         let n = self.grammar.terms();
         let mut messages = self.head.clone();
         messages.push(json!({"role": "user", "content": chat_turn(prompt)}));
-        if let Some((tid, forbidden)) = regenerate {
+        if let Some(tid) = regenerate {
             let keep: Vec<&str> = tid.terms()[..n - 1].iter().map(|t| t.as_str()).collect();
-            let taken: Vec<&str> = forbidden.iter().map(String::as_str).collect();
+            let taken: Vec<&str> = rules.forbidden_last.iter().map(String::as_str).collect();
             messages.push(json!({"role": "assistant", "content": prompt::target(tid)}));
             messages.push(json!({"role": "user", "content": format!(
                 "Another product already has that Term ID. Keep the first {} keywords ({}) and write a different last keyword, none of: {}. Answer with the whole Term ID only.",
@@ -192,13 +194,13 @@ impl Endpoint {
         }
         for attempt in 0..=CORRECTIONS {
             let content = self.complete(&messages)?;
-            let verdict = parse_reply(&content, &self.grammar).and_then(|tid| match regenerate {
-                Some((old, forbidden)) => {
+            let verdict = parse_reply(&content, &self.grammar, rules).and_then(|tid| match regenerate {
+                Some(old) => {
                     let kept = tid.terms()[..n - 1] == old.terms()[..n - 1];
                     let last = tid.terms()[n - 1].as_str();
                     if !kept {
                         Err(format!("it changed the first {} keywords", n - 1))
-                    } else if forbidden.contains(last) || old.terms()[n - 1].as_str() == last {
+                    } else if old.terms()[n - 1].as_str() == last {
                         Err(format!("its last keyword {last:?} is taken"))
                     } else {
                         Ok(tid)
@@ -320,9 +322,9 @@ fn quote(text: &str) -> String {
 
 /// The TID in a server's reply: the first `[...]`, split at commas, each term normalised
 /// as the engine does; it must then be exactly the grammar's N distinct terms, each one the
-/// grammar allows (what local generation guarantees by construction). The error says what
-/// was wrong, for the corrective turn.
-pub fn parse_reply(reply: &str, grammar: &TidGrammar) -> Result<Tid, String> {
+/// grammar allows, keeping `rules` (what local generation guarantees by construction). The
+/// error says what was wrong, for the corrective turn.
+pub fn parse_reply(reply: &str, grammar: &TidGrammar, rules: &ItemRules) -> Result<Tid, String> {
     let open = reply.find('[').ok_or("there is no [")?;
     let inner = &reply[open + 1..];
     let close = inner.find(']').ok_or("the [ is never closed with ]")?;
@@ -344,22 +346,34 @@ pub fn parse_reply(reply: &str, grammar: &TidGrammar) -> Result<Tid, String> {
             "each keyword must be lowercase letters and digits, at most {MAX_WORDS_PER_TERM} dash-joined words and {MAX_GENERATED_TERM_BYTES} characters"
         ));
     }
+    rules::check(&terms, rules).map_err(|broken| broken.to_string())?;
     Tid::from_terms(&terms).map_err(|e| e.to_string())
 }
 
+/// Words that pad a TID of an item whose text has too few usable words: plain, and as many
+/// as a TID has terms, so that enough are left after those the text already uses.
+const PADDING: [&str; grlm::tid::MAX_TID_LEN] = [
+    "item", "product", "general", "other", "misc", "plain", "basic", "extra", "standard", "classic", "common",
+    "simple", "regular", "unit", "piece", "goods",
+];
+
 /// A TID of words from an item's own text, for an item whose replies were all invalid: its
-/// first N distinct usable words ([`own_words`]), padded with `term-K` when it has fewer.
+/// first usable words ([`own_words`]) that keep the rules, padded from [`PADDING`] when it
+/// has fewer than N.
 pub fn from_own_text(text: &str, terms: usize) -> Tid {
-    let mut words: Vec<String> = own_words(text).into_iter().take(terms).collect();
-    let mut k = 1;
-    while words.len() < terms {
-        let pad = format!("term-{k}");
-        if !words.contains(&pad) {
-            words.push(pad);
+    let rules = ItemRules::for_text(text);
+    let mut words: Vec<String> = Vec::with_capacity(terms);
+    let candidates = own_words(text).into_iter().chain(PADDING.iter().map(|p| (*p).to_owned()));
+    for word in candidates {
+        if words.len() == terms {
+            break;
         }
-        k += 1;
+        words.push(word);
+        if rules::check(&words, &rules).is_err() {
+            words.pop();
+        }
     }
-    Tid::from_terms(&words).expect("own words and term-K are normalised and distinct")
+    Tid::from_terms(&words).expect("own words and padding are normalised and distinct")
 }
 
 /// The fuzz target's body (fuzz/fuzz_targets/endpoint_reply.rs), here so that the corpus
@@ -376,7 +390,7 @@ pub fn exercise(data: &[u8]) -> bool {
     let body = String::from_utf8_lossy(rest);
     // A whole response body is read for its reply; anything else is taken as the reply.
     let reply = reply_content(&body).unwrap_or_else(|_| body.into_owned());
-    match parse_reply(&reply, &grammar) {
+    match parse_reply(&reply, &grammar, &ItemRules::for_text(&reply)) {
         Ok(tid) => {
             assert_eq!(tid.len(), terms);
             let printed = prompt::target(&tid);
@@ -397,13 +411,16 @@ mod tests {
 
     #[test]
     fn replies_are_read_from_their_first_brackets_and_normalised() {
+        let none = ItemRules::default();
         let tid = parse_reply(
             "Sure! [Hair Mask, COLOR-lock, citrus , protein, unisex] hope it helps",
             &grammar(5),
+            &none,
         )
         .unwrap();
         assert_eq!(prompt::target(&tid), "[hair-mask, color-lock, citrus, protein, unisex]");
-        let tid = parse_reply("Term ID: [a1, b2]\n[x, y]", &grammar(2)).unwrap();
+        let rules = ItemRules::for_text("A1 and B2");
+        let tid = parse_reply("Term ID: [a1, b2]\n[x, y]", &grammar(2), &rules).unwrap();
         assert_eq!(prompt::target(&tid), "[a1, b2]");
     }
 
@@ -415,14 +432,17 @@ mod tests {
             ("[a, b, c", "never closed"),
             ("[a, b]", "2 keywords, not 3"),
             ("[a, b, c, d]", "4 keywords, not 3"),
-            ("[a, a, b]", "distinct"),
-            ("[a, , b]", "keyword \"\""),
-            ("[one two three four, b, c]", "at most 3 dash-joined words"),
+            ("[x, x, y]", "distinct"),
+            ("[x, , y]", "keyword \"\""),
+            ("[one two three, b, c]", "at most 2 dash-joined words"),
+            ("[the-mask, b, c]", "\"the\" is not a keyword"),
+            ("[mask, masks, c]", "\"masks\" repeats the earlier word \"mask\""),
+            ("[mask, x1, c]", "\"x1\" has digits"),
             ("[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, b, c]", "32 characters"),
             ("[café, b, c]", "lowercase letters and digits"),
         ];
         for (reply, want) in cases {
-            let err = parse_reply(reply, &g).unwrap_err();
+            let err = parse_reply(reply, &g, &ItemRules::default()).unwrap_err();
             assert!(err.contains(want), "{reply:?}: {err:?} should mention {want:?}");
         }
     }
@@ -432,7 +452,9 @@ mod tests {
         let tid = from_own_text("Argan Oil Shampoo, 8 oz: argan oil for dry hair", 5);
         assert_eq!(prompt::target(&tid), "[argan, oil, shampoo, dry, hair]");
         let tid = from_own_text("Soap", 3);
-        assert_eq!(prompt::target(&tid), "[soap, term-1, term-2]");
+        assert_eq!(prompt::target(&tid), "[soap, item, product]");
+        let tid = from_own_text("Items: soaps and soap, 2 pack", 4);
+        assert_eq!(prompt::target(&tid), "[items, soaps, product, general]", "a word once, and no padding that repeats one");
         assert_eq!(from_own_text("", 2).len(), 2);
     }
 
@@ -468,7 +490,7 @@ mod tests {
         let head = chat_head(3);
         let roles: Vec<&str> = head.iter().map(|m| m["role"].as_str().unwrap()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "user", "assistant"]);
-        assert_eq!(head[2]["content"], "[running-shoes, trail-running, lightweight]");
+        assert_eq!(head[2]["content"], "[running-shoes, trail, lightweight]");
         let ask = head[1]["content"].as_str().unwrap();
         assert!(
             ask.starts_with("Product: Men's trail") && ask.ends_with("(category, function, features):"),
@@ -479,7 +501,8 @@ mod tests {
 
     #[test]
     fn the_fuzz_body_accepts_what_the_parser_accepts() {
-        assert!(exercise(b"\x04[a, b, c, d, e]"));
+        assert!(exercise(b"\x04[v, b, c, d, e]"));
+        assert!(!exercise(b"\x04[the, b, c, d, e]"), "a function word");
         assert!(!exercise(b"\x04[a, b]"));
         assert!(!exercise(b""));
         assert!(!exercise(&[0, 0xff, 0xfe, b'[']));

@@ -20,6 +20,7 @@ use grlm::llm::{BatchToken, Context, ContextParams, Model, Token, MAX_SEQUENCES}
 use grlm::Tid;
 
 use super::grammar::{Cursor, State, TidGrammar};
+use super::rules::ItemRules;
 use super::TermsError;
 
 /// How a [`Generator`] is set up.
@@ -46,9 +47,20 @@ struct Slot {
     text: Vec<u8>,
     /// Next-token logits after the last evaluated token.
     logits: Vec<f32>,
-    forbidden: BTreeSet<String>,
-    /// Whether the grammar left no token to choose (a forbidden term at its length limit).
+    /// The rules of the item's TID, with the last terms a regeneration must avoid.
+    rules: ItemRules,
+    /// Whether the grammar left no token to choose (only where the vocabulary lacks a
+    /// single-byte token the TID format needs).
     stuck: bool,
+}
+
+/// One item's part of a prompt and the rules its TID is written under.
+#[derive(Clone, Debug)]
+pub struct ItemPrompt {
+    /// The item's tokens after the shared head, ending with the `[` the TID continues.
+    pub tokens: Vec<Token>,
+    /// The rules, from the item's own text ([`ItemRules::for_text`]).
+    pub rules: ItemRules,
 }
 
 /// Decodes groups of items into TIDs.
@@ -130,10 +142,9 @@ impl Generator {
         self.ctx.model().tokenize(text, false)
     }
 
-    /// One TID per prompt (an item's tokens after the head, ending with the `[` the TID
-    /// continues), or `None` for a prompt whose generation got stuck. The slots stay
-    /// available to [`Generator::regenerate`] until the next call.
-    pub fn generate(&mut self, prompts: &[Vec<Token>]) -> Result<Vec<Option<Tid>>, TermsError> {
+    /// One TID per prompt, or `None` for a prompt whose generation got stuck. The slots
+    /// stay available to [`Generator::regenerate`] until the next call.
+    pub fn generate(&mut self, prompts: &[ItemPrompt]) -> Result<Vec<Option<Tid>>, TermsError> {
         if prompts.len() > self.params.parallel {
             return Err(TermsError::Usage(format!(
                 "{} prompts for {} sequences",
@@ -143,11 +154,11 @@ impl Generator {
         }
         if let Some(p) = prompts
             .iter()
-            .find(|p| p.is_empty() || p.len() > self.params.max_prompt_tokens)
+            .find(|p| p.tokens.is_empty() || p.tokens.len() > self.params.max_prompt_tokens)
         {
             return Err(TermsError::Usage(format!(
                 "an item prompt of {} tokens; 1..={} fit",
-                p.len(),
+                p.tokens.len(),
                 self.params.max_prompt_tokens
             )));
         }
@@ -167,9 +178,10 @@ impl Generator {
         self.slots = prompts
             .iter()
             .map(|p| Slot {
-                tokens: p.clone(),
-                prompt_len: p.len(),
+                tokens: p.tokens.clone(),
+                prompt_len: p.tokens.len(),
                 cursor: Some(Cursor::at(State::TermStart { index: 0 })),
+                rules: p.rules.clone(),
                 ..Slot::default()
             })
             .collect();
@@ -216,7 +228,7 @@ impl Generator {
             slot.tokens.truncate(slot.prompt_len + keep);
             slot.text.truncate(cursor.1);
             slot.cursor = Some(cursor.0);
-            slot.forbidden = forbidden.clone();
+            slot.rules.forbidden_last = forbidden.clone();
             // The logits after the last kept token were overwritten since: evaluate it again.
             let last = slot.tokens.len() - 1;
             let token = slot.tokens[last];
@@ -250,7 +262,8 @@ impl Generator {
             Some(i) => i + 2,
             None => 0,
         };
-        let none = BTreeSet::new();
+        // The kept terms were written under the item's rules; the last term is not reached.
+        let rules = &slot.rules;
         let mut cursor = Cursor::at(State::TermStart { index: 0 });
         let mut written = 0;
         let mut kept = 0;
@@ -261,7 +274,7 @@ impl Generator {
             }
             cursor = self
                 .grammar
-                .advance(&cursor, bytes, &none)
+                .advance(&cursor, bytes, rules)
                 .ok_or_else(|| TermsError::Generation("a generated token no longer parses".into()))?;
             written += bytes.len();
             kept += 1;
@@ -293,12 +306,12 @@ impl Generator {
             for &s in &live {
                 let slot = &self.slots[s];
                 let Some(cursor) = slot.cursor.as_ref() else { continue };
-                let Some(token) = pick(&self.grammar, cursor, &self.vocab, &slot.logits, &slot.forbidden) else {
+                let Some(token) = pick(&self.grammar, cursor, &self.vocab, &slot.logits, &slot.rules) else {
                     self.slots[s].stuck = true;
                     continue;
                 };
                 let bytes = &self.vocab[token as usize];
-                let advanced = self.grammar.advance(cursor, bytes, &slot.forbidden);
+                let advanced = self.grammar.advance(cursor, bytes, &slot.rules);
                 let slot = &mut self.slots[s];
                 slot.text.extend_from_slice(bytes);
                 slot.tokens.push(token);
@@ -348,7 +361,7 @@ pub fn pick(
     cursor: &Cursor,
     vocab: &[Vec<u8>],
     logits: &[f32],
-    forbidden: &BTreeSet<String>,
+    rules: &ItemRules,
 ) -> Option<Token> {
     let mut best: Option<(Token, f32)> = None;
     for (t, (&logit, bytes)) in logits.iter().zip(vocab).enumerate() {
@@ -356,7 +369,7 @@ pub fn pick(
             Some((_, b)) => logit > b,
             None => logit > f32::NEG_INFINITY,
         };
-        if better && grammar.allows(cursor, bytes, forbidden) {
+        if better && grammar.allows(cursor, bytes, rules) {
             best = Some((t as Token, logit));
         }
     }
@@ -373,12 +386,12 @@ mod tests {
         #[test]
         fn pick_is_the_masked_argmax(
             logits in prop::collection::vec(prop_oneof![-3.0f32..3.0, Just(1.0f32), Just(f32::NAN)], 12),
-            after in prop::sample::select(vec!["[", "[a", "[a-", "[ab,", "[a, b"]),
+            after in prop::sample::select(vec!["[", "[x", "[x-", "[xb,", "[x, b"]),
         ) {
             let vocab: Vec<Vec<u8>> = ["a", "b", "-", ",", " ", "]", "A", "", "ab", ", c", "b]", "x,"]
                 .iter().map(|s| s.as_bytes().to_vec()).collect();
             let g = TidGrammar::new(2).unwrap();
-            let none = BTreeSet::new();
+            let none = ItemRules::default();
             let cursor = g.advance(&Cursor::at(State::Open), after.as_bytes(), &none).unwrap();
             let mask = g.mask(&cursor, &vocab, &none);
             let mut want: Option<(usize, f32)> = None;

@@ -6,27 +6,29 @@
 //!
 //! ```text
 //! tid  = "[" term ( ", " term ){N-1} "]"
-//! term = word ( "-" word ){0,2}    at most `max_term_bytes` bytes
+//! term = word ( "-" word )?    at most `max_term_bytes` bytes
 //! word = [a-z0-9]+
 //! ```
 //!
-//! Three words at most, because a small model left free strings category paths into one
-//! term (`hair-care-styling-accessories-cl…`) until the byte limit cuts it.
+//! Two words at most: the paper's reference TIDs average 1.18 words per term, and a small
+//! model left free strings category paths into one term (`hair-care-styling-accessories-cl…`)
+//! until the byte limit cuts it.
 //!
 //! Terms are ASCII: upper case, spaces and `_` would be rewritten by the normaliser (so two
-//! different texts would be one term, and the collision rules below would compare the wrong
-//! thing), and other characters would need multi-byte UTF-8 checks for little gain.
+//! different texts would be one term, and the rules below would compare the wrong thing),
+//! and other characters would need multi-byte UTF-8 checks for little gain.
 //!
 //! [`Cursor`] adds what one generation needs beyond the automaton's state: the terms
-//! written so far (a term may not repeat an earlier one of the same TID — the small model
-//! otherwise writes `[hair-care, hair-care, …]`), the text of the term being written (to
-//! refuse a finished TID whose last term is forbidden, which is how collisions are
-//! regenerated) and how many tokens it took (capped, so that a model that keeps writing
-//! one term still ends it).
-
-use std::collections::BTreeSet;
+//! written so far and the term being written, so that the rules of [`super::rules`] hold
+//! as each word ends (no word twice in a TID, digits only in words of the item's own text,
+//! no function words, a barred last term when a collision is regenerated), and how many
+//! tokens the term took (capped, so that a model that keeps writing one term still ends
+//! it). A token is only allowed when the TID can still be finished after it, so the rules
+//! never leave generation without a token to choose.
 
 use grlm::tid::{MAX_TERM_BYTES, MAX_TID_LEN};
+
+use super::rules::{self, ItemRules};
 
 /// The longest term generation may write, in bytes. Real TID terms are under 30 bytes; the
 /// engine's own limit is [`MAX_TERM_BYTES`].
@@ -37,7 +39,7 @@ pub const MAX_GENERATED_TERM_BYTES: usize = 32;
 pub const MAX_TOKENS_PER_TERM: usize = 12;
 
 /// The most `-`-joined words in one term.
-pub const MAX_WORDS_PER_TERM: usize = 3;
+pub const MAX_WORDS_PER_TERM: usize = 2;
 
 /// Where the automaton stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -192,7 +194,7 @@ pub fn exercise(data: &[u8]) -> bool {
 
 /// One generation in progress: the automaton's state, the terms written, the term being
 /// written and the tokens it took so far.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Cursor {
     /// The automaton's state.
     pub state: State,
@@ -220,47 +222,85 @@ impl Cursor {
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
-}
 
-/// Where a token's bytes leave a cursor, without allocating for the common token: the
-/// state, the offset in the token where the current term began (`None` when it began in
-/// an earlier token), whether the token wrote bytes of the term it ends in, and the terms
-/// it finished (start in the token or `None` for the cursor's term, end in the token).
-struct Walk {
-    state: State,
-    term_start: Option<usize>,
-    wrote_term: bool,
-    finished: Vec<(Option<usize>, usize)>,
-}
-
-/// Whether `head` followed by `tail` spells `f`.
-fn spells(f: &[u8], head: &[u8], tail: &[u8]) -> bool {
-    f.len() == head.len() + tail.len() && f.starts_with(head) && &f[head.len()..] == tail
-}
-
-impl TidGrammar {
-    /// Whether the term `head` + `tail` may not end here: it repeats an earlier term of the
-    /// TID (of the cursor's, or `finished` in this token) or, as the last term, a forbidden
-    /// one.
-    fn refused(
-        &self,
-        cursor: &Cursor,
-        bytes: &[u8],
-        finished: &[(Option<usize>, usize)],
-        term: (&[u8], &[u8]),
-        last: bool,
-        forbidden_last: &BTreeSet<String>,
-    ) -> bool {
-        let (head, tail) = term;
-        cursor.terms.iter().any(|t| spells(t, head, tail))
-            || finished.iter().any(|&(s, e)| match s {
-                Some(s) => spells(&bytes[s..e], head, tail),
-                None => spells(&[&cursor.term[..], &bytes[..e]].concat(), head, tail),
-            })
-            || last && forbidden_last.iter().any(|f| spells(f.as_bytes(), head, tail))
+    /// The word being written: the current term's bytes after its last `-`.
+    fn word(&self) -> &[u8] {
+        let start = self.term.iter().rposition(|&b| b == b'-').map_or(0, |i| i + 1);
+        &self.term[start..]
     }
 
-    fn walk(&self, cursor: &Cursor, bytes: &[u8], forbidden_last: &BTreeSet<String>) -> Option<Walk> {
+    /// Every word written before the current one: those of the finished terms, then the
+    /// current term's earlier words.
+    fn earlier_words(&self) -> impl Iterator<Item = &[u8]> {
+        let head = &self.term[..self.term.len() - self.word().len()];
+        self.terms
+            .iter()
+            .flat_map(|t| t.split(|&b| b == b'-'))
+            .chain(head.split(|&b| b == b'-').filter(|w| !w.is_empty()))
+    }
+}
+
+/// The bytes [`TidGrammar::finishable`] tries, in this order: ending a term first, so that
+/// the search for a way to finish is short.
+const FINISH_BYTES: &[u8] = b"],  abcdefghijklmnopqrstuvwxyz-0123456789";
+
+/// Cursors [`TidGrammar::finishable`] may visit before it gives up and says yes: far more
+/// than any real search takes (a few dozen), a bound on a pathological one.
+const FINISH_BUDGET: usize = 20_000;
+
+impl TidGrammar {
+    /// Whether the current word of `cursor` may end here ([`rules::word_may_end`]).
+    fn word_may_end(&self, cursor: &Cursor, rules: &ItemRules) -> bool {
+        rules::word_may_end(cursor.word(), cursor.earlier_words(), rules).is_ok()
+    }
+
+    /// Whether the current term of `cursor`, term `index`, may end here: its last word
+    /// may, and as the TID's last term it is not barred.
+    fn term_may_end(&self, cursor: &Cursor, index: usize, rules: &ItemRules) -> bool {
+        self.word_may_end(cursor, rules)
+            && (index + 1 < self.terms
+                || !std::str::from_utf8(&cursor.term).is_ok_and(|t| rules.forbidden_last.contains(t)))
+    }
+
+    /// Moves `cursor` over one byte, or says the format or a rule refuses it there.
+    fn step_cursor(&self, cursor: &mut Cursor, byte: u8, rules: &ItemRules) -> bool {
+        let Some(next) = self.step(cursor.state, byte) else {
+            return false;
+        };
+        match (cursor.state, next) {
+            (State::InTerm { index, .. }, State::Separator { .. } | State::Done) => {
+                if !self.term_may_end(cursor, index, rules) {
+                    return false;
+                }
+                cursor.terms.push(std::mem::take(&mut cursor.term));
+            }
+            (State::InTerm { .. }, State::InTerm { dash: true, .. }) => {
+                if !self.word_may_end(cursor, rules) {
+                    return false;
+                }
+                cursor.term.push(byte);
+            }
+            (_, State::InTerm { index, len, .. }) => {
+                cursor.term.push(byte);
+                let word = cursor.word();
+                let room = self.max_term_bytes - (len - word.len());
+                if word.iter().any(u8::is_ascii_digit) && !rules.number_prefix(word, room) {
+                    return false;
+                }
+                // A term at the length limit can only end: refuse now what could not end then.
+                if len == self.max_term_bytes && !self.term_may_end(cursor, index, rules) {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        cursor.state = next;
+        true
+    }
+
+    /// The cursor after a token of `bytes` under the format and the rules alone, not yet
+    /// asking whether the TID can still be finished.
+    fn walk(&self, cursor: &Cursor, bytes: &[u8], rules: &ItemRules) -> Option<Cursor> {
         if bytes.is_empty() {
             // Control tokens spell nothing; end of generation is decided by `]`, not by them.
             return None;
@@ -269,116 +309,80 @@ impl TidGrammar {
             // Past the cap a term must end — unless ending it is refused, where it must go on.
             if cursor.term_tokens >= MAX_TOKENS_PER_TERM
                 && (is_word_byte(bytes[0]) || bytes[0] == b'-')
-                && !self.refused(
-                    cursor,
-                    bytes,
-                    &[],
-                    (&cursor.term, &[]),
-                    index + 1 == self.terms,
-                    forbidden_last,
-                )
+                && self.term_may_end(cursor, index, rules)
             {
                 return None;
             }
         }
-        let mut state = cursor.state;
-        let mut term_start = None;
-        let mut wrote_term = false;
-        let mut finished: Vec<(Option<usize>, usize)> = Vec::new();
-        for (i, &b) in bytes.iter().enumerate() {
-            let next = self.step(state, b)?;
-            let (ends, full) = match (state, next) {
-                (State::InTerm { .. }, State::Separator { .. } | State::Done) => (Some(i), false),
-                // A term at the length limit can only end: refuse now what could not end then.
-                (_, State::InTerm { len, .. }) if len == self.max_term_bytes => (Some(i + 1), true),
-                _ => (None, false),
-            };
-            if let Some(end) = ends {
-                let term: (&[u8], &[u8]) = match term_start {
-                    Some(start) => (&[], &bytes[start..end]),
-                    None => (&cursor.term, &bytes[..end]),
-                };
-                let last = match next {
-                    State::InTerm { index, .. } => index + 1 == self.terms,
-                    other => other == State::Done,
-                };
-                if self.refused(cursor, bytes, &finished, term, last, forbidden_last) {
-                    return None;
-                }
-                if !full {
-                    finished.push((term_start, i));
-                }
+        let mut next = cursor.clone();
+        // Whether a term began inside the token, and whether the token then wrote into it.
+        let (mut began, mut wrote) = (false, false);
+        for &byte in bytes {
+            if !self.step_cursor(&mut next, byte, rules) {
+                return None;
             }
-            match next {
-                State::TermStart { .. } => {
-                    term_start = Some(i + 1);
-                    wrote_term = false;
-                }
-                State::InTerm { .. } => wrote_term = true,
+            match next.state {
+                State::TermStart { .. } => (began, wrote) = (true, false),
+                State::InTerm { .. } => wrote = true,
                 _ => {}
             }
-            state = next;
         }
-        Some(Walk {
-            state,
-            term_start,
-            wrote_term,
-            finished,
-        })
-    }
-
-    /// Whether a token of `bytes` may follow `cursor`: every byte is in the format, no term
-    /// repeats an earlier one of the TID, the TID is not finished with a last term in
-    /// `forbidden_last`, and a term past [`MAX_TOKENS_PER_TERM`] tokens is not continued.
-    pub fn allows(&self, cursor: &Cursor, bytes: &[u8], forbidden_last: &BTreeSet<String>) -> bool {
-        self.walk(cursor, bytes, forbidden_last).is_some()
-    }
-
-    /// The cursor after a token of `bytes`, or `None` when [`TidGrammar::allows`] refuses it.
-    pub fn advance(&self, cursor: &Cursor, bytes: &[u8], forbidden_last: &BTreeSet<String>) -> Option<Cursor> {
-        let walk = self.walk(cursor, bytes, forbidden_last)?;
-        let mut terms = cursor.terms.clone();
-        for &(start, end) in &walk.finished {
-            terms.push(match start {
-                Some(s) => bytes[s..end].to_vec(),
-                None => [&cursor.term[..], &bytes[..end]].concat(),
-            });
-        }
-        let in_term = matches!(walk.state, State::InTerm { .. });
-        let (term, term_tokens) = match (walk.term_start, in_term) {
-            (_, false) => (Vec::new(), 0),
-            (Some(start), true) => (bytes[start..].to_vec(), usize::from(walk.wrote_term)),
-            (None, true) => {
-                let mut term = cursor.term.clone();
-                term.extend_from_slice(bytes);
-                (term, cursor.term_tokens + 1)
-            }
+        next.term_tokens = match next.state {
+            State::InTerm { .. } if began => usize::from(wrote),
+            State::InTerm { .. } => cursor.term_tokens + 1,
+            _ => 0,
         };
-        Some(Cursor {
-            state: walk.state,
-            terms,
-            term,
-            term_tokens,
+        Some(next)
+    }
+
+    /// Whether single-byte tokens can take `cursor` to a finished TID under `rules`; a
+    /// depth-first search that tries ending the term first. Every vocabulary this runs
+    /// with has a token for each byte of the TID format, so a cursor this accepts never
+    /// leaves generation without a token to choose.
+    fn finishable(&self, cursor: &Cursor, rules: &ItemRules, budget: &mut usize) -> bool {
+        if cursor.is_done() || *budget == 0 {
+            return true;
+        }
+        *budget -= 1;
+        FINISH_BYTES.iter().any(|&b| {
+            self.walk(cursor, &[b], rules)
+                .is_some_and(|next| self.finishable(&next, rules, budget))
         })
+    }
+
+    /// The cursor after a token of `bytes`, or `None` when the token breaks the format or a
+    /// rule ([`super::rules`]) or leaves a TID that can no longer be finished.
+    pub fn advance(&self, cursor: &Cursor, bytes: &[u8], rules: &ItemRules) -> Option<Cursor> {
+        let next = self.walk(cursor, bytes, rules)?;
+        let mut budget = FINISH_BUDGET;
+        self.finishable(&next, rules, &mut budget).then_some(next)
+    }
+
+    /// Whether a token of `bytes` may follow `cursor` ([`TidGrammar::advance`]).
+    pub fn allows(&self, cursor: &Cursor, bytes: &[u8], rules: &ItemRules) -> bool {
+        self.advance(cursor, bytes, rules).is_some()
     }
 
     /// Which tokens of `vocab` (each token's bytes) may follow `cursor`.
-    pub fn mask(&self, cursor: &Cursor, vocab: &[Vec<u8>], forbidden_last: &BTreeSet<String>) -> Vec<bool> {
-        vocab
-            .iter()
-            .map(|bytes| self.allows(cursor, bytes, forbidden_last))
-            .collect()
+    pub fn mask(&self, cursor: &Cursor, vocab: &[Vec<u8>], rules: &ItemRules) -> Vec<bool> {
+        vocab.iter().map(|bytes| self.allows(cursor, bytes, rules)).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use grlm::Tid;
     use proptest::prelude::*;
 
-    fn none() -> BTreeSet<String> {
-        BTreeSet::new()
+    fn none() -> ItemRules {
+        ItemRules::default()
+    }
+
+    fn after(g: &TidGrammar, text: &str, rules: &ItemRules) -> Cursor {
+        g.advance(&Cursor::at(State::Open), text.as_bytes(), rules).unwrap()
     }
 
     #[test]
@@ -386,8 +390,8 @@ mod tests {
         let g = TidGrammar::new(3).unwrap();
         for ok in [
             "[a, b, c]",
-            "[hair-mask, color-lock, 3-in-1]",
-            "[x1, 2y, z-z-z]",
+            "[hair-mask, color-lock, 3-in]",
+            "[x1, 2y, z-z]",
             &format!("[{}, b, c]", "q".repeat(MAX_GENERATED_TERM_BYTES)),
         ] {
             assert!(g.accepts(ok), "{ok:?}");
@@ -413,7 +417,7 @@ mod tests {
             "[-a, b, c]",
             "[a-, b, c]",
             "[a--b, c, d]",
-            "[a-b-c-d, e, f]",
+            "[a-b-c, e, f]",
             "[é, b, c]",
             "[a, b, c]]",
             "[a, 'b', c]",
@@ -429,67 +433,117 @@ mod tests {
     #[test]
     fn a_forbidden_last_term_cannot_be_finished_but_can_be_extended() {
         let g = TidGrammar::new(2).unwrap();
-        let forbidden: BTreeSet<String> = ["mask".to_owned()].into();
-        let start = g.advance(&Cursor::at(State::Open), b"[hair, ma", &forbidden).unwrap();
+        let forbidden = none().with_forbidden_last(["mask".to_owned()].into());
+        let start = after(&g, "[hair, ma", &forbidden);
         assert_eq!(start.term, b"ma");
         assert!(!g.allows(&start, b"sk]", &forbidden));
         assert!(g.allows(&start, b"sk]", &none()));
         let masked = g.advance(&start, b"sk", &forbidden).unwrap();
         assert!(!g.allows(&masked, b"]", &forbidden));
-        assert!(g.allows(&masked, b"s]", &forbidden));
+        assert!(g.allows(&masked, b"er]", &forbidden));
         assert!(g.allows(&masked, b"-x]", &forbidden));
         // A term that began inside the token is checked too.
-        let mid = g.advance(&Cursor::at(State::Open), b"[hair,", &forbidden).unwrap();
+        let mid = after(&g, "[hair,", &forbidden);
         assert!(!g.allows(&mid, b" mask]", &forbidden));
-        assert!(g.allows(&mid, b" masks]", &forbidden));
+        assert!(g.allows(&mid, b" maskx]", &forbidden));
         // Only the last term is constrained.
-        let first = g.advance(&Cursor::at(State::Open), b"[", &forbidden).unwrap();
+        let first = after(&g, "[", &forbidden);
         assert!(g.allows(&first, b"mask,", &forbidden));
     }
 
     #[test]
-    fn a_term_cannot_repeat_an_earlier_one() {
+    fn no_word_is_written_twice_in_one_tid() {
         let g = TidGrammar::new(3).unwrap();
-        let c = g.advance(&Cursor::at(State::Open), b"[hair, ha", &none()).unwrap();
+        let c = after(&g, "[hair, ha", &none());
         assert_eq!(c.terms, vec![b"hair".to_vec()]);
-        assert!(!g.allows(&c, b"ir,", &none()));
-        assert!(g.allows(&c, b"irs,", &none()));
-        let start = g.advance(&Cursor::at(State::Open), b"[", &none()).unwrap();
-        assert!(!g.allows(&start, b"a, a,", &none()));
-        assert!(!g.allows(&start, b"a, b, a]", &none()));
-        let done = g.advance(&start, b"a, b, c]", &none()).unwrap();
+        assert!(!g.allows(&c, b"ir,", &none()), "a repeated term");
+        assert!(!g.allows(&c, b"irs,", &none()), "a plural of an earlier word");
+        assert!(g.allows(&c, b"iry,", &none()));
+        let start = after(&g, "[", &none());
+        assert!(!g.allows(&start, b"x, x,", &none()));
+        assert!(!g.allows(&start, b"x, y, x]", &none()));
+        assert!(g.allows(&start, b"comedy-relief, comedy", &none()), "a word still being written may yet differ");
+        assert!(!g.allows(&start, b"comedy-relief, relief-film,", &none()), "an extended term");
+        assert!(!g.allows(&start, b"children, childrens,", &none()));
+        assert!(!g.allows(&start, b"war-war,", &none()), "a word twice in a term");
+        let done = g.advance(&start, b"x, y, z]", &none()).unwrap();
         assert!(done.is_done());
-        assert_eq!(done.terms, [&b"a"[..], b"b", b"c"]);
-        let words = g.advance(&start, b"a-b-c", &none()).unwrap();
-        assert!(!g.allows(&words, b"-", &none()), "a fourth word");
+        assert_eq!(done.terms, [&b"x"[..], b"y", b"z"]);
+        let words = g.advance(&start, b"x-y", &none()).unwrap();
+        assert!(!g.allows(&words, b"-", &none()), "a third word");
+    }
+
+    #[test]
+    fn digits_only_in_words_of_the_items_text() {
+        let g = TidGrammar::new(3).unwrap();
+        let rules = ItemRules::for_text("Crimson Tide (1995), SPF15");
+        let start = after(&g, "[", &rules);
+        assert!(g.allows(&start, b"1995, drama, spf15]", &rules));
+        assert!(!g.allows(&start, b"drama1995,", &rules), "a year glued to a word");
+        assert!(!g.allows(&start, b"drama1", &rules), "no word of the text begins so");
+        assert!(!g.allows(&start, b"199,", &rules), "part of a number");
+        assert!(!g.allows(&start, b"1996", &rules));
+        assert!(g.allows(&start, b"drama-199", &rules), "on its way to 1995");
+        assert!(!g.allows(&after(&g, "[", &none()), b"1", &none()), "no text, no digits");
+    }
+
+    #[test]
+    fn function_words_are_not_words_of_a_term() {
+        let g = TidGrammar::new(2).unwrap();
+        let start = after(&g, "[", &none());
+        for refused in ["the-", "the,", "drama-of,", "a,", "in-"] {
+            assert!(!g.allows(&start, refused.as_bytes(), &none()), "{refused}");
+        }
+        for allowed in ["theater,", "ofx-", "them-all,"] {
+            assert!(g.allows(&start, allowed.as_bytes(), &none()), "{allowed}");
+        }
     }
 
     #[test]
     fn a_long_term_must_end_after_the_token_cap() {
         let g = TidGrammar::new(2).unwrap();
-        let mut c = g.advance(&Cursor::at(State::Open), b"[", &none()).unwrap();
+        let mut c = after(&g, "[", &none());
         for _ in 0..MAX_TOKENS_PER_TERM {
-            c = g.advance(&c, b"a", &none()).unwrap();
+            c = g.advance(&c, b"b", &none()).unwrap();
         }
         assert_eq!(c.term_tokens, MAX_TOKENS_PER_TERM);
-        assert!(!g.allows(&c, b"a", &none()));
+        assert!(!g.allows(&c, b"b", &none()));
         assert!(g.allows(&c, b",", &none()));
         let dashed = g.advance(&c, b"-", &none());
         assert!(dashed.is_none(), "a dash continues the term");
-        let next = g.advance(&c, b", b", &none()).unwrap();
-        assert_eq!((next.term.as_slice(), next.term_tokens), (&b"b"[..], 1));
+        let next = g.advance(&c, b", c", &none()).unwrap();
+        assert_eq!((next.term.as_slice(), next.term_tokens), (&b"c"[..], 1));
     }
 
-    /// A vocabulary with every single byte the format needs and some longer pieces.
+    #[test]
+    fn a_term_that_cannot_end_goes_on_past_the_cap() {
+        let g = TidGrammar::new(2).unwrap();
+        let forbidden = none().with_forbidden_last([("b".repeat(MAX_TOKENS_PER_TERM))].into());
+        let mut c = after(&g, "[x, ", &forbidden);
+        for _ in 0..MAX_TOKENS_PER_TERM {
+            c = g.advance(&c, b"b", &forbidden).unwrap();
+        }
+        assert!(!g.allows(&c, b"]", &forbidden));
+        assert!(g.allows(&c, b"b", &forbidden));
+    }
+
+    /// Every byte a TID may hold, as single-byte tokens (the vocabularies generation runs
+    /// with have them), and longer random pieces.
     fn vocab_strategy() -> impl Strategy<Value = Vec<Vec<u8>>> {
-        let alphabet: Vec<u8> = b"ab9-, ][A_\n".to_vec();
+        let alphabet: Vec<u8> = b"ab9s-, ][A_\n".to_vec();
         let piece = prop::collection::vec(prop::sample::select(alphabet), 1..6);
         prop::collection::vec(piece, 0..40).prop_map(|mut extra| {
-            let mut vocab: Vec<Vec<u8>> = b"ab9-, ][".iter().map(|&b| vec![b]).collect();
+            let mut vocab: Vec<Vec<u8>> = FINISH_BYTES.iter().map(|&b| vec![b]).collect();
             vocab.push(Vec::new());
             vocab.append(&mut extra);
             vocab
         })
+    }
+
+    /// A term of words that tempt the rules: repeats, plurals, function words, digits.
+    fn term_strategy() -> impl Strategy<Value = String> {
+        let word = prop::sample::select(vec!["a", "the", "b", "bs", "ab", "9", "a9", "99", "s", "bab"]);
+        prop::collection::vec(word, 1..4).prop_map(|w| w.join("-"))
     }
 
     proptest! {
@@ -509,27 +563,53 @@ mod tests {
             prop_assert_eq!(g.accepts(&text), engine.is_some());
         }
 
+        /// Written as one token, a whole TID is allowed exactly when it is in the format
+        /// and keeps every rule ([`rules::check`]); written byte by byte, every byte is
+        /// allowed then too, so the rules checked word by word are the rules.
+        #[test]
+        fn the_grammar_enforces_exactly_the_rules(
+            terms in prop::collection::vec(term_strategy(), 1..4),
+            text in prop::sample::select(vec!["", "a9 99", "9", "99 bab9"]),
+            forbid in prop::collection::btree_set(term_strategy(), 0..3),
+        ) {
+            let g = TidGrammar::with_max_term_bytes(terms.len(), 10).unwrap();
+            let rules = ItemRules::for_text(text).with_forbidden_last(forbid);
+            let tid = format!("[{}]", terms.join(", "));
+            let keeps = g.accepts(&tid) && rules::check(&terms, &rules).is_ok();
+            let start = Cursor::at(State::Open);
+            prop_assert_eq!(g.allows(&start, tid.as_bytes(), &rules), keeps, "{}", tid);
+            if keeps {
+                let mut c = start;
+                for b in tid.bytes() {
+                    c = g.advance(&c, &[b], &rules).unwrap();
+                }
+                prop_assert!(c.is_done());
+            }
+        }
+
         /// Whatever allowed tokens are picked, generation ends, within its bound, in a TID of
-        /// exactly N normalised terms whose last term is not forbidden.
+        /// exactly N normalised terms that keeps every rule.
         #[test]
         fn every_allowed_token_path_ends_in_a_tid(
             vocab in vocab_strategy(),
             picks in prop::collection::vec(any::<prop::sample::Index>(), 400),
             n in 1usize..5,
-            forbid in prop::collection::btree_set("[ab9]{1,3}", 0..4),
+            text in prop::sample::select(vec!["", "a9 99 9", "b9b"]),
+            forbid in prop::collection::btree_set("[ab9s]{1,3}", 0..4),
         ) {
             let g = TidGrammar::with_max_term_bytes(n, 6).unwrap();
-            let mut cursor = g.advance(&Cursor::at(State::Open), b"[", &forbid).unwrap();
+            let rules = ItemRules::for_text(text).with_forbidden_last(forbid.iter().cloned().collect::<BTreeSet<_>>());
+            let mut cursor = g.advance(&Cursor::at(State::Open), b"[", &rules).unwrap();
             let mut text = b"[".to_vec();
             for (step, pick) in picks.iter().enumerate() {
                 if cursor.is_done() {
                     break;
                 }
-                let allowed: Vec<usize> = g.mask(&cursor, &vocab, &forbid)
+                let allowed: Vec<usize> = g.mask(&cursor, &vocab, &rules)
                     .iter().enumerate().filter(|(_, ok)| **ok).map(|(i, _)| i).collect();
                 prop_assert!(!allowed.is_empty(), "stuck after {:?}", String::from_utf8_lossy(&text));
                 let token = &vocab[allowed[pick.index(allowed.len())]];
-                cursor = g.advance(&cursor, token, &forbid).unwrap();
+                cursor = g.advance(&cursor, token, &rules).unwrap();
                 text.extend_from_slice(token);
                 prop_assert!(step < 2 + n * 8, "no end in sight");
             }
@@ -538,9 +618,8 @@ mod tests {
             let tid = Tid::parse(&text, Some(n)).unwrap();
             prop_assert_eq!(tid.to_string(), text.clone());
             prop_assert!(tid.terms().iter().all(|t| !t.as_str().is_empty() && t.as_str().len() <= 6));
-            prop_assert!(!forbid.contains(tid.terms()[n - 1].as_str()));
-            let distinct: BTreeSet<&str> = tid.terms().iter().map(|t| t.as_str()).collect();
-            prop_assert_eq!(distinct.len(), n, "a term repeats in {}", text);
+            let terms: Vec<&str> = tid.terms().iter().map(|t| t.as_str()).collect();
+            prop_assert_eq!(rules::check(&terms, &rules), Ok(()), "{}", text);
             prop_assert_eq!(cursor.terms.len(), n);
         }
     }

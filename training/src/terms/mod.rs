@@ -37,6 +37,7 @@ pub mod grammar;
 pub mod neighbors;
 pub mod partial;
 pub mod resolve;
+pub mod rules;
 pub mod run;
 pub mod stats;
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! The last resorts of collision resolution, after regenerating the last term has not made
-//! an item's TID unique: a distinguishing word of the item's own text as the last term, and
-//! failing that a numeric suffix on the last term (which always succeeds).
+//! an item's TID unique: a distinguishing word of the item's own text as the last term (or
+//! two adjacent ones), and failing that a numeric suffix on the last term (which always
+//! succeeds).
 //!
-//! Both keep the first N−1 terms, like regeneration, so an item only ever differs from the
-//! TID it collided with in its distinctive point.
+//! All keep the first N−1 terms, like regeneration, so an item only ever differs from the
+//! TID it collided with in its distinctive point. Words of the item's text keep the rules
+//! of [`super::rules`]; the numeric suffix is the one output that breaks them (a digit the
+//! text may not have), which is why it comes last and is counted.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -12,6 +15,7 @@ use grlm::Tid;
 use serde::{Deserialize, Serialize};
 
 use super::grammar::MAX_GENERATED_TERM_BYTES;
+use super::rules::{self, ItemRules};
 
 /// How an item's TID became unique.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,14 +85,18 @@ fn with_last(tid: &Tid, last: &str) -> Option<Tid> {
     Tid::from_terms(terms).ok().filter(|t| t.len() == n)
 }
 
-/// The TIDs the own-text step tries, in order: each of [`own_words`] of `text` that is
-/// not already a term of `tid`, as its last term.
-pub fn own_text_candidates(tid: &Tid, text: &str) -> Vec<Tid> {
-    own_words(text)
-        .iter()
-        .filter(|w| tid.terms().iter().all(|t| t.as_str() != w.as_str()))
-        .filter_map(|w| with_last(tid, w))
-        .collect()
+/// The TIDs the own-text step tries, in order, as `tid`'s last term: each of [`own_words`]
+/// of `text`, then each two of them that follow each other (`moroccan-oil`), where the
+/// TID keeps the rules ([`rules::check`]).
+pub fn own_text_candidates<'a>(tid: &'a Tid, text: &str) -> impl Iterator<Item = Tid> + 'a {
+    let rules = ItemRules::for_text(text);
+    let words = own_words(text);
+    let pairs: Vec<String> = words.windows(2).map(|w| format!("{}-{}", w[0], w[1])).collect();
+    words
+        .into_iter()
+        .chain(pairs)
+        .filter_map(|w| with_last(tid, &w))
+        .filter(move |t| rules::check(t.terms(), &rules).is_ok())
 }
 
 /// `tid` with `-k` appended to its last term (the term cut first where it would not fit).
@@ -142,7 +150,7 @@ impl Assigned {
     /// The first free TID of the fallbacks for `tid` (a taken TID) and the path that gave
     /// it: a word of `text`, else the lowest free numeric suffix.
     pub fn fallback(&self, tid: &Tid, text: &str) -> (Tid, Resolved) {
-        if let Some(own) = own_text_candidates(tid, text).into_iter().find(|t| !self.is_taken(t)) {
+        if let Some(own) = own_text_candidates(tid, text).find(|t| !self.is_taken(t)) {
             return (own, Resolved::OwnText);
         }
         // At most |taken| suffixes are taken, so this ends.
@@ -189,6 +197,13 @@ mod tests {
             ("[shampoo, argan, oil, women, moroccan]", Resolved::OwnText)
         );
         assigned.assign(own);
+        let (pair, path) = assigned.fallback(&base, "Argan Shampoo, Silky Moroccan");
+        assert_eq!(
+            (pair.to_string().as_str(), path),
+            ("[shampoo, argan, oil, women, silky-moroccan]", Resolved::OwnText),
+            "two adjacent words of the text, the first pair that repeats no word"
+        );
+        assigned.assign(pair);
         let (s2, path) = assigned.fallback(&base, "Argan Shampoo, Silky Moroccan");
         assert_eq!(
             (s2.to_string().as_str(), path),

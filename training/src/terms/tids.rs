@@ -40,9 +40,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::endpoint::{self, Endpoint};
-use super::generate::{Generator, GeneratorParams};
+use super::generate::{Generator, GeneratorParams, ItemPrompt};
 use super::partial::{partial_path, PartialFile, Record};
 use super::resolve::{Assigned, Resolved};
+use super::rules::ItemRules;
 use super::run::{read_items, ItemText};
 use super::{ItemLines, TermsError};
 
@@ -418,7 +419,7 @@ impl Writer {
                 let limit = generator.max_prompt_tokens();
                 let mut prompts = Vec::with_capacity(range.len());
                 for i in range {
-                    prompts.push(item_prompt(
+                    let tokens = item_prompt(
                         items,
                         &neighbors[i],
                         tids,
@@ -429,7 +430,11 @@ impl Writer {
                             let tokens = generator.tokenize(text);
                             (tokens.len() <= limit).then_some(tokens)
                         },
-                    )?);
+                    )?;
+                    prompts.push(ItemPrompt {
+                        tokens,
+                        rules: ItemRules::for_text(&items[i].text),
+                    });
                 }
                 let first = generator.generate(&prompts)?;
                 resolve_group(group, first, assigned, &mut |requests, _| {
@@ -440,9 +445,10 @@ impl Writer {
                 let mut prompts = Vec::with_capacity(range.len());
                 for i in range {
                     let limit = format!("{MAX_PROMPT_BYTES} bytes");
-                    prompts.push(item_prompt(items, &neighbors[i], tids, i, terms, &limit, |text| {
+                    let prompt = item_prompt(items, &neighbors[i], tids, i, terms, &limit, |text| {
                         (text.len() <= MAX_PROMPT_BYTES).then(|| text.to_owned())
-                    })?);
+                    })?;
+                    prompts.push((prompt, ItemRules::for_text(&items[i].text)));
                 }
                 let replies = endpoint.generate(&prompts)?;
                 *requests += replies.iter().map(|r| r.requests).sum::<usize>();
@@ -454,9 +460,14 @@ impl Writer {
                     .collect();
                 let sent = &mut *requests;
                 let mut records = resolve_group(group, first, assigned, &mut |wanted, base| {
-                    let asks: Vec<(&str, &Tid, &BTreeSet<String>)> = wanted
+                    let rules: Vec<ItemRules> = wanted
                         .iter()
-                        .map(|(i, forbidden)| (prompts[*i].as_str(), &base[*i], forbidden))
+                        .map(|(i, forbidden)| prompts[*i].1.clone().with_forbidden_last(forbidden.clone()))
+                        .collect();
+                    let asks: Vec<(&str, &ItemRules, &Tid)> = wanted
+                        .iter()
+                        .zip(&rules)
+                        .map(|((i, _), rules)| (prompts[*i].0.as_str(), rules, &base[*i]))
                         .collect();
                     let replies = endpoint.regenerate(&asks)?;
                     *sent += replies.iter().map(|r| r.requests).sum::<usize>();
