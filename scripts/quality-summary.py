@@ -7,9 +7,11 @@ history reaches ("seen") and on the rest ("unseen").
     scripts/quality-summary.py OUT WEIGHT...
 """
 import json
-import math
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rankstats import gain, hit, mcnemar, mean_interval, wilson  # noqa: E402
 
 out, weights = sys.argv[1], sys.argv[2:]
 
@@ -30,39 +32,6 @@ def ranks(name):
 
 def cell(name, key):
     return f"{load(name)[key]:.4f}" if done(name) else "not run"
-
-
-def hit(rank, k):
-    return rank is not None and rank <= k
-
-
-def gain(rank, k):
-    return 1 / math.log2(rank + 1) if hit(rank, k) else 0.0
-
-
-def wilson(hits, n, z=1.959963984540054):
-    if n == 0:
-        return (0.0, 1.0)
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def mean_interval(values, z=1.959963984540054):
-    n = len(values)
-    mean = sum(values) / n
-    var = max(0.0, sum(v * v for v in values) / n - mean * mean)
-    half = z * math.sqrt(var / n)
-    return mean, max(0.0, mean - half), mean + half
-
-
-def mcnemar(a, b):
-    n = a + b
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(a, b) + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 print(f"# Quality run: {out}\n")

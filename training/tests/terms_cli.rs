@@ -129,12 +129,18 @@ fn every_item_gets_n_normalised_terms_and_a_unique_tid() {
     }
     // Every TID keeps the rules for its item's text, but a numeric suffix (the counted
     // last resort of collision resolution).
-    let texts = grlm_train::terms::run::read_items(&setup.path("items.jsonl"), None).unwrap().items;
+    let texts = grlm_train::terms::run::read_items(&setup.path("items.jsonl"), None)
+        .unwrap()
+        .items;
     for (item, terms, resolved) in &lines {
         let text = &texts.iter().find(|t| u64::from(t.item) == *item).unwrap().text;
         if resolved != "suffix" {
             let rules = grlm_train::terms::rules::ItemRules::for_text(text);
-            assert_eq!(grlm_train::terms::rules::check(terms, &rules), Ok(()), "item {item}: {terms:?}");
+            assert_eq!(
+                grlm_train::terms::rules::check(terms, &rules),
+                Ok(()),
+                "item {item}: {terms:?}"
+            );
         }
     }
     // The file is what `grlm catalog build --tids` reads.
@@ -362,6 +368,16 @@ fn terms_stats_on_a_hand_made_file() {
     assert_eq!(agreement["mean_shared_terms"], 3.5);
     assert_eq!(agreement["exact"], 0.0);
 
+    let ours = &stats["properties"];
+    assert_eq!(ours["tids"], 4);
+    assert_eq!(ours["function_words"], 0.15, "\"a\" in three TIDs");
+    assert_eq!(ours["words_per_term"], 1.05);
+    assert_eq!(ours["breaking_rules"], 0.75);
+    assert_eq!(
+        stats["reference_properties"]["tids"], 2,
+        "the reference's TIDs of items 1 and 3"
+    );
+
     let text = train(&["terms-stats", &t]);
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout);
@@ -381,4 +397,42 @@ fn terms_stats_on_a_hand_made_file() {
     );
     std::fs::write(path("bad.jsonl"), "{\"item\": 1, \"terms\": [\"a\"]}\nnope\n").unwrap();
     fails_with(&train(&["terms-stats", &path("bad.jsonl")]), "bad.jsonl:2: not JSON");
+}
+
+#[test]
+fn terms_stats_measures_what_a_person_would_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    std::fs::write(
+        path("t.jsonl"),
+        "{\"item\": 1, \"terms\": [\"comedy-relief\", \"comedy-relief1996\", \"drama\", \"the-end\", \"x\"]}\n\
+         {\"item\": 2, \"terms\": [\"children\", \"childrens\", \"spf15\", \"toys\", \"y\"]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path("items.jsonl"),
+        "{\"item\": 1, \"title\": \"Comedy Relief (1996)\"}\n{\"item\": 2, \"title\": \"SPF15 toys for children\"}\n",
+    )
+    .unwrap();
+    let stats = ok_json(&train(&[
+        "terms-stats",
+        &path("t.jsonl"),
+        "--items",
+        &path("items.jsonl"),
+        "--json",
+    ]));
+    let p = &stats["properties"];
+    assert_eq!(p["word_reuse"], 1.0, "comedy twice; children and childrens");
+    assert_eq!(p["extends_earlier_term"], 1.0);
+    assert_eq!(p["glued_digits"], 0.2, "relief1996 and spf15");
+    assert_eq!(p["function_words"], 0.1);
+    assert_eq!(p["words_per_term"], 1.3);
+    assert_eq!(p["numbers_not_in_text"], 0.1, "relief1996; spf15 is a word of the text");
+    assert_eq!(p["terms_in_own_text"], 0.5);
+    assert_eq!(p["breaking_rules"], 1.0);
+    let text = String::from_utf8_lossy(&train(&["terms-stats", &path("t.jsonl")]).stdout).into_owned();
+    assert!(
+        text.contains("TIDs repeating a word") && text.contains("100.0%"),
+        "{text}"
+    );
 }

@@ -363,7 +363,9 @@ const PADDING: [&str; grlm::tid::MAX_TID_LEN] = [
 pub fn from_own_text(text: &str, terms: usize) -> Tid {
     let rules = ItemRules::for_text(text);
     let mut words: Vec<String> = Vec::with_capacity(terms);
-    let candidates = own_words(text).into_iter().chain(PADDING.iter().map(|p| (*p).to_owned()));
+    let candidates = own_words(text)
+        .into_iter()
+        .chain(PADDING.iter().map(|p| (*p).to_owned()));
     for word in candidates {
         if words.len() == terms {
             break;
@@ -454,7 +456,11 @@ mod tests {
         let tid = from_own_text("Soap", 3);
         assert_eq!(prompt::target(&tid), "[soap, item, product]");
         let tid = from_own_text("Items: soaps and soap, 2 pack", 4);
-        assert_eq!(prompt::target(&tid), "[items, soaps, product, general]", "a word once, and no padding that repeats one");
+        assert_eq!(
+            prompt::target(&tid),
+            "[items, soaps, product, general]",
+            "a word once, and no padding that repeats one"
+        );
         assert_eq!(from_own_text("", 2).len(), 2);
     }
 

@@ -122,6 +122,11 @@ impl Generator {
         })
     }
 
+    /// Each token's bytes, by token id.
+    pub fn vocab(&self) -> &[Vec<u8>] {
+        &self.vocab
+    }
+
     /// The grammar in force.
     pub fn grammar(&self) -> &TidGrammar {
         &self.grammar

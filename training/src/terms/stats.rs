@@ -1,6 +1,7 @@
 //! `grlm-train terms-stats`: what a TID file looks like — how many distinct terms it uses,
-//! how often items share a TID, whether every TID is valid, how consistent neighbours'
-//! terms are, and how far it agrees with a reference TID file.
+//! how often items share a TID, whether every TID is valid, whether its TIDs read like a
+//! person's ([`Properties`], beside the reference's for the same items), how consistent
+//! neighbours' terms are, and how far it agrees with a reference TID file.
 //!
 //! Shared terms are counted position-free: `[soap, shea]` and `[shea, bar]` share one.
 //! Only valid TIDs (exactly N terms that normalise) enter the term, collision, neighbour
@@ -17,6 +18,7 @@ use grlm::Tid;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::rules::{self, is_function_word, same_word, text_words, word_key, ItemRules};
 use super::run::read_items;
 use super::tids::read_neighbors;
 use super::{ItemLines, TermsError};
@@ -62,6 +64,11 @@ pub struct TermsStats {
     pub unique_terms_per_position: Vec<usize>,
     /// Share of valid items whose TID another item also has.
     pub collision_rate: f64,
+    /// How the valid TIDs read.
+    pub properties: Properties,
+    /// The same for the reference's TIDs of the items valid in both files, with
+    /// `--reference`.
+    pub reference_properties: Option<Properties>,
     /// Coverage of the items file, with `--items`.
     pub coverage: Option<Coverage>,
     /// Neighbour consistency, with `--neighbors`.
@@ -108,6 +115,85 @@ pub struct Agreement {
     pub mean_shared_terms: f64,
     /// Share with exactly the reference's TID.
     pub exact: f64,
+}
+
+/// How a set of TIDs reads: what a person writing TIDs avoids, measured.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Properties {
+    /// TIDs measured.
+    pub tids: usize,
+    /// Share of TIDs in which a word appears twice, across terms or within one
+    /// ([`same_word`]: a plural, a longer form or a respelling counts as the same word).
+    pub word_reuse: f64,
+    /// Share of TIDs with a term that begins with an earlier term of the same TID
+    /// (`comedy-relief`, then `comedy-relief-film` or `comedy-relief1996`).
+    pub extends_earlier_term: f64,
+    /// Share of terms with a word that mixes letters and digits (`thriller1993`, `spf15`).
+    pub glued_digits: f64,
+    /// Share of terms with a function word (`the`, `of`, …) as a word.
+    pub function_words: f64,
+    /// Mean `-`-joined words per term.
+    pub words_per_term: f64,
+    /// With `--items`: share of terms with a word that has digits the item's text does not
+    /// have as a word.
+    pub numbers_not_in_text: Option<f64>,
+    /// With `--items`: share of terms each of whose words is a word of the item's text
+    /// (plural endings ignored).
+    pub terms_in_own_text: Option<f64>,
+    /// With `--items`: share of TIDs that break a rule generation is held to
+    /// ([`super::rules`]).
+    pub breaking_rules: Option<f64>,
+}
+
+/// Measures `tids`; `texts` gives each item's text where known.
+fn properties(tids: &[(u32, &Tid)], texts: Option<&HashMap<u32, &str>>) -> Properties {
+    let (mut reuse, mut extends, mut glued, mut function, mut words, mut terms) = (0, 0, 0, 0, 0, 0);
+    let (mut with_text, mut numbers, mut in_text, mut breaking, mut text_tids) = (0, 0, 0, 0, 0);
+    for &(item, tid) in tids {
+        let list: Vec<&str> = tid.terms().iter().map(|t| t.as_str()).collect();
+        let words_of: Vec<&[u8]> = list.iter().flat_map(|t| t.split('-')).map(str::as_bytes).collect();
+        reuse += usize::from((0..words_of.len()).any(|j| words_of[..j].iter().any(|e| same_word(e, words_of[j]))));
+        extends += usize::from(
+            list.iter()
+                .enumerate()
+                .any(|(j, t)| list[..j].iter().any(|e| t.starts_with(e))),
+        );
+        for term in &list {
+            let split: Vec<&str> = term.split('-').collect();
+            terms += 1;
+            words += split.len();
+            let mixed = |w: &&str| w.bytes().any(|b| b.is_ascii_digit()) && w.bytes().any(|b| b.is_ascii_lowercase());
+            glued += usize::from(split.iter().any(mixed));
+            function += usize::from(split.iter().any(|w| is_function_word(w.as_bytes())));
+        }
+        let Some(text) = texts.and_then(|t| t.get(&item)) else {
+            continue;
+        };
+        let rules = ItemRules::for_text(text);
+        let own: BTreeSet<Vec<u8>> = text_words(text).map(|w| word_key(w.as_bytes())).collect();
+        text_tids += 1;
+        breaking += usize::from(rules::check(&list, &rules).is_err());
+        for term in &list {
+            with_text += 1;
+            numbers += usize::from(
+                term.split('-')
+                    .any(|w| w.bytes().any(|b| b.is_ascii_digit()) && !rules.allows_number(w.as_bytes())),
+            );
+            in_text += usize::from(term.split('-').all(|w| own.contains(&word_key(w.as_bytes()))));
+        }
+    }
+    let measured = texts.is_some();
+    Properties {
+        tids: tids.len(),
+        word_reuse: share(reuse, tids.len()),
+        extends_earlier_term: share(extends, tids.len()),
+        glued_digits: share(glued, terms),
+        function_words: share(function, terms),
+        words_per_term: share(words, terms),
+        numbers_not_in_text: measured.then(|| share(numbers, with_text)),
+        terms_in_own_text: measured.then(|| share(in_text, with_text)),
+        breaking_rules: measured.then(|| share(breaking, text_tids)),
+    }
 }
 
 /// One line of a TID file: the item and its TID when valid.
@@ -181,27 +267,41 @@ pub fn run(args: &StatsArgs) -> Result<TermsStats, TermsError> {
     let colliding: usize = counts.values().filter(|&&c| c > 1).sum();
     let by_item: HashMap<u32, &Tid> = valid.iter().copied().collect();
 
-    let coverage = match &args.items {
-        Some(path) => {
-            let items = read_items(path, None)?.items;
-            let with_tid = items.iter().filter(|i| by_item.contains_key(&i.item)).count();
-            Some(Coverage {
-                items_with_text: items.len(),
-                with_tid,
-                share: share(with_tid, items.len()),
-            })
-        }
+    let items = match &args.items {
+        Some(path) => Some(read_items(path, None)?.items),
         None => None,
     };
+    let texts: Option<HashMap<u32, &str>> = items
+        .as_ref()
+        .map(|items| items.iter().map(|i| (i.item, i.text.as_str())).collect());
+    let coverage = items.as_ref().map(|items| {
+        let with_tid = items.iter().filter(|i| by_item.contains_key(&i.item)).count();
+        Coverage {
+            items_with_text: items.len(),
+            with_tid,
+            share: share(with_tid, items.len()),
+        }
+    });
     let neighbors = match &args.neighbors {
         Some(path) => Some(neighbor_stats(path, &valid)?),
         None => None,
     };
-    let reference = match &args.reference {
-        Some(path) => {
-            let reference = read_entries(path, args.terms)?;
+    let reference_entries = match &args.reference {
+        Some(path) => Some(read_entries(path, args.terms)?),
+        None => None,
+    };
+    let reference_properties = reference_entries.as_ref().map(|reference| {
+        let same_items: Vec<(u32, &Tid)> = reference
+            .iter()
+            .filter(|r| by_item.contains_key(&r.item))
+            .filter_map(|r| Some((r.item, r.tid.as_ref()?)))
+            .collect();
+        properties(&same_items, texts.as_ref())
+    });
+    let reference = match &reference_entries {
+        Some(reference) => {
             let (mut both, mut one, mut three, mut exact, mut total) = (0, 0, 0, 0, 0);
-            for r in &reference {
+            for r in reference {
                 let (Some(want), Some(got)) = (r.tid.as_ref(), by_item.get(&r.item)) else {
                     continue;
                 };
@@ -231,6 +331,8 @@ pub fn run(args: &StatsArgs) -> Result<TermsStats, TermsError> {
         unique_terms: all_terms.len(),
         unique_terms_per_position: per_position.iter().map(BTreeSet::len).collect(),
         collision_rate: share(colliding, valid.len()),
+        properties: properties(&valid, texts.as_ref()),
+        reference_properties,
         coverage,
         neighbors,
         reference,
@@ -273,6 +375,10 @@ pub fn render(stats: &TermsStats) -> String {
         stats.unique_terms_per_position,
         stats.collision_rate * 100.0
     );
+    out.push_str(&render_properties(
+        &stats.properties,
+        stats.reference_properties.as_ref(),
+    ));
     if let Some(c) = &stats.coverage {
         out.push_str(&format!(
             "items with text that have a TID: {}/{} ({:.2}%)\n",
@@ -296,6 +402,47 @@ pub fn render(stats: &TermsStats) -> String {
             r.mean_shared_terms,
             r.exact * 100.0
         ));
+    }
+    out
+}
+
+fn percent(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+fn percent_or_dash(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), percent)
+}
+
+/// The properties as a table, with the reference's beside them when there is one.
+fn render_properties(ours: &Properties, reference: Option<&Properties>) -> String {
+    let rows: [(&str, fn(&Properties) -> String); 8] = [
+        ("TIDs repeating a word", |p| percent(p.word_reuse)),
+        ("TIDs with a term extending an earlier one", |p| {
+            percent(p.extends_earlier_term)
+        }),
+        ("terms gluing digits to letters", |p| percent(p.glued_digits)),
+        ("terms with a function word", |p| percent(p.function_words)),
+        ("words per term", |p| format!("{:.2}", p.words_per_term)),
+        ("terms with digits not in the item's text", |p| {
+            percent_or_dash(p.numbers_not_in_text)
+        }),
+        ("terms found in the item's own text", |p| {
+            percent_or_dash(p.terms_in_own_text)
+        }),
+        ("TIDs breaking a rule", |p| percent_or_dash(p.breaking_rules)),
+    ];
+    let mut out = format!("{:<42} {:>9}", "", "these");
+    if reference.is_some() {
+        out.push_str(&format!(" {:>9}", "reference"));
+    }
+    out.push('\n');
+    for (name, value) in rows {
+        out.push_str(&format!("{name:<42} {:>9}", value(ours)));
+        if let Some(r) = reference {
+            out.push_str(&format!(" {:>9}", value(r)));
+        }
+        out.push('\n');
     }
     out
 }

@@ -43,7 +43,7 @@ use super::endpoint::{self, Endpoint};
 use super::generate::{Generator, GeneratorParams, ItemPrompt};
 use super::partial::{partial_path, PartialFile, Record};
 use super::resolve::{Assigned, Resolved};
-use super::rules::ItemRules;
+use super::rules::{ItemRules, Lexicon};
 use super::run::{read_items, ItemText};
 use super::{ItemLines, TermsError};
 
@@ -110,10 +110,26 @@ pub struct TermsArgs {
     /// flight). Changing it changes the groups, so a resumed run must use the same value.
     #[arg(long, default_value_t = 8)]
     pub parallel: usize,
+    /// Which words a term may use (words with digits always come from the item's own
+    /// text).
+    #[arg(long, value_enum, default_value_t = Words::Catalogue)]
+    pub words: Words,
     /// Stop (with an error) after this many groups of this invocation; for tests of
     /// --resume.
     #[arg(long, hide = true)]
     pub stop_after_groups: Option<usize>,
+}
+
+/// The words a generated term may use ([`Lexicon`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Words {
+    /// Words of the items' text.
+    Catalogue,
+    /// Those and every whole-word token of the backbone's vocabulary.
+    Backbone,
+    /// Any run of letters.
+    Any,
 }
 
 /// Items by how their TID became unique.
@@ -183,7 +199,7 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
     };
 
     let head = term_generation_head(args.terms).text;
-    let mut writer = Writer::open(args, &head)?;
+    let mut writer = Writer::open(args, &head, &items)?;
     let config = run_config(args, items.len(), &writer.identity(), neighbors_crc, &head);
 
     let partial_file = partial_path(&args.out);
@@ -346,12 +362,20 @@ fn generate_groups(
 
 /// Where TIDs are written: the backbone here, or a chat-completions server.
 enum Writer {
-    Local { model: Arc<Model>, generator: Generator },
-    Remote { endpoint: Endpoint, requests: usize },
+    Local {
+        model: Arc<Model>,
+        generator: Generator,
+        /// Every word without digits a term may use, unless any may be (`--words any`).
+        lexicon: Option<Arc<Lexicon>>,
+    },
+    Remote {
+        endpoint: Endpoint,
+        requests: usize,
+    },
 }
 
 impl Writer {
-    fn open(args: &TermsArgs, head: &str) -> Result<Self, TermsError> {
+    fn open(args: &TermsArgs, head: &str, items: &[ItemText]) -> Result<Self, TermsError> {
         if let Some(url) = &args.endpoint {
             if args.parallel > MAX_ENDPOINT_PARALLEL {
                 return Err(TermsError::Usage(format!(
@@ -380,7 +404,17 @@ impl Writer {
                 max_prompt_tokens: MAX_PROMPT_TOKENS,
             },
         )?;
-        Ok(Writer::Local { model, generator })
+        let texts = items.iter().map(|i| i.text.as_str());
+        let lexicon = match args.words {
+            Words::Catalogue => Some(Lexicon::of_vocabulary_and_texts(&[], texts)),
+            Words::Backbone => Some(Lexicon::of_vocabulary_and_texts(generator.vocab(), texts)),
+            Words::Any => None,
+        };
+        Ok(Writer::Local {
+            model,
+            generator,
+            lexicon: lexicon.map(Arc::new),
+        })
     }
 
     /// What wrote the TIDs, for the progress file: a resumed run must use the same.
@@ -415,7 +449,7 @@ impl Writer {
     ) -> Result<Vec<Record>, TermsError> {
         let group = &items[range.clone()];
         match self {
-            Writer::Local { generator, .. } => {
+            Writer::Local { generator, lexicon, .. } => {
                 let limit = generator.max_prompt_tokens();
                 let mut prompts = Vec::with_capacity(range.len());
                 for i in range {
@@ -431,10 +465,12 @@ impl Writer {
                             (tokens.len() <= limit).then_some(tokens)
                         },
                     )?;
-                    prompts.push(ItemPrompt {
-                        tokens,
-                        rules: ItemRules::for_text(&items[i].text),
-                    });
+                    let rules = ItemRules::for_text(&items[i].text);
+                    let rules = match lexicon {
+                        Some(lexicon) => rules.with_lexicon(Arc::clone(lexicon)),
+                        None => rules,
+                    };
+                    prompts.push(ItemPrompt { tokens, rules });
                 }
                 let first = generator.generate(&prompts)?;
                 resolve_group(group, first, assigned, &mut |requests, _| {
@@ -518,6 +554,7 @@ fn run_config(args: &TermsArgs, items: usize, writer: &str, neighbors_crc: Optio
         "k": args.k,
         "model": writer,
         "neighbors": neighbors_crc.map(|c| format!("{c:08x}")),
+        "words": args.words,
         "prompt": format!("{:08x}", crc32fast::hash(prompt.as_bytes())),
     })
 }
