@@ -414,9 +414,12 @@ fn percent_or_dash(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), percent)
 }
 
+/// A row of the properties table: its label and how it shows a value.
+type PropertyRow = (&'static str, fn(&Properties) -> String);
+
 /// The properties as a table, with the reference's beside them when there is one.
 fn render_properties(ours: &Properties, reference: Option<&Properties>) -> String {
-    let rows: [(&str, fn(&Properties) -> String); 8] = [
+    let rows: [PropertyRow; 8] = [
         ("TIDs repeating a word", |p| percent(p.word_reuse)),
         ("TIDs with a term extending an earlier one", |p| {
             percent(p.extends_earlier_term)
