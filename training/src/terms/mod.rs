@@ -17,7 +17,9 @@
 //! And writes the TIDs:
 //!
 //! - [`grammar`]: the TID text form as a byte automaton, which masks the vocabulary so that
-//!   generation can only write exactly N normalised terms.
+//!   generation can only write exactly N normalised terms that keep the rules.
+//! - [`rules`]: what makes a TID one a person would write (no word twice, digits only from
+//!   the item's text, no function words, real words), and the check of a finished TID.
 //! - [`generate`]: greedy constrained decoding of a group of items in parallel sequences of
 //!   one llama.cpp context, and the rewrite of a last term for collisions.
 //! - [`resolve`]: the fallbacks when regeneration cannot make a TID unique.
