@@ -19,10 +19,10 @@
 //!   `drama`. The reference has none at a term's start or end.
 //! - **At most two words per term** ([`super::grammar::MAX_WORDS_PER_TERM`]): the reference
 //!   averages 1.18 words per term and 0.4% of its terms have three.
-//! - **Every word a real word** when a [`Lexicon`] is given (`grlm-train terms` gives one:
-//!   the backbone's whole-word tokens and the words of the catalogue's text). Held to the
-//!   rules above and nothing more, the small model glued words together instead
-//!   (`dramamovies`, `comedygoesbam`) or padded them (`sevenjj`).
+//! - **Every word a real word** when a [`Lexicon`] is given (`grlm-train terms --words`:
+//!   by default the words of the catalogue's text, or those and the backbone's whole-word
+//!   tokens). Held to the rules above and nothing more, the small model glued words
+//!   together instead (`dramamovies`, `comedygoesbam`) or padded them (`sevenjj`).
 //!
 //! A collision's last term may also be barred ([`ItemRules::forbidden_last`]), which is how
 //! a taken TID is written again.
