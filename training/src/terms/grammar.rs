@@ -194,7 +194,7 @@ pub fn exercise(data: &[u8]) -> bool {
 
 /// One generation in progress: the automaton's state, the terms written, the term being
 /// written and the tokens it took so far.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cursor {
     /// The automaton's state.
     pub state: State,
@@ -242,7 +242,7 @@ impl Cursor {
 
 /// The bytes [`TidGrammar::finishable`] tries, in this order: ending a term first, so that
 /// the search for a way to finish is short.
-const FINISH_BYTES: &[u8] = b"],  abcdefghijklmnopqrstuvwxyz-0123456789";
+const FINISH_BYTES: &[u8] = b"], abcdefghijklmnopqrstuvwxyz-0123456789";
 
 /// Cursors [`TidGrammar::finishable`] may visit before it gives up and says yes: far more
 /// than any real search takes (a few dozen), a bound on a pathological one.
