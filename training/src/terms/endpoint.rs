@@ -358,8 +358,8 @@ const PADDING: [&str; grlm::tid::MAX_TID_LEN] = [
 ];
 
 /// A TID of words from an item's own text, for an item whose replies were all invalid: its
-/// first usable words ([`own_words`]) that keep the rules, padded from [`PADDING`] when it
-/// has fewer than N.
+/// first usable words ([`own_words`]) that keep the rules, padded with plain words
+/// (`item`, `product`, …) when it has fewer than N.
 pub fn from_own_text(text: &str, terms: usize) -> Tid {
     let rules = ItemRules::for_text(text);
     let mut words: Vec<String> = Vec::with_capacity(terms);

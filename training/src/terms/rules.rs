@@ -67,7 +67,7 @@ const SHARED_START: usize = 5;
 
 /// Whether two words are one word written twice: their [`word_key`]s are equal, or one
 /// key begins with the other and the shorter has at least three letters (`drama`,
-/// `dramatic`; `war`, `warfare`), or the words begin with the same [`SHARED_START`] letters
+/// `dramatic`; `war`, `warfare`), or the words begin with the same five letters
 /// (`theater`, `theatre`; `fashionable`, `fashioned`).
 pub fn same_word(a: &[u8], b: &[u8]) -> bool {
     let shared = a.iter().zip(b).take_while(|(x, y)| x == y).count();
