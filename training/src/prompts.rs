@@ -21,15 +21,16 @@
 //! The answers are TID lines exactly like a history line without a title, so the tokens
 //! the model learns for a TID are the ones it generates at inference.
 //!
-//! Term generation ([`term_generation`]), which writes an item's TID with the backbone
-//! itself: a fixed head (the order of the terms and two worked examples, one shown here,
-//! shared by every item), then the item's text, its nearest neighbours' text and — once they have one —
-//! their TIDs, and a line asking for exactly N terms that ends where the model writes `[`:
+//! Term generation ([`term_generation_head`], [`term_generation_item`]), which writes an
+//! item's TID with the backbone itself: a fixed head shared by every item (the order of
+//! the terms and worked examples: two built-in ones, one shown here, or the run's own),
+//! then the item's text, its nearest neighbours' text and — once they have one — their
+//! TIDs, and a line asking for exactly N terms that ends where the model writes `[`:
 //! ```text
 //! Term IDs describe a product with lowercase keywords in this order: category, function, features, audience, distinctive point.
 //!
 //! Product: Men's trail running shoes, lightweight and breathable. Categories: Clothing > Shoes > Running
-//! Term ID, 5 keywords (category, function, features, audience, distinctive point): [running-shoes, trail, lightweight, breathable, men]
+//! Term ID, 5 keywords (category, function, features, audience, distinctive point): [running-shoes, trail, lightweight, men, breathable-mesh]
 //!
 //! Product: Raw African Black Soap from Ghana 1 Lb. Categories: Beauty > Bath & Body > Soaps
 //! Similar product: Organic Shea Butter Soap Bar
@@ -142,7 +143,7 @@ pub fn neighbors(anchor: &Tid, neighbors: &[&Tid]) -> PromptAnswer {
     }
 }
 
-/// The first line of a term-generation prompt ([`term_generation`]): what each position of
+/// The first line of a term-generation prompt ([`term_generation_head`]): what each position of
 /// a TID stands for, in the GRLM paper's order.
 pub const TERM_GENERATION_HEADER: &str = "Term IDs describe a product with lowercase keywords in this order: category, function, features, audience, distinctive point.\n";
 
@@ -157,11 +158,12 @@ pub const MAX_TERM_ITEM_CHARS: usize = 240;
 /// neighbour is, and every neighbour costs prompt tokens for every item.
 pub const MAX_TERM_NEIGHBOR_CHARS: usize = 100;
 
-/// Worked examples in the head of every term-generation prompt, as (text, terms). A small
-/// model copies a format from examples far better than from instructions; they come from
-/// other domains than beauty so that their terms are not copied into beauty TIDs.
-/// They keep the rules generation is held to ([`crate::terms::rules`]): a model copies
-/// a repeated word from an example as readily as the format.
+/// The worked examples in the head of every term-generation prompt unless a run gives its
+/// own, as (text, terms). A small model copies a format from examples far better than from
+/// instructions; they come from other domains than beauty so that their terms are not
+/// copied into beauty TIDs. They keep the rules generation is held to
+/// ([`crate::terms::rules`]): a model copies a repeated word from an example as readily as
+/// the format.
 pub const TERM_EXAMPLES: [(&str, [&str; 5]); 2] = [
     (
         "Men's trail running shoes, lightweight and breathable. Categories: Clothing > Shoes > Running",
@@ -172,6 +174,31 @@ pub const TERM_EXAMPLES: [(&str, [&str; 5]); 2] = [
         ["chef-knife", "cutting", "stainless-steel", "home-cooks", "forged-blade"],
     ),
 ];
+
+/// A worked example in the head of a term-generation prompt: an item's text and its TID's
+/// terms, as many as the TIDs being written have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TermExample {
+    /// The item's text (cut to [`MAX_TERM_ITEM_CHARS`] when shown, like the item's own).
+    pub text: String,
+    /// Its terms.
+    pub terms: Vec<String>,
+}
+
+/// [`TERM_EXAMPLES`] cut to `n_terms` terms; none when TIDs are longer than theirs, since a
+/// shorter example would teach the wrong length.
+pub fn default_term_examples(n_terms: usize) -> Vec<TermExample> {
+    if n_terms > TERM_ROLES.len() {
+        return Vec::new();
+    }
+    TERM_EXAMPLES
+        .iter()
+        .map(|(text, terms)| TermExample {
+            text: (*text).to_owned(),
+            terms: terms[..n_terms].iter().map(|t| (*t).to_owned()).collect(),
+        })
+        .collect()
+}
 
 /// A neighbour of the item in a term-generation prompt: its text, and its TID once it has
 /// one.
@@ -198,20 +225,18 @@ pub fn term_generation_ask(n_terms: usize) -> String {
     format!("Term ID, {n_terms} keywords ({}): [", term_roles(n_terms))
 }
 
-/// The head of every term-generation prompt: [`TERM_GENERATION_HEADER`] and the
-/// [`TERM_EXAMPLES`], cut to `n_terms` terms (left out when a TID is longer than theirs,
-/// since a shorter example would teach the wrong length). The same for every item, so a
-/// generator evaluates it once and shares it.
-pub fn term_generation_head(n_terms: usize) -> Segment {
+/// The head of every term-generation prompt: [`TERM_GENERATION_HEADER`] and each example
+/// as a product line and its answered ask line. The same for every item, so a generator
+/// evaluates it once and shares it.
+pub fn term_generation_head(n_terms: usize, examples: &[TermExample]) -> Segment {
     let mut text = TERM_GENERATION_HEADER.to_owned();
-    if n_terms <= TERM_ROLES.len() {
-        for (example, terms) in TERM_EXAMPLES {
-            text.push_str(&format!(
-                "\nProduct: {example}\n{}{}]\n",
-                term_generation_ask(n_terms),
-                terms[..n_terms].join(", ")
-            ));
-        }
+    for example in examples {
+        text.push_str(&format!(
+            "\nProduct: {}\n{}{}]\n",
+            clean_line(&example.text, MAX_TERM_ITEM_CHARS),
+            term_generation_ask(n_terms),
+            example.terms.join(", ")
+        ));
     }
     text.push('\n');
     Segment {
@@ -220,11 +245,11 @@ pub fn term_generation_head(n_terms: usize) -> Segment {
     }
 }
 
-/// The term-generation prompt: the shared head ([`term_generation_head`]), then one segment
-/// with the item's `text`, each neighbour's text and TID (`Similar product: …` and `Its
-/// Term ID: […]`, closest first), and the ask line ([`term_generation_ask`]). The model's
-/// answer continues after the final `[` with the terms and `]`.
-pub fn term_generation(text: &str, neighbors: &[TermNeighbor<'_>], n_terms: usize) -> Vec<Segment> {
+/// An item's part of a term-generation prompt, after the shared head
+/// ([`term_generation_head`]): its `text`, each neighbour's text and TID (`Similar product:
+/// …` and `Its Term ID: […]`, closest first), and the ask line ([`term_generation_ask`]).
+/// The model's answer continues after the final `[` with the terms and `]`.
+pub fn term_generation_item(text: &str, neighbors: &[TermNeighbor<'_>], n_terms: usize) -> Segment {
     let mut item = format!("Product: {}\n", clean_line(text, MAX_TERM_ITEM_CHARS));
     for neighbor in neighbors {
         let shown = clean_line(neighbor.text, MAX_TERM_NEIGHBOR_CHARS);
@@ -237,7 +262,7 @@ pub fn term_generation(text: &str, neighbors: &[TermNeighbor<'_>], n_terms: usiz
         }
     }
     item.push_str(&term_generation_ask(n_terms));
-    vec![term_generation_head(n_terms), plain(item)]
+    plain(item)
 }
 
 /// A segment inside a prompt (never the first).
@@ -350,27 +375,45 @@ mod tests {
             },
             TermNeighbor { text: " ", tid: None },
         ];
-        let made = term_generation("Raw African Black Soap", &neighbors, 5);
-        assert_eq!(made.len(), 2);
-        assert!(made[0].begins_text && !made[1].begins_text);
-        assert_eq!(made[0], term_generation_head(5));
-        assert!(made[0].text.starts_with(TERM_GENERATION_HEADER));
-        assert!(made[0]
+        let item = term_generation_item("Raw African Black Soap", &neighbors, 5);
+        assert!(!item.begins_text);
+        let head = term_generation_head(5, &default_term_examples(5));
+        assert!(head.begins_text);
+        assert!(head.text.starts_with(TERM_GENERATION_HEADER));
+        assert!(head
             .text
             .contains("(category, function, features, audience, distinctive point): [running-shoes, trail, lightweight, men, breathable-mesh]\n"));
         let x = "x".repeat(MAX_TERM_NEIGHBOR_CHARS);
         assert_eq!(
-            made[1].text,
+            item.text,
             format!(
                 "Product: Raw African Black Soap\nSimilar product: Organic Shea Butter Soap Bar\nIts Term ID: [soap, cleanse, shea-butter, natural, organic]\nSimilar product: {x}\nTerm ID, 5 keywords (category, function, features, audience, distinctive point): ["
             )
         );
-        // Another length asks for it, and the examples follow it or step aside.
-        let three = term_generation_head(3).text;
+        // Another length asks for it, and the built-in examples follow it or step aside.
+        let three = term_generation_head(3, &default_term_examples(3)).text;
         assert!(three
             .contains("Term ID, 3 keywords (category, function, features): [chef-knife, cutting, stainless-steel]\n"));
-        assert_eq!(term_generation_head(7).text, format!("{TERM_GENERATION_HEADER}\n"));
+        assert!(default_term_examples(7).is_empty());
+        assert_eq!(term_generation_head(7, &[]).text, format!("{TERM_GENERATION_HEADER}\n"));
         assert!(term_generation_ask(7).contains("distinctive point, then 2 more details): ["));
+    }
+
+    #[test]
+    fn a_runs_own_examples_replace_the_built_in_ones() {
+        let own = [TermExample {
+            text: format!("Argan  Oil\nHair Serum {}", "y".repeat(400)),
+            terms: vec!["hair-serum".into(), "argan".into()],
+        }];
+        let head = term_generation_head(2, &own).text;
+        let y = "y".repeat(MAX_TERM_ITEM_CHARS - "Argan Oil Hair Serum ".len());
+        assert_eq!(
+            head,
+            format!(
+                "{TERM_GENERATION_HEADER}\nProduct: Argan Oil Hair Serum {y}\nTerm ID, 2 keywords (category, function): [hair-serum, argan]\n\n"
+            )
+        );
+        assert!(!head.contains("running-shoes"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use grlm::llm::{Model, ModelParams};
-use grlm_train::prompts::{term_generation, term_generation_head};
+use grlm_train::prompts::{default_term_examples, term_generation_head, term_generation_item};
 use grlm_train::terms::generate::{Generator, GeneratorParams, ItemPrompt};
 use grlm_train::terms::rules::{check, ItemRules, Lexicon};
 use proptest::prelude::*;
@@ -22,7 +22,7 @@ fn generator(dir: &std::path::Path) -> Generator {
     let model = Arc::new(Model::load(common::tiny_model(dir), &ModelParams::default()).unwrap());
     Generator::new(
         &model,
-        &term_generation_head(TERMS).text,
+        &term_generation_head(TERMS, &default_term_examples(TERMS)).text,
         GeneratorParams {
             terms: TERMS,
             parallel: 4,
@@ -87,7 +87,7 @@ proptest! {
         let prompts: Vec<ItemPrompt> = texts
             .iter()
             .map(|text| ItemPrompt {
-                tokens: g.tokenize(&term_generation(text, &[], TERMS)[1].text),
+                tokens: g.tokenize(&term_generation_item(text, &[], TERMS).text),
                 rules: rules_of(text),
             })
             .collect();

@@ -1,7 +1,8 @@
 //! `grlm-train terms` and `grlm-train terms-stats` end to end on the tiny model the engine
 //! writes at test time: every item gets exactly N normalised terms, collisions are resolved
-//! to unique TIDs, a killed run resumes to the same bytes, bad input fails clearly, and the
-//! statistics of a hand-made file come out as computed by hand.
+//! to unique TIDs, a killed run resumes to the same bytes, a run's own worked examples
+//! replace the built-in ones, bad input fails clearly, and the statistics of a hand-made
+//! file come out as computed by hand.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -296,6 +297,45 @@ fn bad_input_fails_naming_file_and_line() {
     );
     fails_with(&setup.terms("o.jsonl", &["--terms", "0"]), "1 to 16 terms");
     assert!(!out.exists(), "no output from a failed run");
+}
+
+#[test]
+fn a_runs_own_examples_replace_the_built_in_ones() {
+    let setup = Setup::new();
+    let examples = setup.path("examples.jsonl");
+    std::fs::write(
+        &examples,
+        concat!(
+            "{\"item\": 102, \"terms\": [\"black-soap\", \"cleanse\", \"african\", \"ghana\", \"natural\"]}\n",
+            "{\"item\": 100, \"terms\": [\"hair-mask\", \"restructuring\", \"citrus\", \"unisex\", \"phyto\"]}\n",
+        ),
+    )
+    .unwrap();
+    let examples = examples.to_str().unwrap();
+    let summary = ok_json(&setup.terms("tids.jsonl", &["--examples", examples]));
+    assert_eq!(summary["items"], 29);
+    let lines = read_tids_output(&setup.path("tids.jsonl"));
+    let unique: HashSet<&Vec<String>> = lines.iter().map(|l| &l.1).collect();
+    assert_eq!((lines.len(), unique.len()), (29, 29));
+
+    // The examples are part of the prompt: a run cannot be resumed with others.
+    fails_with(
+        &setup.terms("part.jsonl", &["--examples", examples, "--stop-after-groups", "1"]),
+        "stopped after 1 groups",
+    );
+    fails_with(&setup.terms("part.jsonl", &["--resume"]), "prompt was");
+
+    let bad = setup.path("bad.jsonl");
+    std::fs::write(&bad, "{\"item\": 5, \"terms\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}\n").unwrap();
+    fails_with(
+        &setup.terms("o.jsonl", &["--examples", bad.to_str().unwrap()]),
+        "bad.jsonl: line 1: item 5 is not in",
+    );
+    fails_with(
+        &setup.terms("o.jsonl", &["--examples", examples, "--terms", "3"]),
+        "TID has 5 terms, expected 3",
+    );
+    assert!(!setup.path("o.jsonl").exists(), "no output from a failed run");
 }
 
 const STATS_TIDS: &str = r#"{"item": 1, "terms": ["a", "b", "c", "d", "e"]}

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::prompts;
+use crate::prompts::{self, TermExample};
 use grlm::prompt;
 use grlm::tid::normalize_term;
 use grlm::Tid;
@@ -87,7 +87,13 @@ pub struct Endpoint {
 impl Endpoint {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080/v1`), asking `model`
     /// for TIDs of `terms` terms.
-    pub fn new(base: &str, model: &str, terms: usize, concurrency: usize) -> Result<Self, TermsError> {
+    pub fn new(
+        base: &str,
+        model: &str,
+        terms: usize,
+        examples: &[TermExample],
+        concurrency: usize,
+    ) -> Result<Self, TermsError> {
         let base = base.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(TermsError::Usage(format!(
@@ -106,7 +112,7 @@ impl Endpoint {
             url: format!("{base}/chat/completions"),
             model: model.to_owned(),
             key: std::env::var(API_KEY_VAR).ok().filter(|k| !k.is_empty()),
-            head: chat_head(terms),
+            head: chat_head(terms, examples),
             grammar: TidGrammar::new(terms).map_err(TermsError::Usage)?,
             concurrency,
         })
@@ -283,19 +289,17 @@ fn chat_turn(prompt: &str) -> &str {
     prompt.trim_end_matches('[').trim_end()
 }
 
-/// The system message and the worked examples as turns (left out when a TID is longer
-/// than theirs, as in the local prompt).
-fn chat_head(terms: usize) -> Vec<Value> {
+/// The system message and the worked examples as turns.
+fn chat_head(terms: usize, examples: &[TermExample]) -> Vec<Value> {
     let mut head = vec![json!({"role": "system", "content": format!(
         "{} Answer with the Term ID only, as [keyword, ...].",
         prompts::TERM_GENERATION_HEADER.trim_end()
     )})];
-    if terms <= prompts::TERM_ROLES.len() {
-        for (text, example) in prompts::TERM_EXAMPLES {
-            let ask = prompts::term_generation_ask(terms);
-            head.push(json!({"role": "user", "content": format!("Product: {text}\n{}", chat_turn(&ask))}));
-            head.push(json!({"role": "assistant", "content": format!("[{}]", example[..terms].join(", "))}));
-        }
+    let ask = prompts::term_generation_ask(terms);
+    for example in examples {
+        let text = prompt::clean_line(&example.text, prompts::MAX_TERM_ITEM_CHARS);
+        head.push(json!({"role": "user", "content": format!("Product: {text}\n{}", chat_turn(&ask))}));
+        head.push(json!({"role": "assistant", "content": format!("[{}]", example.terms.join(", "))}));
     }
     head
 }
@@ -484,16 +488,16 @@ mod tests {
 
     #[test]
     fn bad_urls_and_zero_concurrency_are_usage_errors() {
-        let e = Endpoint::new("localhost:8080/v1", "m", 5, 4).unwrap_err();
+        let e = Endpoint::new("localhost:8080/v1", "m", 5, &[], 4).unwrap_err();
         assert!(e.to_string().contains("http:// or https://"), "{e}");
-        assert!(Endpoint::new("http://127.0.0.1:1/v1", "m", 5, 0).is_err());
-        let ok = Endpoint::new("http://127.0.0.1:1/v1/", "m", 5, 4).unwrap();
+        assert!(Endpoint::new("http://127.0.0.1:1/v1", "m", 5, &[], 0).is_err());
+        let ok = Endpoint::new("http://127.0.0.1:1/v1/", "m", 5, &[], 4).unwrap();
         assert_eq!(ok.url(), "http://127.0.0.1:1/v1/chat/completions");
     }
 
     #[test]
-    fn the_head_shows_the_examples_as_turns_cut_to_n_terms() {
-        let head = chat_head(3);
+    fn the_head_shows_the_examples_as_turns() {
+        let head = chat_head(3, &prompts::default_term_examples(3));
         let roles: Vec<&str> = head.iter().map(|m| m["role"].as_str().unwrap()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "user", "assistant"]);
         assert_eq!(head[2]["content"], "[running-shoes, trail, lightweight]");
@@ -502,7 +506,18 @@ mod tests {
             ask.starts_with("Product: Men's trail") && ask.ends_with("(category, function, features):"),
             "{ask}"
         );
-        assert_eq!(chat_head(7).len(), 1, "examples have 5 terms: none for 7");
+        assert_eq!(chat_head(7, &[]).len(), 1, "only the system message");
+        let own = [TermExample {
+            text: "Argan Oil\nHair   Serum".into(),
+            terms: vec!["hair-serum".into(), "argan".into()],
+        }];
+        let head = chat_head(2, &own);
+        assert_eq!(head.len(), 3);
+        assert_eq!(
+            head[1]["content"],
+            "Product: Argan Oil Hair Serum\nTerm ID, 2 keywords (category, function):"
+        );
+        assert_eq!(head[2]["content"], "[hair-serum, argan]");
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! - [`generate`]: greedy constrained decoding of a group of items in parallel sequences of
 //!   one llama.cpp context, and the rewrite of a last term for collisions.
 //! - [`resolve`]: the fallbacks when regeneration cannot make a TID unique.
+//! - [`examples`]: a run's own worked examples for the prompt (`--examples`), checked.
 //! - [`partial`]: the crash-safe progress file a run resumes from.
 //! - [`tids`]: `grlm-train terms`, the command.
 //! - [`stats`]: `grlm-train terms-stats`, what a TID file looks like.
@@ -34,6 +35,7 @@
 pub mod cache;
 pub mod embed;
 pub mod endpoint;
+pub mod examples;
 pub mod generate;
 pub mod grammar;
 pub mod neighbors;
@@ -106,6 +108,14 @@ pub enum TermsError {
         /// The URL requests go to.
         url: String,
         /// What went wrong (with the server's own message where it gave one).
+        reason: String,
+    },
+    /// The file of worked examples (`--examples`) cannot be used.
+    #[error("{path}: {reason}")]
+    Examples {
+        /// The examples file.
+        path: PathBuf,
+        /// Why.
         reason: String,
     },
     /// The progress file of an interrupted run cannot be continued.

@@ -34,9 +34,9 @@ use std::sync::Arc;
 use super::grammar::MAX_GENERATED_TERM_BYTES;
 
 /// Words that are never a word of a term: they only join or point at other words.
-pub const FUNCTION_WORDS: [&str; 28] = [
-    "a", "an", "and", "are", "at", "by", "for", "from", "in", "is", "it", "its", "of", "on", "or", "our", "that",
-    "the", "their", "them", "these", "they", "this", "those", "to", "with", "you", "your",
+pub const FUNCTION_WORDS: [&str; 31] = [
+    "a", "an", "and", "are", "at", "by", "for", "from", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our",
+    "that", "the", "their", "them", "these", "they", "this", "those", "to", "we", "with", "you", "your",
 ];
 
 /// The form two words are compared in: the word with one plural ending removed

@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::prompts::{term_generation, term_generation_ask, term_generation_head, TermNeighbor};
+use crate::prompts::{
+    default_term_examples, term_generation_ask, term_generation_head, term_generation_item, TermExample, TermNeighbor,
+};
 use grlm::catalog::input::for_each_line;
 use grlm::llm::{Model, ModelParams};
 use grlm::Tid;
@@ -40,6 +42,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::endpoint::{self, Endpoint};
+use super::examples::read_examples;
 use super::generate::{Generator, GeneratorParams, ItemPrompt};
 use super::partial::{partial_path, PartialFile, Record};
 use super::resolve::{Assigned, Resolved};
@@ -114,6 +117,12 @@ pub struct TermsArgs {
     /// text).
     #[arg(long, value_enum, default_value_t = Words::Catalogue)]
     pub words: Words,
+    /// Worked examples for the prompt instead of the built-in ones: a few TIDs written by
+    /// hand for items of `--items`, one `{"item", "terms"}` per line (the output's format;
+    /// at most 8). Each must have `--terms` terms and keep the term rules. The example
+    /// items still get generated TIDs like every other.
+    #[arg(long, value_name = "FILE")]
+    pub examples: Option<PathBuf>,
     /// Stop (with an error) after this many groups of this invocation; for tests of
     /// --resume.
     #[arg(long, hide = true)]
@@ -198,8 +207,12 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
         None => (vec![Vec::new(); items.len()], 0, None),
     };
 
-    let head = term_generation_head(args.terms).text;
-    let mut writer = Writer::open(args, &head, &items)?;
+    let examples = match &args.examples {
+        Some(path) => read_examples(path, &args.items, args.terms)?,
+        None => default_term_examples(args.terms),
+    };
+    let head = term_generation_head(args.terms, &examples).text;
+    let mut writer = Writer::open(args, &head, &examples, &items)?;
     let config = run_config(args, items.len(), &writer.identity(), neighbors_crc, &head);
 
     let partial_file = partial_path(&args.out);
@@ -375,7 +388,7 @@ enum Writer {
 }
 
 impl Writer {
-    fn open(args: &TermsArgs, head: &str, items: &[ItemText]) -> Result<Self, TermsError> {
+    fn open(args: &TermsArgs, head: &str, examples: &[TermExample], items: &[ItemText]) -> Result<Self, TermsError> {
         if let Some(url) = &args.endpoint {
             if args.parallel > MAX_ENDPOINT_PARALLEL {
                 return Err(TermsError::Usage(format!(
@@ -383,7 +396,7 @@ impl Writer {
                     args.parallel
                 )));
             }
-            let endpoint = Endpoint::new(url, &args.endpoint_model, args.terms, args.parallel)?;
+            let endpoint = Endpoint::new(url, &args.endpoint_model, args.terms, examples, args.parallel)?;
             return Ok(Writer::Remote { endpoint, requests: 0 });
         }
         let path = args
@@ -578,8 +591,8 @@ fn item_prompt<T>(
         })
         .collect();
     for keep in (0..=shown.len()).rev() {
-        let segments = term_generation(&items[i].text, &shown[..keep], terms);
-        if let Some(fitted) = fit(&segments[1].text) {
+        let segment = term_generation_item(&items[i].text, &shown[..keep], terms);
+        if let Some(fitted) = fit(&segment.text) {
             return Ok(fitted);
         }
     }
