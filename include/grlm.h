@@ -392,6 +392,12 @@ typedef struct grlm_recommend_params {
      * Share of popularity in the prior, in [0, 1]. Default 0.01.
      */
     double prior_smoothing;
+    /**
+     * κ, finite and >= 0: the prior's weight becomes `λ · ΣT / (ΣT + κ)`, where `ΣT` is
+     * the history window's transition mass, so a history the counts know little about is
+     * left mostly to the model. Default 0: the weight is `λ` whatever the evidence.
+     */
+    double prior_evidence;
 } grlm_recommend_params;
 
 /**

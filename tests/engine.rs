@@ -793,6 +793,7 @@ fn prior_mode_equals_a_brute_force_ranking_of_the_prior() {
                 decay: 1.0,
                 smoothing: 0.3,
                 weight: None,
+                evidence: 0.0,
             },
         ] {
             let request = RecommendParams {
@@ -825,12 +826,19 @@ fn prior_mode_equals_a_brute_force_ranking_of_the_prior() {
 fn fused_search_with_beams_covering_every_tid_equals_brute_force() {
     let engine = &fixture().prior_engine;
     let catalog = engine.catalog();
-    let weight = 1.5;
-    for history in [&HISTORY[..], &[5, 8], &[2, 3]] {
-        let params = with_prior(12 - history.len(), Some(weight));
+    for (history, evidence) in [
+        (&HISTORY[..], 0.0),
+        (&[5, 8], 0.0),
+        (&[2, 3], 0.0),
+        (&HISTORY[..], 1.0),
+        (&[5, 8], 3.0),
+    ] {
+        let mut params = with_prior(12 - history.len(), Some(1.5));
+        params.prior.evidence = evidence;
         let response = prior_session().recommend(history, &params).unwrap();
         let filter = Filter::none().exclude(history.iter().copied());
         let prior = HistoryPrior::new(catalog, history, &filter, &params.prior).unwrap();
+        let weight = 1.5 * evidence_share(prior.transition_total(), evidence);
         // Every eligible item: the LLM's score of its TID, brute force, plus λ ln P.
         let mut expected: Vec<(u32, f64, usize, usize)> = Vec::new();
         for tid in 0..catalog.tid_count() {
@@ -856,6 +864,46 @@ fn fused_search_with_beams_covering_every_tid_equals_brute_force() {
                 e.1
             );
         }
+    }
+}
+
+/// `ΣT / (ΣT + κ)`, or 1 without an evidence scale.
+fn evidence_share(mass: f64, evidence: f64) -> f64 {
+    if evidence == 0.0 {
+        1.0
+    } else {
+        mass / (mass + evidence)
+    }
+}
+
+#[test]
+fn an_evidence_scale_leaves_a_history_without_successors_to_the_model() {
+    let catalog = fixture().prior_engine.catalog();
+    let filter = Filter::none();
+    let scaled = PriorParams {
+        evidence: 2.0,
+        ..PriorParams::default()
+    };
+    // Histories whose one item no counted sequence continues: the prior has no evidence.
+    let lonely: Vec<u32> = (1..=12)
+        .filter(|&h| {
+            let prior = HistoryPrior::new(catalog, &[h], &filter, &scaled).unwrap();
+            prior.transition_total() == 0.0
+        })
+        .collect();
+    assert!(!lonely.is_empty(), "the fixture has an item nothing follows");
+    for h in lonely {
+        let mut params = with_prior(6, Some(4.0));
+        params.prior.evidence = 2.0;
+        let scaled = prior_session().recommend(&[h], &params).unwrap();
+        let alone = prior_session().recommend(&[h], &with_prior(6, Some(0.0))).unwrap();
+        assert_eq!(scored(&scaled), scored(&alone), "history [{h}]");
+        let constant = prior_session().recommend(&[h], &with_prior(6, Some(4.0))).unwrap();
+        assert_ne!(
+            scored(&constant),
+            scored(&alone),
+            "history [{h}]: without κ popularity still weighs"
+        );
     }
 }
 
@@ -944,6 +992,8 @@ fn prior_requests_are_checked() {
         bad(|p| p.decay = 1.01),
         bad(|p| p.smoothing = -0.5),
         bad(|p| p.smoothing = f64::NAN),
+        bad(|p| p.evidence = -1.0),
+        bad(|p| p.evidence = f64::INFINITY),
     ] {
         let request = RecommendParams {
             prior: bad,

@@ -487,8 +487,16 @@ fn swift_binding_covers_the_c_api() {
         header.structs.get("grlm_prior_info").map(Vec::as_slice),
         Some(&["present", "holdout", "users", "transitions", "bytes"].map(String::from)[..])
     );
-    assert!(header.structs["grlm_recommend_params"]
-        .ends_with(&["prior_weight", "prior_window", "prior_decay", "prior_smoothing"].map(String::from)));
+    assert!(header.structs["grlm_recommend_params"].ends_with(
+        &[
+            "prior_weight",
+            "prior_window",
+            "prior_decay",
+            "prior_smoothing",
+            "prior_evidence"
+        ]
+        .map(String::from)
+    ));
     for name in OUT_STRUCTS {
         assert!(
             header.structs.get(name).is_some_and(|f| f.len() >= 4),
@@ -604,6 +612,11 @@ fn checker_reports_each_missing_piece_of_the_prior() {
             "native.prior_smoothing =",
             "let unused =",
             "grlm_recommend_params.prior_smoothing is never set in Swift",
+        ),
+        (
+            "native.prior_evidence =",
+            "let unused =",
+            "grlm_recommend_params.prior_evidence is never set in Swift",
         ),
     ];
     for (present, replacement, problem) in cases {

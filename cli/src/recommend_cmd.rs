@@ -106,6 +106,10 @@ pub struct PriorArgs {
     /// Share of popularity in the prior, in [0, 1].
     #[arg(long, default_value_t = grlm::prior::DEFAULT_SMOOTHING, value_name = "α", allow_negative_numbers = true)]
     pub prior_smoothing: f64,
+    /// Transition mass at which the prior keeps half its weight (λ·ΣT/(ΣT+κ)); 0: a
+    /// constant weight.
+    #[arg(long, default_value_t = grlm::prior::DEFAULT_EVIDENCE, value_name = "κ", allow_negative_numbers = true)]
+    pub prior_evidence: f64,
 }
 
 impl PriorArgs {
@@ -115,6 +119,7 @@ impl PriorArgs {
             window: self.prior_window,
             decay: self.prior_decay,
             smoothing: self.prior_smoothing,
+            evidence: self.prior_evidence,
         }
     }
 }

@@ -372,10 +372,17 @@ impl Session {
             .prior
             .weight_for(catalog.prior().is_some())
             .ok_or(EngineError::NoPrior)?;
-        let prior = match weight > 0.0 {
+        let mut prior = match weight > 0.0 {
             true => Some(HistoryPrior::new(catalog, history, filter, &params.prior)?),
             false => None,
         };
+        let weight = prior
+            .as_ref()
+            .map_or(0.0, |p| params.prior.scaled_weight(weight, p.transition_total()));
+        if weight == 0.0 {
+            // No evidence at all: the model alone, exactly as at λ = 0.
+            prior = None;
+        }
         let masses = prior.as_ref().map(|p| p.node_masses(&trie)).transpose()?;
         let request = constrained::Request {
             k: params.k,

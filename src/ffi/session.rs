@@ -92,6 +92,11 @@ pub struct grlm_recommend_params {
     pub prior_decay: f64,
     /// Share of popularity in the prior, in [0, 1]. Default 0.01.
     pub prior_smoothing: f64,
+    // Appended in the third version.
+    /// κ, finite and >= 0: the prior's weight becomes `λ · ΣT / (ΣT + κ)`, where `ΣT` is
+    /// the history window's transition mass, so a history the counts know little about is
+    /// left mostly to the model. Default 0: the weight is `λ` whatever the evidence.
+    pub prior_evidence: f64,
 }
 
 /// The first version of `grlm_recommend_params`, as callers built against it still pass
@@ -113,11 +118,27 @@ struct RecommendParamsV1 {
     allow_len: usize,
 }
 
+/// The second version of `grlm_recommend_params`: the first plus the prior's fields.
+#[repr(C)]
+#[allow(dead_code)]
+struct RecommendParamsV2 {
+    v1: RecommendParamsV1,
+    prior_weight: f64,
+    prior_window: u32,
+    prior_decay: f64,
+    prior_smoothing: f64,
+}
+
 /// Sizes of the older versions of `grlm_recommend_params` still accepted.
-const RECOMMEND_PARAMS_OLDER: [usize; 1] = [std::mem::size_of::<RecommendParamsV1>()];
-// The older version must be a prefix of the current one, with nothing in between.
+const RECOMMEND_PARAMS_OLDER: [usize; 2] = [
+    std::mem::size_of::<RecommendParamsV1>(),
+    std::mem::size_of::<RecommendParamsV2>(),
+];
+// Each older version must be a prefix of the current one, with nothing in between.
 const _: () =
     assert!(std::mem::size_of::<RecommendParamsV1>() == std::mem::offset_of!(grlm_recommend_params, prior_weight));
+const _: () =
+    assert!(std::mem::size_of::<RecommendParamsV2>() == std::mem::offset_of!(grlm_recommend_params, prior_evidence));
 
 /// One KV cache and one history: make one per user whose prompt should stay cached, or
 /// one per thread.
@@ -353,6 +374,7 @@ pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
         prior_window: defaults.prior.window as u32,
         prior_decay: defaults.prior.decay,
         prior_smoothing: defaults.prior.smoothing,
+        prior_evidence: defaults.prior.evidence,
     };
     guard_value(params, || params)
 }
@@ -437,6 +459,7 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
             window: p.prior_window as usize,
             decay: p.prior_decay,
             smoothing: p.prior_smoothing,
+            evidence: p.prior_evidence,
         },
     })
 }

@@ -15,6 +15,11 @@
 //! `s_LLM(TID) + λ · ln P(item)`, and a beam prefix `s_LLM(prefix) + λ · ln M(prefix)`,
 //! where `M` is the prior mass of the eligible items below the prefix ([`NodeMasses`]).
 //! Both terms only fall along a path, so a prefix's score bounds every item below it.
+//!
+//! With an evidence scale `κ > 0` the weight shrinks with how much the counts know about
+//! this history: `λ · ΣT / (ΣT + κ)`, so a history whose window reached few successors
+//! leaves the ranking mostly to the model. The weight is fixed before the search starts,
+//! so the search stays exact.
 
 use std::collections::HashMap;
 
@@ -31,6 +36,9 @@ pub const DEFAULT_DECAY: f64 = 0.5;
 /// Share of the popularity part. Small: it ranks items the history's successors do not
 /// reach, and breaks ties among those it does.
 pub const DEFAULT_SMOOTHING: f64 = 0.01;
+/// κ, the transition mass at which the prior keeps half its weight. 0: the weight does not
+/// depend on the evidence.
+pub const DEFAULT_EVIDENCE: f64 = 0.0;
 
 /// How a request uses the catalogue's prior.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -45,6 +53,9 @@ pub struct PriorParams {
     pub decay: f64,
     /// `α`: share of popularity, in [0, 1].
     pub smoothing: f64,
+    /// `κ`, finite and >= 0: the weight is `λ · ΣT / (ΣT + κ)`, where `ΣT` is the window's
+    /// decayed transition mass over the eligible items. 0 keeps `λ` whatever the evidence.
+    pub evidence: f64,
 }
 
 impl Default for PriorParams {
@@ -54,6 +65,7 @@ impl Default for PriorParams {
             window: DEFAULT_WINDOW,
             decay: DEFAULT_DECAY,
             smoothing: DEFAULT_SMOOTHING,
+            evidence: DEFAULT_EVIDENCE,
         }
     }
 }
@@ -75,7 +87,20 @@ impl PriorParams {
         if !(0.0..=1.0).contains(&self.smoothing) {
             return Err(format!("prior smoothing {} is outside [0, 1]", self.smoothing));
         }
+        if !(self.evidence.is_finite() && self.evidence >= 0.0) {
+            return Err(format!("prior evidence {} is not a finite number >= 0", self.evidence));
+        }
         Ok(())
+    }
+
+    /// The weight `weight` scaled by the evidence of a history with transition mass `mass`
+    /// (`ΣT`): unchanged when `evidence` is 0, 0 when the window reached no successor.
+    pub fn scaled_weight(&self, weight: f64, mass: f64) -> f64 {
+        if self.evidence == 0.0 {
+            weight
+        } else {
+            weight * mass / (mass + self.evidence)
+        }
     }
 
     /// λ for a catalogue that has a prior (`has_prior`) or not; `None` when a positive
@@ -152,6 +177,11 @@ impl<'a> HistoryPrior<'a> {
             transition_total,
             popularity_total,
         })
+    }
+
+    /// `ΣT`: the window's decayed transition mass over the eligible items.
+    pub fn transition_total(&self) -> f64 {
+        self.transition_total
     }
 
     /// `T(j)` of the item at `index`: its decayed transition count from the window (0 for

@@ -126,6 +126,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
                     window,
                     decay,
                     smoothing,
+                    evidence: 0.0,
                 }
             }),
         )
@@ -258,6 +259,14 @@ fn parameters_out_of_range_are_refused_by_name() {
             },
             "smoothing",
         ),
+        (PriorParams { evidence: -0.5, ..ok }, "evidence"),
+        (
+            PriorParams {
+                evidence: f64::NAN,
+                ..ok
+            },
+            "evidence",
+        ),
     ] {
         let e = params.validate().unwrap_err();
         assert!(e.contains(needle), "{params:?}: {e}");
@@ -281,6 +290,23 @@ fn parameters_out_of_range_are_refused_by_name() {
         .weight_for(false),
         Some(0.0)
     );
+}
+
+#[test]
+fn the_evidence_scale_shrinks_the_weight_with_the_transition_mass() {
+    let constant = PriorParams::default();
+    assert_eq!(
+        constant.scaled_weight(32.0, 0.0),
+        32.0,
+        "κ = 0 keeps λ whatever the evidence"
+    );
+    let scaled = PriorParams {
+        evidence: 4.0,
+        ..constant
+    };
+    assert_eq!(scaled.scaled_weight(32.0, 0.0), 0.0);
+    assert_eq!(scaled.scaled_weight(32.0, 4.0), 16.0, "half the weight at ΣT = κ");
+    assert!(scaled.scaled_weight(32.0, 1e9) > 31.99);
 }
 
 #[test]

@@ -4,6 +4,7 @@
  *
  * usage: api DIR   (DIR holds the files tests/c_api.rs writes: see there) */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -514,6 +515,14 @@ typedef struct recommend_params_v1 {
     size_t allow_len;
 } recommend_params_v1;
 
+/* The second version: the first plus the prior fields before prior_evidence. */
+typedef struct recommend_params_v2 {
+    recommend_params_v1 v1;
+    double prior_weight;
+    uint32_t prior_window;
+    double prior_decay, prior_smoothing;
+} recommend_params_v2;
+
 static int test_prior(void) {
     grlm_engine *plain = NULL, *engine = NULL;
     grlm_engine_params ep = engine_params(file("tiny.gguf"), file("fixture.grlm"));
@@ -545,6 +554,8 @@ static int test_prior(void) {
     grlm_recommend_params p = grlm_recommend_default_params();
     CHECK(p.prior_weight == GRLM_PRIOR_WEIGHT_AUTO && p.prior_window == 5);
     CHECK(p.prior_decay == 0.5 && p.prior_smoothing > 0.0 && p.prior_smoothing < 0.1);
+    CHECK(p.prior_evidence == 0.0);
+    CHECK(sizeof(recommend_params_v2) == offsetof(grlm_recommend_params, prior_evidence));
     p.k = 4;
     p.beams = 8;
 
@@ -602,7 +613,35 @@ static int test_prior(void) {
         CHECK(same_entry(from_old, from_new, i));
     }
     grlm_results_free(from_old);
+    recommend_params_v2 second;
+    memcpy(&second, &p, sizeof second);
+    second.v1.size = sizeof second;
+    grlm_results *from_second = recommend_ok(s, (const grlm_recommend_params *)&second, __LINE__);
+    CHECK(grlm_results_len(from_second) == grlm_results_len(from_new));
+    for (size_t i = 0; i < grlm_results_len(from_second) && i < grlm_results_len(from_new); i++) {
+        CHECK(same_entry(from_second, from_new, i));
+    }
+    grlm_results_free(from_second);
     grlm_results_free(from_new);
+
+    /* An evidence scale so large that the weight all but vanishes: the model alone's
+     * scores, position by position (items sharing a TID may swap). */
+    q = p;
+    q.prior_weight = 2.0;
+    q.prior_evidence = 1e12;
+    grlm_results *scaled = recommend_ok(s, &q, __LINE__);
+    q.prior_weight = 0.0;
+    q.prior_evidence = 0.0;
+    grlm_results *model_alone = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(scaled) == grlm_results_len(model_alone));
+    for (size_t i = 0; i < grlm_results_len(scaled) && i < grlm_results_len(model_alone); i++) {
+        grlm_result a, b;
+        grlm_results_get(scaled, i, &a);
+        grlm_results_get(model_alone, i, &b);
+        CHECK(fabs(a.score - b.score) < 1e-6);
+    }
+    grlm_results_free(scaled);
+    grlm_results_free(model_alone);
 
     /* Bad prior requests: clear statuses, nothing written. */
     grlm_results *list = SENTINEL;
@@ -632,6 +671,12 @@ static int test_prior(void) {
     for (int i = 0; i < 4; i++) {
         q = p;
         q.prior_smoothing = bad_smoothing[i];
+        CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    }
+    const double bad_evidence[] = {-1.0, NAN, INFINITY};
+    for (int i = 0; i < 3; i++) {
+        q = p;
+        q.prior_evidence = bad_evidence[i];
         CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
     }
     q = p;

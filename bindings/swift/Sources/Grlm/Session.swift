@@ -66,6 +66,9 @@ public struct RecommendParams: Sendable, Hashable {
     public var priorDecay: Double
     /// Share of popularity in the prior, in [0, 1]. Default 0.01.
     public var priorSmoothing: Double
+    /// κ, finite and >= 0: the prior's weight becomes λ · ΣT / (ΣT + κ), where ΣT is the
+    /// history window's transition mass. Default 0: λ whatever the evidence.
+    public var priorEvidence: Double
 
     public init() {
         let defaults = grlm_recommend_default_params()
@@ -82,6 +85,7 @@ public struct RecommendParams: Sendable, Hashable {
         priorWindow = Int(defaults.prior_window)
         priorDecay = defaults.prior_decay
         priorSmoothing = defaults.prior_smoothing
+        priorEvidence = defaults.prior_evidence
     }
 }
 
@@ -189,6 +193,7 @@ public final class Session {
         native.prior_window = UInt32(clamping: params.priorWindow)
         native.prior_decay = params.priorDecay
         native.prior_smoothing = params.priorSmoothing
+        native.prior_evidence = params.priorEvidence
         var list: OpaquePointer?
         // The id pointers are valid only inside these closures, so the call happens there.
         try params.exclude.withUnsafeBufferPointer { excluded in

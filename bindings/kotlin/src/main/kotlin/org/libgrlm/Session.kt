@@ -103,6 +103,8 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
      * @param priorWindow history items the prior looks back over, at least 1 (default 5).
      * @param priorDecay weight of each step further back, in (0, 1] (default 0.5).
      * @param priorSmoothing share of popularity in the prior, in [0, 1] (default 0.01).
+     * @param priorEvidence κ, finite and >= 0: the prior's weight becomes λ·ΣT/(ΣT+κ), where
+     *   ΣT is the history window's transition mass (default 0: λ whatever the evidence).
      */
     @JvmOverloads
     fun recommend(
@@ -117,7 +119,8 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
         priorWeight: Double = Grlm.recommendDefaults.prior_weight,
         priorWindow: Int = Grlm.recommendDefaults.prior_window,
         priorDecay: Double = Grlm.recommendDefaults.prior_decay,
-        priorSmoothing: Double = Grlm.recommendDefaults.prior_smoothing
+        priorSmoothing: Double = Grlm.recommendDefaults.prior_smoothing,
+        priorEvidence: Double = Grlm.recommendDefaults.prior_evidence
     ): Recommendations = handle.use { session ->
         val lib = Grlm.library
         // The struct holds the Memory blocks, so they outlive the call.
@@ -138,6 +141,7 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
             prior_window = priorWindow
             prior_decay = priorDecay
             prior_smoothing = priorSmoothing
+            prior_evidence = priorEvidence
         }
         lib.takeList({ lib.grlm_recommend(session, p, it) }) { lib.readRecommendations(it) }
     }

@@ -106,6 +106,7 @@ private fun run(model: String, catalog: String) {
         expect(d.prior_decay == 0.5 && d.prior_smoothing > 0.0 && d.prior_smoothing < 0.1) {
             "prior defaults ${d.prior_decay} ${d.prior_smoothing}"
         }
+        expect(d.prior_evidence == 0.0) { "prior evidence default ${d.prior_evidence}" }
         expect(Mode.of(2) == Mode.PRIOR) { "GRLM_MODE_PRIOR is not Mode.PRIOR" }
     }
 
@@ -309,6 +310,12 @@ private fun runPrior(model: String, catalog: String, priorCatalog: String) {
             expect(items.isNotEmpty() && items.size <= 4 && items.none { it in history }) { "explicit weight: $items" }
             expect(r.items.all { it.method == Method.RECOMMENDED }) { "methods ${r.items.map { it.method }}" }
             expect(r.stats.steps > 0) { "a weighted request skipped the model: ${r.stats}" }
+            // An evidence scale that leaves the prior almost no weight: the model alone's scores.
+            val scaled = session.recommend(k = 4, beams = 8, priorWeight = 2.0, priorEvidence = 1e12)
+            val modelAlone = session.recommend(k = 4, beams = 8, priorWeight = 0.0)
+            expect(scaled.items.map { it.score }.zip(modelAlone.items.map { it.score }).all { (a, b) -> Math.abs(a - b) < 1e-6 }) {
+                "evidence 1e12: ${scaled.items} != ${modelAlone.items}"
+            }
             // Without a prior the automatic weight is the model alone.
             checkRanked(plainSession.recommend(k = 4, beams = 8, priorWeight = Grlm.PRIOR_WEIGHT_AUTO), 4, history)
             println("     $items")
@@ -324,6 +331,7 @@ private fun runPrior(model: String, catalog: String, priorCatalog: String) {
             expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorWindow = 0) }
             expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorDecay = 0.0) }
             expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorSmoothing = 1.5) }
+            expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorEvidence = -1.0) }
         }
     }
 }
