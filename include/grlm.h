@@ -31,6 +31,12 @@
 #define GRLM_PRIOR_WEIGHT_AUTO -1.0
 
 /**
+ * `beams` value meaning: the library's width for the request, 10 for a constrained search
+ * fused with the prior and 20 otherwise, never below `k` in constrained mode.
+ */
+#define GRLM_BEAMS_AUTO 0
+
+/**
  * Major version of the libgrlm the header belongs to (equals the crate version).
  */
 #define GRLM_VERSION_MAJOR 0
@@ -328,7 +334,7 @@ typedef struct grlm_recommend_params {
     uint32_t k;
     /**
      * Beam width, 1..=the session's `max_beams`; at least `k` in constrained mode.
-     * Default 20.
+     * `GRLM_BEAMS_AUTO` (0, default) for the library's width for the request.
      */
     uint32_t beams;
     /**

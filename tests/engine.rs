@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use grlm::engine::token_trie_spec;
+use grlm::engine::{DEFAULT_BEAMS, DEFAULT_FUSED_BEAMS};
 use grlm::filter::ItemFilter as Filter;
 use grlm::llm::{BatchToken, CacheOp, Context, ContextParams, Model, ModelParams};
 use grlm::prior::{HistoryPrior, PriorParams};
@@ -212,7 +213,7 @@ fn with_beams_covering_every_tid_the_ranking_is_exact() {
     let history = [5u32, 8];
     let params = RecommendParams {
         k: 12,
-        beams: 20,
+        beams: Some(20),
         exclude_history: false,
         ..Default::default()
     };
@@ -267,7 +268,7 @@ fn deep_trie_search_matches_brute_force() {
     let history = [1u32, 8];
     let params = RecommendParams {
         k: 16,
-        beams: 20,
+        beams: Some(20),
         ..Default::default()
     };
     let response = s.recommend(&history, &params).unwrap();
@@ -296,7 +297,7 @@ fn deep_trie_search_matches_brute_force() {
             &history,
             &RecommendParams {
                 k: 3,
-                beams: 3,
+                beams: Some(3),
                 ..Default::default()
             },
         )
@@ -411,7 +412,7 @@ fn beam_width_one_is_greedy_and_still_valid() {
     let mut s = session(1);
     let params = RecommendParams {
         k: 1,
-        beams: 1,
+        beams: Some(1),
         ..Default::default()
     };
     for history in [&HISTORY[..], &[5, 8], &[11]] {
@@ -437,7 +438,7 @@ fn free_mode_grounds_generated_text() {
     let mut s = session(1);
     let params = RecommendParams {
         k: 5,
-        beams: 4,
+        beams: Some(4),
         mode: Mode::Free,
         max_tokens: 24,
         ..Default::default()
@@ -505,7 +506,7 @@ fn bad_requests_are_clear_errors() {
     assert!(err(&mut s, &[3, 999], &ok).contains("item 999"));
     let bad = |k: usize, beams: usize| RecommendParams {
         k,
-        beams,
+        beams: Some(beams),
         ..Default::default()
     };
     assert!(err(&mut s, &HISTORY, &bad(0, 20)).contains("k must be at least 1"));
@@ -536,7 +537,7 @@ fn bad_requests_are_clear_errors() {
     assert!(matches!(e, EngineError::PromptTooLong { .. }), "{e}");
     let huge = RecommendParams {
         mode: Mode::Free,
-        beams: 4,
+        beams: Some(4),
         max_tokens: usize::MAX,
         ..Default::default()
     };
@@ -676,15 +677,86 @@ fn prior_session() -> Session {
         .unwrap()
 }
 
-/// A request with the prior at `weight` (`None`: the default).
+/// A request of `k` items with the prior at `weight` (`None`: the default) and 20 beams,
+/// more than the fixture's TIDs, so that the search is exact.
 fn with_prior(k: usize, weight: Option<f64>) -> RecommendParams {
     RecommendParams {
         k,
+        beams: Some(20),
         prior: PriorParams {
             weight,
             ..PriorParams::default()
         },
         ..Default::default()
+    }
+}
+
+#[test]
+fn a_request_without_a_width_gets_the_default_of_its_search() {
+    let default = RecommendParams::default();
+    assert_eq!(default.beam_width(false), DEFAULT_BEAMS);
+    assert_eq!(
+        default.beam_width(true),
+        DEFAULT_FUSED_BEAMS,
+        "fused at the default weight"
+    );
+    let model_alone = RecommendParams {
+        beams: None,
+        ..with_prior(10, Some(0.0))
+    };
+    assert_eq!(
+        model_alone.beam_width(true),
+        DEFAULT_BEAMS,
+        "weight 0 is the model alone"
+    );
+    for has_prior in [false, true] {
+        let wide = RecommendParams {
+            k: 25,
+            ..RecommendParams::default()
+        };
+        assert_eq!(wide.beam_width(has_prior), 25, "never below k");
+        let free = RecommendParams {
+            mode: Mode::Free,
+            ..RecommendParams::default()
+        };
+        assert_eq!(free.beam_width(has_prior), DEFAULT_BEAMS);
+    }
+
+    // The session searches with it: one beam fewer than the default width is refused by
+    // name, exactly the default width answers as the explicit width does.
+    let history = [3, 7, 1, 9];
+    let request = RecommendParams {
+        k: 4,
+        ..RecommendParams::default()
+    };
+    for (engine, width) in [
+        (&fixture().prior_engine, DEFAULT_FUSED_BEAMS),
+        (&fixture().engine, DEFAULT_BEAMS),
+    ] {
+        let allowing = |max_beams: usize| {
+            engine
+                .session(SessionParams {
+                    threads: 1,
+                    max_beams: max_beams as u32,
+                    n_ctx: 1024,
+                    ..Default::default()
+                })
+                .unwrap()
+        };
+        let err = allowing(width - 1)
+            .recommend(&history, &request)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("default width"), "{err}");
+        let explicit = RecommendParams {
+            beams: Some(width),
+            ..request.clone()
+        };
+        // Both cold, so that the cache cannot move the scores.
+        assert_eq!(
+            scored(&allowing(width).recommend(&history, &request).unwrap()),
+            scored(&allowing(width).recommend(&history, &explicit).unwrap())
+        );
     }
 }
 
@@ -919,7 +991,7 @@ fn filters_and_history_exclusion_hold_in_every_mode() {
     for (mode, weight) in modes {
         let base = RecommendParams {
             k: 4,
-            beams: 8,
+            beams: Some(8),
             mode,
             max_tokens: 24,
             ..with_prior(4, weight)

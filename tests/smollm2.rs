@@ -131,7 +131,7 @@ fn free_mode_reports_what_the_model_wrote() {
     let history = history();
     let params = RecommendParams {
         mode: Mode::Free,
-        beams: 6,
+        beams: Some(6),
         k: 6,
         ..Default::default()
     };

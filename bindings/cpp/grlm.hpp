@@ -190,7 +190,8 @@ private:
 };
 
 // What a recommendation asks for; defaults come from grlm_recommend_default_params().
-// `params` is the C struct: k, beams, mode (GRLM_MODE_CONSTRAINED, GRLM_MODE_FREE or
+// `params` is the C struct: k, beams (GRLM_BEAMS_AUTO by default: the library's width for
+// the request), mode (GRLM_MODE_CONSTRAINED, GRLM_MODE_FREE or
 // GRLM_MODE_PRIOR), exclude_history, max_history, max_tokens, and the collaborative prior's
 // prior_weight (GRLM_PRIOR_WEIGHT_AUTO by default, 0 for the model alone, > 0 an explicit
 // weight that needs a catalogue with a prior), prior_window, prior_decay, prior_smoothing

@@ -1,7 +1,7 @@
 //! `grlm bench`: a portable benchmark. A fixed, seeded workload of real histories — each a
 //! cold request, then a warm one after appending the user's next item — timed against the
 //! same llama.cpp calls replayed bare in the same process, with load time, memory and the
-//! machine, as one JSON document (schema `grlm-bench/2`, documented in docs/bench.md) that
+//! machine, as one JSON document (schema `grlm-bench/3`, documented in docs/bench.md) that
 //! compares across devices. With `--prior-weights`, each request runs once per weight, the
 //! variants alternating request by request so that they share the machine's state.
 
@@ -20,7 +20,7 @@ use crate::bench_svg;
 use crate::recommend_cmd::EngineArgs;
 
 /// The `schema` field of the JSON output; bumped whenever a documented field changes.
-pub const SCHEMA: &str = "grlm-bench/2";
+pub const SCHEMA: &str = "grlm-bench/3";
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -42,9 +42,10 @@ pub struct BenchArgs {
     /// Items to return.
     #[arg(short, default_value_t = 10)]
     k: usize,
-    /// Beam width.
-    #[arg(long, default_value_t = 20)]
-    beams: usize,
+    /// Beam width [default: each weight's own default width, 10 fused with the prior and 20
+    /// for the model alone, at least -k].
+    #[arg(long)]
+    beams: Option<usize>,
     /// Thread counts to time, comma-separated.
     #[arg(long = "thread-counts", value_delimiter = ',', default_value = "1,2")]
     thread_counts: Vec<u32>,
@@ -123,7 +124,7 @@ fn summary(values: &[f64]) -> Summary {
     }
 }
 
-/// The `grlm-bench/2` document. NaN (nothing measured) is written as null.
+/// The `grlm-bench/3` document. NaN (nothing measured) is written as null.
 #[derive(Serialize)]
 struct Report {
     schema: &'static str,
@@ -149,7 +150,7 @@ struct Workload {
     requests: usize,
     history: usize,
     k: usize,
-    beams: usize,
+    beams: Option<usize>,
     mode: &'static str,
     prior_weights: Vec<f64>,
 }
@@ -192,6 +193,7 @@ struct Machine {
 struct Run {
     threads: u32,
     prior_weight: f64,
+    beams: usize,
     session_ms: f64,
     cold_ms: Summary,
     warm_ms: Summary,
@@ -353,12 +355,16 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
     for &threads in &args.thread_counts {
         let mut engine_args = args.engine.clone();
         engine_args.threads = Some(threads);
+        let variants: Vec<RecommendParams> = args.prior_weights.iter().map(|&w| request(&args, w)).collect();
+        let widths: Vec<usize> = variants
+            .iter()
+            .map(|v| v.beam_width(catalog.prior().is_some()))
+            .collect();
         let created = Instant::now();
         let mut session = engine
-            .session(engine_args.session_params(args.beams))
+            .session(engine_args.session_params(widths.iter().copied().max().unwrap_or(1)))
             .map_err(|e| e.to_string())?;
         let session_time = created.elapsed();
-        let variants: Vec<RecommendParams> = args.prior_weights.iter().map(|&w| request(&args, w)).collect();
         // Warm-up, not timed: pages in the weights and sizes llama.cpp's buffers.
         for params in &variants {
             session
@@ -385,8 +391,14 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
                 }
             }
         }
-        for (&weight, s) in args.prior_weights.iter().zip(samples) {
-            runs.push(run_report(threads, weight, session_time, &s, !args.no_baseline));
+        for ((&weight, &width), s) in args.prior_weights.iter().zip(&widths).zip(samples) {
+            runs.push(run_report(
+                threads,
+                (weight, width),
+                session_time,
+                &s,
+                !args.no_baseline,
+            ));
             let label = match args.prior_weights.len() {
                 1 => format!("{threads} thr"),
                 _ => format!("{threads} thr λ={weight}"),
@@ -525,12 +537,13 @@ fn time_request(
     Ok(())
 }
 
-/// The report of one thread count and weight.
-fn run_report(threads: u32, weight: f64, session_time: Duration, s: &Samples, bare: bool) -> Run {
+/// The report of one thread count and `(weight, beam width)`.
+fn run_report(threads: u32, (weight, beams): (f64, usize), session_time: Duration, s: &Samples, bare: bool) -> Run {
     let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>();
     Run {
         threads,
         prior_weight: weight,
+        beams,
         session_ms: ms(session_time),
         cold_ms: summary(&s.cold),
         warm_ms: summary(&s.warm),

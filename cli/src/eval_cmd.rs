@@ -284,7 +284,7 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
             Mode::Constrained => K.min(catalog.len()).min(args.beams),
             _ => K.min(catalog.len()),
         },
-        beams: args.beams,
+        beams: Some(args.beams),
         mode,
         max_history: args.max_history,
         prior,

@@ -134,9 +134,10 @@ pub struct RecommendArgs {
     /// Items to return.
     #[arg(short, default_value_t = 10)]
     k: usize,
-    /// Beam width.
-    #[arg(long, default_value_t = 20)]
-    beams: usize,
+    /// Beam width [default: 10 when the prior is fused, else 20; at least k in constrained
+    /// mode].
+    #[arg(long)]
+    beams: Option<usize>,
     /// Decoding mode.
     #[arg(long, value_enum, default_value_t = ModeArg::Constrained)]
     mode: ModeArg,
@@ -171,8 +172,9 @@ pub fn recommend(args: RecommendArgs) -> Result<(), String> {
         recommend_by_prior(&catalog, &args.history, &params)
     } else {
         let engine = args.engine.open()?;
+        let width = params.beam_width(engine.catalog().prior().is_some());
         let mut session = engine
-            .session(args.engine.session_params(args.beams))
+            .session(args.engine.session_params(width))
             .map_err(|e| e.to_string())?;
         session.recommend(&args.history, &params)
     }

@@ -370,7 +370,7 @@ fn bench_output_matches_its_documented_schema() {
     let mut with_svg = args.to_vec();
     with_svg.extend(["--svg", svg.to_str().unwrap()]);
     let out = json(&s.run("bench", &with_svg));
-    assert_eq!(out["schema"], "grlm-bench/2");
+    assert_eq!(out["schema"], "grlm-bench/3");
     assert_eq!(out["label"], "test box");
     assert_eq!(out["workload"]["requests"], 3);
     assert_eq!(out["workload"]["seed"], 7);
@@ -378,6 +378,7 @@ fn bench_output_matches_its_documented_schema() {
     assert_eq!(out["machine"]["arch"], std::env::consts::ARCH);
     let run = &out["runs"][0];
     assert_eq!(run["threads"], 1);
+    assert_eq!(run["beams"], 4);
     assert_eq!(run["samples"]["cold_ms"].as_array().unwrap().len(), 3);
     let cold = &run["cold_ms"];
     let at = |key: &str| cold[key].as_f64().unwrap();

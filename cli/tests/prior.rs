@@ -470,6 +470,38 @@ fn bench_times_the_model_alone_and_fused_in_one_run() {
         .map(|r| r["prior_weight"].as_f64().unwrap())
         .collect();
     assert_eq!(weights, [0.0, 1.0]);
+    let widths = |out: &serde_json::Value| -> Vec<u64> {
+        out["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["beams"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(widths(&out), [4, 4]);
+    assert_eq!(out["workload"]["beams"], 4);
+    // Without --beams each weight gets its own default width: 20 alone, 10 fused.
+    let defaults = json(&s.run(
+        "bench",
+        &[
+            "--sequences",
+            &fixture("sequences.txt"),
+            "--history",
+            "2",
+            "--requests",
+            "1",
+            "-k",
+            "2",
+            "--thread-counts",
+            "1",
+            "--prior-weights",
+            "0,1",
+            "--no-baseline",
+            "--json",
+        ],
+    ));
+    assert_eq!(widths(&defaults), [20, 10]);
+    assert!(defaults["workload"]["beams"].is_null());
     let bad = s.run(
         "bench",
         &["--sequences", &fixture("sequences.txt"), "--prior-weights", "-1"],

@@ -11,6 +11,7 @@ mod session;
 pub use error::EngineError;
 pub use session::{
     recommend_by_prior, Generated, Mode, RecommendParams, Recommendation, Response, Session, SessionParams,
+    DEFAULT_BEAMS, DEFAULT_FUSED_BEAMS,
 };
 
 use std::path::{Path, PathBuf};

@@ -14,6 +14,13 @@ use crate::tid::Tid;
 
 /// Most CPU threads a session may ask for.
 pub const MAX_THREADS: u32 = 256;
+/// Beam width of a request that does not choose one, unless it fuses the prior.
+pub const DEFAULT_BEAMS: usize = 20;
+/// Beam width of a constrained request fused with the prior that does not choose one (never
+/// below its `k`): the prior keeps good candidates among the beams, so half the width scored
+/// within noise of 20 on the Beauty validation split, and decodes 77 beam tokens a request
+/// in `grlm bench` instead of 131 (docs/results.md).
+pub const DEFAULT_FUSED_BEAMS: usize = 10;
 
 /// How a session is set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,8 +64,11 @@ pub enum Mode {
 pub struct RecommendParams {
     /// Items to return (at most; fewer when fewer are eligible).
     pub k: usize,
-    /// Beam width (at most the session's `max_beams`; at least `k` in constrained mode).
-    pub beams: usize,
+    /// Beam width, at most the session's `max_beams` and at least `k` in constrained mode.
+    /// `None`: [`DEFAULT_FUSED_BEAMS`] for a constrained search fused with the prior,
+    /// [`DEFAULT_BEAMS`] otherwise, raised to `k` in constrained mode
+    /// ([`RecommendParams::beam_width`]).
+    pub beams: Option<usize>,
     /// Constrained or free decoding.
     pub mode: Mode,
     /// Leave the history's items out of the results.
@@ -80,13 +90,30 @@ impl Default for RecommendParams {
     fn default() -> Self {
         RecommendParams {
             k: 10,
-            beams: 20,
+            beams: None,
             mode: Mode::Constrained,
             exclude_history: true,
             filter: ItemFilter::none(),
             max_history: 20,
             max_tokens: 48,
             prior: PriorParams::default(),
+        }
+    }
+}
+
+impl RecommendParams {
+    /// The beam width this request searches with on a catalogue that has a prior
+    /// (`has_prior`) or not: `beams` when it is set, else the default for its mode and
+    /// prior weight.
+    pub fn beam_width(&self, has_prior: bool) -> usize {
+        if let Some(beams) = self.beams {
+            return beams;
+        }
+        let fused = self.prior.weight_for(has_prior).is_some_and(|w| w > 0.0);
+        match self.mode {
+            Mode::Constrained if fused => DEFAULT_FUSED_BEAMS.max(self.k),
+            Mode::Constrained => DEFAULT_BEAMS.max(self.k),
+            Mode::Free | Mode::Prior => DEFAULT_BEAMS,
         }
     }
 }
@@ -278,22 +305,33 @@ impl Session {
             return Ok(());
         }
         let invalid = |m: String| Err(EngineError::InvalidRequest(m));
-        if params.beams == 0 || params.beams > self.params.max_beams as usize {
+        let width = self.width(params);
+        if width == 0 || width > self.params.max_beams as usize {
             return invalid(format!(
-                "{} beams; this session allows 1..={} (SessionParams::max_beams)",
-                params.beams, self.params.max_beams
+                "{width} beams{}; this session allows 1..={} (SessionParams::max_beams)",
+                if params.beams.is_none() {
+                    " (the default width for this request)"
+                } else {
+                    ""
+                },
+                self.params.max_beams
             ));
         }
-        if params.mode == Mode::Constrained && params.k > params.beams {
+        if params.mode == Mode::Constrained && params.k > width {
             return invalid(format!(
-                "k = {} exceeds the beam width {}: constrained search finds at most about one TID per beam; raise beams",
-                params.k, params.beams
+                "k = {} exceeds the beam width {width}: constrained search finds at most about one TID per beam; raise beams",
+                params.k
             ));
         }
         if params.mode == Mode::Free && params.max_tokens == 0 {
             return invalid("max_tokens must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The request's beam width on this session's catalogue.
+    fn width(&self, params: &RecommendParams) -> usize {
+        params.beam_width(self.shared.catalog.prior().is_some())
     }
 
     fn run(&mut self, history: &[u32], params: &RecommendParams) -> Result<Response, EngineError> {
@@ -330,10 +368,10 @@ impl Session {
         let shown = &history[history.len().saturating_sub(params.max_history)..];
         let mut desired = self.prompt_tokens(shown)?;
         let room = match params.mode {
-            Mode::Free => params.beams.saturating_mul(params.max_tokens.saturating_add(1)),
+            Mode::Free => self.width(params).saturating_mul(params.max_tokens.saturating_add(1)),
             _ => {
                 desired.extend_from_slice(&shared.root_chain);
-                params.beams.saturating_mul(trie.depth() as usize + 1)
+                self.width(params).saturating_mul(trie.depth() as usize + 1)
             }
         };
         if desired.len().saturating_add(room) > self.params.n_ctx as usize {
@@ -386,7 +424,7 @@ impl Session {
         let masses = prior.as_ref().map(|p| p.node_masses(&trie)).transpose()?;
         let request = constrained::Request {
             k: params.k,
-            width: params.beams,
+            width: self.width(params),
             filter,
             fusion: prior
                 .as_ref()
@@ -421,12 +459,13 @@ impl Session {
         let shared = Arc::clone(&self.shared);
         let catalog = &shared.catalog;
         let mut stats = stats;
+        let width = self.width(params);
         let beams = free::search(
             &mut self.ctx,
             &mut self.pool,
             &shared.model,
             start,
-            params.beams,
+            width,
             params.max_tokens,
             &mut stats,
         )?;

@@ -25,6 +25,10 @@ pub const GRLM_MODE_PRIOR: grlm_mode = 2;
 /// it has one, none when it has not.
 pub const GRLM_PRIOR_WEIGHT_AUTO: f64 = -1.0;
 
+/// `beams` value meaning: the library's width for the request, 10 for a constrained search
+/// fused with the prior and 20 otherwise, never below `k` in constrained mode.
+pub const GRLM_BEAMS_AUTO: u32 = 0;
+
 /// How a session is set up. Initialise with `grlm_session_default_params()`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -53,7 +57,7 @@ pub struct grlm_recommend_params {
     /// fewer are eligible). Default 10.
     pub k: u32,
     /// Beam width, 1..=the session's `max_beams`; at least `k` in constrained mode.
-    /// Default 20.
+    /// `GRLM_BEAMS_AUTO` (0, default) for the library's width for the request.
     pub beams: u32,
     /// `GRLM_MODE_CONSTRAINED` (default), `GRLM_MODE_FREE` or `GRLM_MODE_PRIOR`.
     pub mode: grlm_mode,
@@ -360,7 +364,7 @@ pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
     let params = grlm_recommend_params {
         size: std::mem::size_of::<grlm_recommend_params>() as u32,
         k: defaults.k as u32,
-        beams: defaults.beams as u32,
+        beams: defaults.beams.map_or(GRLM_BEAMS_AUTO, |b| b as u32),
         mode: GRLM_MODE_CONSTRAINED,
         exclude_history: u32::from(defaults.exclude_history),
         max_history: defaults.max_history as u32,
@@ -448,7 +452,7 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
     }
     Ok(RecommendParams {
         k: p.k as usize,
-        beams: p.beams as usize,
+        beams: (p.beams != GRLM_BEAMS_AUTO).then_some(p.beams as usize),
         mode,
         exclude_history: args::flag(p.exclude_history, "params.exclude_history")?,
         filter,

@@ -359,7 +359,7 @@ static void test_recommend(grlm_session *s) {
     const uint32_t history[] = {1, 2, 3};
     CHECK_STATUS(grlm_session_set_history(s, history, 3), GRLM_STATUS_OK);
     grlm_recommend_params p = grlm_recommend_default_params();
-    CHECK(p.size == sizeof p && p.k == 10 && p.beams == 20 && p.mode == GRLM_MODE_CONSTRAINED);
+    CHECK(p.size == sizeof p && p.k == 10 && p.beams == GRLM_BEAMS_AUTO && p.mode == GRLM_MODE_CONSTRAINED);
     CHECK(p.exclude_history == 1 && p.max_history == 20 && p.exclude == NULL && p.use_allow == 0);
     p.k = 3;
     p.beams = 5;
@@ -457,10 +457,15 @@ static void test_recommend(grlm_session *s) {
     q.k = 6; /* more than the beam width */
     CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
     q = p;
-    q.beams = 0;
-    CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
     q.beams = 1000;
     CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
+    /* The automatic width (20 without a prior) takes k = 6, which 5 beams refused. */
+    q = p;
+    q.k = 6;
+    q.beams = GRLM_BEAMS_AUTO;
+    grlm_results *automatic = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(automatic) == 6);
+    grlm_results_free(automatic);
     q = p;
     q.mode = 7;
     CHECK_STATUS(grlm_recommend(s, &q, &list), GRLM_STATUS_INVALID_ARGUMENT);
@@ -642,6 +647,36 @@ static int test_prior(void) {
     }
     grlm_results_free(scaled);
     grlm_results_free(model_alone);
+
+    /* The automatic width: 10 beams fused with the prior, 20 without. A session allowing
+     * one beam fewer refuses the request; one allowing exactly that many answers it as the
+     * explicit width does. */
+    grlm_engine *engines[] = {engine, plain};
+    const uint32_t widths[] = {10, 20};
+    for (int i = 0; i < 2; i++) {
+        grlm_session_params narrow = one_thread();
+        grlm_session *u = NULL;
+        q = p;
+        q.beams = GRLM_BEAMS_AUTO;
+        narrow.max_beams = widths[i] - 1;
+        REQUIRE_OK(grlm_session_new(engines[i], &narrow, &u));
+        CHECK_STATUS(grlm_session_set_history(u, history, 4), GRLM_STATUS_OK);
+        grlm_results *refused = SENTINEL;
+        CHECK_STATUS(grlm_recommend(u, &q, &refused), GRLM_STATUS_INVALID_ARGUMENT);
+        CHECK(refused == SENTINEL && strstr(grlm_last_error_message(), "default width") != NULL);
+        grlm_session_free(u);
+        narrow.max_beams = widths[i];
+        REQUIRE_OK(grlm_session_new(engines[i], &narrow, &u));
+        CHECK_STATUS(grlm_session_set_history(u, history, 4), GRLM_STATUS_OK);
+        grlm_results *automatic = recommend_ok(u, &q, __LINE__);
+        q.beams = widths[i];
+        grlm_results *explicit_width = recommend_ok(u, &q, __LINE__);
+        CHECK(grlm_results_len(automatic) == 4 && grlm_results_len(explicit_width) == 4);
+        for (size_t j = 0; j < 4; j++) CHECK(same_entry(automatic, explicit_width, j));
+        grlm_results_free(automatic);
+        grlm_results_free(explicit_width);
+        grlm_session_free(u);
+    }
 
     /* Bad prior requests: clear statuses, nothing written. */
     grlm_results *list = SENTINEL;

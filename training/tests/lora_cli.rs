@@ -130,7 +130,7 @@ fn an_adapter_trains_resumes_identically_and_loads_in_the_engine() {
             &[1, 2, 3],
             &grlm::RecommendParams {
                 k: 3,
-                beams: 5,
+                beams: Some(5),
                 ..Default::default()
             },
         )

@@ -39,7 +39,8 @@ public struct RecommendParams: Sendable, Hashable {
     /// Items to return, at least 1 and at most the catalogue's size. Default 10.
     public var k: Int
     /// Beam width, 1 up to the session's `maxBeams`; at least `k` in constrained mode.
-    /// Default 20.
+    /// 0 (default, `GRLM_BEAMS_AUTO`): the library's width for the request, 10 fused with
+    /// the prior and 20 otherwise, never below `k` in constrained mode.
     public var beams: Int
     /// Default `.constrained`.
     public var mode: Mode

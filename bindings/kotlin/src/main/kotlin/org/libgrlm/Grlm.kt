@@ -20,6 +20,12 @@ object Grlm {
     const val PRIOR_WEIGHT_AUTO: Double = -1.0
 
     /**
+     * `GRLM_BEAMS_AUTO`, the default `beams` of [Session.recommend]: the library's width for
+     * the request, 10 fused with the prior and 20 otherwise, never below k when constrained.
+     */
+    const val BEAMS_AUTO: Int = 0
+
+    /**
      * The raw C API. Loading checks `grlm_abi_version()` and throws
      * [UnsatisfiedLinkError] on a mismatch; a failed load is retried, and fails the same
      * way, on the next access rather than leaving a half-initialised class behind.

@@ -88,11 +88,12 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
 
     /**
      * The next items for the history, best first. Defaults are the library's
-     * (`grlm_recommend_default_params`): k 10, 20 beams, constrained, history excluded,
+     * (`grlm_recommend_default_params`): k 10, the automatic width, constrained, history excluded,
      * the last 20 history items shown to the model, the catalogue's prior (if any) at the
      * library's default weight.
      *
      * @param beams beam width, at most the session's maxBeams; at least [k] when constrained.
+     *   [Grlm.BEAMS_AUTO] (default): 10 fused with the prior, 20 otherwise, never below [k].
      * @param maxTokens free mode only: the longest a beam may grow.
      * @param exclude items never to return (unknown ids are ignored).
      * @param allow if not null, results come only from these items (empty allows nothing).

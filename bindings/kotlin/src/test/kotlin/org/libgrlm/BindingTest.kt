@@ -318,6 +318,10 @@ private fun runPrior(model: String, catalog: String, priorCatalog: String) {
             }
             // Without a prior the automatic weight is the model alone.
             checkRanked(plainSession.recommend(k = 4, beams = 8, priorWeight = Grlm.PRIOR_WEIGHT_AUTO), 4, history)
+            // The automatic width fused with the prior is 10 beams.
+            val automatic = session.recommend(k = 4)
+            expect(Grlm.recommendDefaults.beams == Grlm.BEAMS_AUTO) { "default beams ${Grlm.recommendDefaults.beams}" }
+            expect(automatic.items == session.recommend(k = 4, beams = 10).items) { "automatic width: ${automatic.items}" }
             println("     $items")
         }
 
