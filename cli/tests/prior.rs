@@ -441,66 +441,43 @@ fn eval_refuses_a_prior_that_counted_its_targets() {
 #[test]
 fn bench_times_the_model_alone_and_fused_in_one_run() {
     let s = Setup::new(1);
-    let out = json(&s.run(
-        "bench",
-        &[
+    let sequences = fixture("sequences.txt");
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
             "--sequences",
-            &fixture("sequences.txt"),
+            sequences.as_str(),
             "--history",
             "2",
             "--requests",
             "2",
             "-k",
             "2",
-            "--beams",
-            "4",
             "--thread-counts",
             "1",
             "--prior-weights",
             "0,1",
             "--no-baseline",
             "--json",
-        ],
-    ));
-    assert_eq!(out["workload"]["catalog_has_prior"], true);
-    let weights: Vec<f64> = out["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["prior_weight"].as_f64().unwrap())
-        .collect();
-    assert_eq!(weights, [0.0, 1.0]);
-    let widths = |out: &serde_json::Value| -> Vec<u64> {
+        ];
+        args.extend_from_slice(extra);
+        json(&s.run("bench", &args))
+    };
+    let runs = |out: &serde_json::Value, field: &str| -> Vec<f64> {
         out["runs"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["beams"].as_u64().unwrap())
+            .map(|r| r[field].as_f64().unwrap())
             .collect()
     };
-    assert_eq!(widths(&out), [4, 4]);
+    let out = bench(&["--beams", "4"]);
+    assert_eq!(out["workload"]["catalog_has_prior"], true);
+    assert_eq!(runs(&out, "prior_weight"), [0.0, 1.0]);
+    assert_eq!(runs(&out, "beams"), [4.0, 4.0]);
     assert_eq!(out["workload"]["beams"], 4);
     // Without --beams each weight gets its own default width: 20 alone, 10 fused.
-    let defaults = json(&s.run(
-        "bench",
-        &[
-            "--sequences",
-            &fixture("sequences.txt"),
-            "--history",
-            "2",
-            "--requests",
-            "1",
-            "-k",
-            "2",
-            "--thread-counts",
-            "1",
-            "--prior-weights",
-            "0,1",
-            "--no-baseline",
-            "--json",
-        ],
-    ));
-    assert_eq!(widths(&defaults), [20, 10]);
+    let defaults = bench(&[]);
+    assert_eq!(runs(&defaults, "beams"), [20.0, 10.0]);
     assert!(defaults["workload"]["beams"].is_null());
     let bad = s.run(
         "bench",
