@@ -392,13 +392,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             }
         }
         for ((&weight, &width), s) in args.prior_weights.iter().zip(&widths).zip(samples) {
-            runs.push(run_report(
-                threads,
-                (weight, width),
-                session_time,
-                &s,
-                !args.no_baseline,
-            ));
+            runs.push(run_report(threads, weight, width, session_time, &s, !args.no_baseline));
             let label = match args.prior_weights.len() {
                 1 => format!("{threads} thr"),
                 _ => format!("{threads} thr λ={weight}"),
@@ -537,8 +531,8 @@ fn time_request(
     Ok(())
 }
 
-/// The report of one thread count and `(weight, beam width)`.
-fn run_report(threads: u32, (weight, beams): (f64, usize), session_time: Duration, s: &Samples, bare: bool) -> Run {
+/// The report of one thread count, weight and beam width.
+fn run_report(threads: u32, weight: f64, beams: usize, session_time: Duration, s: &Samples, bare: bool) -> Run {
     let ratio = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>();
     Run {
         threads,
