@@ -13,6 +13,8 @@
 #                                 UNTUNED_WEIGHTS swept for the untuned model [WEIGHTS],
 #                                 JOBS [2], THREADS per job [1], TRANSITIONS min users [3],
 #                                 SEQUENCES examples [500], EPOCHS [2], LR [1e-3],
+#                                 TUNE [1]; 0 skips the fine-tuning and every step of the tuned
+#                                 model, for a run on the untuned backbone and the baselines,
 #                                 OUT [out/quality/<data set>], GRLM_BIN and GRLM_TRAIN_BIN
 #                                 [target/release/grlm, grlm-train]: binaries to use, e.g.
 #                                 copies that later builds cannot replace mid-run)
@@ -35,6 +37,7 @@ transitions=${TRANSITIONS:-3}
 sequences=${SEQUENCES:-500}
 epochs=${EPOCHS:-2}
 lr=${LR:-1e-3}
+tune=${TUNE:-1}
 model=${GRLM_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 grlm=${GRLM_BIN:-target/release/grlm}
 train=${GRLM_TRAIN_BIN:-target/release/grlm-train}
@@ -43,18 +46,20 @@ train=${GRLM_TRAIN_BIN:-target/release/grlm-train}
 cargo build --release --locked --workspace
 mkdir -p "$out"
 
-echo "== SFT data" >&2
-[[ -f $out/sft/meta.json ]] || $train sft --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
-    --sequences "$data/sequences.txt" --transitions "$transitions" --out "$out/sft" >"$out/sft.json"
+if [[ $tune == 1 ]]; then
+    echo "== SFT data" >&2
+    [[ -f $out/sft/meta.json ]] || $train sft --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
+        --sequences "$data/sequences.txt" --transitions "$transitions" --out "$out/sft" >"$out/sft.json"
 
-echo "== LoRA: transitions and $sequences sequences, $epochs epochs" >&2
-resume=()
-[[ -f $out/adapter.gguf.ckpt/state.json ]] && resume=(--resume)
-[[ -f $out/adapter.gguf ]] || $train lora --base "$model" --data "$out/sft" --out "$out/adapter.gguf" \
-    --tasks transitions,sequence --task-limit "sequence=$sequences" \
-    --batch 16 --micro-batch 16 --micro-batch-tokens 640 \
-    --epochs "$epochs" --lr "$lr" \
-    --warmup 10 --checkpoint-every 20 --threads 2 "${resume[@]}" >"$out/lora.json"
+    echo "== LoRA: transitions and $sequences sequences, $epochs epochs" >&2
+    resume=()
+    [[ -f $out/adapter.gguf.ckpt/state.json ]] && resume=(--resume)
+    [[ -f $out/adapter.gguf ]] || $train lora --base "$model" --data "$out/sft" --out "$out/adapter.gguf" \
+        --tasks transitions,sequence --task-limit "sequence=$sequences" \
+        --batch 16 --micro-batch 16 --micro-batch-tokens 640 \
+        --epochs "$epochs" --lr "$lr" \
+        --warmup 10 --checkpoint-every 20 --threads 2 "${resume[@]}" >"$out/lora.json"
+fi
 
 echo "== catalogues with the prior: validation and test targets held out (valid.grlm), test targets (test.grlm)" >&2
 for holdout in 2 1; do
@@ -92,18 +97,22 @@ PY
 }
 
 # The steps run in the order of what they tell, so a run stopped early already holds the main
-# comparison (fused tuned against both baselines); the summary marks what has not run.
-echo "== validation sweep of the tuned model's prior weight, $valid_users users" >&2
+# comparison (fused tuned, or without tuning fused untuned, against both baselines); the
+# summary marks what has not run.
+echo "== validation: the untuned model alone and the baselines, $valid_users users" >&2
 evaluate sweep-untuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --baseline popularity,transitions
-for w in $weights; do
-    evaluate "sweep-tuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w" --lora "$out/adapter.gguf"
-done
-tuned_w=$(choose tuned $weights)
-echo "== chosen on validation: tuned $tuned_w" >&2
+if [[ $tune == 1 ]]; then
+    echo "== validation sweep of the tuned model's prior weight" >&2
+    for w in $weights; do
+        evaluate "sweep-tuned-$w" valid "$out/valid.grlm" "$valid_users" --prior-weight "$w" --lora "$out/adapter.gguf"
+    done
+    tuned_w=$(choose tuned $weights)
+    echo "== chosen on validation: tuned $tuned_w" >&2
 
-echo "== test, $users users: the baselines and the untuned model, then fused tuned" >&2
-evaluate test-untuned test "$out/test.grlm" "$users" --prior-weight 0 --baseline popularity,transitions
-evaluate test-fused-tuned test "$out/test.grlm" "$users" --prior-weight "$tuned_w" --lora "$out/adapter.gguf"
+    echo "== test, $users users: the baselines and the untuned model, then fused tuned" >&2
+    evaluate test-untuned test "$out/test.grlm" "$users" --prior-weight 0 --baseline popularity,transitions
+    evaluate test-fused-tuned test "$out/test.grlm" "$users" --prior-weight "$tuned_w" --lora "$out/adapter.gguf"
+fi
 
 echo "== the untuned model with the prior: validation sweep" >&2
 for w in $untuned_weights; do
@@ -111,15 +120,22 @@ for w in $untuned_weights; do
 done
 untuned_w=$(choose untuned $untuned_weights)
 echo "== chosen on validation: untuned $untuned_w" >&2
-# A prior that keeps good candidates among the beams may let fewer beams do (at least k).
-evaluate "sweep-tuned-$tuned_w-beams10" valid "$out/valid.grlm" "$valid_users" --prior-weight "$tuned_w" \
-    --lora "$out/adapter.gguf" --beams 10
 
-echo "== test, $users users: the tuned model alone, the untuned one fused" >&2
-evaluate test-tuned test "$out/test.grlm" "$users" --prior-weight 0 --lora "$out/adapter.gguf"
+if [[ $tune == 1 ]]; then
+    # A prior that keeps good candidates among the beams may let fewer beams do (at least k).
+    evaluate "sweep-tuned-$tuned_w-beams10" valid "$out/valid.grlm" "$valid_users" --prior-weight "$tuned_w" \
+        --lora "$out/adapter.gguf" --beams 10
+    echo "== test, $users users: the tuned model alone, the untuned one fused" >&2
+    evaluate test-tuned test "$out/test.grlm" "$users" --prior-weight 0 --lora "$out/adapter.gguf"
+else
+    echo "== test, $users users: the baselines and the untuned model, alone and fused" >&2
+    evaluate test-untuned test "$out/test.grlm" "$users" --prior-weight 0 --baseline popularity,transitions
+fi
 evaluate test-fused-untuned test "$out/test.grlm" "$users" --prior-weight "$untuned_w"
-evaluate sweep-tuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --lora "$out/adapter.gguf"
+[[ $tune == 1 ]] && evaluate sweep-tuned-0 valid "$out/valid.grlm" "$valid_users" --prior-weight 0 --lora "$out/adapter.gguf"
 
 # Every weight either model was swept at, once, in order.
-python3 scripts/quality-summary.py "$out" $(printf '%s\n' $weights $untuned_weights | sort -gu) |
+swept=$untuned_weights
+[[ $tune == 1 ]] && swept="$weights $swept"
+python3 scripts/quality-summary.py "$out" $(printf '%s\n' $swept | sort -gu) |
     tee "$out/summary.md"

@@ -29,9 +29,10 @@
 //! reaches without sorting the catalogue; `node_pop` lets constrained decoding know the
 //! prior mass under any trie prefix without visiting its subtree.
 
-use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
+
+use rustc_hash::FxHashMap;
 
 use super::input::{for_each_raw_line, InputError};
 use super::le::{csr, extend_u32, read_u32, read_u64, u32_slice, u64_slice, Arrays, U32Le, U64Le};
@@ -57,8 +58,10 @@ pub const DEFAULT_MAX_SUCCESSORS: u32 = 1024;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransitionCounts {
     users: u64,
-    popularity: HashMap<u32, u64>,
-    transitions: HashMap<(u32, u32), u64>,
+    // Fx rather than SipHash: the keys are the caller's own ids, and counting a large log is
+    // mostly hashing.
+    popularity: FxHashMap<u32, u64>,
+    transitions: FxHashMap<(u32, u32), u64>,
 }
 
 impl TransitionCounts {
@@ -187,7 +190,9 @@ pub(crate) fn build_section(
     trie: Option<TokenTrie<'_>>,
 ) -> Result<(Vec<u8>, PriorReport), String> {
     let n = item_ids.len();
-    let index_of = |id: u32| item_ids.binary_search(&id).ok();
+    // A hash lookup, not a binary search of the ids: one per pair end, 18M on a large log.
+    let index: FxHashMap<u32, u32> = item_ids.iter().zip(0u32..).map(|(&id, i)| (id, i)).collect();
+    let index_of = |id: u32| index.get(&id).copied();
     let saturate = |c: u64| u32::try_from(c).unwrap_or(u32::MAX);
     let mut report = PriorReport {
         users: counts.users,
@@ -198,27 +203,34 @@ pub(crate) fn build_section(
     let mut popularity = vec![0u32; n];
     for (&id, &count) in &counts.popularity {
         match index_of(id) {
-            Some(i) => popularity[i] = saturate(count),
+            Some(i) => popularity[i as usize] = saturate(count),
             None => report.unknown_item_counts += 1,
         }
     }
-    let mut rows: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+    // One flat list sorted into rows, rather than a vector per item: on a 1M-item catalogue
+    // with 9M pairs, a million small allocations cost more than the sort.
+    let mut pairs: Vec<(u32, u32, u32)> = Vec::with_capacity(counts.transitions.len());
     for (&(from, to), &count) in &counts.transitions {
         match (index_of(from), index_of(to)) {
-            (Some(a), Some(b)) if count > 0 => rows[a].push((b as u32, saturate(count))),
+            (Some(a), Some(b)) if count > 0 => pairs.push((a, b, saturate(count))),
             (Some(_), Some(_)) => {}
             _ => report.unknown_item_counts += 1,
         }
     }
+    // Each row: most frequent successor first, then ascending index.
+    pairs.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(y.2.cmp(&x.2)).then(x.1.cmp(&y.1)));
     let mut offsets = Vec::with_capacity(n + 1);
-    let (mut succ_items, mut succ_counts) = (Vec::new(), Vec::new());
+    let (mut succ_items, mut succ_counts) = (Vec::with_capacity(pairs.len()), Vec::with_capacity(pairs.len()));
     offsets.push(0u32);
-    for row in &mut rows {
-        row.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let kept = row.len().min(max_successors as usize);
-        report.capped_transitions += (row.len() - kept) as u64;
-        for &(item, count) in &row[..kept] {
-            succ_items.push(item);
+    let mut rest = &pairs[..];
+    for item in 0..n as u32 {
+        let len = rest.iter().take_while(|pair| pair.0 == item).count();
+        let (row, tail) = rest.split_at(len);
+        rest = tail;
+        let kept = len.min(max_successors as usize);
+        report.capped_transitions += (len - kept) as u64;
+        for &(_, successor, count) in &row[..kept] {
+            succ_items.push(successor);
             succ_counts.push(count);
         }
         offsets.push(u32::try_from(succ_items.len()).map_err(|_| "more than 2^32 stored transitions".to_owned())?);
