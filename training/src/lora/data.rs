@@ -95,7 +95,7 @@ pub fn check_example(example: &Example) -> Result<(), String> {
 #[doc(hidden)]
 pub fn exercise(bytes: &[u8]) -> bool {
     let path = Path::new("fuzz");
-    let all = [Task::Terms, Task::Sequence, Task::Neighbors, Task::Transitions];
+    let all = [Task::Terms, Task::Sequence, Task::Neighbors, Task::Transitions, Task::Unseen];
     let Ok(examples) = parse_examples(bytes, path, &all) else {
         return false;
     };

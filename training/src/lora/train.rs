@@ -70,7 +70,7 @@ pub struct LoraArgs {
     /// Train on at most this many examples (a fixed seeded subset), for short runs.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Tasks to train on, comma-separated from terms,sequence,neighbors,transitions.
+    /// Tasks to train on, comma-separated from terms,sequence,neighbors,transitions,unseen.
     #[arg(long, default_value = "terms,sequence,neighbors,transitions", value_delimiter = ',')]
     pub tasks: Vec<String>,
     /// Caps one task's examples (a fixed seeded subset of them), e.g. `sequence=700`;
@@ -185,6 +185,7 @@ fn parse_task(text: &str) -> Option<Task> {
         "sequence" => Some(Task::Sequence),
         "neighbors" => Some(Task::Neighbors),
         "transitions" => Some(Task::Transitions),
+        "unseen" => Some(Task::Unseen),
         _ => None,
     }
 }

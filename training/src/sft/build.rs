@@ -45,6 +45,8 @@ pub(crate) struct BuildOptions {
     pub seed: u64,
     /// The `transitions` task's threshold: a pair needs this many users.
     pub transition_min_users: Option<u32>,
+    /// The `unseen` task's window: how many items before a step the counts look back over.
+    pub unseen_window: Option<usize>,
 }
 
 pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
@@ -53,6 +55,7 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
         max_history,
         seed,
         transition_min_users,
+        unseen_window,
     } = options;
     let tid_of: HashMap<u32, &Tid> = data.tids.iter().map(|(item, tid)| (*item, tid)).collect();
     let meta_of: HashMap<u32, &ItemMeta> = data.items.iter().map(|(item, meta)| (*item, meta)).collect();
@@ -67,6 +70,9 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
     // Users per consecutive pair of training parts; ordered, so the examples come out the
     // same on every run before the shuffle.
     let mut pair_users: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+    // Every user's training part as the `sequence` task keeps it, for the `unseen` task,
+    // which needs the steps of all users before it can judge one user's.
+    let mut parts: Vec<(u32, Vec<u32>)> = Vec::new();
 
     for (item, tid) in &data.tids {
         let meta = meta_of.get(item);
@@ -96,6 +102,9 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
             for pair in pairs {
                 *pair_users.entry(pair).or_default() += 1;
             }
+        }
+        if unseen_window.is_some() {
+            parts.push((sequence.user, kept.clone()));
         }
         if kept.len() >= 2 {
             let window = &kept[kept.len().saturating_sub(max_history + 1)..];
@@ -142,6 +151,27 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
         }
     }
 
+    if let Some(window) = unseen_window {
+        let mut steps: HashMap<(u32, u32), u32> = HashMap::new();
+        for (_, part) in &parts {
+            for pair in part.windows(2) {
+                *steps.entry((pair[0], pair[1])).or_default() += 1;
+            }
+        }
+        for (user, part) in &parts {
+            let Some(at) = last_unseen_step(part, window, max_history, &steps) else {
+                skipped.users_without_unseen_step += 1;
+                continue;
+            };
+            let mut segments = vec![header()];
+            for &item in &part[at.saturating_sub(max_history)..at] {
+                segments.extend(line(item, false));
+            }
+            segments.extend(line(part[at], true));
+            train.push((Origin::User(*user), example(Task::Unseen, segments)));
+        }
+    }
+
     let mut rng = SplitMix64::new(seed);
     for i in (1..train.len()).rev() {
         train.swap(i, rng.below(i + 1));
@@ -153,6 +183,29 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
         valid,
         skipped,
     }
+}
+
+/// The last position of a training part whose item no *other* user's training part ever
+/// went to in one step from any of the `window` items before it, and which is not among the
+/// `max_history` items shown before it (inference leaves the history out). `steps` counts
+/// the consecutive pairs of every user's training part, this one's included; subtracting
+/// this user's own pairs gives what a prior counted without them would hold, which is
+/// where an evaluation target stands: its own step was never counted.
+fn last_unseen_step(part: &[u32], window: usize, max_history: usize, steps: &HashMap<(u32, u32), u32>) -> Option<usize> {
+    let mut own: HashMap<(u32, u32), u32> = HashMap::new();
+    for pair in part.windows(2) {
+        *own.entry((pair[0], pair[1])).or_default() += 1;
+    }
+    let count = |map: &HashMap<(u32, u32), u32>, pair| map.get(&pair).copied().unwrap_or(0);
+    (1..part.len()).rev().find(|&at| {
+        let target = part[at];
+        let shown = &part[at.saturating_sub(max_history)..at];
+        let reached = &part[at.saturating_sub(window)..at];
+        !shown.contains(&target)
+            && reached
+                .iter()
+                .all(|&from| count(steps, (from, target)) == count(&own, (from, target)))
+    })
 }
 
 fn header() -> Segment {
@@ -234,6 +287,7 @@ fn count<'a>(examples: impl Iterator<Item = &'a Example>) -> TaskCounts {
             Task::Sequence => counts.sequence += 1,
             Task::Neighbors => counts.neighbors += 1,
             Task::Transitions => counts.transitions += 1,
+            Task::Unseen => counts.unseen += 1,
         }
         counts.targets += loss_lines(&e.segments).len() as u64;
     }

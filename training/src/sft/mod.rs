@@ -1,7 +1,7 @@
 //! Supervised fine-tuning data: what `grlm-train sft` writes for the LoRA trainer (and, with
 //! `--format llamafactory`, for LlamaFactory).
 //!
-//! Four tasks, all in the engine's own prompt format ([`grlm::prompt`]):
+//! Five tasks, all in the engine's own prompt format ([`grlm::prompt`]):
 //!
 //! - `terms` (term internalisation): one example per item that has a TID and any text —
 //!   its title, categories and brand → its TID line ([`crate::prompts::terms`]).
@@ -24,6 +24,13 @@
 //!   most of the signal in these datasets, and in a sequence example a pair that many
 //!   users share costs a whole history per sighting; here it costs one short example, so a
 //!   small training budget can cover every frequent step of the whole dataset.
+//! - `unseen` (only with `--unseen WINDOW`): the steps the counts miss. Per user, the last
+//!   step of the training part whose item no other user's training part reaches in one
+//!   step from any of the `WINDOW` items before it (and which is not among the items shown
+//!   before it): the `max_history` items before it as context, it as the only target. The
+//!   catalogue's prior gives such an item no transition mass, so fused with the prior the
+//!   model only adds recommendations where it learnt what the counts cannot know; set
+//!   `WINDOW` to the prior's window (`--prior-window`, default 5).
 //!
 //! Validation examples (`valid.jsonl`, never mixed into `train.jsonl`): per user, the last
 //! `max_history` items of the training part as the history and the validation target as
@@ -111,6 +118,10 @@ pub struct SftArgs {
     /// many users' training parts, as a two-line history (see the module docs).
     #[arg(long, value_name = "MIN_USERS", value_parser = clap::value_parser!(u32).range(1..))]
     pub transitions: Option<u32>,
+    /// Adds the `unseen` task: per user, the last step that no other user's training part
+    /// reaches from the WINDOW items before it (see the module docs).
+    #[arg(long, value_name = "WINDOW", value_parser = clap::value_parser!(u32).range(1..))]
+    pub unseen: Option<u32>,
     /// Show item titles on history lines (then serve with `grlm recommend --titles`).
     #[arg(long)]
     pub titles: bool,
@@ -151,6 +162,8 @@ pub enum Task {
     Neighbors,
     /// One item's TID → the TID of an item that often follows it.
     Transitions,
+    /// A user's history → a next item that no other user's history reaches in one step.
+    Unseen,
 }
 
 /// One separately tokenized piece of an example.
@@ -220,6 +233,9 @@ pub struct TaskCounts {
     /// Transition examples.
     #[serde(default)]
     pub transitions: u64,
+    /// Examples of steps the counts miss.
+    #[serde(default)]
+    pub unseen: u64,
     /// Answer lines over all examples ([`Example::loss_lines`]).
     pub targets: u64,
 }
@@ -242,6 +258,10 @@ pub struct Skipped {
     pub held_out_repeats_dropped: u64,
     /// Neighbour-file anchors with no neighbours listed.
     pub anchors_without_neighbors: u64,
+    /// Users (with `--unseen`) none of whose training steps the other users' steps miss:
+    /// no `unseen` example.
+    #[serde(default)]
+    pub users_without_unseen_step: u64,
 }
 
 /// The input files a run read.
@@ -273,6 +293,9 @@ pub struct Options {
     /// `--transitions`, if given.
     #[serde(default)]
     pub transitions: Option<u32>,
+    /// `--unseen`, if given.
+    #[serde(default)]
+    pub unseen: Option<u32>,
 }
 
 /// What `run` did: printed by the CLI as JSON and written to `DIR/meta.json`.
@@ -309,6 +332,7 @@ pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
             max_history: args.max_history as usize,
             seed: args.seed,
             transition_min_users: args.transitions,
+            unseen_window: args.unseen.map(|w| w as usize),
         },
     );
     std::fs::create_dir_all(&args.out).map_err(|source| SftError::Write {
@@ -349,6 +373,7 @@ pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
             seed: args.seed,
             neighbors_per_anchor: NEIGHBORS_PER_ANCHOR,
             transitions: args.transitions,
+            unseen: args.unseen,
         },
     };
     // Last: its presence says that every other file of this run is in place.

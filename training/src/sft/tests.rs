@@ -58,6 +58,7 @@ impl Fixture {
             sequences: self.path("sequences.txt"),
             neighbors: None,
             transitions: None,
+            unseen: None,
             titles: false,
             max_history: 20,
             format: Format::Native,
@@ -70,7 +71,7 @@ impl Fixture {
 /// Reads what `sft` wrote with the trainer's own reader, so every test also checks that
 /// the trainer accepts it.
 fn read_examples(path: &Path) -> Vec<Example> {
-    let all = [Task::Terms, Task::Sequence, Task::Neighbors, Task::Transitions];
+    let all = [Task::Terms, Task::Sequence, Task::Neighbors, Task::Transitions, Task::Unseen];
     crate::lora::data::read_examples(path, &all).unwrap()
 }
 
@@ -133,7 +134,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let data = data_for(&users, 12);
-        let built = build(&data, BuildOptions { titles, max_history: max_history as usize, seed, transition_min_users: None });
+        let built = build(&data, BuildOptions { titles, max_history: max_history as usize, seed, transition_min_users: None, unseen_window: None });
         let mh = max_history as usize;
         for (u, items) in users.iter().enumerate() {
             let (held, kept) = split_user(items);
@@ -195,7 +196,7 @@ proptest! {
         titles in any::<bool>(),
     ) {
         let data = data_for(&users, 6);
-        let options = BuildOptions { titles, max_history: 20, seed: 5, transition_min_users: Some(min_users) };
+        let options = BuildOptions { titles, max_history: 20, seed: 5, transition_min_users: Some(min_users), unseen_window: None };
         let built = build(&data, options);
         let mut expected = std::collections::BTreeMap::<(u32, u32), u32>::new();
         for items in &users {
@@ -226,6 +227,56 @@ proptest! {
         prop_assert_eq!(built.train_counts.transitions as usize, expected.len());
         let without = build(&data, BuildOptions { transition_min_users: None, ..options });
         prop_assert!(without.train.iter().all(|(_, e)| e.task != Task::Transitions));
+    }
+
+    /// `unseen` examples, against a brute force over the users: each user has at most one,
+    /// for the last step of their training part whose item no other user's training part
+    /// takes in one step from any of the `window` items before it and that is not among the
+    /// `max_history` items shown before it. Those items are its context and it is the only
+    /// target; no held-out item appears.
+    #[test]
+    fn unseen_examples_are_each_users_last_step_no_other_user_took(
+        users in prop::collection::vec(prop::collection::vec(1u32..=6, 1..10), 1..16),
+        window in 1usize..4,
+        max_history in 1usize..6,
+    ) {
+        let data = data_for(&users, 6);
+        let options = BuildOptions {
+            titles: false, max_history, seed: 5, transition_min_users: None, unseen_window: Some(window),
+        };
+        let built = build(&data, options);
+        let parts: Vec<Vec<u32>> = users.iter().map(|items| split_user(items).1).collect();
+        let mut with_example = 0;
+        for (u, part) in parts.iter().enumerate() {
+            let taken_by_others = |from: u32, to: u32| {
+                parts.iter().enumerate().any(|(v, p)| v != u && p.windows(2).any(|w| w == [from, to]))
+            };
+            let expected = (1..part.len()).rev().find(|&at| {
+                !part[at.saturating_sub(max_history)..at].contains(&part[at])
+                    && part[at.saturating_sub(window)..at].iter().all(|&from| !taken_by_others(from, part[at]))
+            });
+            let mine: Vec<&Example> = built.train.iter()
+                .filter(|(o, e)| *o == Origin::User(u as u32) && e.task == Task::Unseen)
+                .map(|(_, e)| e)
+                .collect();
+            let Some(at) = expected else {
+                prop_assert!(mine.is_empty(), "user {u}: {mine:?}");
+                continue;
+            };
+            with_example += 1;
+            prop_assert_eq!(mine.len(), 1);
+            let shown = items_in(&mine[0].text());
+            prop_assert_eq!(&shown[..], &part[at.saturating_sub(max_history)..=at]);
+            let (held, _) = split_user(&users[u]);
+            prop_assert!(shown.iter().all(|i| !held.contains(i)), "user {u}: {shown:?} shows {held:?}");
+            let answers = answer_texts(mine[0]);
+            prop_assert_eq!(answers.len(), 1);
+            prop_assert_eq!(items_in(&answers[0]), vec![part[at]]);
+        }
+        prop_assert_eq!(built.train_counts.unseen, with_example);
+        prop_assert_eq!(built.skipped.users_without_unseen_step, users.len() as u64 - with_example);
+        let without = build(&data, BuildOptions { unseen_window: None, ..options });
+        prop_assert!(without.train.iter().all(|(_, e)| e.task != Task::Unseen));
     }
 }
 
@@ -588,6 +639,7 @@ fn beauty_builds_with_the_expected_counts() {
         sequences: data.join("sequences.txt"),
         neighbors: Some(data.join("collaborative_neighbors.tsv")),
         transitions: Some(3),
+        unseen: None,
         titles: false,
         max_history: 20,
         format: Format::Native,
