@@ -13,6 +13,9 @@
 #                                 UNTUNED_WEIGHTS swept for the untuned model [WEIGHTS],
 #                                 JOBS [2], THREADS per job [1], TRANSITIONS min users [3],
 #                                 SEQUENCES examples [500], EPOCHS [2], LR [1e-3],
+#                                 UNSEEN [unset]: when set, the SEQUENCES history examples are
+#                                 `unseen` ones with this window (steps the counts miss, see
+#                                 docs/training.md) instead of `sequence` ones,
 #                                 TUNE [1]; 0 skips the fine-tuning and every step of the tuned
 #                                 model, for a run on the untuned backbone and the baselines,
 #                                 OUT [out/quality/<data set>], GRLM_BIN and GRLM_TRAIN_BIN
@@ -35,6 +38,7 @@ jobs=${JOBS:-2}
 threads=${THREADS:-1}
 transitions=${TRANSITIONS:-3}
 sequences=${SEQUENCES:-500}
+unseen=${UNSEEN:-}
 epochs=${EPOCHS:-2}
 lr=${LR:-1e-3}
 tune=${TUNE:-1}
@@ -47,15 +51,23 @@ cargo build --release --locked --workspace
 mkdir -p "$out"
 
 if [[ $tune == 1 ]]; then
+    # The history task: whole sequences, or only the steps no other user's counts reach.
+    history_task=sequence
+    sft_options=()
+    if [[ -n $unseen ]]; then
+        history_task=unseen
+        sft_options=(--unseen "$unseen")
+    fi
     echo "== SFT data" >&2
     [[ -f $out/sft/meta.json ]] || $train sft --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
-        --sequences "$data/sequences.txt" --transitions "$transitions" --out "$out/sft" >"$out/sft.json"
+        --sequences "$data/sequences.txt" --transitions "$transitions" "${sft_options[@]}" --out "$out/sft" \
+        >"$out/sft.json"
 
-    echo "== LoRA: transitions and $sequences sequences, $epochs epochs" >&2
+    echo "== LoRA: transitions and $sequences $history_task examples, $epochs epochs" >&2
     resume=()
     [[ -f $out/adapter.gguf.ckpt/state.json ]] && resume=(--resume)
     [[ -f $out/adapter.gguf ]] || $train lora --base "$model" --data "$out/sft" --out "$out/adapter.gguf" \
-        --tasks transitions,sequence --task-limit "sequence=$sequences" \
+        --tasks "transitions,$history_task" --task-limit "$history_task=$sequences" \
         --batch 16 --micro-batch 16 --micro-batch-tokens 640 \
         --epochs "$epochs" --lr "$lr" \
         --warmup 10 --checkpoint-every 20 --threads 2 "${resume[@]}" >"$out/lora.json"
