@@ -95,8 +95,7 @@ pub fn check_example(example: &Example) -> Result<(), String> {
 #[doc(hidden)]
 pub fn exercise(bytes: &[u8]) -> bool {
     let path = Path::new("fuzz");
-    let all = [Task::Terms, Task::Sequence, Task::Neighbors, Task::Transitions, Task::Unseen];
-    let Ok(examples) = parse_examples(bytes, path, &all) else {
+    let Ok(examples) = parse_examples(bytes, path, &Task::ALL) else {
         return false;
     };
     for example in &examples {
@@ -111,7 +110,7 @@ pub fn exercise(bytes: &[u8]) -> bool {
         written.push(b'\n');
     }
     assert_eq!(
-        parse_examples(&written[..], path, &all).expect("written back, read back"),
+        parse_examples(&written[..], path, &Task::ALL).expect("written back, read back"),
         examples
     );
     true

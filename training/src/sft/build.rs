@@ -191,7 +191,12 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
 /// the consecutive pairs of every user's training part, this one's included; subtracting
 /// this user's own pairs gives what a prior counted without them would hold, which is
 /// where an evaluation target stands: its own step was never counted.
-fn last_unseen_step(part: &[u32], window: usize, max_history: usize, steps: &HashMap<(u32, u32), u32>) -> Option<usize> {
+fn last_unseen_step(
+    part: &[u32],
+    window: usize,
+    max_history: usize,
+    steps: &HashMap<(u32, u32), u32>,
+) -> Option<usize> {
     let mut own: HashMap<(u32, u32), u32> = HashMap::new();
     for pair in part.windows(2) {
         *own.entry((pair[0], pair[1])).or_default() += 1;

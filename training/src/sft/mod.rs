@@ -166,6 +166,17 @@ pub enum Task {
     Unseen,
 }
 
+impl Task {
+    /// Every task.
+    pub const ALL: [Task; 5] = [
+        Task::Terms,
+        Task::Sequence,
+        Task::Neighbors,
+        Task::Transitions,
+        Task::Unseen,
+    ];
+}
+
 /// One separately tokenized piece of an example.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {

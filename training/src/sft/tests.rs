@@ -71,8 +71,7 @@ impl Fixture {
 /// Reads what `sft` wrote with the trainer's own reader, so every test also checks that
 /// the trainer accepts it.
 fn read_examples(path: &Path) -> Vec<Example> {
-    let all = [Task::Terms, Task::Sequence, Task::Neighbors, Task::Transitions, Task::Unseen];
-    crate::lora::data::read_examples(path, &all).unwrap()
+    crate::lora::data::read_examples(path, &Task::ALL).unwrap()
 }
 
 fn answer_texts(example: &Example) -> Vec<String> {
