@@ -342,11 +342,13 @@ impl Session {
         if params.mode == Mode::Prior {
             return rank_by_prior(&self.shared.catalog, history, &filter, params);
         }
+        // Resolved once, for the prompt's room and the search alike.
+        let width = self.width(params);
         let mut stats = SearchStats::default();
-        let start = self.prepare_prompt(history, params, &mut stats)?;
+        let start = self.prepare_prompt(history, params, width, &mut stats)?;
         let results = match params.mode {
-            Mode::Free => return self.decode_free(start, &filter, params, stats),
-            _ => self.decode_constrained(history, start, &filter, params, &mut stats)?,
+            Mode::Free => return self.decode_free(start, &filter, params, width, stats),
+            _ => self.decode_constrained(history, start, &filter, params, width, &mut stats)?,
         };
         Ok(Response {
             results,
@@ -355,12 +357,13 @@ impl Session {
         })
     }
 
-    /// Brings the cached prompt up to date with `history` and checks that the beams fit;
-    /// returns where the search starts.
+    /// Brings the cached prompt up to date with `history` and checks that `width` beams
+    /// fit; returns where the search starts.
     fn prepare_prompt(
         &mut self,
         history: &[u32],
         params: &RecommendParams,
+        width: usize,
         stats: &mut SearchStats,
     ) -> Result<Start, EngineError> {
         let shared = Arc::clone(&self.shared);
@@ -368,10 +371,10 @@ impl Session {
         let shown = &history[history.len().saturating_sub(params.max_history)..];
         let mut desired = self.prompt_tokens(shown)?;
         let room = match params.mode {
-            Mode::Free => self.width(params).saturating_mul(params.max_tokens.saturating_add(1)),
+            Mode::Free => width.saturating_mul(params.max_tokens.saturating_add(1)),
             _ => {
                 desired.extend_from_slice(&shared.root_chain);
-                self.width(params).saturating_mul(trie.depth() as usize + 1)
+                width.saturating_mul(trie.depth() as usize + 1)
             }
         };
         if desired.len().saturating_add(room) > self.params.n_ctx as usize {
@@ -397,6 +400,7 @@ impl Session {
         start: Start,
         filter: &ItemFilter,
         params: &RecommendParams,
+        width: usize,
         stats: &mut SearchStats,
     ) -> Result<Vec<Recommendation>, EngineError> {
         let shared = Arc::clone(&self.shared);
@@ -424,7 +428,7 @@ impl Session {
         let masses = prior.as_ref().map(|p| p.node_masses(&trie)).transpose()?;
         let request = constrained::Request {
             k: params.k,
-            width: self.width(params),
+            width,
             filter,
             fusion: prior
                 .as_ref()
@@ -454,12 +458,12 @@ impl Session {
         start: Start,
         filter: &ItemFilter,
         params: &RecommendParams,
+        width: usize,
         stats: SearchStats,
     ) -> Result<Response, EngineError> {
         let shared = Arc::clone(&self.shared);
         let catalog = &shared.catalog;
         let mut stats = stats;
-        let width = self.width(params);
         let beams = free::search(
             &mut self.ctx,
             &mut self.pool,
