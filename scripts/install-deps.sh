@@ -5,8 +5,9 @@
 set -euo pipefail
 
 # valgrind and the JVM pieces run the C and Kotlin binding tests; the aarch64 cross
-# compilers and qemu run the ARM64 build under emulation (scripts/arm64.sh).
-packages=(build-essential pkg-config cmake libclang-dev valgrind kotlin libjna-java)
+# compilers and qemu run the ARM64 build under emulation (scripts/arm64.sh). libdnnl2
+# (oneDNN) gives grlm-train its bf16 matrix products; without it training runs in f32.
+packages=(build-essential pkg-config cmake libclang-dev valgrind kotlin libjna-java libdnnl2)
 if [[ $(uname -m) == x86_64 ]]; then
     packages+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static)
 fi

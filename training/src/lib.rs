@@ -5,6 +5,8 @@
 //!   their export for LlamaFactory.
 //! - [`llama`]: a llama forward pass in candle that keeps gradients, on weights read from
 //!   the same GGUF llama.cpp runs.
+//! - [`kernels`]: the trainer's CPU kernels — frozen products in bf16 through oneDNN where
+//!   it loads, and fused norm, rope, softmax and gating with their own backward passes.
 //! - [`lora`]: LoRA adapters on that model, their training loop, and the llama.cpp adapter
 //!   GGUF they are saved as.
 //! - [`prompts`]: the prompts only training builds (term internalisation, collaborative
@@ -15,6 +17,7 @@
 
 #![deny(missing_docs)]
 
+pub mod kernels;
 pub mod llama;
 pub mod lora;
 pub mod prompts;

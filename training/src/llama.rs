@@ -10,11 +10,29 @@
 //! `(x[2i], x[2i+1])`, gives the model's results. This forward rotates the same pairs.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::backend::BackendStorage;
 use candle_core::quantized::gguf_file;
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, Var, D};
+
+use crate::kernels::ops::{CausalSoftmax, RmsNorm, Rope, SwiGlu};
+use crate::kernels::{Bf16Linear, Bf16Weight};
+use crate::lora::data::Targets;
+
+/// Which kernels the passes run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernels {
+    /// candle's plain tensor ops, f32 everywhere (the reference; any device).
+    Plain,
+    /// The trainer's fused CPU ops ([`crate::kernels::ops`]), and frozen products in bf16
+    /// through oneDNN where it loads.
+    #[default]
+    Fused,
+}
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +122,8 @@ pub struct Linear {
     pub weight: Tensor,
     /// The adapter, when one is attached.
     pub lora: Option<LoraWeights>,
+    /// The weight in bf16, when the frozen product runs through oneDNN.
+    bf16: Option<Arc<Bf16Weight>>,
 }
 
 impl Linear {
@@ -112,7 +132,13 @@ impl Linear {
         let mut dims = x.dims().to_vec();
         let input = dims.pop().unwrap_or(0);
         let rows = x.reshape(((), input))?;
-        let mut y = frozen_matmul(&rows, &self.weight)?;
+        let mut y = match &self.bf16 {
+            Some(weight) => rows.contiguous()?.apply_op1(Bf16Linear {
+                weight: weight.clone(),
+                transposed: false,
+            })?,
+            None => frozen_matmul(&rows, &self.weight)?,
+        };
         if let Some(l) = &self.lora {
             let update = rows.matmul(&l.a.as_tensor().t()?)?.matmul(&l.b.as_tensor().t()?)?;
             y = (y + (update * l.scale)?)?;
@@ -132,6 +158,8 @@ impl Linear {
 #[derive(Clone, Debug)]
 pub struct Block {
     attn_norm: Tensor,
+    attn_norm_fused: Arc<Vec<f32>>,
+    ffn_norm_fused: Arc<Vec<f32>>,
     /// Query, key, value and output projections.
     pub attn: [Linear; 4],
     ffn_norm: Tensor,
@@ -148,9 +176,13 @@ pub struct Llama {
     /// The blocks, first to last.
     pub blocks: Vec<Block>,
     output_norm: Tensor,
+    output_norm_fused: Arc<Vec<f32>>,
     /// `[vocab, embd]`; the token embedding when the model ties them.
     output: Tensor,
+    /// `output` in bf16, when frozen products run through oneDNN.
+    output_bf16: Option<Arc<Bf16Weight>>,
     device: Device,
+    kernels: Kernels,
 }
 
 fn meta<'a>(
@@ -233,6 +265,7 @@ impl Llama {
                     weight: tensor(&format!("{name}.weight"))?,
                     name,
                     lora: None,
+                    bf16: None,
                 })
             };
             let attn = [
@@ -242,10 +275,16 @@ impl Llama {
                 linear("attn_output")?,
             ];
             let ffn = [linear("ffn_gate")?, linear("ffn_up")?, linear("ffn_down")?];
+            let (attn_norm, ffn_norm) = (
+                tensor(&format!("blk.{i}.attn_norm.weight"))?,
+                tensor(&format!("blk.{i}.ffn_norm.weight"))?,
+            );
             blocks.push(Block {
-                attn_norm: tensor(&format!("blk.{i}.attn_norm.weight"))?,
+                attn_norm_fused: Arc::new(attn_norm.to_vec1()?),
+                ffn_norm_fused: Arc::new(ffn_norm.to_vec1()?),
+                attn_norm,
                 attn,
-                ffn_norm: tensor(&format!("blk.{i}.ffn_norm.weight"))?,
+                ffn_norm,
                 ffn,
             });
         }
@@ -254,14 +293,42 @@ impl Llama {
         } else {
             token_embd.clone()
         };
+        let output_norm = tensor("output_norm.weight")?;
         Ok(Llama {
             config,
             token_embd,
             blocks,
-            output_norm: tensor("output_norm.weight")?,
+            output_norm_fused: Arc::new(output_norm.to_vec1()?),
+            output_norm,
             output,
+            output_bf16: None,
             device: device.clone(),
+            kernels: Kernels::Plain,
         })
+    }
+
+    /// Runs the passes on `kernels`; with [`Kernels::Fused`] on the CPU, the frozen products
+    /// run in bf16 through oneDNN when `bf16` is set and oneDNN loads. Returns whether they do.
+    pub fn set_kernels(&mut self, kernels: Kernels, bf16: bool) -> Result<bool, LlamaError> {
+        let fused_cpu = kernels == Kernels::Fused && self.device.is_cpu();
+        self.kernels = if fused_cpu { Kernels::Fused } else { Kernels::Plain };
+        let use_bf16 = fused_cpu && bf16 && crate::kernels::dnnl::get().is_some();
+        for linear in self.linears_mut() {
+            linear.bf16 = match use_bf16 {
+                true => Some(Arc::new(Bf16Weight::new(&linear.weight)?)),
+                false => None,
+            };
+        }
+        self.output_bf16 = match use_bf16 {
+            true => Some(Arc::new(Bf16Weight::new(&self.output)?)),
+            false => None,
+        };
+        Ok(use_bf16)
+    }
+
+    /// The kernels the passes run on.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// The device the weights live on.
@@ -285,59 +352,137 @@ impl Llama {
     /// (`[batch, seq]`, u32). Sequences in a batch are right-padded: with a causal mask a
     /// real token never attends to the padding after it, so no padding mask is needed.
     pub fn hidden(&self, tokens: &Tensor) -> Result<Tensor, LlamaError> {
+        let x = self.embed(tokens)?;
+        let x = self.blocks_forward(x, 0..self.blocks.len())?;
+        self.final_norm(&x)
+    }
+
+    /// The token embeddings of `tokens` (`[batch, seq]`, u32): the residual stream that
+    /// enters the first block, `[batch, seq, embd]`.
+    pub fn embed(&self, tokens: &Tensor) -> Result<Tensor, LlamaError> {
         let (batch, seq) = tokens.dims2()?;
-        let c = &self.config;
-        let mut x = self
+        Ok(self
             .token_embd
             .index_select(&tokens.flatten_all()?, 0)?
-            .reshape((batch, seq, c.n_embd))?;
-        let (cos, sin) = self.rope_tables(seq)?;
-        let mask = causal_mask(seq, &self.device)?;
-        for block in &self.blocks {
-            let h = rms_norm(&x, &block.attn_norm, c.rms_eps)?;
-            let attn = self.attention(block, &h, &cos, &sin, &mask)?;
+            .reshape((batch, seq, self.config.n_embd))?)
+    }
+
+    /// The residual stream `x` (`[batch, seq, embd]`, entering block `layers.start`) after
+    /// the blocks `layers`.
+    pub fn blocks_forward(&self, mut x: Tensor, layers: Range<usize>) -> Result<Tensor, LlamaError> {
+        let (_, seq, _) = x.dims3()?;
+        let rope = self.rope_tables(seq)?;
+        let mask = match self.kernels {
+            Kernels::Plain => Some(causal_mask(seq, &self.device)?),
+            Kernels::Fused => None,
+        };
+        for block in &self.blocks[layers] {
+            let h = self.norm(&x, &block.attn_norm, &block.attn_norm_fused)?;
+            let attn = self.attention(block, &h, &rope, mask.as_ref())?;
             x = (x + attn)?;
-            let h = rms_norm(&x, &block.ffn_norm, c.rms_eps)?;
+            let h = self.norm(&x, &block.ffn_norm, &block.ffn_norm_fused)?;
             let [gate, up, down] = &block.ffn;
-            let act = silu(&gate.forward(&h)?)?.mul(&up.forward(&h)?)?;
+            let act = match self.kernels {
+                Kernels::Plain => silu(&gate.forward(&h)?)?.mul(&up.forward(&h)?)?,
+                Kernels::Fused => gate.forward(&h)?.apply_op2(&up.forward(&h)?, SwiGlu)?,
+            };
             x = (x + down.forward(&act)?)?;
         }
-        Ok(rms_norm(&x, &self.output_norm, c.rms_eps)?)
+        Ok(x)
+    }
+
+    /// The final norm of the residual stream.
+    pub fn final_norm(&self, x: &Tensor) -> Result<Tensor, LlamaError> {
+        Ok(self.norm(x, &self.output_norm, &self.output_norm_fused)?)
+    }
+
+    fn norm(&self, x: &Tensor, weight: &Tensor, fused: &Arc<Vec<f32>>) -> candle_core::Result<Tensor> {
+        match self.kernels {
+            Kernels::Plain => rms_norm(x, weight, self.config.rms_eps),
+            Kernels::Fused => x.contiguous()?.apply_op1(RmsNorm {
+                weight: fused.clone(),
+                eps: self.config.rms_eps as f32,
+            }),
+        }
     }
 
     /// Next-token logits `[n, vocab]` for hidden states `[n, embd]`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, LlamaError> {
-        Ok(frozen_matmul(hidden, &self.output)?)
+        Ok(match &self.output_bf16 {
+            Some(weight) => hidden.contiguous()?.apply_op1(Bf16Linear {
+                weight: weight.clone(),
+                transposed: false,
+            })?,
+            None => frozen_matmul(hidden, &self.output)?,
+        })
     }
 
     /// Mean negative log-likelihood of `targets` (u32, `[n]`) as the next tokens after the
-    /// flattened positions `positions` (u32 indices into `batch * seq`) of `tokens`. Only
-    /// those positions go through the vocabulary projection: answer tokens are a fraction
-    /// of a prompt, and the projection is the widest matrix of a small model.
+    /// flattened positions `positions` (u32 indices into `batch * seq`) of `tokens`, each
+    /// a choice over the whole vocabulary.
     pub fn loss(&self, tokens: &Tensor, positions: &Tensor, targets: &Tensor) -> Result<Tensor, LlamaError> {
         let hidden = self.hidden(tokens)?;
+        let targets = Targets {
+            positions: positions.clone(),
+            tokens: targets.clone(),
+            trie: None,
+        };
+        Ok((self.loss_sum(&hidden, &targets)? / targets.tokens.dims1()? as f64)?)
+    }
+
+    /// The summed negative log-likelihood of `targets` given final hidden states
+    /// (`[batch, seq, embd]`). Only the learned positions go through the vocabulary
+    /// projection: answer tokens are a fraction of a prompt, and the projection is the
+    /// widest matrix of a small model; a trie choice goes through the rows of its batch's
+    /// allowed tokens only.
+    pub fn loss_sum(&self, hidden: &Tensor, targets: &Targets) -> Result<Tensor, LlamaError> {
         let (batch, seq, embd) = hidden.dims3()?;
-        let picked = hidden.reshape((batch * seq, embd))?.index_select(positions, 0)?;
-        let logits = self.logits(&picked)?;
-        let shifted = logits.broadcast_sub(&logits.max_keepdim(1)?.detach())?;
-        let log_z = shifted.exp()?.sum_keepdim(1)?.log()?;
-        let log_p = shifted.broadcast_sub(&log_z)?;
-        let nll = log_p.gather(&targets.unsqueeze(1)?, 1)?.neg()?;
-        Ok(nll.mean_all()?)
+        let rows = hidden.reshape((batch * seq, embd))?;
+        let mut total = Tensor::zeros((), DType::F32, &self.device)?;
+        if targets.tokens.dims1()? > 0 {
+            let picked = rows.index_select(&targets.positions, 0)?;
+            let logits = self.logits(&picked)?;
+            total = (total + nll_sum(&logits, &targets.tokens)?)?;
+        }
+        if let Some(trie) = &targets.trie {
+            let picked = rows.index_select(&trie.positions, 0)?;
+            let logits = match &self.output_bf16 {
+                Some(weight) => picked.contiguous()?.apply_op1(Bf16Linear {
+                    weight: Arc::new(weight.gather_rows(&trie.union.to_vec1::<u32>()?)),
+                    transposed: false,
+                })?,
+                None => frozen_matmul(&picked, &self.output.index_select(&trie.union, 0)?)?,
+            };
+            total = (total + nll_sum(&logits.broadcast_add(&trie.mask)?, &trie.columns)?)?;
+        }
+        Ok(total)
     }
 
     fn attention(
         &self,
         block: &Block,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        rope: &RopeTables,
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        match mask {
+            Some(mask) => self.attention_plain(block, x, rope, mask),
+            None => self.attention_fused(block, x, rope),
+        }
+    }
+
+    fn attention_plain(
+        &self,
+        block: &Block,
+        x: &Tensor,
+        rope_t: &RopeTables,
         mask: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let c = &self.config;
         let (batch, seq, _) = x.dims3()?;
         let d = c.head_dim();
         let [wq, wk, wv, wo] = &block.attn;
+        let (cos, sin) = (&rope_t.cos, &rope_t.sin);
         let heads = |t: Tensor, n: usize| t.reshape((batch, seq, n, d))?.transpose(1, 2);
         let q = rope(&heads(wq.forward(x)?, c.n_head)?, cos, sin)?;
         let k = rope(&heads(wk.forward(x)?, c.n_head_kv)?, cos, sin)?;
@@ -360,8 +505,38 @@ impl Llama {
         wo.forward(&out)
     }
 
+    /// Attention on the fused ops: rope (with the score scale folded into the queries'
+    /// rotation) on the projections' own layout, the query heads of one key/value head
+    /// stacked along rows so no key or value is copied, and a causal softmax that never
+    /// builds a mask.
+    fn attention_fused(&self, block: &Block, x: &Tensor, rope_t: &RopeTables) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let (batch, seq, _) = x.dims3()?;
+        let d = c.head_dim();
+        let (hq, hk) = (c.n_head, c.n_head_kv);
+        let group = hq / hk;
+        let [wq, wk, wv, wo] = &block.attn;
+        let q = wq
+            .forward(x)?
+            .reshape((batch, seq, hq, d))?
+            .apply_op1(rope_t.fused(true))?;
+        let k = wk
+            .forward(x)?
+            .reshape((batch, seq, hk, d))?
+            .apply_op1(rope_t.fused(false))?;
+        let v = wv.forward(x)?.reshape((batch, seq, hk, d))?;
+        let q = q.transpose(1, 2)?.contiguous()?.reshape((batch, hk, group * seq, d))?;
+        let k = k.transpose(1, 2)?.contiguous()?;
+        let v = v.transpose(1, 2)?.contiguous()?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = scores.apply_op1(CausalSoftmax { queries: seq })?;
+        let out = probs.matmul(&v)?.reshape((batch, hq, seq, d))?;
+        let out = out.transpose(1, 2)?.contiguous()?.reshape((batch, seq, c.n_embd))?;
+        wo.forward(&out)
+    }
+
     /// `cos` and `sin` of every position and frequency, `[seq, head_dim / 2]`.
-    fn rope_tables(&self, seq: usize) -> candle_core::Result<(Tensor, Tensor)> {
+    fn rope_tables(&self, seq: usize) -> candle_core::Result<RopeTables> {
         let d = self.config.head_dim();
         let inv: Vec<f32> = (0..d / 2)
             .map(|i| (1.0 / self.config.rope_base.powf(2.0 * i as f64 / d as f64)) as f32)
@@ -371,8 +546,54 @@ impl Llama {
             .to_dtype(DType::F32)?
             .reshape((seq, 1))?;
         let angles = pos.broadcast_mul(&inv)?;
-        Ok((angles.cos()?, angles.sin()?))
+        let (cos, sin) = (angles.cos()?, angles.sin()?);
+        let (cos_v, sin_v) = match self.kernels {
+            Kernels::Fused => (cos.flatten_all()?.to_vec1()?, sin.flatten_all()?.to_vec1()?),
+            Kernels::Plain => (Vec::new(), Vec::new()),
+        };
+        let scale = 1.0 / (d as f32).sqrt();
+        Ok(RopeTables {
+            cos,
+            sin,
+            cos_v: Arc::new(cos_v.clone()),
+            sin_v: Arc::new(sin_v.clone()),
+            cos_q: Arc::new(cos_v.iter().map(|v| v * scale).collect()),
+            sin_q: Arc::new(sin_v.iter().map(|v| v * scale).collect()),
+        })
     }
+}
+
+/// Rope's angles for one sequence length, as tensors (plain ops) and as tables (fused op;
+/// the queries' copy carries attention's `1/√head_dim`).
+struct RopeTables {
+    cos: Tensor,
+    sin: Tensor,
+    cos_v: Arc<Vec<f32>>,
+    sin_v: Arc<Vec<f32>>,
+    cos_q: Arc<Vec<f32>>,
+    sin_q: Arc<Vec<f32>>,
+}
+
+impl RopeTables {
+    fn fused(&self, queries: bool) -> Rope {
+        let (cos, sin) = match queries {
+            true => (&self.cos_q, &self.sin_q),
+            false => (&self.cos_v, &self.sin_v),
+        };
+        Rope {
+            cos: cos.clone(),
+            sin: sin.clone(),
+            inverse: false,
+        }
+    }
+}
+
+/// `−Σ log softmax(logits)[target]` over rows (`logits` `[n, classes]`, targets u32 `[n]`).
+fn nll_sum(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+    let shifted = logits.broadcast_sub(&logits.max_keepdim(1)?.detach())?;
+    let log_z = shifted.exp()?.sum_keepdim(1)?.log()?;
+    let log_p = shifted.broadcast_sub(&log_z)?;
+    log_p.gather(&targets.unsqueeze(1)?, 1)?.neg()?.sum_all()
 }
 
 /// `x · Wᵀ` for a frozen `W` (`[out, in]`), `x` being `[rows, in]`.

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use grlm_train::lora::bench::BenchArgs;
 use grlm_train::lora::train::LoraArgs;
 use grlm_train::sft::SftArgs;
 use grlm_train::terms::run::NeighborsArgs;
@@ -26,6 +27,8 @@ enum Command {
     Sft(SftArgs),
     /// Fine-tune a LoRA adapter on SFT examples; writes a llama.cpp adapter GGUF.
     Lora(LoraArgs),
+    /// Time training configurations side by side on the same batches.
+    LoraBench(BenchArgs),
     /// Embed item texts (all-MiniLM-L6-v2) and write each item's nearest neighbours.
     Neighbors(NeighborsArgs),
     /// Write every item's TID with the backbone: constrained, collision-free, resumable.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     let candle_threads = match &cli.command {
         Command::Lora(args) => args.threads,
         Command::Neighbors(args) => args.threads,
+        Command::LoraBench(args) => args.threads,
         _ => None,
     };
     if let Some(n) = candle_threads.filter(|&n| n > 0) {
@@ -54,11 +58,21 @@ fn main() -> ExitCode {
         // it here, in the binary, before anything has started a thread.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
+    // oneDNN runs each product on the thread that calls it, and the trainer calls it from
+    // rayon's pool: its own OpenMP threads would compete with rayon's for the same cores.
+    // OpenMP reads this when oneDNN loads.
+    if std::env::var_os("OMP_NUM_THREADS").is_none() {
+        std::env::set_var("OMP_NUM_THREADS", "1");
+    }
+    grlm_train::kernels::keep_freed_memory();
     let result = match cli.command {
         Command::Sft(args) => grlm_train::sft::run(&args)
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
         Command::Lora(args) => grlm_train::lora::train::run(&args)
+            .map(|s| print_json(&s))
+            .map_err(|e| e.to_string()),
+        Command::LoraBench(args) => grlm_train::lora::bench::run(&args)
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
         Command::Neighbors(args) => grlm_train::terms::run::run(&args)

@@ -2,10 +2,12 @@
 //! llama.cpp adapter GGUF they are saved as (what `grlm recommend --lora` and the C API's
 //! `lora_path` load).
 
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod merge;
 pub mod optim;
+pub mod prefix;
 pub mod train;
 
 use std::path::Path;
@@ -84,6 +86,10 @@ pub struct LoraConfig {
     pub alpha: f64,
     /// Projections that get an adapter.
     pub targets: Vec<Target>,
+    /// Adapt only the last this many blocks (all when `None`): the blocks below are frozen
+    /// whole, so their output can be computed once ([`prefix`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<usize>,
 }
 
 impl Default for LoraConfig {
@@ -92,6 +98,7 @@ impl Default for LoraConfig {
             rank: 16,
             alpha: 32.0,
             targets: Target::ALL.to_vec(),
+            layers: None,
         }
     }
 }
@@ -160,7 +167,18 @@ impl LoraConfig {
         if self.targets.is_empty() {
             return Err(LoraError::Config("no target projections".into()));
         }
+        let blocks = llama.config.n_layer;
+        if let Some(n) = self.layers.filter(|&n| n == 0 || n > blocks) {
+            return Err(LoraError::Config(format!(
+                "{n} adapted blocks outside 1..={blocks} (the model's blocks)"
+            )));
+        }
         Ok(())
+    }
+
+    /// The first block that gets an adapter.
+    pub fn first_block(&self, n_layer: usize) -> usize {
+        n_layer - self.layers.unwrap_or(n_layer).min(n_layer)
     }
 }
 
@@ -176,7 +194,13 @@ pub fn attach(llama: &mut Llama, config: &LoraConfig, seed: u64) -> Result<Vec<V
     let device = llama.device().clone();
     let mut rng = grlm::rng::SplitMix64::new(seed);
     let mut vars = Vec::new();
-    for linear in llama.linears_mut() {
+    let first = config.first_block(llama.config.n_layer);
+    for linear in llama
+        .blocks
+        .iter_mut()
+        .skip(first)
+        .flat_map(|b| b.attn.iter_mut().chain(b.ffn.iter_mut()))
+    {
         if !targets_of(&linear.name, &config.targets) {
             continue;
         }

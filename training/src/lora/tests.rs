@@ -57,6 +57,7 @@ fn a_fresh_adapter_changes_nothing_and_training_lowers_the_loss() {
         rank: 4,
         alpha: 8.0,
         targets: vec![Target::Q, Target::V, Target::Down],
+        layers: None,
     };
     let vars = attach(&mut llama, &config, 7).unwrap();
     let tokens = [5u32, 9, 17, 3, 40, 41, 42, 7, 5, 9];
@@ -154,4 +155,46 @@ fn bad_configurations_are_refused() {
     }
     let e = save_adapter(&llama, &LoraConfig::default(), &dir.path().join("a.gguf")).unwrap_err();
     assert!(e.to_string().contains("no adapter"), "{e}");
+}
+
+/// Loss and gradients of a fixed batch with every adapter parameter live.
+fn loss_and_gradients(llama: &Llama, vars: &[candle_core::Var]) -> (f32, Vec<Tensor>) {
+    let (input, positions, targets) = batch(&[5, 9, 17, 3, 40, 41, 42, 7, 12, 30, 31, 2]);
+    let loss = llama.loss(&input, &positions, &targets).unwrap();
+    let grads = loss.backward().unwrap();
+    let g = vars.iter().map(|v| grads.get(v.as_tensor()).unwrap().clone()).collect();
+    (loss.to_scalar().unwrap(), g)
+}
+
+#[test]
+fn fused_kernels_compute_what_the_plain_ops_compute() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut llama = Llama::load(&tiny_files(dir.path()), &Device::Cpu).unwrap();
+    let vars = attach(&mut llama, &LoraConfig::default().with_rank(4), 3).unwrap();
+    for pair in vars.chunks(2) {
+        let b = &pair[1];
+        b.set(&(b.as_tensor().ones_like().unwrap() * 0.02).unwrap()).unwrap();
+    }
+    let (plain, g_plain) = loss_and_gradients(&llama, &vars);
+    let gap = |g: &[Tensor]| -> f32 {
+        let max = |t: Tensor| -> f32 { t.abs().unwrap().max_all().unwrap().to_scalar().unwrap() };
+        let (mut gap, mut size) = (0f32, 0f32);
+        for (a, b) in g_plain.iter().zip(g) {
+            gap = gap.max(max((a - b).unwrap()));
+            size = size.max(max(a.clone()));
+        }
+        gap / size
+    };
+    assert!(!llama.set_kernels(crate::llama::Kernels::Fused, false).unwrap());
+    let (fused, g_fused) = loss_and_gradients(&llama, &vars);
+    assert!((plain - fused).abs() < 1e-5 * plain, "{plain} vs {fused}");
+    assert!(gap(&g_fused) < 1e-4, "fused f32 gradients differ by {}", gap(&g_fused));
+    // bf16 products where oneDNN is installed: within bf16's precision (8 bits).
+    if llama.set_kernels(crate::llama::Kernels::Fused, true).unwrap() {
+        let (bf16, g_bf16) = loss_and_gradients(&llama, &vars);
+        assert!((plain - bf16).abs() < 1e-2 * plain, "{plain} vs {bf16}");
+        assert!(gap(&g_bf16) < 5e-2, "bf16 gradients differ by {}", gap(&g_bf16));
+    } else {
+        eprintln!("oneDNN (libdnnl.so.2) not found: the bf16 path is not tested here");
+    }
 }

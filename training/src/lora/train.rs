@@ -12,7 +12,7 @@ use super::checkpoint::{self, RunIdentity, RunState};
 use super::data::{self, Tokenized};
 use super::optim::{AdamW, AdamWConfig};
 use super::{attach, save_adapter, LoraConfig, LoraError, Target};
-use crate::llama::Llama;
+use crate::llama::{Kernels, Llama};
 use crate::sft::Task;
 
 /// Where the computation runs.
@@ -43,6 +43,15 @@ pub struct LoraArgs {
     /// Updates are scaled by alpha / rank.
     #[arg(long, default_value_t = 32.0)]
     pub alpha: f64,
+    /// Adapt only the last N blocks; the blocks below are run once per example and their
+    /// output cached (default: every block).
+    #[arg(long, value_name = "N")]
+    pub train_layers: Option<usize>,
+    /// The catalogue (built with this backbone's token trie) whose TIDs the history tasks
+    /// answer with: each answer token is then learned as constrained decoding chooses it,
+    /// among its trie node's children, and forced tokens are not learned.
+    #[arg(long, value_name = "C.grlm")]
+    pub catalog: Option<PathBuf>,
     /// Projections to adapt, comma-separated from q,k,v,o,gate,up,down.
     #[arg(long, default_value = "q,k,v,o,gate,up,down", value_delimiter = ',')]
     pub targets: Vec<String>,
@@ -83,6 +92,11 @@ pub struct LoraArgs {
     /// Save a checkpoint every this many steps (and at the end).
     #[arg(long, default_value_t = 50)]
     pub checkpoint_every: u64,
+    /// Every this many steps, also write the adapter to `<out>.snapshots/step-N.gguf` and
+    /// a line of `<out>.snapshots/curve.jsonl` (step, tokens, training seconds, training
+    /// and validation loss): the learning curve of a long run.
+    #[arg(long, value_name = "STEPS")]
+    pub snapshot_every: Option<u64>,
     /// Continue from the checkpoint in `<out>.ckpt/`.
     #[arg(long)]
     pub resume: bool,
@@ -98,6 +112,13 @@ pub struct LoraArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
+    /// The CPU kernels: the trainer's fused ops, or candle's plain ops (the reference).
+    #[arg(long, value_enum, default_value_t = Kernels::Fused)]
+    pub kernels: Kernels,
+    /// Frozen products in bf16 through oneDNN (with fused kernels, where libdnnl.so.2
+    /// loads), or in f32 on candle's kernels.
+    #[arg(long, value_enum, default_value_t = Precision::Bf16)]
+    pub matmul: Precision,
     /// Also write the base model with the adapter merged in, as Q8_0 GGUF.
     #[arg(long, value_name = "merged.gguf")]
     pub merge_q8: Option<PathBuf>,
@@ -105,6 +126,16 @@ pub struct LoraArgs {
     /// --resume). For tests and time-boxed runs.
     #[arg(long, hide = true)]
     pub stop_after: Option<u64>,
+}
+
+/// The precision of the frozen products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// bf16 operands, f32 accumulation (oneDNN).
+    Bf16,
+    /// f32 (candle).
+    F32,
 }
 
 /// What a run did, printed as JSON at the end.
@@ -140,6 +171,10 @@ pub struct LoraSummary {
     pub valid_loss_after: Option<f32>,
     /// The device used.
     pub device: DeviceKind,
+    /// The kernels used.
+    pub kernels: Kernels,
+    /// Whether the frozen products ran in bf16, and oneDNN's kernel for them.
+    pub bf16_kernel: Option<String>,
 }
 
 impl From<crate::llama::LlamaError> for TrainError {
@@ -179,7 +214,7 @@ fn parse_list<T>(values: &[String], what: &str, parse: impl Fn(&str) -> Option<T
         .collect()
 }
 
-fn parse_task(text: &str) -> Option<Task> {
+pub(crate) fn parse_task(text: &str) -> Option<Task> {
     match text {
         "terms" => Some(Task::Terms),
         "sequence" => Some(Task::Sequence),
@@ -216,6 +251,9 @@ fn data_hash(examples: &[Tokenized]) -> u64 {
             h.write_u32(t);
             h.write_u32(u32::from(l));
         }
+        for &n in &e.nodes {
+            h.write_u32(n);
+        }
     }
     h.finish()
 }
@@ -230,49 +268,68 @@ pub fn learning_rate(peak: f64, step: u64, warmup: u64, total: u64) -> f64 {
     peak * (left + 1.0) / (span + 1.0)
 }
 
+/// What a forward pass needs besides its examples.
+pub(crate) struct Pass<'a> {
+    pub llama: &'a Llama,
+    /// The first trained block: examples carry the residual stream entering it.
+    pub first: usize,
+    pub trie: Option<&'a grlm::catalog::TokenTrie<'a>>,
+    pub device: &'a Device,
+}
+
+impl Pass<'_> {
+    /// The batch of `rows` and its summed loss.
+    fn loss_sum(&self, rows: &[&Tokenized]) -> Result<(data::Batch, Tensor), TrainError> {
+        let b = data::batch(rows, self.trie, self.device)?;
+        let llama = self.llama;
+        let hidden = match &b.prefix {
+            Some(x) => llama.final_norm(&llama.blocks_forward(x.clone(), self.first..llama.config.n_layer)?)?,
+            None => llama.hidden(&b.tokens)?,
+        };
+        let loss = llama.loss_sum(&hidden, &b.targets)?;
+        Ok((b, loss))
+    }
+}
+
 /// Mean loss over the answer tokens of `examples`, in the training passes' sizes (with an
 /// adapter attached, candle keeps a pass's activations until its loss is dropped, so
 /// evaluation needs the training pass's small batches too).
-fn mean_loss(llama: &Llama, examples: &[Tokenized], micro: MicroBatch) -> Result<Option<f32>, TrainError> {
+fn mean_loss(pass: &Pass<'_>, examples: &[Tokenized], micro: MicroBatch) -> Result<Option<f32>, TrainError> {
     if examples.is_empty() {
         return Ok(None);
     }
     let (mut sum, mut count) = (0.0f64, 0usize);
     let all: Vec<&Tokenized> = examples.iter().collect();
     for refs in micro.split(&all) {
-        let b = data::batch(&refs, llama.device())?;
+        let (b, loss) = pass.loss_sum(&refs)?;
         if b.loss_tokens == 0 {
             continue;
         }
-        let loss: f32 = llama.loss(&b.tokens, &b.positions, &b.targets)?.to_scalar()?;
-        sum += f64::from(loss) * b.loss_tokens as f64;
+        sum += f64::from(loss.to_scalar::<f32>()?);
         count += b.loss_tokens;
     }
     Ok((count > 0).then(|| (sum / count as f64) as f32))
 }
 
 /// The mean loss over the answer tokens of `rows` and its gradient for every variable,
-/// computed `micro` examples at a time and summed with each part weighted by its share of
-/// answer tokens: the same gradient as one pass over the whole batch, in the memory of one
-/// micro-batch (candle keeps every activation and its gradient until the pass ends).
-fn step_gradients(
-    llama: &Llama,
+/// computed `micro` examples at a time and summed: the same gradient as one pass over the
+/// whole batch, in the memory of one micro-batch (candle keeps every activation and its
+/// gradient until the pass ends).
+pub(crate) fn step_gradients(
+    pass: &Pass<'_>,
     vars: &[Var],
     rows: &[&Tokenized],
     micro: MicroBatch,
-    device: &Device,
 ) -> Result<(f32, Vec<Tensor>, usize), TrainError> {
     let total: usize = rows.iter().map(|r| r.loss_tokens()).sum();
     let mut sums: Vec<Option<Tensor>> = vec![None; vars.len()];
     let (mut loss_sum, mut real_tokens) = (0.0f64, 0usize);
     for part in micro.split(rows) {
-        let part = &part[..];
-        let b = data::batch(part, device)?;
+        let (b, loss) = pass.loss_sum(&part)?;
         if b.loss_tokens == 0 {
             continue;
         }
-        let weight = b.loss_tokens as f64 / total as f64;
-        let loss = (llama.loss(&b.tokens, &b.positions, &b.targets)? * weight)?;
+        let loss = (loss / total as f64)?;
         loss_sum += f64::from(loss.to_scalar::<f32>()?);
         real_tokens += b.real_tokens;
         let grads = loss.backward()?;
@@ -293,13 +350,37 @@ fn step_gradients(
     Ok((loss_sum as f32, g, real_tokens))
 }
 
+/// Opens the catalogue of `--catalog` and checks that its token trie was built with this
+/// backbone's tokenizer.
+pub(crate) fn open_catalog(path: &Path, vocab: &grlm::llm::Model) -> Result<grlm::catalog::Catalog, TrainError> {
+    let catalog = grlm::catalog::Catalog::open(path)
+        .map_err(|e| TrainError::Args(format!("--catalog {}: {e}", path.display())))?;
+    catalog
+        .verify()
+        .map_err(|e| TrainError::Args(format!("--catalog {}: {e}", path.display())))?;
+    let Some(trie) = catalog.token_trie() else {
+        return Err(TrainError::Args(format!(
+            "--catalog {} has no token trie; build it with --model",
+            path.display()
+        )));
+    };
+    let (expected, actual) = (trie.fingerprint(), vocab.fingerprint());
+    if expected.hash != actual.hash || expected.vocab_size != actual.vocab_size {
+        return Err(TrainError::Args(format!(
+            "--catalog {}: its token trie is for tokenizer {expected}, the backbone's is {actual}",
+            path.display()
+        )));
+    }
+    Ok(catalog)
+}
+
 /// How a step's examples are split into forward/backward passes.
 #[derive(Clone, Copy, Debug)]
-struct MicroBatch {
+pub(crate) struct MicroBatch {
     /// Most examples in a pass.
-    examples: usize,
+    pub examples: usize,
     /// Most padded tokens in a pass (a longer single example still gets its own).
-    tokens: Option<usize>,
+    pub tokens: Option<usize>,
 }
 
 impl MicroBatch {
@@ -354,17 +435,49 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
     let settings = Settings::from_args(args)?;
     let device = device(args.device)?;
     let (mut llama, vocab) = load_backbone(&args.base, &device)?;
+    let bf16_kernel = llama
+        .set_kernels(args.kernels, args.matmul == Precision::Bf16)?
+        .then(|| crate::kernels::dnnl::get().map(|d| d.kernel.clone()))
+        .flatten();
     let tokenize = |text: &str, bos: bool| vocab.tokenize(text, bos);
-    let data = load_examples(args, &settings, &tokenize)?;
+    let catalog = args.catalog.as_deref().map(|p| open_catalog(p, &vocab)).transpose()?;
+    let trie = catalog.as_ref().and_then(|c| c.token_trie());
+    let mut data = load_examples(args, &settings, &tokenize, trie.as_ref())?;
     let vars: Vec<Var> = attach(&mut llama, &settings.lora, args.seed)?;
+    let first = settings.lora.first_block(llama.config.n_layer);
+    let store_dir = checkpoint_dir(&args.out).join("prefix");
+    let store = super::prefix::Store {
+        dir: &store_dir,
+        model_key: {
+            let mut h = grlm::fnv::Fnv64::new();
+            h.write(
+                format!(
+                    "{:?} {:?} {}",
+                    llama.kernels(),
+                    bf16_kernel,
+                    backbone_identity(&args.base, &vocab)
+                )
+                .as_bytes(),
+            );
+            h.finish()
+        },
+    };
+    super::prefix::cache_in(&llama, &mut data.train, first, "training examples", Some(&store))?;
+    super::prefix::cache_in(&llama, &mut data.valid, first, "validation examples", Some(&store))?;
+    let pass = Pass {
+        llama: &llama,
+        first,
+        trie: trie.as_ref(),
+        device: &device,
+    };
     let mut run = Run::start_or_resume(args, &settings, &vocab, &data.train, &vars)?;
     let micro = MicroBatch {
         examples: args.micro_batch,
         tokens: args.micro_batch_tokens,
     };
-    let valid_loss_before = mean_loss(&llama, &data.valid, micro)?;
-    let finished = run.train(args, &llama, &vars, &data.train, micro, &device)?;
-    let valid_loss_after = mean_loss(&llama, &data.valid, micro)?;
+    let valid_loss_before = mean_loss(&pass, &data.valid, micro)?;
+    let finished = run.train(args, &pass, &vars, &data, &settings.lora, micro)?;
+    let valid_loss_after = mean_loss(&pass, &data.valid, micro)?;
     if finished {
         save_adapter(&llama, &settings.lora, &args.out)?;
         if let Some(merged) = &args.merge_q8 {
@@ -388,6 +501,8 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
         valid_loss_before,
         valid_loss_after,
         device: args.device,
+        kernels: llama.kernels(),
+        bf16_kernel,
     })
 }
 
@@ -416,6 +531,7 @@ impl Settings {
                 rank: args.rank,
                 alpha: args.alpha,
                 targets,
+                layers: args.train_layers,
             },
             tasks,
             task_limits,
@@ -425,7 +541,7 @@ impl Settings {
 
 /// The trainable model (candle) and the engine's tokenizer for it (llama.cpp's own, so
 /// training tokens are the inference tokens).
-fn load_backbone(base: &Path, device: &Device) -> Result<(Llama, grlm::llm::Model), TrainError> {
+pub(crate) fn load_backbone(base: &Path, device: &Device) -> Result<(Llama, grlm::llm::Model), TrainError> {
     // candle first: it says clearly when the architecture is not llama.
     let llama = Llama::load(base, device).map_err(LoraError::from)?;
     let vocab = grlm::llm::Model::load(
@@ -458,7 +574,15 @@ fn load_examples(
     args: &LoraArgs,
     settings: &Settings,
     tokenize: &dyn Fn(&str, bool) -> Vec<u32>,
+    trie: Option<&grlm::catalog::TokenTrie<'_>>,
 ) -> Result<Examples, TrainError> {
+    let tokenized = |e: &crate::sft::Example, file: &Path| -> Result<Tokenized, TrainError> {
+        match trie {
+            None => Ok(data::tokenize(e, tokenize)),
+            Some(trie) => data::tokenize_for_trie(e, tokenize, trie)
+                .map_err(|reason| TrainError::Args(format!("{}: {reason}", file.display()))),
+        }
+    };
     let train_path = args.data.join("train.jsonl");
     let mut examples = data::read_examples(&train_path, &settings.tasks)?;
     for &(task, cap) in &settings.task_limits {
@@ -468,15 +592,15 @@ fn load_examples(
         examples = data::seeded_subset(examples, |_| true, limit, args.seed ^ 0x5eed);
     }
     let mut skipped_too_long = 0;
-    let train: Vec<Tokenized> = examples
-        .iter()
-        .map(|e| data::tokenize(e, tokenize))
-        .filter(|t| {
-            let keep = t.tokens.len() <= args.max_tokens;
-            skipped_too_long += usize::from(!keep);
-            keep && t.loss_tokens() > 0
-        })
-        .collect();
+    let mut train: Vec<Tokenized> = Vec::with_capacity(examples.len());
+    for e in &examples {
+        let t = tokenized(e, &train_path)?;
+        let keep = t.tokens.len() <= args.max_tokens;
+        skipped_too_long += usize::from(!keep);
+        if keep && t.loss_tokens() > 0 {
+            train.push(t);
+        }
+    }
     if train.is_empty() {
         return Err(data::DataError::Empty(format!(
             "{}: no training examples of tasks {:?} within --max-tokens {}",
@@ -486,16 +610,19 @@ fn load_examples(
         ))
         .into());
     }
-    let valid: Vec<Tokenized> = if args.valid > 0 {
-        data::read_examples(&args.data.join("valid.jsonl"), &[Task::Sequence])?
+    let valid_path = args.data.join("valid.jsonl");
+    let mut valid: Vec<Tokenized> = Vec::new();
+    if args.valid > 0 {
+        for e in data::read_examples(&valid_path, &[Task::Sequence])?
             .iter()
             .take(args.valid)
-            .map(|e| data::tokenize(e, tokenize))
-            .filter(|t| t.tokens.len() <= args.max_tokens)
-            .collect()
-    } else {
-        Vec::new()
-    };
+        {
+            let t = tokenized(e, &valid_path)?;
+            if t.tokens.len() <= args.max_tokens {
+                valid.push(t);
+            }
+        }
+    }
     Ok(Examples {
         train,
         valid,
@@ -538,11 +665,7 @@ impl Run {
             epochs: args.epochs,
             examples: train.len(),
             data_hash: data_hash(train),
-            base: format!(
-                "{} bytes, tokenizer {}",
-                std::fs::metadata(&args.base).map(|m| m.len()).unwrap_or(0),
-                vocab.fingerprint()
-            ),
+            base: backbone_identity(&args.base, vocab),
         };
         let checkpoints = checkpoint_dir(&args.out);
         let mut state = RunState {
@@ -596,12 +719,13 @@ impl Run {
     fn train(
         &mut self,
         args: &LoraArgs,
-        llama: &Llama,
+        pass: &Pass<'_>,
         vars: &[Var],
-        train: &[Tokenized],
+        data: &Examples,
+        lora: &LoraConfig,
         micro: MicroBatch,
-        device: &Device,
     ) -> Result<bool, TrainError> {
+        let train = &data.train[..];
         let mut progress = Progress {
             tty: std::io::stderr().is_terminal(),
             last_line: Instant::now(),
@@ -633,7 +757,7 @@ impl Run {
                 .map(|&i| &train[i])
                 .collect();
             let lr = learning_rate(args.lr, self.state.step + 1, args.warmup, self.state.total_steps);
-            let (value, g, real_tokens) = step_gradients(llama, vars, &rows, micro, device)?;
+            let (value, g, real_tokens) = step_gradients(pass, vars, &rows, micro)?;
             if !value.is_finite() {
                 return Err(TrainError::Diverged {
                     step: self.state.step + 1,
@@ -669,6 +793,9 @@ impl Run {
                 (interval_loss, interval_n) = (0.0, 0);
                 self.state.seconds += last_count.elapsed().as_secs_f64();
                 last_count = Instant::now();
+                if args.snapshot_every.is_some_and(|n| self.state.step % n.max(1) == 0) {
+                    self.snapshot(args, pass, &data.valid, lora, micro)?;
+                }
                 checkpoint::save(&self.checkpoints, vars, &self.adam, &mut self.state)?;
             }
         }
@@ -678,6 +805,84 @@ impl Run {
             checkpoint::save(&self.checkpoints, vars, &self.adam, &mut self.state)?;
         }
         Ok(finished)
+    }
+}
+
+/// The base model as a checkpoint records it: file size and tokenizer fingerprint.
+fn backbone_identity(base: &Path, vocab: &grlm::llm::Model) -> String {
+    format!(
+        "{} bytes, tokenizer {}",
+        std::fs::metadata(base).map(|m| m.len()).unwrap_or(0),
+        vocab.fingerprint()
+    )
+}
+
+/// One point of a run's learning curve (`<out>.snapshots/curve.jsonl`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct CurvePoint {
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Tokens trained on.
+    pub tokens: u64,
+    /// Seconds of training.
+    pub seconds: f64,
+    /// Mean training loss since the previous checkpoint.
+    pub train_loss: Option<f32>,
+    /// Mean validation loss.
+    pub valid_loss: Option<f32>,
+    /// The adapter at this step.
+    pub adapter: PathBuf,
+}
+
+/// `<out>.snapshots`, beside the adapter.
+pub fn snapshot_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".snapshots");
+    out.with_file_name(name)
+}
+
+impl Run {
+    /// Writes the adapter as it is now and its point of the learning curve (before the
+    /// checkpoint of the same step: a crash in between redoes both).
+    fn snapshot(
+        &self,
+        args: &LoraArgs,
+        pass: &Pass<'_>,
+        valid: &[Tokenized],
+        lora: &LoraConfig,
+        micro: MicroBatch,
+    ) -> Result<(), TrainError> {
+        let dir = snapshot_dir(&args.out);
+        let io = |e: std::io::Error| {
+            TrainError::Lora(LoraError::File {
+                path: dir.clone(),
+                reason: e.to_string(),
+            })
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let adapter = dir.join(format!("step-{:06}.gguf", self.state.step));
+        save_adapter(pass.llama, lora, &adapter)?;
+        let point = CurvePoint {
+            step: self.state.step,
+            tokens: self.state.tokens,
+            seconds: self.state.seconds,
+            train_loss: self.state.losses.last().copied(),
+            valid_loss: mean_loss(pass, valid, micro)?,
+            adapter,
+        };
+        let mut line = serde_json::to_string(&point).map_err(|e| TrainError::Args(e.to_string()))?;
+        line.push('\n');
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("curve.jsonl"))
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(io)?;
+        eprintln!(
+            "snapshot at step {}: validation loss {:?}",
+            self.state.step, point.valid_loss
+        );
+        Ok(())
     }
 }
 
@@ -708,14 +913,21 @@ mod tests {
             .map(|&(start, len)| Tokenized {
                 tokens: (start as u32..(start + len) as u32).collect(),
                 loss: (0..len).map(|j| j % 2 == 1).collect(),
+                ..Default::default()
             })
             .collect();
         let refs: Vec<&Tokenized> = rows.iter().collect();
         let micro = |examples, tokens| MicroBatch { examples, tokens };
-        let (whole, g_whole, tokens) = step_gradients(&llama, &vars, &refs, micro(3, None), &Device::Cpu).unwrap();
+        let pass = Pass {
+            llama: &llama,
+            first: 0,
+            trie: None,
+            device: &Device::Cpu,
+        };
+        let (whole, g_whole, tokens) = step_gradients(&pass, &vars, &refs, micro(3, None)).unwrap();
         // One example a pass, and passes of at most 20 padded tokens (4+9, then 13).
         for split in [micro(1, None), micro(3, Some(20))] {
-            let (parts, g_parts, tokens_parts) = step_gradients(&llama, &vars, &refs, split, &Device::Cpu).unwrap();
+            let (parts, g_parts, tokens_parts) = step_gradients(&pass, &vars, &refs, split).unwrap();
             assert_eq!(tokens, tokens_parts);
             assert!((whole - parts).abs() < 1e-5, "{whole} vs {parts}");
             for (a, b) in g_whole.iter().zip(&g_parts) {
@@ -723,6 +935,74 @@ mod tests {
                 let size: f32 = a.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
                 assert!(diff <= 1e-4 * size.max(1e-6), "{diff} vs {size}");
             }
+        }
+    }
+
+    /// The largest difference between two gradient lists, relative to the largest value.
+    fn relative_gap(a: &[Tensor], b: &[Tensor]) -> f32 {
+        let max = |t: Tensor| -> f32 { t.abs().unwrap().max_all().unwrap().to_scalar().unwrap() };
+        let (mut gap, mut size) = (0f32, 0f32);
+        for (a, b) in a.iter().zip(b) {
+            gap = gap.max(max((a - b).unwrap()));
+            size = size.max(max(a.clone()));
+        }
+        gap / size.max(1e-12)
+    }
+
+    #[test]
+    fn the_cached_prefix_gives_the_gradient_of_the_whole_forward() {
+        for kernels in [Kernels::Plain, Kernels::Fused] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut llama = Llama::load(&tiny_files(dir.path()), &Device::Cpu).unwrap();
+            llama.set_kernels(kernels, false).unwrap();
+            let config = LoraConfig {
+                layers: Some(1),
+                ..LoraConfig::default().with_rank(4)
+            };
+            let vars = attach(&mut llama, &config, 5).unwrap();
+            assert_eq!(vars.len(), 2 * 7, "one block adapted");
+            for pair in vars.chunks(2) {
+                pair[1]
+                    .set(&(pair[1].as_tensor().ones_like().unwrap() * 0.01).unwrap())
+                    .unwrap();
+            }
+            let mut rows: Vec<Tokenized> = [(3usize, 9usize), (7, 4), (2, 13)]
+                .iter()
+                .map(|&(start, len)| Tokenized {
+                    tokens: (start as u32..(start + len) as u32).collect(),
+                    loss: (0..len).map(|j| j % 2 == 1).collect(),
+                    ..Default::default()
+                })
+                .collect();
+            let micro = MicroBatch {
+                examples: 2,
+                tokens: None,
+            };
+            let whole = |first, rows: &[Tokenized]| {
+                let pass = Pass {
+                    llama: &llama,
+                    first,
+                    trie: None,
+                    device: &Device::Cpu,
+                };
+                let refs: Vec<&Tokenized> = rows.iter().collect();
+                step_gradients(&pass, &vars, &refs, micro).unwrap()
+            };
+            let (loss, g, _) = whole(0, &rows);
+            let first = config.first_block(llama.config.n_layer);
+            assert_eq!(first, 1);
+            crate::lora::prefix::cache(&llama, &mut rows, first, "test").unwrap();
+            assert!(rows
+                .iter()
+                .all(|r| r.prefix.len() == r.tokens.len() * llama.config.n_embd));
+            let (cached, g_cached, _) = whole(first, &rows);
+            // The cache holds f16: agreement to about its precision.
+            assert!(
+                (loss - cached).abs() < 1e-3 * loss.abs(),
+                "{kernels:?}: {loss} vs {cached}"
+            );
+            let gap = relative_gap(&g, &g_cached);
+            assert!(gap < 5e-3, "{kernels:?}: gradients differ by {gap}");
         }
     }
 
@@ -747,6 +1027,7 @@ mod tests {
             .map(|&len| Tokenized {
                 tokens: vec![1; len],
                 loss: vec![true; len],
+                ..Default::default()
             })
             .collect();
         let refs: Vec<&Tokenized> = rows.iter().collect();
