@@ -140,8 +140,10 @@ impl Linear {
             None => frozen_matmul(&rows, &self.weight)?,
         };
         if let Some(l) = &self.lora {
-            let update = rows.matmul(&l.a.as_tensor().t()?)?.matmul(&l.b.as_tensor().t()?)?;
-            y = (y + (update * l.scale)?)?;
+            // The scale is applied to the rank-wide intermediate, not the output-wide update:
+            // the same product, with one narrow pass instead of a wide one (each way).
+            let low = (rows.matmul(&l.a.as_tensor().t()?)? * l.scale)?;
+            y = (y + low.matmul(&l.b.as_tensor().t()?)?)?;
         }
         dims.push(self.weight.dims()[0]);
         y.reshape(dims)

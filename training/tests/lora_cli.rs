@@ -35,6 +35,15 @@ impl Setup {
         Setup { dir, model, data }
     }
 
+    /// The fixture catalogue with `model`'s token trie, written once into the directory.
+    fn catalog(&self, model: &Path, name: &str) -> PathBuf {
+        let catalog = self.dir.path().join(name);
+        if !catalog.exists() {
+            grlm_testkit::fixtures::build_fixture_catalog(&catalog, Some(model));
+        }
+        catalog
+    }
+
     /// `lora` with small settings; `extra` flags replace the defaults of the same name.
     fn lora(&self, out: &Path, extra: &[&str]) -> Output {
         let defaults = [
@@ -194,6 +203,67 @@ fn last_logits(
 }
 
 #[test]
+fn the_fast_recipe_trains_resumes_identically_and_records_its_curve() {
+    let s = Setup::new();
+    let catalog = s.catalog(&s.model, "fixture.grlm");
+    let fast = [
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--train-layers",
+        "1",
+        "--snapshot-every",
+        "2",
+    ];
+    let straight = s.dir.path().join("fast.gguf");
+    let summary = ok_json(&s.lora(&straight, &fast));
+    assert_eq!(summary["finished"], true);
+    let (before, after) = (
+        summary["valid_loss_before"].as_f64().unwrap(),
+        summary["valid_loss_after"].as_f64().unwrap(),
+    );
+    assert!(after < before, "validation loss {before} -> {after}");
+    assert_eq!(summary["kernels"], "fused");
+
+    // Stopped, resumed (the frozen blocks' output read back from the store): same bytes.
+    let resumed = s.dir.path().join("fast-resumed.gguf");
+    let mut stop = fast.to_vec();
+    stop.extend(["--stop-after", "3"]);
+    ok_json(&s.lora(&resumed, &stop));
+    let store = s.dir.path().join("fast-resumed.gguf.ckpt/prefix");
+    assert!(
+        std::fs::read_dir(&store).unwrap().count() > 0,
+        "the prefix store is written"
+    );
+    let mut resume = fast.to_vec();
+    resume.push("--resume");
+    ok_json(&s.lora(&resumed, &resume));
+    assert_eq!(std::fs::read(&resumed).unwrap(), std::fs::read(&straight).unwrap());
+
+    // Only the last block carries an adapter, and the engine loads it.
+    let content = {
+        let mut f = std::fs::File::open(&straight).unwrap();
+        candle_core::quantized::gguf_file::Content::read(&mut f).unwrap()
+    };
+    let names: Vec<&String> = content.tensor_infos.keys().collect();
+    assert!(names.iter().all(|n| n.starts_with("blk.1.")), "{names:?}");
+    assert_eq!(names.len(), 14);
+    let mut params = grlm::EngineParams::new(&s.model, &catalog);
+    params.lora = Some(straight.clone());
+    grlm::Engine::open(&params).unwrap();
+
+    // The learning curve: a snapshot and a line every 2 steps.
+    let snapshots = s.dir.path().join("fast.gguf.snapshots");
+    let curve = std::fs::read_to_string(snapshots.join("curve.jsonl")).unwrap();
+    let points: Vec<serde_json::Value> = curve.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let steps = summary["total_steps"].as_u64().unwrap();
+    assert_eq!(points.len() as u64, steps / 2);
+    for p in &points {
+        assert!(p["valid_loss"].as_f64().unwrap() > 0.0);
+        assert!(Path::new(p["adapter"].as_str().unwrap()).exists());
+    }
+}
+
+#[test]
 fn bad_input_fails_clearly() {
     let s = Setup::new();
     let out = s.dir.path().join("a.gguf");
@@ -229,6 +299,57 @@ fn bad_input_fails_clearly() {
     // Resuming with another rank: the checkpoint does not fit.
     ok_json(&s.lora(&out, &["--stop-after", "2"]));
     fails_with(&s.lora(&out, &["--resume", "--rank", "2"]), "another run");
+
+    // Resuming with another block set, and a truncated checkpoint: clear errors, the
+    // checkpoint left as it was.
+    fails_with(&s.lora(&out, &["--resume", "--train-layers", "1"]), "another run");
+    let ckpt = s.dir.path().join("a.gguf.ckpt");
+    let tensors = std::fs::read_dir(&ckpt)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("tensors-"))
+        .unwrap();
+    let whole = std::fs::read(&tensors).unwrap();
+    std::fs::write(&tensors, &whole[..whole.len() / 2]).unwrap();
+    let o = s.lora(&out, &["--resume"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&*tensors.file_name().unwrap().to_string_lossy()), "{err}");
+    assert_eq!(std::fs::read(&tensors).unwrap(), whole[..whole.len() / 2]);
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&ckpt).unwrap();
+
+    // Blocks out of range; a catalogue without a token trie, or with another tokenizer's.
+    fails_with(
+        &s.lora(&out, &["--train-layers", "0"]),
+        "0 adapted blocks outside 1..=2",
+    );
+    fails_with(
+        &s.lora(&out, &["--train-layers", "9"]),
+        "9 adapted blocks outside 1..=2",
+    );
+    let no_trie = s.dir.path().join("no-trie.grlm");
+    grlm_testkit::fixtures::build_fixture_catalog(&no_trie, None);
+    fails_with(
+        &s.lora(&out, &["--catalog", no_trie.to_str().unwrap()]),
+        "has no token trie",
+    );
+    let other = s.dir.path().join("other.gguf");
+    let spec = grlm_testkit::tiny::TinyModelSpec {
+        merges: 50,
+        ..Default::default()
+    };
+    std::fs::write(
+        &other,
+        grlm_testkit::tiny::tiny_model_bytes(&["[other, words, here]"], &spec),
+    )
+    .unwrap();
+    let foreign = s.catalog(&other, "foreign.grlm");
+    fails_with(
+        &s.lora(&out, &["--catalog", foreign.to_str().unwrap()]),
+        "its token trie is for tokenizer",
+    );
+    assert!(!out.exists() && !ckpt.join("state.json").exists());
 
     // Unknown targets and tasks.
     fails_with(&s.lora(&out, &["--targets", "q,zz"]), "unknown target \"zz\"");

@@ -33,7 +33,10 @@ pub struct BenchArgs {
     /// Configurations, comma-separated: `today` (plain ops, f32, every block, full softmax),
     /// `fused`, `bf16`, `trie`, `topN` (e.g. `top8`: adapters on the last N blocks, the rest
     /// cached) — each today's configuration with that one change — and `default` (all of
-    /// them, with --train-layers blocks). The first is the baseline of the ratios.
+    /// them, with --train-layers blocks). `NAME@T` runs a configuration with passes of at
+    /// most T padded tokens instead of --micro-batch-tokens (e.g. `default@2048`: with
+    /// most blocks frozen, a pass needs a fraction of the memory). The first is the
+    /// baseline of the ratios.
     #[arg(long, default_value = "today,default", value_delimiter = ',')]
     pub configs: Vec<String>,
     /// Optimizer steps per configuration.
@@ -103,15 +106,30 @@ pub struct BenchReport {
 /// One configuration's settings.
 struct Config {
     name: String,
+    pass_tokens: Option<usize>,
     kernels: Kernels,
     bf16: bool,
     trie: bool,
     layers: Option<usize>,
 }
 
-fn parse_config(name: &str, default_layers: usize) -> Option<Config> {
+fn parse_config(full: &str, default_layers: usize) -> Option<Config> {
+    let (name, pass_tokens) = match full.split_once('@') {
+        Some((name, tokens)) => (name, Some(tokens.parse().ok().filter(|&t| t > 0)?)),
+        None => (full, None),
+    };
+    let config = parse_named(name, default_layers)?;
+    Some(Config {
+        name: full.to_owned(),
+        pass_tokens,
+        ..config
+    })
+}
+
+fn parse_named(name: &str, default_layers: usize) -> Option<Config> {
     let today = |name: &str| Config {
         name: name.to_owned(),
+        pass_tokens: None,
         kernels: Kernels::Plain,
         bf16: false,
         trie: false,
@@ -134,6 +152,7 @@ fn parse_config(name: &str, default_layers: usize) -> Option<Config> {
         },
         "default" => Config {
             name: name.to_owned(),
+            pass_tokens: None,
             kernels: Kernels::Fused,
             bf16: true,
             trie: true,
@@ -236,10 +255,6 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport, TrainError> {
             bf16,
         });
     }
-    let micro = MicroBatch {
-        examples: args.batch,
-        tokens: Some(args.micro_batch_tokens),
-    };
     let mut step_tokens = Vec::new();
     let mut step_targets = Vec::new();
     for step in 0..args.steps {
@@ -254,6 +269,10 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport, TrainError> {
                 first,
                 trie: Some(&trie),
                 device: &device,
+            };
+            let micro = MicroBatch {
+                examples: args.batch,
+                tokens: Some(l.config.pass_tokens.unwrap_or(args.micro_batch_tokens)),
             };
             let started = Instant::now();
             let (loss, grads, _) = step_gradients(&pass, &l.vars, &rows, micro)?;
@@ -322,6 +341,12 @@ mod tests {
             (Some(8), Kernels::Fused, true, true)
         );
         assert!(parse_config("top0", 8).is_none() && parse_config("fast", 8).is_none());
+        let t = parse_config("default@2048", 8).unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.pass_tokens, t.layers),
+            ("default@2048", Some(2048), Some(8))
+        );
+        assert!(parse_config("default@0", 8).is_none() && parse_config("default@x", 8).is_none());
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
     }

@@ -130,21 +130,32 @@ pub fn exercise(bytes: &[u8]) -> bool {
 
 /// Tokenizes `example` with `tokenize(text, with_bos)`.
 pub fn tokenize(example: &Example, tokenize: &dyn Fn(&str, bool) -> Vec<u32>) -> Tokenized {
+    tokenize_segments(example, tokenize).0
+}
+
+/// [`tokenize`], and the token range of each segment.
+fn tokenize_segments(
+    example: &Example,
+    tokenize: &dyn Fn(&str, bool) -> Vec<u32>,
+) -> (Tokenized, Vec<std::ops::Range<usize>>) {
     let mut tokens = Vec::new();
     let mut loss = Vec::new();
+    let mut spans = Vec::with_capacity(example.segments.len());
     for segment in &example.segments {
         let ids = tokenize(&segment.text, segment.begins_text);
         loss.extend(std::iter::repeat_n(segment.loss, ids.len()));
+        spans.push(tokens.len()..tokens.len() + ids.len());
         tokens.extend(ids);
     }
     let targets = example.loss_lines().len() as u32;
-    Tokenized {
+    let out = Tokenized {
         tokens,
         loss,
         nodes: Vec::new(),
         targets,
         prefix: Vec::new(),
-    }
+    };
+    (out, spans)
 }
 
 /// Whether `task`'s answers are catalogue TIDs, which constrained decoding chooses inside
@@ -164,16 +175,12 @@ pub fn tokenize_for_trie(
     tokenize: &dyn Fn(&str, bool) -> Vec<u32>,
     trie: &grlm::catalog::TokenTrie<'_>,
 ) -> Result<Tokenized, String> {
-    let mut out = self::tokenize(example, tokenize);
+    let (mut out, spans) = tokenize_segments(example, tokenize);
     if !answers_in_trie(example.task) {
         return Ok(out);
     }
     out.nodes = vec![FULL; out.tokens.len()];
-    let mut at = 0;
-    for segment in &example.segments {
-        let n = tokenize(&segment.text, segment.begins_text).len();
-        let span = at..at + n;
-        at += n;
+    for (segment, span) in example.segments.iter().zip(spans) {
         if !segment.loss {
             continue;
         }
