@@ -89,3 +89,12 @@ fn sft_examples_corpus() {
         assert!(!outcome(&seen, refused), "{refused}");
     }
 }
+
+#[test]
+fn prefix_chunk_corpus() {
+    let seen = each_input("prefix_chunk", grlm_train::lora::prefix::exercise);
+    assert!(outcome(&seen, "three-examples"));
+    for refused in ["truncated", "bad-checksum", "wrong-magic"] {
+        assert!(!outcome(&seen, refused), "{refused}");
+    }
+}

@@ -213,7 +213,7 @@ pub fn tokenize_for_trie(
     Ok(out)
 }
 
-/// A padded batch ready for [`crate::llama::Llama::loss_on`].
+/// A padded batch ready for [`crate::llama::Llama::loss_sum`].
 pub struct Batch {
     /// `[rows, longest]` token ids, right-padded.
     pub tokens: Tensor,

@@ -138,9 +138,11 @@ fn chunk_file(store: &Store<'_>, llama: &Llama, examples: &[Tokenized], chunk: &
 
 /// Fills the chunk's examples from `file` if it holds exactly their values; false if not.
 fn read_chunk(file: &Path, examples: &mut [Tokenized], chunk: &[usize], embd: usize) -> bool {
-    let Ok(bytes) = std::fs::read(file) else {
-        return false;
-    };
+    std::fs::read(file).is_ok_and(|bytes| parse_chunk(&bytes, examples, chunk, embd))
+}
+
+/// [`read_chunk`] on the file's bytes.
+fn parse_chunk(bytes: &[u8], examples: &mut [Tokenized], chunk: &[usize], embd: usize) -> bool {
     let values: usize = chunk.iter().map(|&i| examples[i].tokens.len() * embd).sum();
     let Some(body) = bytes.get(HEADER..) else {
         return false;
@@ -162,11 +164,21 @@ fn read_chunk(file: &Path, examples: &mut [Tokenized], chunk: &[usize], embd: us
     true
 }
 
-fn write_chunk(file: &Path, examples: &[Tokenized], chunk: &[usize]) -> Result<(), LlamaError> {
+/// The bytes of the chunk file of `chunk`'s examples.
+fn chunk_bytes(examples: &[Tokenized], chunk: &[usize]) -> Vec<u8> {
     let mut body = Vec::new();
     for &i in chunk {
         body.extend(examples[i].prefix.iter().flat_map(|v| v.to_le_bytes()));
     }
+    let mut bytes = Vec::with_capacity(HEADER + body.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&((body.len() / 2) as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+fn write_chunk(file: &Path, examples: &[Tokenized], chunk: &[usize]) -> Result<(), LlamaError> {
     let io = |source| LlamaError::Io {
         path: file.to_owned(),
         source,
@@ -174,13 +186,30 @@ fn write_chunk(file: &Path, examples: &[Tokenized], chunk: &[usize]) -> Result<(
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    grlm::atomic_write::write_atomically(file, |w| {
-        w.write_all(MAGIC)?;
-        w.write_all(&((body.len() / 2) as u64).to_le_bytes())?;
-        w.write_all(&crc32fast::hash(&body).to_le_bytes())?;
-        w.write_all(&body)
-    })
-    .map_err(io)
+    let bytes = chunk_bytes(examples, chunk);
+    grlm::atomic_write::write_atomically(file, |w| w.write_all(&bytes)).map_err(io)
+}
+
+/// Runs the chunk reader on `bytes` as the chunk of three examples of 1, 2 and 3 tokens
+/// with 4 values a token, and checks what it accepts: every example gets exactly its
+/// values, and they write back to the same bytes. Returns whether `bytes` was accepted.
+/// The fuzz target and its corpus test call this.
+#[doc(hidden)]
+pub fn exercise(bytes: &[u8]) -> bool {
+    let mut examples: Vec<Tokenized> = (1..=3)
+        .map(|n| Tokenized {
+            tokens: vec![0; n],
+            ..Default::default()
+        })
+        .collect();
+    let accepted = parse_chunk(bytes, &mut examples, &[0, 1, 2], 4);
+    if accepted {
+        for e in &examples {
+            assert_eq!(e.prefix.len(), e.tokens.len() * 4);
+        }
+        assert_eq!(chunk_bytes(&examples, &[0, 1, 2]), bytes);
+    }
+    accepted
 }
 
 /// Computes the prefix of the examples `chunk` (indices, shortest first).
