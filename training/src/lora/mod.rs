@@ -282,4 +282,4 @@ pub(crate) fn write_gguf(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

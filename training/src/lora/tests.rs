@@ -157,6 +157,26 @@ fn bad_configurations_are_refused() {
     assert!(e.to_string().contains("no adapter"), "{e}");
 }
 
+/// Sets every B of an adapter to `value`: B starts at zero, which zeroes A's gradient.
+pub(crate) fn liven(vars: &[candle_core::Var], value: f64) {
+    for pair in vars.chunks(2) {
+        let b = &pair[1];
+        b.set(&(b.as_tensor().ones_like().unwrap() * value).unwrap()).unwrap();
+    }
+}
+
+/// The largest difference between two lists of gradients, relative to the largest value
+/// of the first.
+pub(crate) fn relative_gap(a: &[Tensor], b: &[Tensor]) -> f32 {
+    let max = |t: Tensor| -> f32 { t.abs().unwrap().max_all().unwrap().to_scalar().unwrap() };
+    let (mut gap, mut size) = (0f32, 0f32);
+    for (a, b) in a.iter().zip(b) {
+        gap = gap.max(max((a - b).unwrap()));
+        size = size.max(max(a.clone()));
+    }
+    gap / size.max(1e-12)
+}
+
 /// Loss and gradients of a fixed batch with every adapter parameter live.
 fn loss_and_gradients(llama: &Llama, vars: &[candle_core::Var]) -> (f32, Vec<Tensor>) {
     let (input, positions, targets) = batch(&[5, 9, 17, 3, 40, 41, 42, 7, 12, 30, 31, 2]);
@@ -171,20 +191,9 @@ fn fused_kernels_compute_what_the_plain_ops_compute() {
     let dir = tempfile::tempdir().unwrap();
     let mut llama = Llama::load(&tiny_files(dir.path()), &Device::Cpu).unwrap();
     let vars = attach(&mut llama, &LoraConfig::default().with_rank(4), 3).unwrap();
-    for pair in vars.chunks(2) {
-        let b = &pair[1];
-        b.set(&(b.as_tensor().ones_like().unwrap() * 0.02).unwrap()).unwrap();
-    }
+    liven(&vars, 0.02);
     let (plain, g_plain) = loss_and_gradients(&llama, &vars);
-    let gap = |g: &[Tensor]| -> f32 {
-        let max = |t: Tensor| -> f32 { t.abs().unwrap().max_all().unwrap().to_scalar().unwrap() };
-        let (mut gap, mut size) = (0f32, 0f32);
-        for (a, b) in g_plain.iter().zip(g) {
-            gap = gap.max(max((a - b).unwrap()));
-            size = size.max(max(a.clone()));
-        }
-        gap / size
-    };
+    let gap = |g: &[Tensor]| relative_gap(&g_plain, g);
     assert!(!llama.set_kernels(crate::llama::Kernels::Fused, false).unwrap());
     let (fused, g_fused) = loss_and_gradients(&llama, &vars);
     assert!((plain - fused).abs() < 1e-5 * plain, "{plain} vs {fused}");

@@ -897,25 +897,27 @@ pub fn checkpoint_dir(out: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use crate::llama::tests::tiny_files;
+    use crate::lora::tests::{liven, relative_gap};
 
-    #[test]
-    fn micro_batches_give_the_whole_batch_gradient() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut llama = Llama::load(&tiny_files(dir.path()), &Device::Cpu).unwrap();
-        let vars = attach(&mut llama, &LoraConfig::default().with_rank(4), 5).unwrap();
-        for pair in vars.chunks(2) {
-            pair[1]
-                .set(&(pair[1].as_tensor().ones_like().unwrap() * 0.01).unwrap())
-                .unwrap();
-        }
-        let rows: Vec<Tokenized> = [(3usize, 9usize), (7, 4), (2, 13)]
+    /// Three examples of different lengths, every other token learned.
+    fn three_rows() -> Vec<Tokenized> {
+        [(3usize, 9usize), (7, 4), (2, 13)]
             .iter()
             .map(|&(start, len)| Tokenized {
                 tokens: (start as u32..(start + len) as u32).collect(),
                 loss: (0..len).map(|j| j % 2 == 1).collect(),
                 ..Default::default()
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn micro_batches_give_the_whole_batch_gradient() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut llama = Llama::load(&tiny_files(dir.path()), &Device::Cpu).unwrap();
+        let vars = attach(&mut llama, &LoraConfig::default().with_rank(4), 5).unwrap();
+        liven(&vars, 0.01);
+        let rows = three_rows();
         let refs: Vec<&Tokenized> = rows.iter().collect();
         let micro = |examples, tokens| MicroBatch { examples, tokens };
         let pass = Pass {
@@ -938,17 +940,6 @@ mod tests {
         }
     }
 
-    /// The largest difference between two gradient lists, relative to the largest value.
-    fn relative_gap(a: &[Tensor], b: &[Tensor]) -> f32 {
-        let max = |t: Tensor| -> f32 { t.abs().unwrap().max_all().unwrap().to_scalar().unwrap() };
-        let (mut gap, mut size) = (0f32, 0f32);
-        for (a, b) in a.iter().zip(b) {
-            gap = gap.max(max((a - b).unwrap()));
-            size = size.max(max(a.clone()));
-        }
-        gap / size.max(1e-12)
-    }
-
     #[test]
     fn the_cached_prefix_gives_the_gradient_of_the_whole_forward() {
         for kernels in [Kernels::Plain, Kernels::Fused] {
@@ -961,19 +952,8 @@ mod tests {
             };
             let vars = attach(&mut llama, &config, 5).unwrap();
             assert_eq!(vars.len(), 2 * 7, "one block adapted");
-            for pair in vars.chunks(2) {
-                pair[1]
-                    .set(&(pair[1].as_tensor().ones_like().unwrap() * 0.01).unwrap())
-                    .unwrap();
-            }
-            let mut rows: Vec<Tokenized> = [(3usize, 9usize), (7, 4), (2, 13)]
-                .iter()
-                .map(|&(start, len)| Tokenized {
-                    tokens: (start as u32..(start + len) as u32).collect(),
-                    loss: (0..len).map(|j| j % 2 == 1).collect(),
-                    ..Default::default()
-                })
-                .collect();
+            liven(&vars, 0.01);
+            let mut rows = three_rows();
             let micro = MicroBatch {
                 examples: 2,
                 tokens: None,
