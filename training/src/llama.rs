@@ -1,9 +1,13 @@
 //! A llama forward pass in candle that keeps gradients, on the weights of a GGUF file.
 //!
 //! candle's fused kernels (`rms_norm`, `softmax_last_dim`, `rope`, quantized matmuls) record
-//! no backward pass, so every step here is written with plain tensor ops that do: a LoRA
-//! adapter on top receives gradients through all of them (a test fails if one is dropped).
-//! Base weights are dequantized to f32 constants; only adapter tensors are variables.
+//! no backward pass, so each step runs either on plain tensor ops that do ([`Kernels::Plain`],
+//! the reference, any device) or on the trainer's own fused CPU ops with their backward
+//! passes ([`Kernels::Fused`], [`crate::kernels`]); a LoRA adapter on top receives gradients
+//! through either (tests fail if one is dropped or the two disagree). Base weights are
+//! dequantized to f32 constants (and held in bf16 too when oneDNN runs the frozen
+//! products); only adapter tensors are variables. The blocks can run from any block on
+//! ([`Llama::blocks_forward`]), so a frozen lower part can be computed once.
 //!
 //! The GGUF layout is llama.cpp's, not Hugging Face's: the converter permuted the query and
 //! key projections so that llama.cpp's "normal" rope, which rotates adjacent pairs
