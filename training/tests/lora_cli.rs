@@ -251,6 +251,22 @@ fn the_fast_recipe_trains_resumes_identically_and_records_its_curve() {
     params.lora = Some(straight.clone());
     grlm::Engine::open(&params).unwrap();
 
+    // A model of another shape refuses it clearly.
+    let narrow = s.dir.path().join("narrow.gguf");
+    let spec = grlm_testkit::tiny::TinyModelSpec {
+        n_embd: 32,
+        n_ff: 64,
+        ..Default::default()
+    };
+    std::fs::write(
+        &narrow,
+        grlm_testkit::tiny::tiny_model_bytes(&["[a, b, c, d, e]"], &spec),
+    )
+    .unwrap();
+    let mut other = grlm::llm::Model::load(&narrow, &grlm::llm::ModelParams::default()).unwrap();
+    let err = other.load_adapter(&straight).unwrap_err().to_string();
+    assert!(err.contains("not an adapter for this model"), "{err}");
+
     // The learning curve: a snapshot and a line every 2 steps.
     let snapshots = s.dir.path().join("fast.gguf.snapshots");
     let curve = std::fs::read_to_string(snapshots.join("curve.jsonl")).unwrap();
