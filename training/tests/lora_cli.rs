@@ -223,6 +223,23 @@ fn the_fast_recipe_trains_resumes_identically_and_records_its_curve() {
     );
     assert!(after < before, "validation loss {before} -> {after}");
     assert_eq!(summary["kernels"], "fused");
+    assert_eq!(summary["valid_objective"], "trie");
+
+    // The full softmax in training, measured on the trie objective: the same starting
+    // validation loss, another path from it. A time limit of 0 trains nothing.
+    let mut full = fast.to_vec();
+    full.extend(["--objective", "full"]);
+    let other = ok_json(&s.lora(&s.dir.path().join("full.gguf"), &full));
+    assert_eq!(other["valid_objective"], "trie");
+    assert_eq!(other["valid_loss_before"], summary["valid_loss_before"]);
+    assert_ne!(other["valid_loss_after"], summary["valid_loss_after"]);
+    let mut timed = fast.to_vec();
+    timed.extend(["--time-limit", "0"]);
+    let none = ok_json(&s.lora(&s.dir.path().join("timed.gguf"), &timed));
+    assert_eq!(
+        (none["finished"].as_bool(), none["steps"].as_u64()),
+        (Some(false), Some(0))
+    );
 
     // Stopped, resumed (the frozen blocks' output read back from the store): same bytes.
     let resumed = s.dir.path().join("fast-resumed.gguf");

@@ -122,10 +122,29 @@ pub struct LoraArgs {
     /// Also write the base model with the adapter merged in, as Q8_0 GGUF.
     #[arg(long, value_name = "merged.gguf")]
     pub merge_q8: Option<PathBuf>,
+    /// What the history tasks learn when --catalog is given: the trie objective, or the
+    /// full softmax over the vocabulary (validation losses use the trie objective either
+    /// way, so runs of both compare on the decoder's own terms).
+    #[arg(long, value_enum, default_value_t = Objective::Trie)]
+    pub objective: Objective,
+    /// Stop after this many seconds of training in this invocation (the checkpoint is
+    /// saved; resume with --resume): equal-time comparisons and time-boxed sittings.
+    #[arg(long, value_name = "SECONDS")]
+    pub time_limit: Option<f64>,
     /// Stop after this many steps of this invocation (the checkpoint is saved; resume with
     /// --resume). For tests and time-boxed runs.
     #[arg(long, hide = true)]
     pub stop_after: Option<u64>,
+}
+
+/// What the history tasks' answers are trained on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Each branching token among its trie node's children (needs --catalog).
+    Trie,
+    /// Every answer token over the whole vocabulary.
+    Full,
 }
 
 /// The precision of the frozen products.
@@ -173,6 +192,8 @@ pub struct LoraSummary {
     pub device: DeviceKind,
     /// The kernels used.
     pub kernels: Kernels,
+    /// What the validation losses measure: `trie` with --catalog, else `full`.
+    pub valid_objective: Objective,
     /// Whether the frozen products ran in bf16, and oneDNN's kernel for them.
     pub bf16_kernel: Option<String>,
 }
@@ -502,6 +523,11 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
         valid_loss_after,
         device: args.device,
         kernels: llama.kernels(),
+        valid_objective: if trie.is_some() {
+            Objective::Trie
+        } else {
+            Objective::Full
+        },
         bf16_kernel,
     })
 }
@@ -576,13 +602,12 @@ fn load_examples(
     tokenize: &dyn Fn(&str, bool) -> Vec<u32>,
     trie: Option<&grlm::catalog::TokenTrie<'_>>,
 ) -> Result<Examples, TrainError> {
-    let tokenized = |e: &crate::sft::Example, file: &Path| -> Result<Tokenized, TrainError> {
-        match trie {
-            None => Ok(data::tokenize(e, tokenize)),
-            Some(trie) => data::tokenize_for_trie(e, tokenize, trie)
-                .map_err(|reason| TrainError::Args(format!("{}: {reason}", file.display()))),
-        }
+    let tokenized = |e: &crate::sft::Example, file: &Path, trie: Option<&grlm::catalog::TokenTrie<'_>>| match trie {
+        None => Ok(data::tokenize(e, tokenize)),
+        Some(trie) => data::tokenize_for_trie(e, tokenize, trie)
+            .map_err(|reason| TrainError::Args(format!("{}: {reason}", file.display()))),
     };
+    let train_trie = trie.filter(|_| args.objective == Objective::Trie);
     let train_path = args.data.join("train.jsonl");
     let mut examples = data::read_examples(&train_path, &settings.tasks)?;
     for &(task, cap) in &settings.task_limits {
@@ -594,7 +619,7 @@ fn load_examples(
     let mut skipped_too_long = 0;
     let mut train: Vec<Tokenized> = Vec::with_capacity(examples.len());
     for e in &examples {
-        let t = tokenized(e, &train_path)?;
+        let t = tokenized(e, &train_path, train_trie)?;
         let keep = t.tokens.len() <= args.max_tokens;
         skipped_too_long += usize::from(!keep);
         if keep && t.loss_tokens() > 0 {
@@ -617,7 +642,7 @@ fn load_examples(
             .iter()
             .take(args.valid)
         {
-            let t = tokenized(e, &valid_path)?;
+            let t = tokenized(e, &valid_path, trie)?;
             if t.tokens.len() <= args.max_tokens {
                 valid.push(t);
             }
@@ -726,6 +751,8 @@ impl Run {
         micro: MicroBatch,
     ) -> Result<bool, TrainError> {
         let train = &data.train[..];
+        // --time-limit counts training steps only, not the validation passes around them.
+        let began = Instant::now();
         let mut progress = Progress {
             tty: std::io::stderr().is_terminal(),
             last_line: Instant::now(),
@@ -740,7 +767,10 @@ impl Run {
         let mut batches: Option<(u64, Vec<Vec<usize>>)> = None;
         let steps_per_epoch = self.steps_per_epoch;
         while self.state.step < self.state.total_steps {
-            if args.stop_after.is_some_and(|n| done_this_call >= n) {
+            let out_of_time = args
+                .time_limit
+                .is_some_and(|limit| began.elapsed().as_secs_f64() >= limit);
+            if out_of_time || args.stop_after.is_some_and(|n| done_this_call >= n) {
                 finished = false;
                 break;
             }
