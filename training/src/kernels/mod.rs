@@ -1,10 +1,10 @@
 //! The trainer's own CPU kernels, as candle ops with their backward passes: frozen
 //! projections in bf16 through oneDNN where the machine has it ([`dnnl`]), and fused
-//! normalisation, rotation, attention and gating ([`ops`]) that replace chains of small
+//! normalisation, rotation, causal softmax and gating ([`ops`]) that replace chains of small
 //! allocating tensor ops.
 //!
-//! Each op has a reference written with candle's plain ops in [`crate::llama`]'s tests, and
-//! a test compares the two (forward and gradients) within the precision of the op.
+//! [`crate::llama::Kernels::Plain`] runs the same model on candle's plain ops; a test
+//! compares the two (loss and every gradient) within the precision of each path.
 
 pub mod dnnl;
 pub mod ops;
@@ -136,7 +136,7 @@ impl CustomOp1 for Bf16Linear {
         let threads = rayon::current_num_threads().max(1);
         let rows = m.div_ceil(threads).next_multiple_of(32).max(32);
         let padded = m.next_multiple_of(rows);
-        let mut a = Vec::new();
+        let mut a = Vec::with_capacity(padded * k);
         to_bf16(x, &mut a);
         a.resize(padded * k, 0);
         let mut out = vec![0f32; padded * n];
