@@ -111,7 +111,7 @@ impl Engine {
         let trie = catalog.token_trie().ok_or(EngineError::NoTokenTrie)?;
         let expected = trie.fingerprint();
         let actual = model.fingerprint();
-        if expected.hash != actual.hash || expected.vocab_size != actual.vocab_size {
+        if !expected.same_tokenizer(&actual) {
             return Err(EngineError::TokenizerMismatch {
                 catalog: expected.to_string(),
                 model: actual.to_string(),

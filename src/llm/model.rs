@@ -41,6 +41,14 @@ pub struct TokenizerFingerprint {
     pub name: String,
 }
 
+impl TokenizerFingerprint {
+    /// Whether `other` is the same tokenizer: hash and size agree (the name is for messages
+    /// only; a catalogue's token trie keeps it cut to 31 bytes).
+    pub fn same_tokenizer(&self, other: &TokenizerFingerprint) -> bool {
+        self.hash == other.hash && self.vocab_size == other.vocab_size
+    }
+}
+
 impl std::fmt::Display for TokenizerFingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -454,10 +454,13 @@ impl Llama {
             let picked = rows.index_select(&trie.positions, 0)?;
             let logits = match &self.output_bf16 {
                 Some(weight) => picked.contiguous()?.apply_op1(Bf16Linear {
-                    weight: Arc::new(weight.gather_rows(&trie.union.to_vec1::<u32>()?)),
+                    weight: Arc::new(weight.gather_rows(&trie.union)),
                     transposed: false,
                 })?,
-                None => frozen_matmul(&picked, &self.output.index_select(&trie.union, 0)?)?,
+                None => {
+                    let union = Tensor::new(trie.union.as_slice(), &self.device)?;
+                    frozen_matmul(&picked, &self.output.index_select(&union, 0)?)?
+                }
             };
             total = (total + nll_sum(&logits.broadcast_add(&trie.mask)?, &trie.columns)?)?;
         }
@@ -561,10 +564,10 @@ impl Llama {
         Ok(RopeTables {
             cos,
             sin,
-            cos_v: Arc::new(cos_v.clone()),
-            sin_v: Arc::new(sin_v.clone()),
             cos_q: Arc::new(cos_v.iter().map(|v| v * scale).collect()),
             sin_q: Arc::new(sin_v.iter().map(|v| v * scale).collect()),
+            cos_v: Arc::new(cos_v),
+            sin_v: Arc::new(sin_v),
         })
     }
 }

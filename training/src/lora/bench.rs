@@ -181,6 +181,8 @@ struct Live {
     vars: Vec<Var>,
     adam: AdamW,
     examples: Vec<Tokenized>,
+    /// The first adapted block: examples carry the residual stream entering it.
+    first: usize,
     cache_seconds: f64,
     seconds: Vec<f64>,
     losses: Vec<f64>,
@@ -236,14 +238,11 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport, TrainError> {
         let vars = attach(&mut llama, &lora, 1)?;
         let adam = AdamW::new(&vars, AdamWConfig::default())?;
         let mut examples = if config.trie { with_trie.clone() } else { plain.clone() };
+        let first = lora.first_block(llama.config.n_layer);
         let started = Instant::now();
-        super::prefix::cache(
-            &llama,
-            &mut examples,
-            lora.first_block(llama.config.n_layer),
-            &config.name,
-        )?;
+        super::prefix::cache(&llama, &mut examples, first, &config.name)?;
         live.push(Live {
+            first,
             cache_seconds: started.elapsed().as_secs_f64(),
             config,
             llama,
@@ -263,10 +262,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport, TrainError> {
         step_targets.push(plain[range.clone()].iter().map(|t| t.targets as usize).sum::<usize>());
         for l in &mut live {
             let rows: Vec<&Tokenized> = l.examples[range.clone()].iter().collect();
-            let first = l.config.layers.map_or(0, |n| l.llama.config.n_layer - n);
             let pass = Pass {
                 llama: &l.llama,
-                first,
+                first: l.first,
                 trie: Some(&trie),
                 device: &device,
             };

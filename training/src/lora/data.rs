@@ -244,7 +244,7 @@ pub struct TrieTargets {
     /// Flattened positions.
     pub positions: Tensor,
     /// The union of allowed tokens, ascending.
-    pub union: Tensor,
+    pub union: Vec<u32>,
     /// `[positions, union]`: 0 where the position may choose the token, −∞ elsewhere.
     pub mask: Tensor,
     /// The chosen token's column in `union`, per position.
@@ -279,7 +279,8 @@ pub fn batch(
             }
         }
     }
-    let loss_tokens = targets.len() + choices.len();
+    let full = targets.len();
+    let loss_tokens = full + choices.len();
     let trie_targets = match (choices.is_empty(), trie) {
         (true, _) => None,
         (false, None) => candle_core::bail!("trie targets without a trie"),
@@ -303,8 +304,8 @@ pub fn batch(
         tokens: Tensor::from_vec(tokens, (examples.len(), longest), device)?,
         prefix,
         targets: Targets {
-            positions: Tensor::from_vec(positions, targets.len(), device)?,
-            tokens: Tensor::from_vec(targets, loss_tokens - choices.len(), device)?,
+            positions: Tensor::from_vec(positions, full, device)?,
+            tokens: Tensor::from_vec(targets, full, device)?,
             trie: trie_targets,
         },
         real_tokens: examples.iter().map(|e| e.tokens.len()).sum(),
@@ -348,7 +349,7 @@ fn trie_targets(
         positions: Tensor::from_vec(choices.iter().map(|c| c.0).collect::<Vec<_>>(), n, device)?,
         mask: Tensor::from_vec(mask, (n, union.len()), device)?,
         columns: Tensor::from_vec(columns, n, device)?,
-        union: Tensor::from_vec(union.clone(), union.len(), device)?,
+        union,
     })
 }
 
@@ -507,7 +508,7 @@ mod tests {
         let choices = b_batch.targets.trie.expect("trie choices");
         assert_eq!(b_batch.loss_tokens, t.loss_tokens());
         assert_eq!(b_batch.targets.tokens.dims1().unwrap(), 0);
-        let union = choices.union.to_vec1::<u32>().unwrap();
+        let union = &choices.union;
         let mask = choices.mask.to_vec2::<f32>().unwrap();
         let columns = choices.columns.to_vec1::<u32>().unwrap();
         let learned: Vec<usize> = (0..t.tokens.len()).filter(|&j| t.loss[j]).collect();

@@ -386,7 +386,7 @@ pub(crate) fn open_catalog(path: &Path, vocab: &grlm::llm::Model) -> Result<grlm
         )));
     };
     let (expected, actual) = (trie.fingerprint(), vocab.fingerprint());
-    if expected.hash != actual.hash || expected.vocab_size != actual.vocab_size {
+    if !expected.same_tokenizer(&actual) {
         return Err(TrainError::Args(format!(
             "--catalog {}: its token trie is for tokenizer {expected}, the backbone's is {actual}",
             path.display()
