@@ -320,6 +320,12 @@ typedef struct grlm_session_params {
 typedef uint32_t grlm_mode;
 
 /**
+ * How constrained decoding combines the model with the prior: one of the `GRLM_FUSION_*`
+ * values.
+ */
+typedef uint32_t grlm_fusion;
+
+/**
  * One request. Initialise with `grlm_recommend_default_params()`.
  */
 typedef struct grlm_recommend_params {
@@ -404,6 +410,14 @@ typedef struct grlm_recommend_params {
      * left mostly to the model. Default 0: the weight is `λ` whatever the evidence.
      */
     double prior_evidence;
+    /**
+     * `GRLM_FUSION_PRODUCT` (default) or `GRLM_FUSION_MIXTURE`.
+     */
+    grlm_fusion prior_fusion;
+    /**
+     * β, the model's share of the mixture, in [0, 1]. Default 0.5.
+     */
+    double prior_model_share;
 } grlm_recommend_params;
 
 /**
@@ -441,6 +455,19 @@ typedef struct grlm_recommend_params {
  * run. Needs a catalogue with a prior.
  */
 #define GRLM_MODE_PRIOR 2
+
+/**
+ * A product of experts, `s_LLM + λ · ln P`: the counts rank, the model reorders what they
+ * find about equally likely.
+ */
+#define GRLM_FUSION_PRODUCT 0
+
+/**
+ * A mixture, `ln((1 − β) · P + β · P_LLM)` with β = `prior_model_share`: an item the counts
+ * know nothing of (a new one) can still rank where the model is confident. `prior_weight`
+ * only switches the prior on (0: the model alone).
+ */
+#define GRLM_FUSION_MIXTURE 1
 
 /**
  * Success; the out-parameters were written.

@@ -1,7 +1,9 @@
 //! `sequences.txt`: one user per line, `USER ITEM ITEM ...`, items oldest first — the
 //! interaction log that evaluation, training data and the catalogue's prior are made from —
-//! and the leave-one-out splits of a sequence.
+//! and the leave-one-out splits of a sequence; and item lists (`--new-items`), one item id
+//! a line, with the log as if those items had never been bought ([`without_items`]).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Longest line `read_sequences` accepts: bounds memory on a file that is not a sequence
@@ -81,6 +83,69 @@ pub fn parse_sequences(bytes: &[u8]) -> Result<Vec<Sequence>, (usize, String)> {
     Ok(out)
 }
 
+/// Reads an item list: one item id per line ([`parse_item_list`]).
+pub fn read_item_list(path: &Path) -> Result<BTreeSet<u32>, SequenceError> {
+    let bytes = std::fs::read(path).map_err(|source| SequenceError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_item_list(&bytes).map_err(|(line, reason)| SequenceError::Parse {
+        path: path.to_owned(),
+        line,
+        reason,
+    })
+}
+
+/// Parses an item list: one unsigned 32-bit item id per line, surrounding whitespace
+/// ignored; blank lines and lines starting with `#` are skipped. An id listed twice is an
+/// error (two lists pasted together, most likely), as is a list with no id at all.
+pub fn parse_item_list(bytes: &[u8]) -> Result<BTreeSet<u32>, (usize, String)> {
+    let mut items = BTreeSet::new();
+    let mut lines = 0;
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = i + 1;
+        lines = line;
+        if raw.len() > MAX_LINE_BYTES {
+            return Err((line, format!("line longer than {MAX_LINE_BYTES} bytes")));
+        }
+        let text = std::str::from_utf8(raw)
+            .map_err(|_| (line, "not UTF-8".to_owned()))?
+            .trim();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let item = text
+            .parse::<u32>()
+            .map_err(|_| (line, format!("{text:?} is not an unsigned 32-bit item id")))?;
+        if !items.insert(item) {
+            return Err((line, format!("item {item} is listed twice")));
+        }
+    }
+    if items.is_empty() {
+        return Err((lines.max(1), "the list names no item".to_owned()));
+    }
+    Ok(items)
+}
+
+/// The log as if `items` had never been bought before the held-out part: each sequence
+/// without those items in its first `len - holdout` items (its last `holdout` items stay as
+/// they are, so every split's target is unchanged). A listed item then has no popularity
+/// count and no transition in what is counted or learned, and appears in no history a split
+/// shows; its neighbours in a sequence become consecutive.
+pub fn without_items(sequences: &[Sequence], holdout: usize, items: &BTreeSet<u32>) -> Vec<Sequence> {
+    sequences
+        .iter()
+        .map(|s| {
+            let counted = s.counted(holdout);
+            let kept = counted.iter().copied().filter(|item| !items.contains(item));
+            Sequence {
+                user: s.user,
+                items: kept.chain(s.items[counted.len()..].iter().copied()).collect(),
+            }
+        })
+        .collect()
+}
+
 /// Which held-out item of each sequence a measurement predicts. The last item is the test
 /// target and the one before it the validation target; settings are chosen on validation
 /// and reported on test.
@@ -143,6 +208,40 @@ mod tests {
         assert_eq!(parse_sequences(b"1 x 2\n").unwrap_err().0, 1);
         assert_eq!(parse_sequences(b"1 99999999999\n").unwrap_err().0, 1);
         assert_eq!(parse_sequences(b"1 2\n\xff 3\n").unwrap_err().0, 2);
+    }
+
+    #[test]
+    fn item_lists_parse_and_name_the_bad_line() {
+        let items = parse_item_list(b"# new items\n7\n\n 3 \r\n12").unwrap();
+        assert_eq!(items.into_iter().collect::<Vec<_>>(), vec![3, 7, 12]);
+        assert_eq!(
+            parse_item_list(b"7\n7\n").unwrap_err(),
+            (2, "item 7 is listed twice".into())
+        );
+        assert_eq!(parse_item_list(b"7\n7 8\n").unwrap_err().0, 2);
+        assert_eq!(parse_item_list(b"7\n-1\n").unwrap_err().0, 2);
+        assert_eq!(parse_item_list(b"\xff\n").unwrap_err().0, 1);
+        assert!(parse_item_list(b"# nothing\n\n").unwrap_err().1.contains("no item"));
+        assert!(parse_item_list(b"").is_err());
+    }
+
+    #[test]
+    fn without_items_keeps_the_held_out_part() {
+        let seqs = parse_sequences(b"1 5 9 6 9 7\n2 9 9\n3 4\n").unwrap();
+        let new: BTreeSet<u32> = [9].into();
+        let forgotten = without_items(&seqs, 2, &new);
+        assert_eq!(
+            forgotten[0].items,
+            vec![5, 6, 9, 7],
+            "held-out 9 stays, earlier ones go"
+        );
+        assert_eq!(forgotten[1].items, vec![9, 9]);
+        assert_eq!(forgotten[2].items, vec![4]);
+        assert_eq!(
+            forgotten[0].split(Split::Valid),
+            seqs[0].split(Split::Valid).map(|(_, t)| (&[5, 6][..], t))
+        );
+        assert_eq!(without_items(&seqs, 0, &new)[0].items, vec![5, 6, 7]);
     }
 
     #[test]

@@ -76,13 +76,21 @@ fn check_next(output: &str, history: &[u32]) {
 }
 
 /// The example on a catalogue with the fixture's prior (holdout 1) and history 3 7 1 9: the
-/// prior alone ranks 2 (1 led to 2) then 8 (7 led to 8), and the fused recommendations
-/// follow.
+/// prior alone ranks 2 (1 led to 2) then 8 (7 led to 8); the mixture and then the default
+/// fused recommendations follow.
 fn check_example_with_prior(output: &str) {
     assert!(output.contains("prior: 5 users, 10 transitions"), "{output}");
     let by_prior = listed_after(output, "by prior");
     assert_eq!(by_prior.len(), 3, "{output}");
     assert_eq!(by_prior[..2], [2, 8], "{output}");
+    let by_mixture = listed_after(output, "by mixture");
+    assert_eq!(by_mixture.len(), 3, "{output}");
+    assert!(
+        by_mixture
+            .iter()
+            .all(|i| (1..=12).contains(i) && ![3, 7, 1, 9].contains(i)),
+        "{output}"
+    );
     check_next(output, &[3, 7, 1, 9]);
 }
 

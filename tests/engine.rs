@@ -8,7 +8,7 @@ use grlm::engine::token_trie_spec;
 use grlm::engine::{DEFAULT_BEAMS, DEFAULT_FUSED_BEAMS};
 use grlm::filter::ItemFilter as Filter;
 use grlm::llm::{BatchToken, CacheOp, Context, ContextParams, Model, ModelParams};
-use grlm::prior::{HistoryPrior, PriorParams};
+use grlm::prior::{Fusion, HistoryPrior, PriorParams};
 use grlm::sequences::read_sequences;
 use grlm::{
     CatalogBuilder, Engine, EngineError, EngineParams, ItemFilter, Mode, RecommendParams, Response, Session,
@@ -864,8 +864,7 @@ fn prior_mode_equals_a_brute_force_ranking_of_the_prior() {
                 window: 1,
                 decay: 1.0,
                 smoothing: 0.3,
-                weight: None,
-                evidence: 0.0,
+                ..PriorParams::default()
             },
         ] {
             let request = RecommendParams {
@@ -898,45 +897,94 @@ fn prior_mode_equals_a_brute_force_ranking_of_the_prior() {
 fn fused_search_with_beams_covering_every_tid_equals_brute_force() {
     let engine = &fixture().prior_engine;
     let catalog = engine.catalog();
-    for (history, evidence) in [
+    let cases = [
         (&HISTORY[..], 0.0),
         (&[5, 8], 0.0),
         (&[2, 3], 0.0),
         (&HISTORY[..], 1.0),
         (&[5, 8], 3.0),
-    ] {
-        let mut params = with_prior(12 - history.len(), Some(1.5));
-        params.prior.evidence = evidence;
-        let response = prior_session().recommend(history, &params).unwrap();
-        let filter = Filter::none().exclude(history.iter().copied());
-        let prior = HistoryPrior::new(catalog, history, &filter, &params.prior).unwrap();
-        let weight = 1.5 * evidence_share(prior.transition_total(), evidence);
-        // Every eligible item: the LLM's score of its TID, brute force, plus λ ln P.
-        let mut expected: Vec<(u32, f64, usize, usize)> = Vec::new();
-        for tid in 0..catalog.tid_count() {
-            let items = prior.tid_items(tid).unwrap();
-            if items.is_empty() {
-                continue;
+    ];
+    for fusion in [Fusion::Product, Fusion::Mixture] {
+        for (history, evidence) in cases {
+            let mut params = with_prior(12 - history.len(), Some(1.5));
+            params.prior.evidence = evidence;
+            params.prior.fusion = fusion;
+            params.prior.model_share = 0.3;
+            let response = prior_session().recommend(history, &params).unwrap();
+            let filter = Filter::none().exclude(history.iter().copied());
+            let prior = HistoryPrior::new(catalog, history, &filter, &params.prior).unwrap();
+            let share = evidence_share(prior.transition_total(), evidence);
+            assert!(share > 0.0, "every case has evidence");
+            // Every eligible item: the LLM's score of its TID, brute force, fused with P by
+            // the definitions.
+            let mut expected: Vec<(u32, f64, usize, usize)> = Vec::new();
+            for tid in 0..catalog.tid_count() {
+                let items = prior.tid_items(tid).unwrap();
+                if items.is_empty() {
+                    continue;
+                }
+                let llm = brute_force_score(engine, history, &catalog.tid_at(tid).unwrap(), history);
+                let tid_mass: f64 = items.iter().map(|p| p.probability).sum();
+                for (rank, p) in items.iter().enumerate() {
+                    let score = match fusion {
+                        Fusion::Product => llm + 1.5 * share * p.probability.ln(),
+                        Fusion::Mixture => {
+                            let a = 0.7 * share;
+                            (a * p.probability + (1.0 - a) * llm.exp() * p.probability / tid_mass).ln()
+                        }
+                    };
+                    expected.push((p.item, score, tid, rank));
+                }
             }
-            let llm = brute_force_score(engine, history, &catalog.tid_at(tid).unwrap(), history);
-            for (rank, p) in items.iter().enumerate() {
-                expected.push((p.item, llm + weight * p.probability.ln(), tid, rank));
+            expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+            let got: Vec<u32> = items(&response);
+            let want: Vec<u32> = expected.iter().map(|e| e.0).collect();
+            assert_eq!(got, want, "{fusion:?}, history {history:?}");
+            for (r, e) in response.results.iter().zip(&expected) {
+                assert!(
+                    (r.score - e.1).abs() < BATCHED_VS_SINGLE,
+                    "{fusion:?}, item {}: {} vs brute force {}",
+                    r.item,
+                    r.score,
+                    e.1
+                );
             }
-        }
-        expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
-        let got: Vec<u32> = items(&response);
-        let want: Vec<u32> = expected.iter().map(|e| e.0).collect();
-        assert_eq!(got, want, "history {history:?}");
-        for (r, e) in response.results.iter().zip(&expected) {
-            assert!(
-                (r.score - e.1).abs() < BATCHED_VS_SINGLE,
-                "item {}: {} vs brute force {}",
-                r.item,
-                r.score,
-                e.1
-            );
         }
     }
+}
+
+#[test]
+fn a_mixture_spans_the_prior_and_the_model_where_a_product_keeps_the_counts_first() {
+    let engine = &fixture().prior_engine;
+    let catalog = engine.catalog();
+    let history = &HISTORY[..];
+    let filter = Filter::none().exclude(history.iter().copied());
+    let prior = HistoryPrior::new(catalog, history, &filter, &PriorParams::default()).unwrap();
+    let reached = |j: u32| prior.transition_mass(catalog.item_index(j).unwrap()) > 0.0;
+    let eligible = (1..=12).filter(|&j| filter.permits(j)).count();
+    assert!(
+        (1..=12).any(|j| filter.permits(j) && !reached(j)),
+        "an item the window never led to"
+    );
+    let ranking = |fusion, share| {
+        let mut params = with_prior(eligible, Some(32.0));
+        params.prior.fusion = fusion;
+        params.prior.model_share = share;
+        params.beams = Some(12);
+        items(&prior_session().recommend(history, &params).unwrap())
+    };
+    let alone = items(&prior_session().recommend(history, &with_prior(1, Some(0.0))).unwrap())[0];
+    assert_eq!(ranking(Fusion::Mixture, 1.0)[0], alone, "β = 1: the model alone");
+    assert_eq!(ranking(Fusion::Mixture, 0.999_999)[0], alone);
+    assert_eq!(
+        ranking(Fusion::Mixture, 0.0)[0],
+        prior.rank(1).unwrap()[0].item,
+        "β = 0: the prior"
+    );
+    // The product at λ 32: every item the window led to comes before every other one.
+    let product = ranking(Fusion::Product, 0.5);
+    let first_unreached = product.iter().position(|&j| !reached(j)).unwrap();
+    assert!(product[first_unreached..].iter().all(|&j| !reached(j)), "{product:?}");
 }
 
 /// `ΣT / (ΣT + κ)`, or 1 without an evidence scale.

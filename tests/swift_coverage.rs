@@ -22,10 +22,11 @@ const OUT_STRUCTS: [&str; 5] = [
 ];
 
 /// C enumerators and constants, each with the Swift enum that must mirror it.
-const ENUMS: [(&str, &str); 3] = [
+const ENUMS: [(&str, &str); 4] = [
     ("GRLM_STATUS_", "Status"),
     ("GRLM_METHOD_", "MatchMethod"),
     ("GRLM_MODE_", "Mode"),
+    ("GRLM_FUSION_", "Fusion"),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -493,10 +494,13 @@ fn swift_binding_covers_the_c_api() {
             "prior_window",
             "prior_decay",
             "prior_smoothing",
-            "prior_evidence"
+            "prior_evidence",
+            "prior_fusion",
+            "prior_model_share"
         ]
         .map(String::from)
     ));
+    assert!(header.constants.contains(&("GRLM_FUSION_MIXTURE".to_string(), 1)));
     for name in OUT_STRUCTS {
         assert!(
             header.structs.get(name).is_some_and(|f| f.len() >= 4),

@@ -194,8 +194,10 @@ private:
 // the request), mode (GRLM_MODE_CONSTRAINED, GRLM_MODE_FREE or
 // GRLM_MODE_PRIOR), exclude_history, max_history, max_tokens, and the collaborative prior's
 // prior_weight (GRLM_PRIOR_WEIGHT_AUTO by default, 0 for the model alone, > 0 an explicit
-// weight that needs a catalogue with a prior), prior_window, prior_decay, prior_smoothing
-// and prior_evidence. Its exclude/allow pointers are ignored: set the vectors below instead.
+// weight that needs a catalogue with a prior), prior_window, prior_decay, prior_smoothing,
+// prior_evidence, prior_fusion (GRLM_FUSION_PRODUCT by default, or GRLM_FUSION_MIXTURE) and
+// prior_model_share (the mixture's β). Its exclude/allow pointers are ignored: set the
+// vectors below instead.
 struct RecommendOptions {
     grlm_recommend_params params = grlm_recommend_default_params();
     std::vector<std::uint32_t> exclude;

@@ -1,11 +1,12 @@
 //! `grlm catalog ...`
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use grlm::catalog::TransitionCounts;
-use grlm::sequences::read_sequences;
+use grlm::sequences::{read_item_list, read_sequences, without_items};
 use grlm::{Catalog, CatalogBuilder};
 use grlm_testkit::synth;
 
@@ -64,6 +65,11 @@ pub struct BuildArgs {
     /// were made with (it is recorded, and `grlm eval` checks it).
     #[arg(long, default_value_t = 1, value_name = "N")]
     holdout: u32,
+    /// Items counted as new (one id a line): with --sequences, the log is counted as if
+    /// they had never been bought before the held-out part, so they get no transition and
+    /// no popularity count. They keep their TID and their place in the token trie.
+    #[arg(long, value_name = "FILE", requires = "sequences")]
+    new_items: Option<PathBuf>,
     /// Most successors kept per item (the most frequent ones).
     #[arg(long, default_value_t = grlm::catalog::prior::DEFAULT_MAX_SUCCESSORS)]
     max_successors: u32,
@@ -113,7 +119,17 @@ fn build(args: BuildArgs) -> Result<(), String> {
         let model = std::sync::Arc::new(grlm::llm::Model::load(model, &params).map_err(|e| e.to_string())?);
         builder = builder.with_token_trie(grlm::engine::token_trie_spec(&model));
     }
-    if let Some(counts) = prior_counts(&args)? {
+    let new_items = match &args.new_items {
+        Some(path) => {
+            let new = read_item_list(path).map_err(|e| e.to_string())?;
+            if let Some(unknown) = new.iter().find(|&&item| !builder.contains(item)) {
+                return Err(format!("{}: item {unknown} is not in the catalogue", path.display()));
+            }
+            new
+        }
+        None => BTreeSet::new(),
+    };
+    if let Some(counts) = prior_counts(&args, &new_items)? {
         builder = builder.with_prior(counts, args.holdout, args.max_successors);
     }
     let report = builder.write(&args.out).map_err(|e| e.to_string())?;
@@ -150,8 +166,9 @@ fn build(args: BuildArgs) -> Result<(), String> {
     }
 }
 
-/// The counts the prior is built from, when `--sequences` or `--transitions` asks for one.
-fn prior_counts(args: &BuildArgs) -> Result<Option<TransitionCounts>, String> {
+/// The counts the prior is built from, when `--sequences` or `--transitions` asks for one;
+/// `new_items` are counted as never bought.
+fn prior_counts(args: &BuildArgs, new_items: &BTreeSet<u32>) -> Result<Option<TransitionCounts>, String> {
     if args.max_successors == 0 {
         return Err("--max-successors must be at least 1".into());
     }
@@ -162,6 +179,7 @@ fn prior_counts(args: &BuildArgs) -> Result<Option<TransitionCounts>, String> {
         return Ok(None);
     };
     let sequences = read_sequences(path).map_err(|e| e.to_string())?;
+    let sequences = without_items(&sequences, args.holdout as usize, new_items);
     let counts = TransitionCounts::from_sequences(&sequences, args.holdout as usize);
     if counts.users() == 0 {
         return Err(format!(

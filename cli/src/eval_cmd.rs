@@ -1,7 +1,7 @@
 //! `grlm eval`: leave-one-out evaluation on a sequences file, with the baselines measured on
 //! the same users in the same run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use grlm::engine::recommend_by_prior;
-use grlm::eval::{check_prior, sample_users, Metrics, Popularity};
-use grlm::prior::HistoryPrior;
-use grlm::sequences::{read_sequences, Sequence, Split};
+use grlm::eval::{check_prior, mcnemar, sample_users, Metrics, Popularity};
+use grlm::prior::{Fusion, HistoryPrior, PriorParams};
+use grlm::sequences::{read_item_list, read_sequences, without_items, Sequence, Split};
 use grlm::{Catalog, Engine, ItemFilter, Mode, RecommendParams, Response};
 
 use crate::recommend_cmd::{EngineArgs, ModeArg, PriorArgs};
@@ -86,16 +86,31 @@ pub struct EvalArgs {
     /// Also score these baselines on the same users, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',')]
     baseline: Vec<Baseline>,
+    /// Also score these settings of the model on the same users, comma-separated:
+    /// `alone` (the model alone), `product:λ` (the product at weight λ) or `mixture:β` (the
+    /// mixture at model share β), each with the run's other prior settings. Constrained
+    /// mode only. They run in the same session right after the run's own request, so each
+    /// user's prompt is evaluated once for all of them; a setting ranks as a run of its own
+    /// does (its prompt's last token is evaluated alone, so scores may differ from a cold
+    /// run in llama.cpp's last bits).
+    #[arg(long, value_delimiter = ',', value_name = "SETTING")]
+    also: Vec<String>,
     /// Sessions decoding in parallel, each on its own thread (with `--threads` llama.cpp
     /// threads each); the results are the same as with one.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Items new to the catalogue (one id a line), as given to `grlm catalog build
+    /// --new-items`: the log is read as if they had never been bought before the split's
+    /// held-out items, and the users whose target is one of them are reported apart (the
+    /// `new` and `known` slices).
+    #[arg(long, value_name = "FILE")]
+    new_items: Option<PathBuf>,
     /// Also write each evaluated user's outcome to this file, one JSON object per line:
     /// `user`, `target`, `rank` (1-based rank of the target in the list, or null when it is
-    /// not in the top 20), `<baseline>_rank` per baseline and, with a prior, `seen` (whether
-    /// a transition from the window reaches the target). Two runs on the same users can then
-    /// be compared user by user. Its directory must exist; the file is written atomically
-    /// at the end of the run.
+    /// not in the top 20), `<name>_rank` per baseline and `--also` setting, with a prior
+    /// `seen` (whether a transition from the window reaches the target) and with
+    /// `--new-items` `new` (whether the target is a new item). Two runs on the same users can then be compared user by
+    /// user. Its directory must exist; the file is written atomically at the end of the run.
     #[arg(long, value_name = "RANKS.jsonl")]
     ranks: Option<PathBuf>,
     /// Print one JSON object.
@@ -109,10 +124,13 @@ struct UserRank {
     user: u32,
     target: u32,
     rank: Option<usize>,
+    /// `<name>_rank` of every other method: the baselines and the `--also` settings.
     #[serde(flatten)]
-    baselines: BTreeMap<String, Option<usize>>,
+    others: BTreeMap<String, Option<usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     seen: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new: Option<bool>,
 }
 
 /// What one user's run gave, before it is added up.
@@ -178,6 +196,51 @@ struct Job<'a> {
     popularity: Option<Popularity>,
     transitions: bool,
     with_prior: bool,
+    /// `--new-items`, when given.
+    new_items: Option<BTreeSet<u32>>,
+    /// `--also`, in the order given.
+    also: Vec<Setting>,
+}
+
+/// One more setting of the model scored on the same users (`--also`).
+struct Setting {
+    /// As given on the command line.
+    name: String,
+    prior: PriorParams,
+}
+
+impl Setting {
+    /// Parses `alone`, `product:λ` or `mixture:β`; the rest of the prior's settings come
+    /// from `base`.
+    fn parse(spec: &str, base: &PriorParams) -> Result<Setting, String> {
+        let number = |text: &str| {
+            text.parse::<f64>()
+                .map_err(|_| format!("--also {spec}: {text:?} is not a number"))
+        };
+        let prior = match spec.split_once(':') {
+            None if spec == "alone" => PriorParams {
+                weight: Some(0.0),
+                ..*base
+            },
+            Some(("product", weight)) => PriorParams {
+                weight: Some(number(weight)?),
+                fusion: Fusion::Product,
+                ..*base
+            },
+            Some(("mixture", share)) => PriorParams {
+                weight: None,
+                fusion: Fusion::Mixture,
+                model_share: number(share)?,
+                ..*base
+            },
+            _ => return Err(format!("--also {spec}: not `alone`, `product:λ` or `mixture:β`")),
+        };
+        prior.validate().map_err(|e| format!("--also {spec}: {e}"))?;
+        Ok(Setting {
+            name: spec.to_owned(),
+            prior,
+        })
+    }
 }
 
 impl Job<'_> {
@@ -188,7 +251,8 @@ impl Job<'_> {
             return Ok(None);
         }
         let fail = |e: grlm::EngineError| format!("user {}: {e}", seq.user);
-        let response: Response = match session {
+        let mut session = session;
+        let response: Response = match session.as_deref_mut() {
             Some(session) => {
                 // Users share no more than the prompt's header, so a cold start costs next to
                 // nothing, and it makes a user's result independent of who came before on
@@ -200,14 +264,25 @@ impl Job<'_> {
         };
         let rank_of = |items: &[u32]| items.iter().position(|&i| i == target).map(|r| r + 1);
         let ids = |r: &Response| r.results.iter().map(|x| x.item).collect::<Vec<u32>>();
-        let mut baselines = BTreeMap::new();
+        let mut others = BTreeMap::new();
+        if let Some(session) = session {
+            for setting in &self.also {
+                let params = RecommendParams {
+                    prior: setting.prior,
+                    ..self.params.clone()
+                };
+                // The same history: only its last token is evaluated again.
+                let response = session.recommend(history, &params).map_err(fail)?;
+                others.insert(format!("{}_rank", setting.name), rank_of(&ids(&response)));
+            }
+        }
         if let Some(pop) = &self.popularity {
             let ranked = pop.recommend(history, self.params.k);
-            baselines.insert("popularity_rank".to_owned(), rank_of(&ranked));
+            others.insert("popularity_rank".to_owned(), rank_of(&ranked));
         }
         if self.transitions {
             let prior_only = recommend_by_prior(self.catalog, history, &self.params).map_err(fail)?;
-            baselines.insert("transitions_rank".to_owned(), rank_of(&ids(&prior_only)));
+            others.insert("transitions_rank".to_owned(), rank_of(&ids(&prior_only)));
         }
         let seen = if self.with_prior {
             let filter = ItemFilter::none().exclude(history.iter().copied());
@@ -223,8 +298,9 @@ impl Job<'_> {
                 user: seq.user,
                 target,
                 rank: rank_of(&ids(&response)),
-                baselines,
+                others,
                 seen,
+                new: self.new_items.as_ref().map(|new| new.contains(&target)),
             },
             generated: response.generated.len(),
             valid: response.generated.iter().filter(|g| g.valid).count(),
@@ -238,7 +314,17 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         return Err("--jobs must be in 1..=64".into());
     }
     let split: Split = args.split.into();
-    let sequences = read_sequences(&args.sequences).map_err(|e| e.to_string())?;
+    let logged = read_sequences(&args.sequences).map_err(|e| e.to_string())?;
+    let new_items = args
+        .new_items
+        .as_deref()
+        .map(read_item_list)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let sequences = match &new_items {
+        Some(new) => without_items(&logged, split.holdout(), new),
+        None => logged.clone(),
+    };
     let chosen = sample_users(&sequences, args.users.unwrap_or(usize::MAX), args.seed, split);
     if chosen.is_empty() {
         return Err(format!(
@@ -266,16 +352,40 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
             &opened
         }
     };
+    if let (Some(new), Some(path)) = (&new_items, &args.new_items) {
+        if let Some(unknown) = new.iter().find(|&&item| !catalog.contains(item)) {
+            return Err(format!("{}: item {unknown} is not in the catalogue", path.display()));
+        }
+    }
     let with_prior = catalog.prior().is_some();
     let prior = args.prior.params();
+    let also = args
+        .also
+        .iter()
+        .map(|spec| Setting::parse(spec, &prior))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !also.is_empty() && mode != Mode::Constrained {
+        return Err("--also needs --mode constrained: its settings share the run's prompt".into());
+    }
+    let mut names: BTreeSet<&str> = args.baseline.iter().map(|b| b.name()).collect();
+    names.insert(MODEL);
+    if let Some(twice) = also.iter().find(|a| !names.insert(&a.name)) {
+        return Err(format!(
+            "--also {}: that name is already a method of the run",
+            twice.name
+        ));
+    }
     let uses_prior = mode == Mode::Prior
         || args.baseline.contains(&Baseline::Transitions)
-        || prior.weight_for(with_prior).is_some_and(|w| w > 0.0);
+        || std::iter::once(&prior)
+            .chain(also.iter().map(|a| &a.prior))
+            .any(|p| p.weight_for(with_prior).is_some_and(|w| w > 0.0));
     if uses_prior {
         if !with_prior {
             return Err(grlm::EngineError::NoPrior.to_string());
         }
-        check_prior(catalog, &sequences, split).map_err(|e| e.to_string())?;
+        let no_items = BTreeSet::new();
+        check_prior(catalog, &logged, split, new_items.as_ref().unwrap_or(&no_items)).map_err(|e| e.to_string())?;
     }
     let params = RecommendParams {
         // A catalogue smaller than the list ranks every item; fewer constrained beams rank
@@ -302,6 +412,8 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
             .then(|| Popularity::fit(&sequences, split.holdout())),
         transitions: args.baseline.contains(&Baseline::Transitions),
         with_prior: uses_prior,
+        new_items,
+        also,
     };
     let started = Instant::now();
     let outcomes = run_jobs(&job, &sequences, &chosen)?;
@@ -358,39 +470,115 @@ fn run_jobs(job: &Job<'_>, sequences: &[Sequence], chosen: &[usize]) -> Result<V
     Ok(outcomes)
 }
 
+/// Every method's metrics over a group of users, and McNemar's test of the run's own
+/// method against each other one.
+struct Tally {
+    /// `model` (the run's own), then each `--also` setting and each baseline, in that order.
+    methods: Vec<(String, Metrics)>,
+    /// Per other method: users only the run's method hits at 10, users only the other does.
+    discordant: Vec<(u64, u64)>,
+}
+
+impl Tally {
+    /// An empty tally of the run's method and `others` (names as in [`UserRank::others`],
+    /// without `_rank`).
+    fn new(others: &[String]) -> Tally {
+        let names = std::iter::once(MODEL.to_owned()).chain(others.iter().cloned());
+        Tally {
+            methods: names.map(|n| (n, Metrics::default())).collect(),
+            discordant: vec![(0, 0); others.len()],
+        }
+    }
+
+    fn add(&mut self, outcome: &Outcome) {
+        let to_index = |rank: Option<usize>| rank.map(|r| r - 1);
+        let hit = |rank: Option<usize>| rank.is_some_and(|r| r <= 10);
+        let run = outcome.line.rank;
+        self.methods[0].1.add(to_index(run));
+        for ((name, metrics), pair) in self.methods[1..].iter_mut().zip(&mut self.discordant) {
+            let rank = outcome.line.others.get(&format!("{name}_rank")).copied().flatten();
+            metrics.add(to_index(rank));
+            match (hit(run), hit(rank)) {
+                (true, false) => pair.0 += 1,
+                (false, true) => pair.1 += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn users(&self) -> usize {
+        self.methods[0].1.users()
+    }
+
+    /// McNemar's test of the run's method against each other method: name, users only the
+    /// run hits, users only the other hits, p.
+    fn paired(&self) -> impl Iterator<Item = (&str, u64, u64, f64)> {
+        self.methods[1..]
+            .iter()
+            .zip(&self.discordant)
+            .map(|((name, _), &(a, b))| (name.as_str(), a, b, mcnemar(a, b)))
+    }
+
+    /// `paired`: per other method, `only_run@10`, `only_other@10` and `mcnemar_p`.
+    fn paired_json(&self) -> serde_json::Value {
+        let paired: serde_json::Map<String, serde_json::Value> = self
+            .paired()
+            .map(|(name, a, b, p)| {
+                let value = serde_json::json!({ "only_run@10": a, "only_other@10": b, "mcnemar_p": p });
+                (name.to_owned(), value)
+            })
+            .collect();
+        serde_json::Value::Object(paired)
+    }
+
+    /// `users`, each method's metrics by name, and `paired`.
+    fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        out.insert("users".into(), self.users().into());
+        for (method, m) in &self.methods {
+            let mut metrics = m.to_json(0.0);
+            if let Some(obj) = metrics.as_object_mut() {
+                obj.remove("seconds");
+            }
+            out.insert(method.clone(), metrics);
+        }
+        if self.methods.len() > 1 {
+            out.insert("paired".into(), self.paired_json());
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+/// The run's own method in a [`Tally`].
+const MODEL: &str = "model";
+
+/// The slices an outcome belongs to: `seen`/`unseen` with a prior, `new`/`known` with
+/// `--new-items`.
+fn slices_of(line: &UserRank) -> impl Iterator<Item = &'static str> {
+    let seen = line.seen.map(|seen| if seen { "seen" } else { "unseen" });
+    let new = line.new.map(|new| if new { "new" } else { "known" });
+    seen.into_iter().chain(new)
+}
+
 /// Adds up the outcomes, writes `--ranks`, and prints the summary.
 fn report(args: &EvalArgs, job: &Job<'_>, outcomes: &[Option<Outcome>], seconds: f64) -> Result<(), String> {
     let evaluated: Vec<&Outcome> = outcomes.iter().flatten().collect();
     let skipped = outcomes.len() - evaluated.len();
+    let others: Vec<String> = job
+        .also
+        .iter()
+        .map(|a| a.name.clone())
+        .chain(args.baseline.iter().map(|b| b.name().to_owned()))
+        .collect();
     let mut metrics = Metrics::default();
-    let mut baselines: BTreeMap<&str, Metrics> = BTreeMap::new();
-    // Recall@10 of every method on the users whose target a window transition reaches
-    // ("seen") and on the rest.
-    let mut slices: BTreeMap<&str, BTreeMap<String, Metrics>> = BTreeMap::new();
+    let mut all = Tally::new(&others);
+    let mut slices: BTreeMap<&str, Tally> = BTreeMap::new();
     for o in &evaluated {
-        let to_index = |rank: Option<usize>| rank.map(|r| r - 1);
-        metrics.add(to_index(o.line.rank));
+        metrics.add(o.line.rank.map(|r| r - 1));
         metrics.add_generated(o.generated, o.valid, o.direct);
-        let slice = o.line.seen.map(|seen| if seen { "seen" } else { "unseen" });
-        if let Some(slice) = slice {
-            slices
-                .entry(slice)
-                .or_default()
-                .entry("model".into())
-                .or_default()
-                .add(to_index(o.line.rank));
-        }
-        for b in &args.baseline {
-            let rank = o.line.baselines.get(&format!("{}_rank", b.name())).copied().flatten();
-            baselines.entry(b.name()).or_default().add(to_index(rank));
-            if let Some(slice) = slice {
-                slices
-                    .entry(slice)
-                    .or_default()
-                    .entry(b.name().into())
-                    .or_default()
-                    .add(to_index(rank));
-            }
+        all.add(o);
+        for slice in slices_of(&o.line) {
+            slices.entry(slice).or_insert_with(|| Tally::new(&others)).add(o);
         }
     }
     if let Some(path) = &args.ranks {
@@ -420,31 +608,118 @@ fn report(args: &EvalArgs, job: &Job<'_>, outcomes: &[Option<Outcome>], seconds:
             obj.insert("lora".into(), adapter.display().to_string().into());
         }
     }
+    if let Some(new) = &job.new_items {
+        obj.insert("new_items".into(), new.len().into());
+    }
+    let metrics_of = |names: &mut dyn Iterator<Item = &str>| -> serde_json::Map<String, serde_json::Value> {
+        names
+            .filter_map(|name| all.methods.iter().find(|(n, _)| n == name))
+            .map(|(name, m)| (name.clone(), m.to_json(0.0)))
+            .collect()
+    };
+    let baselines = metrics_of(&mut args.baseline.iter().map(|b| b.name()));
     if !baselines.is_empty() {
-        let values = baselines
-            .iter()
-            .map(|(name, m)| (name.to_string(), m.to_json(0.0)))
-            .collect();
-        obj.insert("baseline".into(), serde_json::Value::Object(values));
+        obj.insert("baseline".into(), baselines.into());
+    }
+    let also = metrics_of(&mut job.also.iter().map(|a| a.name.as_str()));
+    if !also.is_empty() {
+        obj.insert("also".into(), also.into());
+    }
+    if !others.is_empty() {
+        obj.insert("paired".into(), all.paired_json());
     }
     if !slices.is_empty() {
         let values = slices
             .iter()
-            .map(|(slice, methods)| {
-                let users = methods.get("model").map_or(0, Metrics::users);
-                let mut recall: serde_json::Map<String, serde_json::Value> = methods
-                    .iter()
-                    .map(|(method, m)| (method.clone(), m.recall(10).into()))
-                    .collect();
-                recall.insert("users".into(), users.into());
-                (slice.to_string(), serde_json::Value::Object(recall))
-            })
+            .map(|(slice, t)| (slice.to_string(), t.to_json()))
             .collect();
-        obj.insert("recall@10_by_slice".into(), serde_json::Value::Object(values));
+        obj.insert("slices".into(), serde_json::Value::Object(values));
     }
     if args.json {
         return print_json(&out);
     }
-    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    print_table(args, job, &all, &slices, skipped, seconds);
     Ok(())
+}
+
+/// The summary for a reader: one row per method, per slice, and the paired tests.
+fn print_table(
+    args: &EvalArgs,
+    job: &Job<'_>,
+    all: &Tally,
+    slices: &BTreeMap<&str, Tally>,
+    skipped: usize,
+    seconds: f64,
+) {
+    let weight = job
+        .params
+        .prior
+        .weight_for(job.catalog.prior().is_some())
+        .unwrap_or(0.0);
+    let (mode, label) = match job.params.mode {
+        Mode::Constrained if weight > 0.0 => match job.params.prior.fusion {
+            Fusion::Product => (format!("constrained + prior (product, λ {weight})"), "fused"),
+            Fusion::Mixture => (
+                format!("constrained + prior (mixture, β {})", job.params.prior.model_share),
+                "fused",
+            ),
+        },
+        Mode::Constrained => ("constrained, model alone".to_owned(), "model"),
+        Mode::Free => ("free + grounding".to_owned(), "model"),
+        Mode::Prior => ("prior alone".to_owned(), "prior"),
+    };
+    println!(
+        "{} users of the {} split (seed {}), {mode}{}{}; {seconds:.0} s",
+        all.users(),
+        job.split.name(),
+        args.seed,
+        if job.params.mode == Mode::Prior {
+            String::new()
+        } else {
+            format!(", {} beams", args.beams)
+        },
+        if skipped > 0 {
+            format!("; {skipped} skipped (history or target not in the catalogue)")
+        } else {
+            String::new()
+        }
+    );
+    let rows = |tally: &Tally| {
+        for (method, m) in &tally.methods {
+            let name = if method == MODEL { label } else { method.as_str() };
+            let (rlo, rhi) = m.recall_interval(10);
+            let (nlo, nhi) = m.ndcg_interval(10);
+            println!(
+                "  {name:<12} {:>6.4}  {:.4} ({rlo:.4}–{rhi:.4})  {:>6.4}  {:>6.4}  {:.4} ({nlo:.4}–{nhi:.4})  {:>6.4}",
+                m.recall(5),
+                m.recall(10),
+                m.recall(20),
+                m.ndcg(5),
+                m.ndcg(10),
+                m.ndcg(20),
+            );
+        }
+        for (other, only_run, only_other, p) in tally.paired() {
+            println!(
+                "  {label} vs {other} at 10: {only_run} hit only by {label}, {only_other} only by {other}; McNemar p {p:.3}"
+            );
+        }
+    };
+    println!(
+        "  {:<12} {:>6}  {:<22}  {:>6}  {:>6}  {:<22}  {:>6}",
+        "", "R@5", "R@10 (95%)", "R@20", "N@5", "N@10 (95%)", "N@20"
+    );
+    rows(all);
+    for (slice, tally) in slices {
+        println!("{slice}: {} users", tally.users());
+        rows(tally);
+    }
+    if job.params.mode == Mode::Free {
+        let model = &all.methods[0].1;
+        println!(
+            "free beams: {:.3} parse as TIDs, {:.3} name a catalogue TID",
+            model.valid_rate(),
+            model.direct_hit_rate()
+        );
+    }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use grlm::engine::recommend_by_prior;
-use grlm::prior::PriorParams;
+use grlm::prior::{Fusion, PriorParams};
 use grlm::{Catalog, Engine, EngineParams, Mode, RecommendParams, SessionParams};
 
 use crate::{print_json, FilterArgs};
@@ -110,6 +110,30 @@ pub struct PriorArgs {
     /// constant weight.
     #[arg(long, default_value_t = grlm::prior::DEFAULT_EVIDENCE, value_name = "κ", allow_negative_numbers = true)]
     pub prior_evidence: f64,
+    /// How the model and the prior are combined: `product` (s_LLM + λ·ln P) or `mixture`
+    /// (ln((1−β)·P + β·P_LLM), where an item the counts know nothing of can still rank).
+    #[arg(long, value_enum, default_value_t = FusionArg::from(PriorParams::default().fusion))]
+    pub fusion: FusionArg,
+    /// β, the model's share of the mixture, in [0, 1].
+    #[arg(long, default_value_t = grlm::prior::DEFAULT_MODEL_SHARE, value_name = "β", allow_negative_numbers = true)]
+    pub model_share: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FusionArg {
+    /// Product of experts: s_LLM + λ·ln P.
+    Product,
+    /// Mixture: ln((1−β)·P + β·P_LLM).
+    Mixture,
+}
+
+impl From<Fusion> for FusionArg {
+    fn from(fusion: Fusion) -> Self {
+        match fusion {
+            Fusion::Product => FusionArg::Product,
+            Fusion::Mixture => FusionArg::Mixture,
+        }
+    }
 }
 
 impl PriorArgs {
@@ -120,6 +144,11 @@ impl PriorArgs {
             decay: self.prior_decay,
             smoothing: self.prior_smoothing,
             evidence: self.prior_evidence,
+            fusion: match self.fusion {
+                FusionArg::Product => Fusion::Product,
+                FusionArg::Mixture => Fusion::Mixture,
+            },
+            model_share: self.model_share,
         }
     }
 }

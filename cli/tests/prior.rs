@@ -329,6 +329,8 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
             "popularity,transitions".into(),
             "--prior-weight".into(),
             "1.5".into(),
+            "--also".into(),
+            "alone,mixture:0.4".into(),
             "--jobs".into(),
             jobs.into(),
             "--ranks".into(),
@@ -358,15 +360,53 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
         );
         assert!(line["seen"].is_boolean(), "{line}");
     }
+    // An --also setting scores exactly as a run of its own (its own session, cold).
+    let alone = s.path("alone.jsonl");
+    let out = s.run(
+        "eval",
+        &[
+            "--sequences",
+            &seqs,
+            "--prior-weight",
+            "0",
+            "--ranks",
+            alone.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let alone_summary = json(&out);
+    let by_also: Vec<_> = ranks(&one).iter().map(|l| l["alone_rank"].clone()).collect();
+    let by_run: Vec<_> = ranks(&alone).iter().map(|l| l["rank"].clone()).collect();
+    assert_eq!(by_also, by_run);
+    assert_eq!(summary["also"]["alone"]["recall@20"], alone_summary["recall@20"]);
+    assert!(summary["also"]["mixture:0.4"]["ndcg@10"].is_number());
+    assert!(summary["paired"]["mixture:0.4"]["mcnemar_p"].is_number());
     let baselines = &summary["baseline"];
     assert!(baselines["popularity"]["recall@20"].is_number());
     assert!(baselines["transitions"]["recall@20"].is_number());
-    let slices = &summary["recall@10_by_slice"];
+    let slices = &summary["slices"];
     let users: u64 = ["seen", "unseen"]
         .iter()
         .filter_map(|s| slices[s]["users"].as_u64())
         .sum();
     assert_eq!(users, summary["users"].as_u64().unwrap());
+    for slice in ["seen", "unseen"].iter().filter(|s| slices[**s].is_object()) {
+        let sliced = &slices[*slice];
+        for method in ["model", "mixture:0.4", "popularity", "transitions"] {
+            assert_eq!(sliced[method]["users"], sliced["users"], "{slice} {method}");
+            assert!(sliced[method]["ndcg@10"].is_number(), "{slice} {method}");
+        }
+        let p = sliced["paired"]["transitions"]["mcnemar_p"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{sliced}");
+    }
+    // Paired over all users: the discordant counts agree with the ranks.
+    let hit = |r: &serde_json::Value| r.as_u64().is_some_and(|r| r <= 10);
+    let lines = ranks(&one);
+    let only_model = lines
+        .iter()
+        .filter(|l| hit(&l["rank"]) && !hit(&l["transitions_rank"]))
+        .count();
+    assert_eq!(summary["paired"]["transitions"]["only_run@10"], only_model);
 
     // Prior mode needs no model, and equals the transitions baseline user by user.
     let prior_only = s.path("prior.jsonl");
@@ -388,6 +428,129 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
     let by_prior: Vec<_> = ranks(&prior_only).iter().map(|l| l["rank"].clone()).collect();
     let baseline: Vec<_> = ranks(&one).iter().map(|l| l["transitions_rank"].clone()).collect();
     assert_eq!(by_prior, baseline);
+}
+
+#[test]
+fn new_items_get_no_counts_and_their_own_slice() {
+    let s = Setup::new(1);
+    let seqs = fixture("sequences.txt");
+    // 2 is user 3's test target and follows 1 in user 1's counted part; 12 is user 4's.
+    let new = s.path("new.txt");
+    std::fs::write(&new, "# new this week\n2\n12\n").unwrap();
+    let catalog = s.path("new.grlm");
+    let out = build(
+        &catalog,
+        &s.model,
+        &["--sequences", &seqs, "--new-items", new.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let prior_top = |catalog: &Path| {
+        let out = grlm(&[
+            "recommend",
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--mode",
+            "prior",
+            "--history",
+            "1",
+            "-k",
+            "1",
+            "--json",
+        ]);
+        json(&out)["results"][0]["item"].as_u64().unwrap()
+    };
+    assert_eq!(prior_top(&s.catalog), 2, "1 led to 2");
+    assert_eq!(prior_top(&catalog), 3, "with 2 never bought, 1 led to 3");
+
+    let with_new = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--model",
+            s.model.to_str().unwrap(),
+            "--sequences",
+            &seqs,
+            "--baseline",
+            "popularity,transitions",
+            "--new-items",
+            new.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        grlm(&args)
+    };
+    let ranked = s.path("new.jsonl");
+    let summary = json(&with_new(&["--ranks", ranked.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["new_items"], 2);
+    let slices = &summary["slices"];
+    assert_eq!(slices["new"]["users"], 2, "users 3 and 4 buy a new item: {slices}");
+    let users = summary["users"].as_u64().unwrap();
+    assert_eq!(slices["known"]["users"].as_u64().unwrap() + 2, users);
+    for line in ranks(&ranked) {
+        let target = line["target"].as_u64().unwrap();
+        assert_eq!(line["new"], target == 2 || target == 12, "{line}");
+    }
+    assert_eq!(
+        slices["new"]["popularity"]["recall@20"], 0.0,
+        "popularity never counted them"
+    );
+    // The table a reader sees.
+    let table = String::from_utf8(with_new(&[]).stdout).unwrap();
+    assert!(
+        table.contains("R@10 (95%)") && table.contains("new: 2 users"),
+        "{table}"
+    );
+    assert!(table.contains("McNemar p"), "{table}");
+
+    // The list must be the one the catalogue was counted with, and name catalogue items.
+    let out = s.run("eval", &["--sequences", &seqs, "--new-items", new.to_str().unwrap()]);
+    fails_with(&out, "not counted from these sequences");
+    std::fs::write(s.path("unknown.txt"), "2\n99\n").unwrap();
+    let unknown = s.path("unknown.txt");
+    let out = s.run(
+        "eval",
+        &["--sequences", &seqs, "--new-items", unknown.to_str().unwrap()],
+    );
+    fails_with(&out, "item 99 is not in the catalogue");
+    let out = build(
+        &s.path("refused.grlm"),
+        &s.model,
+        &["--sequences", &seqs, "--new-items", unknown.to_str().unwrap()],
+    );
+    fails_with(&out, "item 99 is not in the catalogue");
+    assert!(!s.path("refused.grlm").exists());
+    std::fs::write(s.path("twice.txt"), "2\n2\n").unwrap();
+    let out = build(
+        &s.path("refused.grlm"),
+        &s.model,
+        &[
+            "--sequences",
+            &seqs,
+            "--new-items",
+            s.path("twice.txt").to_str().unwrap(),
+        ],
+    );
+    fails_with(&out, "twice.txt:2: item 2 is listed twice");
+    let out = build(
+        &s.path("refused.grlm"),
+        &s.model,
+        &["--new-items", new.to_str().unwrap()],
+    );
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--sequences"));
+    // --also: bad settings and modes are refused before any decoding.
+    for (also, needle) in [
+        ("product:x", "\"x\" is not a number"),
+        ("mixture:1.5", "model share"),
+        ("blend:3", "not `alone`, `product:λ` or `mixture:β`"),
+        ("model", "not `alone`"),
+    ] {
+        let out = s.run("eval", &["--sequences", &seqs, "--also", also]);
+        fails_with(&out, needle);
+    }
+    let out = s.run("eval", &["--sequences", &seqs, "--also", "alone,alone"]);
+    fails_with(&out, "already a method of the run");
+    let out = s.run("eval", &["--sequences", &seqs, "--mode", "free", "--also", "alone"]);
+    fails_with(&out, "--also needs --mode constrained");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! sequences.txt parsing: never panics, and what parses obeys the protocol's invariants.
+//! sequences.txt and item-list (`--new-items`) parsing: never panics, and what parses obeys
+//! the protocol's invariants.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

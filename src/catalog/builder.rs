@@ -183,6 +183,11 @@ impl CatalogBuilder {
         Ok(())
     }
 
+    /// Whether an item with this id was added.
+    pub fn contains(&self, item: u32) -> bool {
+        self.entries.iter().any(|e| e.item == item)
+    }
+
     /// Reads `items.jsonl` and `tids.jsonl` (formats in [`super::input`]).
     ///
     /// Every TID must belong to an item of the items file. Items without a TID are an error

@@ -8,24 +8,28 @@
 //! a beam ends the moment its prefix names one TID (the trie stores no nodes below that),
 //! and why none of this changes the ranking.
 //!
-//! With the collaborative prior (weight λ), beams are ranked by `s_LLM(prefix) + λ · ln
-//! M(prefix)`, `M` being the prior mass of the eligible items below the prefix, and an item
-//! scores `s_LLM(its TID) + λ · ln P(item)`. Both parts only fall along a path, so a
-//! prefix's score bounds every item below it and the early stop stays exact. Without the
-//! prior the scores are the LLM's alone, computed exactly as they always were.
+//! With the collaborative prior as a product (weight λ), beams are ranked by
+//! `s_LLM(prefix) + λ · ln M(prefix)`, `M` being the prior mass of the eligible items below
+//! the prefix, and an item scores `s_LLM(its TID) + λ · ln P(item)`. As a mixture (prior share `a`),
+//! a prefix scores `ln(a · M(prefix) + (1 − a) · exp(s_LLM(prefix)))` and an item
+//! `ln(a · P(item) + (1 − a) · exp(s_LLM(its TID)) · P(item) / M(its TID))`: the model's
+//! probability of a TID is shared among its items as the prior shares `M`, so the items
+//! below a prefix add up to it. Every part only falls along a path, so a prefix's score
+//! bounds every item below it and the early stop stays exact. Without the prior the
+//! scores are the LLM's alone, computed exactly as they always were.
 
 use crate::catalog::{Catalog, TokenTrie};
 use crate::filter::ItemFilter;
 use crate::llm::{BatchToken, Context, Token};
-use crate::prior::{HistoryPrior, NodeMasses};
+use crate::prior::{Combine, HistoryPrior, NodeMasses};
 
 use super::beams::{advance, log_sum_exp, Beam, Candidate, Pending, SeqPool};
 use super::prune::Pruning;
 use super::{DecodeError, SearchStats, Start};
 
-/// The collaborative prior of a request and its weight λ (> 0).
-pub(crate) struct Fusion<'a> {
-    pub weight: f64,
+/// The collaborative prior of a request and how it is combined with the model.
+pub(crate) struct Fused<'a> {
+    pub combine: Combine,
     pub prior: &'a HistoryPrior<'a>,
     pub masses: &'a NodeMasses<'a>,
 }
@@ -39,7 +43,7 @@ pub(crate) struct Request<'a> {
     /// The items the request may return.
     pub filter: &'a ItemFilter,
     /// The prior to fuse, if any.
-    pub fusion: Option<Fusion<'a>>,
+    pub fusion: Option<Fused<'a>>,
 }
 
 /// One result of the search.
@@ -51,7 +55,7 @@ pub(crate) struct Ranked {
     pub item: u32,
     /// The TID index it carries.
     pub tid: u32,
-    /// Its score: the TID's LLM score, plus `λ · ln P(item)` when the prior is fused.
+    /// Its score: the TID's LLM score, or its fusion with the prior.
     pub score: f64,
     /// Its place among the items of its TID (ascending id without the prior, most
     /// probable first with it): ties between items are broken by TID, then by this.
@@ -158,11 +162,16 @@ pub(crate) fn search(
 }
 
 impl Search<'_> {
-    /// The rank score of a beam at `at`: its LLM score, plus `λ · ln M(node)` when fused.
+    /// The rank score of a beam at `at`: its LLM score, or its fusion with the prior mass
+    /// below the node.
     fn rank_score(&self, at: At) -> Result<f64, DecodeError> {
-        Ok(match &self.request.fusion {
-            Some(f) => at.llm + f.weight * f.masses.mass(at.node)?.ln(),
-            None => at.llm,
+        let Some(f) = &self.request.fusion else {
+            return Ok(at.llm);
+        };
+        let mass = f.masses.mass(at.node)?;
+        Ok(match f.combine {
+            Combine::Product { weight } => at.llm + weight * mass.ln(),
+            Combine::Mixture { prior_share } => mixture(prior_share, mass, at.llm),
         })
     }
 
@@ -233,30 +242,50 @@ impl Search<'_> {
     /// Adds the eligible items of TID `tid`, whose LLM score is `llm`, to `finished`.
     fn finish(&self, tid: u32, llm: f64, finished: &mut Vec<Ranked>) -> Result<(), DecodeError> {
         match &self.request.fusion {
-            None => {
-                let members = self.catalog.tid_members(tid as usize)?;
-                let eligible = members.filter(|&(_, id)| self.request.filter.permits(id));
-                for (rank, (index, item)) in eligible.enumerate() {
-                    finished.push(Ranked {
-                        index,
-                        item,
-                        tid,
-                        score: llm,
-                        rank_in_tid: rank as u32,
-                    });
-                }
-            }
+            None => self.finish_alike(tid, llm, finished)?,
             Some(f) => {
-                for (rank, p) in f.prior.tid_items(tid as usize)?.into_iter().enumerate() {
+                let items = f.prior.tid_items(tid as usize)?;
+                let tid_mass: f64 = items.iter().map(|p| p.probability).sum();
+                if tid_mass == 0.0 {
+                    // Smoothing 0 and no transition to any of them: the model's part is all
+                    // there is (a product gives them nothing at all).
+                    if let Combine::Mixture { prior_share } = f.combine {
+                        self.finish_alike(tid, mixture(prior_share, 0.0, llm), finished)?;
+                    }
+                    return Ok(());
+                }
+                for (rank, p) in items.into_iter().enumerate() {
+                    let score = match f.combine {
+                        Combine::Product { weight } => llm + weight * p.probability.ln(),
+                        Combine::Mixture { prior_share } => {
+                            mixture(prior_share, p.probability, llm + (p.probability / tid_mass).ln())
+                        }
+                    };
                     finished.push(Ranked {
                         index: p.index,
                         item: p.item,
                         tid,
-                        score: llm + f.weight * p.probability.ln(),
+                        score,
                         rank_in_tid: rank as u32,
                     });
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Adds the eligible items of TID `tid`, all scoring `score`, in ascending id order.
+    fn finish_alike(&self, tid: u32, score: f64, finished: &mut Vec<Ranked>) -> Result<(), DecodeError> {
+        let members = self.catalog.tid_members(tid as usize)?;
+        let eligible = members.filter(|&(_, id)| self.request.filter.permits(id));
+        for (rank, (index, item)) in eligible.enumerate() {
+            finished.push(Ranked {
+                index,
+                item,
+                tid,
+                score,
+                rank_in_tid: rank as u32,
+            });
         }
         Ok(())
     }
@@ -267,6 +296,12 @@ impl Search<'_> {
         finished.truncate(self.request.k);
         finished
     }
+}
+
+/// `ln(prior_share · mass + (1 − prior_share) · exp(llm))`, in log space so that a long
+/// path's tiny probabilities neither underflow nor lose the larger part.
+fn mixture(prior_share: f64, mass: f64, llm: f64) -> f64 {
+    log_sum_exp([prior_share.ln() + mass.ln(), (1.0 - prior_share).ln() + llm].into_iter())
 }
 
 /// The score of the k-th best finished item, once there are k.

@@ -414,26 +414,24 @@ impl Session {
             .prior
             .weight_for(catalog.prior().is_some())
             .ok_or(EngineError::NoPrior)?;
-        let mut prior = match weight > 0.0 {
+        let prior = match weight > 0.0 {
             true => Some(HistoryPrior::new(catalog, history, filter, &params.prior)?),
             false => None,
         };
-        let weight = prior
+        // None when it comes down to the model alone (then exactly as at λ = 0).
+        let combine = prior
             .as_ref()
-            .map_or(0.0, |p| params.prior.scaled_weight(weight, p.transition_total()));
-        if weight == 0.0 {
-            // No evidence at all: the model alone, exactly as at λ = 0.
-            prior = None;
-        }
+            .and_then(|p| params.prior.combine(weight, p.transition_total()));
+        let prior = prior.filter(|_| combine.is_some());
         let masses = prior.as_ref().map(|p| p.node_masses(&trie)).transpose()?;
         let request = constrained::Request {
             k: params.k,
             width,
             filter,
-            fusion: prior
-                .as_ref()
-                .zip(masses.as_ref())
-                .map(|(prior, masses)| constrained::Fusion { weight, prior, masses }),
+            fusion: match (combine, &prior, &masses) {
+                (Some(combine), Some(prior), Some(masses)) => Some(constrained::Fused { combine, prior, masses }),
+                _ => None,
+            },
         };
         let ranked = constrained::search(
             &mut self.ctx,

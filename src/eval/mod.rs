@@ -10,11 +10,11 @@
 //!   every model must beat.
 //! - [`check_prior`]: refuses a catalogue whose prior counted the targets a split scores.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::catalog::prior::counts_fingerprint;
 use crate::catalog::{Catalog, TransitionCounts};
-use crate::sequences::{Sequence, Split};
+use crate::sequences::{without_items, Sequence, Split};
 
 /// Indices of `n` sequences long enough for `split` (a history and a target), chosen with
 /// `seed`, in file order; all of them when there are at most `n`. On data where every user
@@ -44,9 +44,15 @@ pub enum PriorCheckError {
 }
 
 /// Checks that the catalogue's prior (if it has one) never counted a target of `split`: it
-/// held out at least the split's items and was counted from exactly these `sequences`.
-/// Costs one counting pass over the sequences.
-pub fn check_prior(catalog: &Catalog, sequences: &[Sequence], split: Split) -> Result<(), PriorCheckError> {
+/// held out at least the split's items and was counted from exactly these `sequences`, read
+/// as if `new_items` had never been bought (as `grlm catalog build --new-items` counts
+/// them; empty when there are none). Costs one counting pass over the sequences.
+pub fn check_prior(
+    catalog: &Catalog,
+    sequences: &[Sequence],
+    split: Split,
+    new_items: &BTreeSet<u32>,
+) -> Result<(), PriorCheckError> {
     let Some(prior) = catalog.prior() else {
         return Ok(());
     };
@@ -57,7 +63,8 @@ pub fn check_prior(catalog: &Catalog, sequences: &[Sequence], split: Split) -> R
             needed: split.holdout(),
         });
     }
-    let counts = TransitionCounts::from_sequences(sequences, prior.holdout() as usize);
+    let holdout = prior.holdout() as usize;
+    let counts = TransitionCounts::from_sequences(&without_items(sequences, holdout, new_items), holdout);
     let ids: Vec<u32> = (0..catalog.len()).filter_map(|i| catalog.item_id(i)).collect();
     let actual = counts_fingerprint(&counts, &ids, prior.max_successors());
     if actual != prior.fingerprint() {

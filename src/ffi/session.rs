@@ -8,7 +8,7 @@ use super::results::grlm_results;
 use super::status::*;
 use crate::engine::{Engine, Mode, RecommendParams, Session, SessionParams};
 use crate::filter::ItemFilter;
-use crate::prior::PriorParams;
+use crate::prior::{Fusion, PriorParams};
 
 /// How a recommendation's beams become items: one of the `GRLM_MODE_*` values. A plain
 /// integer rather than an enum so that a stray value is refused, never undefined.
@@ -24,6 +24,17 @@ pub const GRLM_MODE_PRIOR: grlm_mode = 2;
 /// `prior_weight` value meaning: the catalogue's prior at the library's default weight when
 /// it has one, none when it has not.
 pub const GRLM_PRIOR_WEIGHT_AUTO: f64 = -1.0;
+
+/// How constrained decoding combines the model with the prior: one of the `GRLM_FUSION_*`
+/// values.
+pub type grlm_fusion = u32;
+/// A product of experts, `s_LLM + λ · ln P`: the counts rank, the model reorders what they
+/// find about equally likely.
+pub const GRLM_FUSION_PRODUCT: grlm_fusion = 0;
+/// A mixture, `ln((1 − β) · P + β · P_LLM)` with β = `prior_model_share`: an item the counts
+/// know nothing of (a new one) can still rank where the model is confident. `prior_weight`
+/// only switches the prior on (0: the model alone).
+pub const GRLM_FUSION_MIXTURE: grlm_fusion = 1;
 
 /// `beams` value meaning: the library's width for the request, 10 for a constrained search
 /// fused with the prior and 20 otherwise, never below `k` in constrained mode.
@@ -101,6 +112,11 @@ pub struct grlm_recommend_params {
     /// the history window's transition mass, so a history the counts know little about is
     /// left mostly to the model. Default 0: the weight is `λ` whatever the evidence.
     pub prior_evidence: f64,
+    // Appended in the fourth version.
+    /// `GRLM_FUSION_PRODUCT` (default) or `GRLM_FUSION_MIXTURE`.
+    pub prior_fusion: grlm_fusion,
+    /// β, the model's share of the mixture, in [0, 1]. Default 0.5.
+    pub prior_model_share: f64,
 }
 
 /// The first version of `grlm_recommend_params`, as callers built against it still pass
@@ -133,16 +149,27 @@ struct RecommendParamsV2 {
     prior_smoothing: f64,
 }
 
+/// The third version: the second plus the evidence scale.
+#[repr(C)]
+#[allow(dead_code)]
+struct RecommendParamsV3 {
+    v2: RecommendParamsV2,
+    prior_evidence: f64,
+}
+
 /// Sizes of the older versions of `grlm_recommend_params` still accepted.
-const RECOMMEND_PARAMS_OLDER: [usize; 2] = [
+const RECOMMEND_PARAMS_OLDER: [usize; 3] = [
     std::mem::size_of::<RecommendParamsV1>(),
     std::mem::size_of::<RecommendParamsV2>(),
+    std::mem::size_of::<RecommendParamsV3>(),
 ];
 // Each older version must be a prefix of the current one, with nothing in between.
 const _: () =
     assert!(std::mem::size_of::<RecommendParamsV1>() == std::mem::offset_of!(grlm_recommend_params, prior_weight));
 const _: () =
     assert!(std::mem::size_of::<RecommendParamsV2>() == std::mem::offset_of!(grlm_recommend_params, prior_evidence));
+const _: () =
+    assert!(std::mem::size_of::<RecommendParamsV3>() == std::mem::offset_of!(grlm_recommend_params, prior_fusion));
 
 /// One KV cache and one history: make one per user whose prompt should stay cached, or
 /// one per thread.
@@ -379,6 +406,11 @@ pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
         prior_decay: defaults.prior.decay,
         prior_smoothing: defaults.prior.smoothing,
         prior_evidence: defaults.prior.evidence,
+        prior_fusion: match defaults.prior.fusion {
+            Fusion::Product => GRLM_FUSION_PRODUCT,
+            Fusion::Mixture => GRLM_FUSION_MIXTURE,
+        },
+        prior_model_share: defaults.prior.model_share,
     };
     guard_value(params, || params)
 }
@@ -444,6 +476,16 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
             ))
         }
     };
+    let fusion = match p.prior_fusion {
+        GRLM_FUSION_PRODUCT => Fusion::Product,
+        GRLM_FUSION_MIXTURE => Fusion::Mixture,
+        other => {
+            return Err(Error::new(
+                GRLM_STATUS_INVALID_ARGUMENT,
+                format!("params.prior_fusion {other} is not GRLM_FUSION_PRODUCT (0) or GRLM_FUSION_MIXTURE (1)"),
+            ))
+        }
+    };
     let exclude = try_ids!(p.exclude, p.exclude_len, "params.exclude");
     let mut filter = ItemFilter::none().exclude(exclude.iter().copied());
     if args::flag(p.use_allow, "params.use_allow")? {
@@ -464,6 +506,8 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
             decay: p.prior_decay,
             smoothing: p.prior_smoothing,
             evidence: p.prior_evidence,
+            fusion,
+            model_share: p.prior_model_share,
         },
     })
 }

@@ -16,10 +16,19 @@
 //! where `M` is the prior mass of the eligible items below the prefix ([`NodeMasses`]).
 //! Both terms only fall along a path, so a prefix's score bounds every item below it.
 //!
-//! With an evidence scale `κ > 0` the weight shrinks with how much the counts know about
-//! this history: `λ · ΣT / (ΣT + κ)`, so a history whose window reached few successors
-//! leaves the ranking mostly to the model. The weight is fixed before the search starts,
-//! so the search stays exact.
+//! The product lets the counts veto: an item no history item led to gets `λ · ln(α ·
+//! pop/Σpop)`, hundreds of nats below any successor at the default λ, so a new item (no
+//! sales yet) never reaches the top. [`Fusion::Mixture`] instead scores
+//! `ln((1 − β) · P + β · P_LLM)`, β the model's share and `P_LLM` the model's probability
+//! of the prefix or item (of its TID, shared among the TID's items in proportion to `P`):
+//! where the counts know nothing, the model's confidence alone can bring an item up. Both
+//! parts of the mixture also only fall along a path, so the search stays exact.
+//!
+//! With an evidence scale `κ > 0` the prior's part shrinks with how much the counts know
+//! about this history — the weight becomes `λ · ΣT / (ΣT + κ)`, the mixture's prior share
+//! `(1 − β) · ΣT / (ΣT + κ)` — so a history whose window reached few successors leaves the
+//! ranking mostly to the model. Both are fixed before the search starts, so the search
+//! stays exact.
 
 use std::collections::HashMap;
 
@@ -39,6 +48,47 @@ pub const DEFAULT_SMOOTHING: f64 = 0.01;
 /// κ, the transition mass at which the prior keeps half its weight. 0: the weight does not
 /// depend on the evidence.
 pub const DEFAULT_EVIDENCE: f64 = 0.0;
+/// β, the model's share of a [`Fusion::Mixture`].
+pub const DEFAULT_MODEL_SHARE: f64 = 0.5;
+
+/// How constrained decoding combines the model with the prior, when the prior is used at
+/// all (a weight λ > 0; λ = 0 is the model alone in either).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// A product of experts, `s_LLM + λ · ln P`: the counts rank, the model reorders what
+    /// they find about equally likely.
+    #[default]
+    Product,
+    /// A mixture, `ln((1 − β) · P + β · P_LLM)` with β the model's share
+    /// ([`PriorParams::model_share`]); λ only switches the prior on.
+    Mixture,
+}
+
+impl Fusion {
+    /// The name `--fusion` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fusion::Product => "product",
+            Fusion::Mixture => "mixture",
+        }
+    }
+}
+
+/// What the search does with the prior of one history: [`PriorParams::combine`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Combine {
+    /// `s_LLM + weight · ln P`, weight > 0.
+    Product {
+        /// λ after the evidence scale.
+        weight: f64,
+    },
+    /// `ln(prior_share · P + (1 − prior_share) · P_LLM)`, prior_share in (0, 1].
+    Mixture {
+        /// `1 − β` after the evidence scale.
+        prior_share: f64,
+    },
+}
 
 /// How a request uses the catalogue's prior.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -53,9 +103,15 @@ pub struct PriorParams {
     pub decay: f64,
     /// `α`: share of popularity, in [0, 1].
     pub smoothing: f64,
-    /// `κ`, finite and >= 0: the weight is `λ · ΣT / (ΣT + κ)`, where `ΣT` is the window's
-    /// decayed transition mass over the eligible items. 0 keeps `λ` whatever the evidence.
+    /// `κ`, finite and >= 0: the weight is `λ · ΣT / (ΣT + κ)` (the mixture's prior share
+    /// `(1 − β) · ΣT / (ΣT + κ)`), where `ΣT` is the window's decayed transition mass over
+    /// the eligible items. 0 keeps them whatever the evidence.
     pub evidence: f64,
+    /// How the model and the prior are combined.
+    pub fusion: Fusion,
+    /// β, the model's share of a [`Fusion::Mixture`], in [0, 1]: 0 ranks by the prior, 1
+    /// by the model alone. Unused by the product.
+    pub model_share: f64,
 }
 
 impl Default for PriorParams {
@@ -66,6 +122,8 @@ impl Default for PriorParams {
             decay: DEFAULT_DECAY,
             smoothing: DEFAULT_SMOOTHING,
             evidence: DEFAULT_EVIDENCE,
+            fusion: Fusion::Product,
+            model_share: DEFAULT_MODEL_SHARE,
         }
     }
 }
@@ -90,16 +148,39 @@ impl PriorParams {
         if !(self.evidence.is_finite() && self.evidence >= 0.0) {
             return Err(format!("prior evidence {} is not a finite number >= 0", self.evidence));
         }
+        if !(0.0..=1.0).contains(&self.model_share) {
+            return Err(format!("model share {} is outside [0, 1]", self.model_share));
+        }
         Ok(())
     }
 
-    /// The weight `weight` scaled by the evidence of a history with transition mass `mass`
-    /// (`ΣT`): unchanged when `evidence` is 0, 0 when the window reached no successor.
-    pub fn scaled_weight(&self, weight: f64, mass: f64) -> f64 {
+    /// `ΣT / (ΣT + κ)` for a history with transition mass `mass`: 1 when `evidence` is 0,
+    /// 0 when the window reached no successor.
+    fn evidence_share(&self, mass: f64) -> f64 {
         if self.evidence == 0.0 {
-            weight
+            1.0
         } else {
-            weight * mass / (mass + self.evidence)
+            mass / (mass + self.evidence)
+        }
+    }
+
+    /// How the search uses the prior at weight `weight` (λ, from [`Self::weight_for`]) for a
+    /// history with transition mass `mass` (`ΣT`); `None` when it comes down to the model
+    /// alone (λ = 0, β = 1, or no evidence under an evidence scale).
+    pub fn combine(&self, weight: f64, mass: f64) -> Option<Combine> {
+        if weight == 0.0 {
+            return None;
+        }
+        let share = self.evidence_share(mass);
+        let combine = match self.fusion {
+            Fusion::Product => Combine::Product { weight: weight * share },
+            Fusion::Mixture => Combine::Mixture {
+                prior_share: (1.0 - self.model_share) * share,
+            },
+        };
+        match combine {
+            Combine::Product { weight: w } | Combine::Mixture { prior_share: w } if w == 0.0 => None,
+            c => Some(c),
         }
     }
 

@@ -126,7 +126,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
                     window,
                     decay,
                     smoothing,
-                    evidence: 0.0,
+                    ..PriorParams::default()
                 }
             }),
         )
@@ -293,20 +293,55 @@ fn parameters_out_of_range_are_refused_by_name() {
 }
 
 #[test]
-fn the_evidence_scale_shrinks_the_weight_with_the_transition_mass() {
+fn the_evidence_scale_shrinks_the_prior_part_with_the_transition_mass() {
     let constant = PriorParams::default();
+    let product = |weight| Some(Combine::Product { weight });
     assert_eq!(
-        constant.scaled_weight(32.0, 0.0),
-        32.0,
+        constant.combine(32.0, 0.0),
+        product(32.0),
         "κ = 0 keeps λ whatever the evidence"
     );
+    assert_eq!(constant.combine(0.0, 5.0), None, "λ = 0: the model alone");
     let scaled = PriorParams {
         evidence: 4.0,
         ..constant
     };
-    assert_eq!(scaled.scaled_weight(32.0, 0.0), 0.0);
-    assert_eq!(scaled.scaled_weight(32.0, 4.0), 16.0, "half the weight at ΣT = κ");
-    assert!(scaled.scaled_weight(32.0, 1e9) > 31.99);
+    assert_eq!(scaled.combine(32.0, 0.0), None, "no evidence: the model alone");
+    assert_eq!(scaled.combine(32.0, 4.0), product(16.0), "half the weight at ΣT = κ");
+    assert!(matches!(scaled.combine(32.0, 1e9), Some(Combine::Product { weight }) if weight > 31.99));
+
+    let mixture = PriorParams {
+        fusion: Fusion::Mixture,
+        model_share: 0.25,
+        ..constant
+    };
+    let share = |prior_share| Some(Combine::Mixture { prior_share });
+    assert_eq!(mixture.combine(32.0, 0.0), share(0.75), "λ only switches the prior on");
+    assert_eq!(mixture.combine(1.0, 0.0), share(0.75));
+    assert_eq!(mixture.combine(0.0, 3.0), None);
+    assert_eq!(
+        PriorParams {
+            model_share: 1.0,
+            ..mixture
+        }
+        .combine(32.0, 3.0),
+        None
+    );
+    let scaled = PriorParams {
+        evidence: 4.0,
+        ..mixture
+    };
+    assert_eq!(scaled.combine(32.0, 4.0), share(0.375));
+    assert_eq!(scaled.combine(32.0, 0.0), None);
+    for bad in [-0.1, 1.5, f64::NAN] {
+        let e = PriorParams {
+            model_share: bad,
+            ..mixture
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("model share"), "{e}");
+    }
 }
 
 #[test]

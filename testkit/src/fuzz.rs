@@ -3,13 +3,14 @@
 //! most inputs; a panic is a bug. The test suite replays the committed corpora through the
 //! same functions, so a crash the fuzzer once found stays fixed.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use grlm::catalog::input::{parse_items, parse_tids};
 use grlm::catalog::TransitionCounts;
 use grlm::eval::{sample_users, Metrics, Popularity};
 use grlm::prior::{HistoryPrior, PriorParams};
-use grlm::sequences::{parse_sequences, Split};
+use grlm::sequences::{parse_item_list, parse_sequences, without_items, Split};
 use grlm::tid::{normalize_term, DEFAULT_TID_LEN};
 use grlm::{Catalog, CatalogBuilder, ItemFilter, Tid};
 
@@ -94,8 +95,13 @@ pub fn jsonl_input(bytes: &[u8]) {
     let _ = parse_tids(bytes, Path::new("fuzz"), Some(5));
 }
 
-/// Parses `bytes` as a sequences file and evaluates the popularity baseline on what parsed.
+/// Parses `bytes` as a sequences file and as an item list (`--new-items`), evaluates the
+/// popularity baseline on the sequences that parsed and forgets some of their items.
 pub fn sequences_parse(bytes: &[u8]) {
+    // The same bytes as a `--new-items` list.
+    if let Ok(items) = parse_item_list(bytes) {
+        assert!(!items.is_empty());
+    }
     let Ok(sequences) = parse_sequences(bytes) else { return };
     for s in &sequences {
         assert!(!s.items.is_empty());
@@ -111,6 +117,18 @@ pub fn sequences_parse(bytes: &[u8]) {
         metrics.add(ranked.iter().position(|&x| Some(x) == s.target()));
     }
     assert!((0.0..=1.0).contains(&metrics.recall(20)));
+    // Forgetting items (`--new-items`, here the odd ids) leaves none of them before the
+    // held-out part and the held-out part untouched.
+    let odd: BTreeSet<u32> = sequences
+        .iter()
+        .flat_map(|s| s.items.iter().copied())
+        .filter(|i| i % 2 == 1)
+        .collect();
+    for (before, after) in sequences.iter().zip(without_items(&sequences, 1, &odd)) {
+        assert_eq!(before.items.last(), after.items.last());
+        let kept: Vec<u32> = before.counted(1).iter().copied().filter(|i| i % 2 == 0).collect();
+        assert_eq!(after.counted(1), &kept[..]);
+    }
 }
 
 /// Parses `bytes` as a prior counts file and builds a small catalogue's prior from what

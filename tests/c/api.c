@@ -528,6 +528,12 @@ typedef struct recommend_params_v2 {
     double prior_decay, prior_smoothing;
 } recommend_params_v2;
 
+/* The third version: the second plus prior_evidence. */
+typedef struct recommend_params_v3 {
+    recommend_params_v2 v2;
+    double prior_evidence;
+} recommend_params_v3;
+
 static int test_prior(void) {
     grlm_engine *plain = NULL, *engine = NULL;
     grlm_engine_params ep = engine_params(file("tiny.gguf"), file("fixture.grlm"));
@@ -561,6 +567,8 @@ static int test_prior(void) {
     CHECK(p.prior_decay == 0.5 && p.prior_smoothing > 0.0 && p.prior_smoothing < 0.1);
     CHECK(p.prior_evidence == 0.0);
     CHECK(sizeof(recommend_params_v2) == offsetof(grlm_recommend_params, prior_evidence));
+    CHECK(sizeof(recommend_params_v3) == offsetof(grlm_recommend_params, prior_fusion));
+    CHECK(p.prior_fusion == GRLM_FUSION_PRODUCT && p.prior_model_share == 0.5);
     p.k = 4;
     p.beams = 8;
 
@@ -627,7 +635,53 @@ static int test_prior(void) {
         CHECK(same_entry(from_second, from_new, i));
     }
     grlm_results_free(from_second);
+    recommend_params_v3 third;
+    memcpy(&third, &p, sizeof third);
+    third.v2.v1.size = sizeof third;
+    grlm_results *from_third = recommend_ok(s, (const grlm_recommend_params *)&third, __LINE__);
+    CHECK(grlm_results_len(from_third) == grlm_results_len(from_new));
+    for (size_t i = 0; i < grlm_results_len(from_third) && i < grlm_results_len(from_new); i++) {
+        CHECK(same_entry(from_third, from_new, i));
+    }
+    grlm_results_free(from_third);
     grlm_results_free(from_new);
+
+    /* The mixture: at a model share of 1 it is the model alone, item for item; at 0 the
+     * prior's order; an unknown fusion or a share outside [0, 1] is refused. */
+    q = p;
+    q.prior_fusion = GRLM_FUSION_MIXTURE;
+    q.prior_model_share = 1.0;
+    grlm_results *all_model = recommend_ok(s, &q, __LINE__);
+    q.prior_weight = 0.0;
+    grlm_results *weight_zero = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(all_model) == grlm_results_len(weight_zero));
+    for (size_t i = 0; i < grlm_results_len(all_model) && i < grlm_results_len(weight_zero); i++) {
+        CHECK(same_entry(all_model, weight_zero, i));
+    }
+    grlm_results_free(all_model);
+    grlm_results_free(weight_zero);
+    q = p;
+    q.prior_fusion = GRLM_FUSION_MIXTURE;
+    q.prior_model_share = 0.0;
+    grlm_results *all_prior = recommend_ok(s, &q, __LINE__);
+    q.mode = GRLM_MODE_PRIOR;
+    grlm_results *prior_order = recommend_ok(s, &q, __LINE__);
+    grlm_result a, b;
+    grlm_results_get(all_prior, 0, &a);
+    grlm_results_get(prior_order, 0, &b);
+    CHECK(a.item == b.item);
+    grlm_results_free(all_prior);
+    grlm_results_free(prior_order);
+    q = p;
+    q.prior_fusion = 2;
+    grlm_results *refused_fusion = SENTINEL;
+    CHECK_STATUS(grlm_recommend(s, &q, &refused_fusion), GRLM_STATUS_INVALID_ARGUMENT);
+    CHECK(refused_fusion == SENTINEL && strstr(grlm_last_error_message(), "prior_fusion") != NULL);
+    q = p;
+    q.prior_fusion = GRLM_FUSION_MIXTURE;
+    q.prior_model_share = 1.5;
+    CHECK_STATUS(grlm_recommend(s, &q, &refused_fusion), GRLM_STATUS_INVALID_ARGUMENT);
+    CHECK(refused_fusion == SENTINEL && strstr(grlm_last_error_message(), "model share") != NULL);
 
     /* An evidence scale so large that the weight all but vanishes: the model alone's
      * scores, position by position (items sharing a TID may swap). */

@@ -40,6 +40,15 @@ int main(int argc, char **argv) {
             by_prior.params.mode = GRLM_MODE_PRIOR;
             for (const auto &item : session.recommend(by_prior).items)
                 std::cout << "  " << item.item << " " << item.score << " " << item.tid << "\n";
+            // The mixture instead of the product: the model's confidence can bring up an
+            // item the counts know nothing of (a new one).
+            grlm::RecommendOptions mixed;
+            mixed.params.k = 3;
+            mixed.params.prior_fusion = GRLM_FUSION_MIXTURE;
+            mixed.params.prior_model_share = 0.5;
+            std::cout << "by mixture:\n";
+            for (const auto &item : session.recommend(mixed).items)
+                std::cout << "  " << item.item << " " << item.score << " " << item.tid << "\n";
         } else {
             std::cout << "prior: none\n";
         }

@@ -74,7 +74,12 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
     // which needs the steps of all users before it can judge one user's.
     let mut parts: Vec<(u32, Vec<u32>)> = Vec::new();
 
+    let new = &data.new_items;
     for (item, tid) in &data.tids {
+        if new.contains(item) {
+            skipped.new_items_dropped += 1;
+            continue;
+        }
         let meta = meta_of.get(item);
         let details = ItemDetails {
             title: meta.and_then(|m| m.title.as_deref()),
@@ -88,9 +93,11 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
     }
 
     for sequence in &data.sequences {
-        let items = &sequence.items;
-        let split = items.len().saturating_sub(2);
-        let (training_part, held_out) = items.split_at(split);
+        let split = sequence.items.len().saturating_sub(2);
+        let (logged, held_out) = sequence.items.split_at(split);
+        // The training part as if the new items had never been bought.
+        let training_part: Vec<u32> = logged.iter().copied().filter(|item| !new.contains(item)).collect();
+        skipped.new_items_dropped += (logged.len() - training_part.len()) as u64;
         let kept: Vec<u32> = training_part
             .iter()
             .copied()
@@ -132,7 +139,17 @@ pub(crate) fn build(data: &Data, options: BuildOptions) -> Built {
     }
 
     for row in &data.neighbors {
-        let shown = &row.neighbors[..row.neighbors.len().min(NEIGHBORS_PER_ANCHOR)];
+        if new.contains(&row.anchor) {
+            skipped.new_items_dropped += 1;
+            continue;
+        }
+        let known: Vec<u32> = row
+            .neighbors
+            .iter()
+            .copied()
+            .filter(|item| !new.contains(item))
+            .collect();
+        let shown = &known[..known.len().min(NEIGHBORS_PER_ANCHOR)];
         if shown.is_empty() {
             skipped.anchors_without_neighbors += 1;
             continue;

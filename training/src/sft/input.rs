@@ -8,7 +8,7 @@
 //! sequence or neighbours item without a TID (it could not be written in a prompt; a
 //! silent skip would shift every later target of that user).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
@@ -49,6 +49,8 @@ pub(crate) struct Data {
     pub tids: Vec<(u32, Tid)>,
     pub sequences: Vec<UserSequence>,
     pub neighbors: Vec<Neighbors>,
+    /// `--new-items` (empty without it).
+    pub new_items: BTreeSet<u32>,
 }
 
 pub(crate) fn read_all(args: &SftArgs) -> Result<Data, SftError> {
@@ -82,11 +84,30 @@ pub(crate) fn read_all(args: &SftArgs) -> Result<Data, SftError> {
             neighbors.push(row);
         }
     }
+    let mut new_items = BTreeSet::new();
+    if let Some(path) = &args.new_items {
+        new_items = grlm::sequences::read_item_list(path).map_err(|e| match e {
+            grlm::sequences::SequenceError::Io { path, source } => SftError::Read { path, source },
+            grlm::sequences::SequenceError::Parse { path, line, reason } => SftError::Line {
+                path,
+                line: line as u64,
+                reason,
+            },
+        })?;
+        if let Some(item) = new_items.iter().find(|i| !known(i)) {
+            let reason = format!("new item {item} has no TID in {}", args.tids.display());
+            return Err(SftError::Read {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+            });
+        }
+    }
     Ok(Data {
         items,
         tids,
         sequences: sequences.into_iter().map(|(_, s)| s).collect(),
         neighbors,
+        new_items,
     })
 }
 

@@ -32,6 +32,10 @@
 //!   model only adds recommendations where it learnt what the counts cannot know; set
 //!   `WINDOW` to the prior's window (`--prior-window`, default 5).
 //!
+//! With `--new-items`, the listed items are taught nowhere: no `terms` example, no
+//! `neighbors` example as anchor or neighbour, and each training part is read without them
+//! (as if they had never been bought), so every task above is made from the rest.
+//!
 //! Validation examples (`valid.jsonl`, never mixed into `train.jsonl`): per user, the last
 //! `max_history` items of the training part as the history and the validation target as
 //! the answer.
@@ -122,6 +126,12 @@ pub struct SftArgs {
     /// reaches from the WINDOW items before it (see the module docs).
     #[arg(long, value_name = "WINDOW", value_parser = clap::value_parser!(u32).range(1..))]
     pub unseen: Option<u32>,
+    /// Items new to the catalogue (one id a line): they appear in no training example —
+    /// no `terms` example, and the training parts are read as if they had never been
+    /// bought (as `grlm catalog build --new-items` counts them), so no history shows them
+    /// and no target is one. A validation target may still be one.
+    #[arg(long, value_name = "FILE")]
+    pub new_items: Option<PathBuf>,
     /// Show item titles on history lines (then serve with `grlm recommend --titles`).
     #[arg(long)]
     pub titles: bool,
@@ -267,8 +277,13 @@ pub struct Skipped {
     /// Earlier occurrences of a user's validation or test item dropped from that user's
     /// training example.
     pub held_out_repeats_dropped: u64,
-    /// Neighbour-file anchors with no neighbours listed.
+    /// Neighbour-file anchors with no neighbours listed (or, with `--new-items`, none but
+    /// new items).
     pub anchors_without_neighbors: u64,
+    /// With `--new-items`: occurrences of new items dropped from training parts, new items'
+    /// `terms` examples and new anchors of the `neighbors` task.
+    #[serde(default)]
+    pub new_items_dropped: u64,
     /// Users (with `--unseen`) none of whose training steps the other users' steps miss:
     /// no `unseen` example.
     #[serde(default)]
@@ -286,6 +301,9 @@ pub struct Inputs {
     pub sequences: PathBuf,
     /// `--neighbors`, if given.
     pub neighbors: Option<PathBuf>,
+    /// `--new-items`, if given.
+    #[serde(default)]
+    pub new_items: Option<PathBuf>,
 }
 
 /// The options a run used.
@@ -376,6 +394,7 @@ pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
             tids: args.tids.clone(),
             sequences: args.sequences.clone(),
             neighbors: args.neighbors.clone(),
+            new_items: args.new_items.clone(),
         },
         options: Options {
             titles: args.titles,

@@ -4,7 +4,7 @@ use grlm::tid::Tid;
 use proptest::prelude::*;
 
 use super::build::{build, BuildOptions, Origin};
-use super::input::{Data, ItemMeta, UserSequence};
+use super::input::{Data, ItemMeta, Neighbors, UserSequence};
 use super::llamafactory::{self, Record};
 use super::*;
 
@@ -57,6 +57,7 @@ impl Fixture {
             tids: self.path("tids.jsonl"),
             sequences: self.path("sequences.txt"),
             neighbors: None,
+            new_items: None,
             transitions: None,
             unseen: None,
             titles: false,
@@ -103,6 +104,7 @@ fn data_for(users: &[Vec<u32>], pool: u32) -> Data {
             })
             .collect(),
         neighbors: Vec::new(),
+        new_items: std::collections::BTreeSet::new(),
     }
 }
 
@@ -182,6 +184,48 @@ proptest! {
         }
         let train = read_examples(&args.out.join("train.jsonl"));
         prop_assert_eq!(train.len(), built.train.len());
+    }
+
+    /// New items (`--new-items`) are taught nowhere: no training example of any task
+    /// shows one, no validation history shows one, and everything else is as it was
+    /// without them.
+    #[test]
+    fn new_items_appear_in_no_training_example(
+        users in prop::collection::vec(prop::collection::vec(1u32..=8, 1..12), 1..12),
+        new in prop::collection::btree_set(1u32..=8, 1..4),
+        seed in any::<u64>(),
+    ) {
+        let mut data = data_for(&users, 8);
+        data.neighbors = (1..=8).map(|anchor| Neighbors { anchor, neighbors: (1..=8).filter(|&n| n != anchor).collect() }).collect();
+        data.new_items = new.clone();
+        let options = BuildOptions { titles: false, max_history: 4, seed, transition_min_users: Some(1), unseen_window: Some(2) };
+        let built = build(&data, options);
+        for (origin, example) in &built.train {
+            if let Origin::Item(item) = origin {
+                prop_assert!(!new.contains(item), "a terms example of new item {item}");
+                continue;
+            }
+            let shown = items_in(&example.text());
+            prop_assert!(shown.iter().all(|i| !new.contains(i)), "{origin:?} shows a new item: {shown:?}");
+        }
+        for (_, example) in &built.valid {
+            let shown = items_in(&example.text());
+            prop_assert!(shown[..shown.len() - 1].iter().all(|i| !new.contains(i)));
+        }
+        // The same users without the new items in their training parts build the same
+        // sequence examples.
+        let forgotten: Vec<Vec<u32>> = users.iter().map(|items| {
+            let at = items.len().saturating_sub(2);
+            items[..at].iter().copied().filter(|i| !new.contains(i)).chain(items[at..].iter().copied()).collect()
+        }).collect();
+        let plain = build(&data_for(&forgotten, 8), BuildOptions { transition_min_users: None, unseen_window: None, ..options });
+        let sequences = |b: &build::Built| -> Vec<Example> {
+            let mut v: Vec<Example> = b.train.iter().filter(|(_, e)| e.task == Task::Sequence).map(|(_, e)| e.clone()).collect();
+            v.sort_by_key(Example::text);
+            v
+        };
+        prop_assert_eq!(sequences(&built), sequences(&plain));
+        prop_assert_eq!(&built.valid.iter().map(|(_, e)| e.text()).collect::<Vec<_>>(), &plain.valid.iter().map(|(_, e)| e.text()).collect::<Vec<_>>());
     }
 
     /// Transitions come from training parts only: each example is a pair of different
@@ -637,6 +681,7 @@ fn beauty_builds_with_the_expected_counts() {
         tids: data.join("reference_tids.jsonl"),
         sequences: data.join("sequences.txt"),
         neighbors: Some(data.join("collaborative_neighbors.tsv")),
+        new_items: None,
         transitions: Some(3),
         unseen: None,
         titles: false,

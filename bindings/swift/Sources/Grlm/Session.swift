@@ -34,6 +34,17 @@ public enum Mode: UInt32, Sendable, CaseIterable {
     case prior = 2
 }
 
+/// How constrained decoding combines the model with the collaborative prior:
+/// `GRLM_FUSION_*`, with the header's values.
+public enum Fusion: UInt32, Sendable, CaseIterable {
+    /// A product of experts, s_LLM + λ · ln P: the counts rank, the model reorders ties.
+    case product = 0
+    /// A mixture, ln((1 − β) · P + β · P_LLM), β the model share: an item the counts know
+    /// nothing of (a new one) can still rank where the model is confident. The prior
+    /// weight only switches the prior on (0: the model alone).
+    case mixture = 1
+}
+
 /// One request. Starts from the library's defaults (`grlm_recommend_default_params()`).
 public struct RecommendParams: Sendable, Hashable {
     /// Items to return, at least 1 and at most the catalogue's size. Default 10.
@@ -70,6 +81,10 @@ public struct RecommendParams: Sendable, Hashable {
     /// κ, finite and >= 0: the prior's weight becomes λ · ΣT / (ΣT + κ), where ΣT is the
     /// history window's transition mass. Default 0: λ whatever the evidence.
     public var priorEvidence: Double
+    /// How the model and the prior are combined. Default `.product`.
+    public var fusion: Fusion
+    /// β, the model's share of a `.mixture`, in [0, 1]. Default 0.5.
+    public var modelShare: Double
 
     public init() {
         let defaults = grlm_recommend_default_params()
@@ -87,6 +102,9 @@ public struct RecommendParams: Sendable, Hashable {
         priorDecay = defaults.prior_decay
         priorSmoothing = defaults.prior_smoothing
         priorEvidence = defaults.prior_evidence
+        // The library's default is always a fusion it defines.
+        fusion = Fusion(rawValue: defaults.prior_fusion) ?? .product
+        modelShare = defaults.prior_model_share
     }
 }
 
@@ -195,6 +213,8 @@ public final class Session {
         native.prior_decay = params.priorDecay
         native.prior_smoothing = params.priorSmoothing
         native.prior_evidence = params.priorEvidence
+        native.prior_fusion = params.fusion.rawValue
+        native.prior_model_share = params.modelShare
         var list: OpaquePointer?
         // The id pointers are valid only inside these closures, so the call happens there.
         try params.exclude.withUnsafeBufferPointer { excluded in

@@ -26,6 +26,24 @@ enum class Mode(val code: Int) {
     }
 }
 
+/** How constrained decoding combines the model with the collaborative prior (`grlm_fusion`). */
+enum class Fusion(val code: Int) {
+    /** A product of experts, s_LLM + λ·ln P: the counts rank, the model reorders ties. */
+    PRODUCT(0),
+
+    /**
+     * A mixture, ln((1 − β)·P + β·P_LLM), β the model share: an item the counts know nothing
+     * of (a new one) can still rank where the model is confident. The prior weight only
+     * switches the prior on (0: the model alone).
+     */
+    MIXTURE(1);
+
+    companion object {
+        fun of(code: Int): Fusion = values().firstOrNull { it.code == code }
+            ?: throw IllegalArgumentException("unknown grlm_fusion $code")
+    }
+}
+
 /**
  * How a session is set up; the defaults are the library's (`grlm_session_default_params`).
  */
@@ -106,6 +124,8 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
      * @param priorSmoothing share of popularity in the prior, in [0, 1] (default 0.01).
      * @param priorEvidence κ, finite and >= 0: the prior's weight becomes λ·ΣT/(ΣT+κ), where
      *   ΣT is the history window's transition mass (default 0: λ whatever the evidence).
+     * @param fusion how the model and the prior are combined (default [Fusion.PRODUCT]).
+     * @param modelShare β, the model's share of a [Fusion.MIXTURE], in [0, 1] (default 0.5).
      */
     @JvmOverloads
     fun recommend(
@@ -121,7 +141,9 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
         priorWindow: Int = Grlm.recommendDefaults.prior_window,
         priorDecay: Double = Grlm.recommendDefaults.prior_decay,
         priorSmoothing: Double = Grlm.recommendDefaults.prior_smoothing,
-        priorEvidence: Double = Grlm.recommendDefaults.prior_evidence
+        priorEvidence: Double = Grlm.recommendDefaults.prior_evidence,
+        fusion: Fusion = Fusion.of(Grlm.recommendDefaults.prior_fusion),
+        modelShare: Double = Grlm.recommendDefaults.prior_model_share
     ): Recommendations = handle.use { session ->
         val lib = Grlm.library
         // The struct holds the Memory blocks, so they outlive the call.
@@ -143,6 +165,8 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
             prior_decay = priorDecay
             prior_smoothing = priorSmoothing
             prior_evidence = priorEvidence
+            prior_fusion = fusion.code
+            prior_model_share = modelShare
         }
         lib.takeList({ lib.grlm_recommend(session, p, it) }) { lib.readRecommendations(it) }
     }

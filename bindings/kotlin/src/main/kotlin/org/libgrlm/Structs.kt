@@ -101,7 +101,8 @@ open class GrlmSessionParams : Structure() {
 @Structure.FieldOrder(
     "size", "k", "beams", "mode", "exclude_history", "max_history", "max_tokens",
     "exclude", "exclude_len", "use_allow", "allow", "allow_len",
-    "prior_weight", "prior_window", "prior_decay", "prior_smoothing", "prior_evidence"
+    "prior_weight", "prior_window", "prior_decay", "prior_smoothing", "prior_evidence",
+    "prior_fusion", "prior_model_share"
 )
 open class GrlmRecommendParams : Structure() {
     @JvmField var size: Int = 0
@@ -121,6 +122,8 @@ open class GrlmRecommendParams : Structure() {
     @JvmField var prior_decay: Double = 0.0
     @JvmField var prior_smoothing: Double = 0.0
     @JvmField var prior_evidence: Double = 0.0
+    @JvmField var prior_fusion: Int = 0
+    @JvmField var prior_model_share: Double = 0.0
 
     /** The return type of `grlm_recommend_default_params`. */
     class ByValue : GrlmRecommendParams(), Structure.ByValue

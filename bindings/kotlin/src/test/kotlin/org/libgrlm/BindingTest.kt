@@ -107,6 +107,9 @@ private fun run(model: String, catalog: String) {
             "prior defaults ${d.prior_decay} ${d.prior_smoothing}"
         }
         expect(d.prior_evidence == 0.0) { "prior evidence default ${d.prior_evidence}" }
+        expect(Fusion.of(d.prior_fusion) == Fusion.PRODUCT && d.prior_model_share == 0.5) {
+            "fusion defaults ${d.prior_fusion} ${d.prior_model_share}"
+        }
         expect(Mode.of(2) == Mode.PRIOR) { "GRLM_MODE_PRIOR is not Mode.PRIOR" }
     }
 
@@ -316,6 +319,11 @@ private fun runPrior(model: String, catalog: String, priorCatalog: String) {
             expect(scaled.items.map { it.score }.zip(modelAlone.items.map { it.score }).all { (a, b) -> Math.abs(a - b) < 1e-6 }) {
                 "evidence 1e12: ${scaled.items} != ${modelAlone.items}"
             }
+            // The mixture at a model share of 1 is the model alone, item for item.
+            val mixed = session.recommend(k = 4, beams = 8, fusion = Fusion.MIXTURE, modelShare = 1.0)
+            expect(mixed.items == modelAlone.items) { "mixture at share 1: ${mixed.items} != ${modelAlone.items}" }
+            val bad = expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, fusion = Fusion.MIXTURE, modelShare = 1.5) }
+            expect(bad.message.orEmpty().contains("model share")) { "model share 1.5: ${bad.message}" }
             // Without a prior the automatic weight is the model alone.
             checkRanked(plainSession.recommend(k = 4, beams = 8, priorWeight = Grlm.PRIOR_WEIGHT_AUTO), 4, history)
             // The automatic width fused with the prior is 10 beams.
