@@ -116,6 +116,10 @@ pub struct EvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also write the JSON object to this file (atomically, at the end of the run), so that
+    /// a script can keep it while a person reads the table.
+    #[arg(long, value_name = "FILE.json")]
+    summary: Option<PathBuf>,
 }
 
 /// One evaluated user's line of `--ranks`.
@@ -334,9 +338,11 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         ));
     }
     // Refused before an hour of decoding rather than after it.
-    if let Some(parent) = args.ranks.as_deref().and_then(std::path::Path::parent) {
-        if !parent.as_os_str().is_empty() && !parent.is_dir() {
-            return Err(format!("--ranks: {} is not a directory", parent.display()));
+    for (flag, path) in [("--ranks", &args.ranks), ("--summary", &args.summary)] {
+        if let Some(parent) = path.as_deref().and_then(std::path::Path::parent) {
+            if !parent.as_os_str().is_empty() && !parent.is_dir() {
+                return Err(format!("{flag}: {} is not a directory", parent.display()));
+            }
         }
     }
     let mode: Mode = args.mode.into();
@@ -634,6 +640,13 @@ fn report(args: &EvalArgs, job: &Job<'_>, outcomes: &[Option<Outcome>], seconds:
             .map(|(slice, t)| (slice.to_string(), t.to_json()))
             .collect();
         obj.insert("slices".into(), serde_json::Value::Object(values));
+    }
+    if let Some(path) = &args.summary {
+        grlm::atomic_write::write_atomically(path, |w| {
+            serde_json::to_writer_pretty(&mut *w, &out)?;
+            w.write_all(b"\n")
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if args.json {
         return print_json(&out);

@@ -494,8 +494,11 @@ fn new_items_get_no_counts_and_their_own_slice() {
         slices["new"]["popularity"]["recall@20"], 0.0,
         "popularity never counted them"
     );
-    // The table a reader sees.
-    let table = String::from_utf8(with_new(&[]).stdout).unwrap();
+    // The table a reader sees, with the JSON kept beside it.
+    let kept = s.path("summary.json");
+    let table = String::from_utf8(with_new(&["--summary", kept.to_str().unwrap()]).stdout).unwrap();
+    let kept: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
+    assert_eq!(kept["slices"], summary["slices"]);
     assert!(
         table.contains("R@10 (95%)") && table.contains("new: 2 users"),
         "{table}"

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The quality protocol for a trained adapter on Beauty (or DATA): the fusion setting chosen on
+# the validation split, then the test split reported with the baselines from the same run.
+#
+#   ./scripts/adapter-eval.sh ADAPTER.gguf   (environment: DATA [../shared/data/beauty],
+#       OUT [out/eval], VALID_USERS [500], TEST_USERS [3000], SETTINGS [alone,product:8,
+#       product:32,product:128,mixture:0.2,mixture:0.5], JOBS [2], THREADS [1], GRLM_BIN
+#       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf])
+#
+# 1. Catalogues: OUT/valid.grlm (prior counted without the last two items of every sequence)
+#    and OUT/test.grlm (without the last one), both with the backbone's token trie.
+# 2. Validation: every setting in SETTINGS on the same VALID_USERS users (seed 42), one prompt
+#    per user (`grlm eval --also`); the best R@10 (then N@10; then the first listed) is chosen.
+# 3. Test: TEST_USERS users (seed 42), the chosen setting against the model alone, the prior
+#    alone (`transitions`) and popularity, with 95% intervals, McNemar and the seen/unseen
+#    slices; OUT/test-ranks.jsonl keeps every user's ranks for scripts/compare-ranks.py.
+#
+# Finished stages are kept (OUT/valid.json, OUT/test.json), so an interrupted run is resumed
+# by running the script again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+adapter=${1:?usage: adapter-eval.sh ADAPTER.gguf}
+data=${DATA:-../shared/data/beauty}
+out=${OUT:-out/eval}
+settings=${SETTINGS:-alone,product:8,product:32,product:128,mixture:0.2,mixture:0.5}
+grlm=${GRLM_BIN:-target/release/grlm}
+model=${GRLM_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+run=(--model "$model" --lora "$adapter" --sequences "$data/sequences.txt" --seed 42
+    --jobs "${JOBS:-2}" --threads "${THREADS:-1}" --beams 20)
+mkdir -p "$out"
+
+for holdout in 1 2; do
+    catalog=$out/$([[ $holdout == 1 ]] && echo test || echo valid).grlm
+    [[ -f $catalog ]] || "$grlm" catalog build --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
+        --model "$model" --sequences "$data/sequences.txt" --holdout "$holdout" --out "$catalog" >&2
+done
+
+# The first setting is the run's own; the others ride along on its prompt.
+flags_of() {
+    case $1 in
+        alone) echo "--prior-weight 0" ;;
+        product:*) echo "--prior-weight ${1#product:}" ;;
+        mixture:*) echo "--fusion mixture --model-share ${1#mixture:}" ;;
+        *) echo "unknown setting $1" >&2; exit 1 ;;
+    esac
+}
+first=${settings%%,*}
+rest=${settings#"$first"}
+rest=${rest#,}
+
+if [[ ! -f $out/valid.json ]]; then
+    echo "== validation: $settings on ${VALID_USERS:-500} users" >&2
+    # shellcheck disable=SC2046 # the flags are words on purpose
+    nice "$grlm" eval "${run[@]}" --catalog "$out/valid.grlm" --split valid --users "${VALID_USERS:-500}" \
+        $(flags_of "$first") ${rest:+--also "$rest"} --baseline transitions \
+        --ranks "$out/valid-ranks.jsonl" --summary "$out/valid.json.tmp"
+    mv "$out/valid.json.tmp" "$out/valid.json"
+fi
+
+chosen=$(python3 - "$out/valid.json" "$settings" <<'PY'
+import json, sys
+summary, settings = json.load(open(sys.argv[1])), sys.argv[2].split(",")
+scores = {settings[0]: summary}
+scores.update(summary.get("also", {}))
+best = settings[0]
+for s in settings:  # ties go to the setting listed first
+    if (scores[s]["recall@10"], scores[s]["ndcg@10"]) > (scores[best]["recall@10"], scores[best]["ndcg@10"]):
+        best = s
+for s, m in scores.items():
+    print(f"  {s:<14} R@10 {m['recall@10']:.4f}  N@10 {m['ndcg@10']:.4f}{'  <- chosen' if s == best else ''}",
+          file=sys.stderr)
+print(best)
+PY
+)
+echo "== validation chose $chosen" >&2
+
+if [[ ! -f $out/test.json ]]; then
+    echo "== test: $chosen on ${TEST_USERS:-3000} users, with the model alone, the prior alone and popularity" >&2
+    also=alone
+    [[ $chosen == alone ]] && also=
+    # shellcheck disable=SC2046
+    nice "$grlm" eval "${run[@]}" --catalog "$out/test.grlm" --split test --users "${TEST_USERS:-3000}" \
+        $(flags_of "$chosen") ${also:+--also "$also"} --baseline popularity,transitions \
+        --ranks "$out/test-ranks.jsonl" --summary "$out/test.json.tmp"
+    mv "$out/test.json.tmp" "$out/test.json"
+fi
+python3 - "$out/test.json" "$chosen" <<'PY'
+import json, sys
+s, chosen = json.load(open(sys.argv[1])), sys.argv[2]
+rows = [(chosen, s)] + list(s.get("also", {}).items()) + list(s.get("baseline", {}).items())
+print(f"test split, {s['users']} users (seed {s['seed']}), lora {s.get('lora')}")
+print("| method | R@5 | R@10 (95%) | R@20 | N@5 | N@10 (95%) | N@20 |")
+print("|---|---|---|---|---|---|---|")
+for name, m in rows:
+    r, n = m["ci95"]["recall@10"], m["ci95"]["ndcg@10"]
+    print(f"| {name} | {m['recall@5']:.4f} | {m['recall@10']:.4f} ({r[0]:.4f}–{r[1]:.4f}) | {m['recall@20']:.4f} "
+          f"| {m['ndcg@5']:.4f} | {m['ndcg@10']:.4f} ({n[0]:.4f}–{n[1]:.4f}) | {m['ndcg@20']:.4f} |")
+for other, p in s.get("paired", {}).items():
+    print(f"McNemar {chosen} vs {other} at 10: {p['only_run@10']} / {p['only_other@10']}, p = {p['mcnemar_p']:.4f}")
+for slice_name, t in s.get("slices", {}).items():
+    line = ", ".join(f"{chosen if k == 'model' else k} {v['recall@10']:.4f}"
+                     for k, v in t.items() if isinstance(v, dict) and "recall@10" in v)
+    print(f"{slice_name} ({t['users']} users) R@10: {line}")
+PY
