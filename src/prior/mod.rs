@@ -36,7 +36,7 @@ use crate::catalog::{Catalog, CatalogError, PriorTable, TokenTrie};
 use crate::filter::ItemFilter;
 
 /// λ when a request does not choose one and the catalogue has a prior. Chosen on the Beauty
-/// validation split (docs/results.md has the sweep).
+/// validation split (docs/results.md, "The model fused with the prior").
 pub const DEFAULT_WEIGHT: f64 = 32.0;
 /// History items the prior looks back over.
 pub const DEFAULT_WINDOW: usize = 5;
