@@ -88,6 +88,16 @@ typedef struct grlm_results grlm_results;
 typedef struct grlm_session grlm_session;
 
 /**
+ * A saved session state: bytes owned by the library, made by `grlm_session_save_state`
+ * and released with `grlm_state_free`. Store them where the app likes (a file, a
+ * database) and give them back to `grlm_session_restore_state`.
+ *
+ * Thread safety: immutable; any number of threads may read one state at once. Free it
+ * once, after every reader is done.
+ */
+typedef struct grlm_state grlm_state;
+
+/**
  * What `grlm_engine_open` opens. Initialise with `grlm_engine_default_params()`, then set
  * the paths.
  */
@@ -569,6 +579,13 @@ typedef struct grlm_recommend_params {
 #define GRLM_STATUS_SESSION_BUSY 24
 
 /**
+ * Saved session state that cannot be restored: damaged, of another format version, or
+ * saved by a session of another model, adapter, catalogue or libgrlm. The session is
+ * empty (its next request is a cold one) and usable; discard the state.
+ */
+#define GRLM_STATUS_STATE_REFUSED 25
+
+/**
  * llama.cpp failed (backend, context creation or a decode call).
  */
 #define GRLM_STATUS_BACKEND 30
@@ -805,6 +822,64 @@ grlm_status grlm_session_append_history(struct grlm_session *session,
  * `session` is NULL or live; `out` is NULL or writable.
  */
 grlm_status grlm_session_history_len(const struct grlm_session *session, size_t *out);
+
+/**
+ * Saves the session's state — its history, the prompt cached for its last
+ * recommendation and that prompt's KV cells (about 23 KB a prompt token for
+ * SmolLM2-135M) — and writes it to `*out`. Versioned and checksummed; a later
+ * `grlm_session_restore_state` on a session of the same model, adapter and catalogue
+ * continues where this one stands.
+ *
+ * Errors: `NULL_ARGUMENT`, `SESSION_BUSY`, `POISONED`, `BACKEND`.
+ *
+ * # Safety
+ * `session` is NULL or live; `out` is NULL or writable.
+ */
+grlm_status grlm_session_save_state(const struct grlm_session *session, struct grlm_state **out);
+
+/**
+ * The state's bytes (`grlm_state_len` of them), valid until `grlm_state_free`; NULL for
+ * NULL. Thread-safe.
+ *
+ * # Safety
+ * `state` is NULL or a live state from this library.
+ */
+const uint8_t *grlm_state_data(const struct grlm_state *state);
+
+/**
+ * Number of bytes in `state`; 0 for NULL. Thread-safe.
+ *
+ * # Safety
+ * `state` is NULL or a live state from this library.
+ */
+size_t grlm_state_len(const struct grlm_state *state);
+
+/**
+ * Frees a state. NULL is ignored; freeing twice is undefined behaviour.
+ *
+ * # Safety
+ * `state` is NULL or a state from this library not yet freed, and no thread uses it.
+ */
+void grlm_state_free(struct grlm_state *state);
+
+/**
+ * Restores a state saved by `grlm_session_save_state` (in this process or an earlier
+ * one): the session's history becomes the saved one and its cache holds the saved prompt,
+ * so the next recommendation for that history, or for it with items appended, evaluates
+ * only what is new and answers exactly as the saved session would have. The bytes are
+ * copied; the caller keeps them.
+ *
+ * Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (len above 2^31), `STATE_REFUSED` (damaged,
+ * another format version, or saved on another model, adapter, adapter scale, catalogue,
+ * titles setting or libgrlm version: the session is then empty, cold and usable),
+ * `SESSION_BUSY`, `POISONED`, `BACKEND`.
+ *
+ * # Safety
+ * `session` is NULL or live; `data` is NULL or points to `len` readable bytes.
+ */
+grlm_status grlm_session_restore_state(struct grlm_session *session,
+                                       const uint8_t *data,
+                                       size_t len);
 
 /**
  * Defaults as documented on each field. Thread-safe.

@@ -61,8 +61,14 @@ fn listed_after(output: &str, header: &str) -> Vec<u32> {
 }
 
 /// Three recommendations after the "next" line, the last section, none of them in
-/// `history`.
+/// `history`, from a session restored from the first one's state, which evaluated one
+/// token (the history did not change).
 fn check_next(output: &str, history: &[u32]) {
+    let restored = format!("history of {} items restored", history.len());
+    assert!(
+        output.contains(&restored) && output.contains("1 prompt tokens evaluated"),
+        "{output}"
+    );
     let next = listed_after(output, "next");
     let after_next = output.lines().skip_while(|l| !l.starts_with("next")).skip(1).count();
     assert_eq!((next.len(), after_next), (3, 3), "{output}");

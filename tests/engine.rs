@@ -370,6 +370,157 @@ fn appending_an_item_evaluates_only_its_tokens_and_matches_a_cold_run() {
     );
 }
 
+/// Scores compared bit for bit, and what each request evaluated.
+fn exact(response: &Response) -> (Vec<(u32, u64)>, u64) {
+    let scores = response.results.iter().map(|r| (r.item, r.score.to_bits())).collect();
+    (scores, response.stats.prompt_tokens)
+}
+
+#[test]
+fn a_restored_session_answers_as_one_that_never_stopped() {
+    let params = RecommendParams {
+        k: 5,
+        ..Default::default()
+    };
+    for engine in [&fixture().engine, &fixture().prior_engine] {
+        let open = || {
+            engine
+                .session(SessionParams {
+                    threads: 1,
+                    n_ctx: 1024,
+                    ..Default::default()
+                })
+                .unwrap()
+        };
+        let mut kept = open();
+        kept.recommend(&HISTORY[..3], &params).unwrap();
+        let mut stopped = open();
+        stopped.recommend(&HISTORY[..3], &params).unwrap();
+        let bytes = stopped.save_state().unwrap();
+        drop(stopped);
+        // The same history again, then with an item appended: bit for bit what the session
+        // that kept running answers, evaluating only what it evaluates.
+        for history in [&HISTORY[..3], &HISTORY[..]] {
+            let mut restored = open();
+            assert_eq!(restored.restore_state(&bytes).unwrap(), &HISTORY[..3]);
+            assert!(restored.cached_tokens() > 0);
+            let mut reference = open();
+            reference.recommend(&HISTORY[..3], &params).unwrap();
+            let want = reference.recommend(history, &params).unwrap();
+            let got = restored.recommend(history, &params).unwrap();
+            assert_eq!(exact(&got), exact(&want), "history {history:?}");
+            assert_eq!(got.stats.cached_tokens, want.stats.cached_tokens);
+            assert!(got.stats.cached_tokens > got.stats.prompt_tokens, "{:?}", got.stats);
+        }
+        kept.recommend(&HISTORY, &params).unwrap();
+        // A state saved after the longer request holds the longer history.
+        let again = kept.save_state().unwrap();
+        assert_eq!(open().restore_state(&again).unwrap(), &HISTORY[..]);
+    }
+    // A session that never answered saves an empty state, which restores to a cold one.
+    let empty = session(1).save_state().unwrap();
+    let mut s = session(1);
+    assert_eq!(s.restore_state(&empty).unwrap(), Vec::<u32>::new());
+    assert_eq!(s.cached_tokens(), 0);
+}
+
+#[test]
+fn a_state_from_elsewhere_or_damaged_is_refused_and_the_session_starts_cold() {
+    let f = fixture();
+    let params = RecommendParams {
+        k: 5,
+        ..Default::default()
+    };
+    let mut s = session(1);
+    s.recommend(&HISTORY, &params).unwrap();
+    let bytes = s.save_state().unwrap();
+    let refused = |target: &mut Session, bytes: &[u8], needle: &str| {
+        let e = target.restore_state(bytes).unwrap_err();
+        assert!(matches!(e, EngineError::State(_)), "{e}");
+        assert!(e.to_string().contains(needle), "{e}");
+        assert_eq!(target.cached_tokens(), 0, "refused: the session is empty");
+        // And usable: a cold request.
+        let answer = target.recommend(&HISTORY, &params).unwrap();
+        assert_eq!(answer.results.len(), 5);
+        assert_eq!(answer.stats.cached_tokens, 0);
+    };
+    // Another catalogue (the same items with a prior), another adapter, another titles
+    // setting, another adapter scale.
+    refused(&mut prior_session(), &bytes, "another model, adapter, catalogue");
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("tiny-lora.gguf");
+    std::fs::write(&adapter, tiny_lora_bytes(&TinyModelSpec::default(), 4, 9)).unwrap();
+    let with_lora = |scale: f32| {
+        let mut p = EngineParams::new(&f.model, &f.catalog);
+        p.lora = Some(adapter.clone());
+        p.lora_scale = scale;
+        Engine::open(&p).unwrap()
+    };
+    let one = SessionParams {
+        threads: 1,
+        n_ctx: 1024,
+        ..Default::default()
+    };
+    let mut adapted = with_lora(1.0).session(one.clone()).unwrap();
+    let e = adapted.restore_state(&bytes).unwrap_err();
+    assert!(e.to_string().contains("another model"), "{e}");
+    adapted.recommend(&HISTORY, &params).unwrap();
+    let adapted_state = adapted.save_state().unwrap();
+    let e = with_lora(0.5)
+        .session(one.clone())
+        .unwrap()
+        .restore_state(&adapted_state)
+        .unwrap_err();
+    assert!(e.to_string().contains("another model"), "scale 0.5: {e}");
+    assert!(with_lora(1.0)
+        .session(one.clone())
+        .unwrap()
+        .restore_state(&adapted_state)
+        .is_ok());
+    let titled = SessionParams {
+        titles: true,
+        ..one.clone()
+    };
+    let e = f.engine.session(titled).unwrap().restore_state(&bytes).unwrap_err();
+    assert!(e.to_string().contains("another model"), "titles: {e}");
+    // Damaged, cut, empty, not a state at all.
+    let mut damaged = bytes.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x40;
+    refused(&mut session(1), &damaged, "damaged");
+    refused(&mut session(1), &bytes[..bytes.len() - 1], "damaged");
+    refused(&mut session(1), &[], "too short");
+    refused(
+        &mut session(1),
+        b"GGUF and then something else entirely, long enough",
+        "magic",
+    );
+    // More prompt tokens than the session has cells.
+    let small = f
+        .engine
+        .session(SessionParams {
+            threads: 1,
+            n_ctx: 64,
+            max_beams: 4,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut small = small;
+    let mut long = session(1);
+    let history: Vec<u32> = (1..=12).collect();
+    long.recommend(
+        &history,
+        &RecommendParams {
+            k: 1,
+            exclude_history: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = small.restore_state(&long.save_state().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("more than this session's 64 cells"), "{e}");
+}
+
 #[test]
 fn replaying_recorded_calls_leaves_the_session_usable() {
     let params = RecommendParams {

@@ -74,3 +74,14 @@ fn prior_counts_corpus() {
 fn sequences_parse_corpus() {
     each_input("sequences_parse", grlm_testkit::fuzz::sequences_parse);
 }
+
+#[test]
+fn session_state_corpus() {
+    each_input("session_state", |b| {
+        grlm_testkit::fuzz::session_state(b);
+    });
+    // The seed is a valid state, so the fuzzer mutates past the checksum's gate too.
+    let seed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/session_state/small.state")).unwrap();
+    assert!(grlm_testkit::fuzz::session_state(&seed));
+}

@@ -556,12 +556,12 @@ fn checker_reports_a_missing_status_case_and_an_unread_field() {
         ["GRLM_STATUS_SESSION_BUSY = 24 has no case in Swift enum Status"]
     );
 
-    let renumbered = swift.replace("case sessionBusy = 24", "case sessionBusy = 25");
+    let renumbered = swift.replace("case sessionBusy = 24", "case sessionBusy = 26");
     assert_eq!(
         check(&header_text, &renumbered),
         [
             "GRLM_STATUS_SESSION_BUSY = 24 has no case in Swift enum Status",
-            "Status.sessionBusy = 25 is no GRLM_STATUS_* value of grlm.h",
+            "Status.sessionBusy = 26 is no GRLM_STATUS_* value of grlm.h",
         ]
     );
 

@@ -228,6 +228,26 @@ public:
         return n;
     }
 
+    // The session's state (history, cached prompt and its KV cells) to keep while the app
+    // is closed; give it back to restore_state.
+    std::vector<std::uint8_t> save_state() const {
+        grlm_state *raw = nullptr;
+        detail::check(grlm_session_save_state(handle_.get(), &raw));
+        const std::uint8_t *data = grlm_state_data(raw);
+        std::vector<std::uint8_t> bytes(data, data + grlm_state_len(raw));
+        grlm_state_free(raw);
+        return bytes;
+    }
+
+    // Restores a state from save_state: the history becomes the saved one, and the next
+    // recommendation evaluates only what is new. Throws grlm::Error with
+    // GRLM_STATUS_STATE_REFUSED for a damaged or foreign state; the session is then empty
+    // and usable.
+    void restore_state(const std::vector<std::uint8_t> &state) {
+        const std::uint8_t none = 0;
+        detail::check(grlm_session_restore_state(handle_.get(), state.empty() ? &none : state.data(), state.size()));
+    }
+
     Response recommend(const RecommendOptions &options = RecommendOptions()) {
         grlm_recommend_params p = options.params;
         p.exclude = options.exclude.data();

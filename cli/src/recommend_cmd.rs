@@ -180,9 +180,28 @@ pub struct RecommendArgs {
     filter: FilterArgs,
     #[command(flatten)]
     prior: PriorArgs,
+    /// Keep the session between runs in this file: restored before the request when it
+    /// exists (so only what the history added since is evaluated), saved after it
+    /// (atomically). A state from another model, adapter or catalogue, or a damaged one, is
+    /// reported and the request runs cold.
+    #[arg(long, value_name = "FILE")]
+    session_state: Option<PathBuf>,
     /// Print JSON: {"results":[{"item","score","tid","title"}], ...}.
     #[arg(long)]
     json: bool,
+}
+
+/// Restores `path` into `session` when it exists; a refused state is reported, not fatal.
+fn restore(session: &mut grlm::Session, path: &std::path::Path) -> Result<(), String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    if let Err(e) = session.restore_state(&bytes) {
+        eprintln!("note: {}: {e}", path.display());
+    }
+    Ok(())
 }
 
 pub fn recommend(args: RecommendArgs) -> Result<(), String> {
@@ -196,18 +215,29 @@ pub fn recommend(args: RecommendArgs) -> Result<(), String> {
         prior: args.prior.params(),
         ..RecommendParams::default()
     };
+    if args.mode == ModeArg::Prior && args.session_state.is_some() {
+        return Err("--session-state keeps the model's cache; --mode prior runs no model".into());
+    }
     let response = if args.mode == ModeArg::Prior {
         let catalog = Catalog::open(&args.engine.catalog).map_err(|e| e.to_string())?;
-        recommend_by_prior(&catalog, &args.history, &params)
+        recommend_by_prior(&catalog, &args.history, &params).map_err(|e| e.to_string())?
     } else {
         let engine = args.engine.open()?;
         let width = params.beam_width(engine.catalog().prior().is_some());
         let mut session = engine
             .session(args.engine.session_params(width))
             .map_err(|e| e.to_string())?;
-        session.recommend(&args.history, &params)
-    }
-    .map_err(|e| e.to_string())?;
+        if let Some(path) = &args.session_state {
+            restore(&mut session, path)?;
+        }
+        let response = session.recommend(&args.history, &params).map_err(|e| e.to_string())?;
+        if let Some(path) = &args.session_state {
+            let bytes = session.save_state().map_err(|e| e.to_string())?;
+            grlm::atomic_write::write_atomically(path, |w| w.write_all(&bytes))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        response
+    };
     if args.json {
         return print_json(&response);
     }

@@ -92,6 +92,59 @@ fn recommend_prints_the_documented_json() {
 }
 
 #[test]
+fn recommend_keeps_its_session_in_a_state_file() {
+    let s = Setup::new();
+    let state = s.dir.path().join("user-7.state");
+    let path = state.to_str().unwrap();
+    let ask = |history: &str| {
+        json(&s.run(
+            "recommend",
+            &["--history", history, "-k", "4", "--session-state", path, "--json"],
+        ))
+    };
+    let first = ask("3,7,1");
+    assert_eq!(first["stats"]["cached_tokens"], 0, "no state yet: cold");
+    assert!(state.is_file());
+    // The returning user with one more item: only that item's line is evaluated, and the
+    // answer is a session that never stopped's.
+    let second = ask("3,7,1,9");
+    let cached = second["stats"]["cached_tokens"].as_u64().unwrap();
+    assert_eq!(cached, first["stats"]["prompt_tokens"].as_u64().unwrap());
+    let cold = json(&s.run("recommend", &["--history", "3,7,1,9", "-k", "4", "--json"]));
+    let items = |v: &serde_json::Value| -> Vec<u64> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["item"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(items(&second), items(&cold));
+    // A damaged state is reported, the request runs cold, and a good state replaces it.
+    let mut bytes = std::fs::read(&state).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&state, &bytes).unwrap();
+    let out = s.run(
+        "recommend",
+        &["--history", "3,7,1,9", "-k", "4", "--session-state", path, "--json"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("damaged saved session state"));
+    assert_eq!(json(&out)["stats"]["cached_tokens"], 0);
+    assert_eq!(
+        ask("3,7,1,9")["stats"]["prompt_tokens"],
+        1,
+        "the rewritten state is good"
+    );
+    // Prior mode runs no model, so there is no cache to keep.
+    let out = s.run(
+        "recommend",
+        &["--history", "3", "--mode", "prior", "--session-state", path],
+    );
+    fails_with(&out, "--mode prior runs no model");
+}
+
+#[test]
 fn recommend_refuses_bad_requests() {
     let s = Setup::new();
     fails_with(

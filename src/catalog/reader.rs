@@ -178,6 +178,22 @@ impl Catalog {
         u32_slice(self.section_bytes(kind)).unwrap_or(&[])
     }
 
+    /// Equal for catalogues with the same content, from the CRCs stored for every section
+    /// (so computing it reads no section): what state saved against one catalogue is bound
+    /// to.
+    pub fn content_fingerprint(&self) -> u64 {
+        let mut hash = crate::fnv::Fnv64::new();
+        for &crc in &self.crcs {
+            hash.write_u32(crc);
+        }
+        for (range, crc) in &self.unknown_sections {
+            hash.write_u64(range.len() as u64);
+            hash.write_u32(*crc);
+        }
+        hash.write_u64(self.data.bytes().len() as u64);
+        hash.finish()
+    }
+
     /// The token trie for constrained decoding, if the catalogue was built with a model.
     pub fn token_trie(&self) -> Option<TokenTrie<'_>> {
         self.trie

@@ -42,6 +42,10 @@ pub enum EngineError {
     #[error("history too long for the context: the prompt ({prompt} tokens) plus room for the beams ({beams} tokens) exceeds the session's {n_ctx} cells; use fewer history items or a larger context")]
     #[allow(missing_docs)] // the fields are named for what they hold
     PromptTooLong { prompt: usize, beams: usize, n_ctx: u32 },
+    /// Saved session state that cannot be restored (damaged, or from another engine); the
+    /// session starts cold and stays usable.
+    #[error(transparent)]
+    State(#[from] super::StateError),
     /// A bug: an invariant of the engine broke.
     #[error("internal error: {0}")]
     Internal(String),

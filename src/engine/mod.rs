@@ -7,12 +7,14 @@
 
 mod error;
 mod session;
+pub mod state;
 
 pub use error::EngineError;
 pub use session::{
     recommend_by_prior, Generated, Mode, RecommendParams, Recommendation, Response, Session, SessionParams,
     DEFAULT_BEAMS, DEFAULT_FUSED_BEAMS,
 };
+pub use state::StateError;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

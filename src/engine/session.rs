@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{EngineError, Shared};
+use super::state::SavedState;
+use super::{EngineError, Shared, StateError};
 use crate::catalog::Catalog;
 use crate::decode::{constrained, free, prune::Pruning, SearchStats, SeqPool, Start, PROMPT_SEQ};
 use crate::filter::ItemFilter;
@@ -180,6 +181,8 @@ pub struct Session {
     /// The cache holds something other than `cached` (after a replay).
     stale: bool,
     header: Vec<Token>,
+    /// The history of the last request answered, for [`Session::save_state`].
+    history: Vec<u32>,
 }
 
 impl std::fmt::Debug for Session {
@@ -235,6 +238,7 @@ impl Session {
             cached: Vec::new(),
             stale: false,
             header,
+            history: Vec::new(),
         })
     }
 
@@ -267,6 +271,82 @@ impl Session {
         Ok(self.ctx.replay(ops)?)
     }
 
+    /// The session's state, for a later [`Session::restore_state`] (in this process or
+    /// another, on this engine's model, adapter and catalogue): the history of the last
+    /// request, the prompt tokens cached for it and their KV cells (about 23 KB a token for
+    /// SmolLM2-135M). Versioned and checksummed ([`state`](super::state) has the format).
+    pub fn save_state(&self) -> Result<Vec<u8>, EngineError> {
+        self.save_state_with(&self.history)
+    }
+
+    /// [`Session::save_state`] with `history` as the history saved (a C session's own,
+    /// which may have grown since its last request).
+    pub(crate) fn save_state_with(&self, history: &[u32]) -> Result<Vec<u8>, EngineError> {
+        // After a replay the cache holds the replayed cells, not `cached`: save none.
+        let (tokens, kv) = if self.stale || self.cached.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            (self.cached.clone(), self.ctx.seq_state(PROMPT_SEQ)?)
+        };
+        let state = SavedState {
+            binding: self.binding(),
+            history: history.to_vec(),
+            tokens,
+            kv: &kv,
+        };
+        Ok(state.to_bytes()?)
+    }
+
+    /// Loads a state saved by [`Session::save_state`] and returns the history it was saved
+    /// with. The next request for that history, or for it with items appended, evaluates
+    /// only what is new and answers exactly as a session that never stopped would.
+    ///
+    /// Refused ([`EngineError::State`]) when the bytes are damaged or were saved by a
+    /// session of another model, adapter, adapter scale, catalogue, titles setting or
+    /// libgrlm version; the session is then empty (cold) and usable.
+    pub fn restore_state(&mut self, bytes: &[u8]) -> Result<Vec<u32>, EngineError> {
+        self.clear();
+        self.history.clear();
+        let state = SavedState::parse(bytes)?;
+        if state.binding != self.binding() {
+            return Err(StateError::OtherEngine.into());
+        }
+        if state.tokens.len() >= self.params.n_ctx as usize {
+            return Err(StateError::TooLong {
+                tokens: state.tokens.len(),
+                n_ctx: self.params.n_ctx,
+            }
+            .into());
+        }
+        if !state.tokens.is_empty() {
+            if let Err(e) = self.ctx.load_seq_state(PROMPT_SEQ, state.kv) {
+                self.clear();
+                return Err(e.into());
+            }
+        }
+        self.cached = state.tokens;
+        self.history.clone_from(&state.history);
+        Ok(state.history)
+    }
+
+    /// What a saved state is bound to: this libgrlm, the model's and the adapter's weights
+    /// (and scale), the catalogue's content and the titles setting.
+    fn binding(&self) -> u64 {
+        let mut hash = crate::fnv::Fnv64::new();
+        hash.write(env!("CARGO_PKG_VERSION").as_bytes());
+        hash.write_u64(self.shared.model.identity());
+        match &self.shared.adapter {
+            Some((adapter, scale)) => {
+                hash.write_u64(adapter.identity());
+                hash.write_u32(scale.to_bits());
+            }
+            None => hash.write_u64(0),
+        }
+        hash.write_u64(self.shared.catalog.content_fingerprint());
+        hash.write(&[u8::from(self.params.titles)]);
+        hash.finish()
+    }
+
     /// Forgets the cached prompt (the next request is a cold one).
     pub fn clear(&mut self) {
         self.ctx.clear();
@@ -293,6 +373,8 @@ impl Session {
             self.clear();
         }
         let mut response = result?;
+        self.history.clear();
+        self.history.extend_from_slice(history);
         response.stats.decode_time = self.ctx.stats().time - decode_before;
         response.stats.total_time = started.elapsed();
         Ok(response)

@@ -384,6 +384,123 @@ pub unsafe extern "C" fn grlm_session_history_len(session: *const grlm_session, 
     })
 }
 
+/// A saved session state: bytes owned by the library, made by `grlm_session_save_state`
+/// and released with `grlm_state_free`. Store them where the app likes (a file, a
+/// database) and give them back to `grlm_session_restore_state`.
+///
+/// Thread safety: immutable; any number of threads may read one state at once. Free it
+/// once, after every reader is done.
+pub struct grlm_state {
+    bytes: Vec<u8>,
+}
+
+/// Saves the session's state — its history, the prompt cached for its last
+/// recommendation and that prompt's KV cells (about 23 KB a prompt token for
+/// SmolLM2-135M) — and writes it to `*out`. Versioned and checksummed; a later
+/// `grlm_session_restore_state` on a session of the same model, adapter and catalogue
+/// continues where this one stands.
+///
+/// Errors: `NULL_ARGUMENT`, `SESSION_BUSY`, `POISONED`, `BACKEND`.
+///
+/// # Safety
+/// `session` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_session_save_state(
+    session: *const grlm_session,
+    out: *mut *mut grlm_state,
+) -> grlm_status {
+    guard(|| {
+        let session = try_ref!(session);
+        let out = try_out!(out);
+        let state = session.lock()?;
+        let bytes = state.session.save_state_with(&state.history)?;
+        out.write(Box::into_raw(Box::new(grlm_state { bytes })));
+        Ok(())
+    })
+}
+
+/// The state's bytes (`grlm_state_len` of them), valid until `grlm_state_free`; NULL for
+/// NULL. Thread-safe.
+///
+/// # Safety
+/// `state` is NULL or a live state from this library.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_state_data(state: *const grlm_state) -> *const u8 {
+    guard_value(std::ptr::null(), || {
+        // SAFETY: NULL or live (caller).
+        unsafe { state.as_ref() }.map_or(std::ptr::null(), |s| s.bytes.as_ptr())
+    })
+}
+
+/// Number of bytes in `state`; 0 for NULL. Thread-safe.
+///
+/// # Safety
+/// `state` is NULL or a live state from this library.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_state_len(state: *const grlm_state) -> usize {
+    // SAFETY: NULL or live (caller).
+    guard_value(0, || unsafe { state.as_ref() }.map_or(0, |s| s.bytes.len()))
+}
+
+/// Frees a state. NULL is ignored; freeing twice is undefined behaviour.
+///
+/// # Safety
+/// `state` is NULL or a state from this library not yet freed, and no thread uses it.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_state_free(state: *mut grlm_state) {
+    guard_value((), || {
+        if !state.is_null() {
+            // SAFETY: made by Box::into_raw in `grlm_session_save_state`, not yet freed
+            // (caller).
+            drop(unsafe { Box::from_raw(state) });
+        }
+    })
+}
+
+/// Restores a state saved by `grlm_session_save_state` (in this process or an earlier
+/// one): the session's history becomes the saved one and its cache holds the saved prompt,
+/// so the next recommendation for that history, or for it with items appended, evaluates
+/// only what is new and answers exactly as the saved session would have. The bytes are
+/// copied; the caller keeps them.
+///
+/// Errors: `NULL_ARGUMENT`, `INVALID_ARGUMENT` (len above 2^31), `STATE_REFUSED` (damaged,
+/// another format version, or saved on another model, adapter, adapter scale, catalogue,
+/// titles setting or libgrlm version: the session is then empty, cold and usable),
+/// `SESSION_BUSY`, `POISONED`, `BACKEND`.
+///
+/// # Safety
+/// `session` is NULL or live; `data` is NULL or points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_session_restore_state(
+    session: *mut grlm_session,
+    data: *const u8,
+    len: usize,
+) -> grlm_status {
+    guard(|| {
+        let session = try_ref!(session.cast_const(), "session");
+        if data.is_null() {
+            return Err(Error::new(GRLM_STATUS_NULL_ARGUMENT, "data is NULL"));
+        }
+        if len > MAX_STATE_BYTES {
+            return Err(Error::new(
+                GRLM_STATUS_INVALID_ARGUMENT,
+                format!("len {len} is above the largest state accepted ({MAX_STATE_BYTES} bytes)"),
+            ));
+        }
+        // SAFETY: `data` is non-NULL and points to `len` readable bytes (caller).
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        let mut state = session.lock()?;
+        state.history.clear();
+        let history = state.session.restore_state(bytes)?;
+        state.history = history;
+        Ok(())
+    })
+}
+
+/// The largest state `grlm_session_restore_state` reads: a 2 GiB slice is far beyond any
+/// context's cells, so a larger length is a caller's bug.
+const MAX_STATE_BYTES: usize = 1 << 31;
+
 /// Defaults as documented on each field. Thread-safe.
 #[no_mangle]
 pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {

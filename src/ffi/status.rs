@@ -57,6 +57,10 @@ pub const GRLM_STATUS_PROMPT_TOO_LONG: grlm_status = 22;
 pub const GRLM_STATUS_INVALID_TID: grlm_status = 23;
 /// Another thread is using this session right now (sessions are one thread at a time).
 pub const GRLM_STATUS_SESSION_BUSY: grlm_status = 24;
+/// Saved session state that cannot be restored: damaged, of another format version, or
+/// saved by a session of another model, adapter, catalogue or libgrlm. The session is
+/// empty (its next request is a cold one) and usable; discard the state.
+pub const GRLM_STATUS_STATE_REFUSED: grlm_status = 25;
 /// llama.cpp failed (backend, context creation or a decode call).
 pub const GRLM_STATUS_BACKEND: grlm_status = 30;
 /// An earlier call on this session panicked; the session is unusable: free it.
@@ -124,6 +128,7 @@ impl From<EngineError> for Error {
             EngineError::UnknownItem(_) => GRLM_STATUS_UNKNOWN_ITEM,
             EngineError::InvalidRequest(_) => GRLM_STATUS_INVALID_ARGUMENT,
             EngineError::PromptTooLong { .. } => GRLM_STATUS_PROMPT_TOO_LONG,
+            EngineError::State(_) => GRLM_STATUS_STATE_REFUSED,
             EngineError::Internal(_) => GRLM_STATUS_INTERNAL,
         };
         Error::new(status, e.to_string())

@@ -7,6 +7,7 @@ use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::LlamaStateSeqFlags;
 
 use super::{backend, LlmError, LoraAdapter, Model, Token};
 
@@ -271,6 +272,42 @@ impl Context {
         self.ctx
             .kv_cache_seq_cp(src as i32, dst as i32, None, None)
             .map_err(|e| LlmError::Decode(format!("forking sequence {src}: {e}")))
+    }
+
+    /// The cells of `seq` as llama.cpp serialises them (positions, sequence ids, and the
+    /// keys and values of every layer), for [`Context::load_seq_state`].
+    pub fn seq_state(&self, seq: u32) -> Result<Vec<u8>, LlmError> {
+        let flags = LlamaStateSeqFlags::empty();
+        let size = self.ctx.state_seq_get_size_ext(seq as i32, flags);
+        let mut bytes = vec![0u8; size];
+        // SAFETY: `bytes` holds `size` bytes, the size llama.cpp reported for this sequence;
+        // it writes at most that many.
+        let written = unsafe { self.ctx.state_seq_get_data_ext(bytes.as_mut_ptr(), seq as i32, flags) };
+        if written != size {
+            return Err(LlmError::Decode(format!(
+                "saving sequence {seq}: llama.cpp wrote {written} of {size} bytes"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Loads cells saved by [`Context::seq_state`] from a context of the same model, adapter
+    /// and cache types into `seq`, which should be empty. llama.cpp checks the layout
+    /// (layers, widths, types, room in the cache) and refuses what does not fit; the bytes
+    /// are otherwise trusted, so callers check where they came from first.
+    pub fn load_seq_state(&mut self, seq: u32, bytes: &[u8]) -> Result<(), LlmError> {
+        // SAFETY: llama.cpp reads at most `bytes.len()` bytes from the slice; a malformed
+        // state makes it throw, which it catches and reports as 0 bytes read.
+        let loaded = unsafe {
+            self.ctx
+                .state_seq_set_data_ext(bytes, seq as i32, LlamaStateSeqFlags::empty())
+        };
+        if !loaded {
+            return Err(LlmError::Decode(format!(
+                "llama.cpp refused the saved state of sequence {seq} (another model, adapter or cache layout?)"
+            )));
+        }
+        Ok(())
     }
 
     /// Empties the cache.

@@ -13,7 +13,7 @@ mod context;
 mod model;
 
 pub use context::{BatchToken, CacheOp, Context, ContextParams, DecodeStats, MAX_SEQUENCES};
-pub use model::{LoraAdapter, Model, ModelParams, TokenizerFingerprint};
+pub use model::{file_identity, LoraAdapter, Model, ModelParams, TokenizerFingerprint};
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

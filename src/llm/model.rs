@@ -66,6 +66,7 @@ pub struct Model {
     pub(super) inner: LlamaModel,
     path: PathBuf,
     vocab_only: bool,
+    identity: u64,
 }
 
 impl std::fmt::Debug for Model {
@@ -131,6 +132,7 @@ impl Model {
             inner,
             path: path.to_owned(),
             vocab_only: params.vocab_only,
+            identity: file_identity(path)?,
         };
         if model.vocab_size() == 0 {
             return Err(LlmError::ModelLoad {
@@ -164,7 +166,14 @@ impl Model {
         Ok(LoraAdapter {
             inner: Mutex::new(adapter),
             path: path.to_owned(),
+            identity: file_identity(path)?,
         })
+    }
+
+    /// Tells this model's weights from any other's ([`file_identity`] of its file), for
+    /// state that only this model can reuse, such as a saved KV cache.
+    pub fn identity(&self) -> u64 {
+        self.identity
     }
 
     /// The file the model came from.
@@ -265,6 +274,7 @@ const FINGERPRINT_PROBES: &[&str] = &[
 pub struct LoraAdapter {
     pub(super) inner: Mutex<LlamaLoraAdapter>,
     path: PathBuf,
+    identity: u64,
 }
 
 impl LoraAdapter {
@@ -272,6 +282,41 @@ impl LoraAdapter {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Tells this adapter's weights from any other's ([`file_identity`] of its file).
+    pub fn identity(&self) -> u64 {
+        self.identity
+    }
+}
+
+/// Bytes read from each of [`IDENTITY_SAMPLES`] places of a file for its identity.
+const IDENTITY_BLOCK: u64 = 4096;
+/// Places of a file read for its identity, evenly spaced from its start to its end.
+const IDENTITY_SAMPLES: u64 = 256;
+
+/// FNV-1a of a file's length and of 4 KiB at 256 evenly spaced places in it (its header,
+/// its end and the weights between): two model files differ here unless they hold the
+/// same weights, in practice, at the cost of reading 1 MiB however large the file.
+pub fn file_identity(path: &Path) -> Result<u64, LlmError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e: std::io::Error| LlmError::File {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut hash = crate::fnv::Fnv64::new();
+    hash.write_u64(len);
+    let mut block = vec![0u8; IDENTITY_BLOCK as usize];
+    let span = len.saturating_sub(IDENTITY_BLOCK);
+    for i in 0..IDENTITY_SAMPLES {
+        let at = span / (IDENTITY_SAMPLES - 1) * i;
+        file.seek(SeekFrom::Start(at)).map_err(io)?;
+        let n = (len - at).min(IDENTITY_BLOCK) as usize;
+        file.read_exact(&mut block[..n]).map_err(io)?;
+        hash.write(&block[..n]);
+    }
+    Ok(hash.finish())
 }
 
 impl std::fmt::Debug for LoraAdapter {

@@ -156,3 +156,13 @@ pub fn prior_counts(bytes: &[u8]) -> bool {
     assert!((total - 1.0).abs() < 1e-9, "probabilities sum to {total}");
     true
 }
+
+/// Parses `bytes` as a saved session state: what parses must write back to the same bytes.
+/// Returns whether the bytes parsed.
+pub fn session_state(bytes: &[u8]) -> bool {
+    let Ok(state) = grlm::engine::state::SavedState::parse(bytes) else {
+        return false;
+    };
+    assert_eq!(state.to_bytes().expect("a parsed state writes"), bytes);
+    true
+}

@@ -808,6 +808,93 @@ static void test_prompt_too_long(const grlm_engine *engine) {
     grlm_session_free(s);
 }
 
+/* Save and restore: the restored session has the saved history, answers bit for bit as the
+ * session that kept running, and evaluates only the appended line; foreign, damaged and
+ * NULL states are refused with the session left cold and usable. */
+static int test_session_state(grlm_engine *engine, grlm_engine *other) {
+    grlm_session_params sp = one_thread();
+    grlm_session *kept = NULL, *saved = NULL, *restored = NULL, *foreign = NULL;
+    REQUIRE_OK(grlm_session_new(engine, &sp, &kept));
+    REQUIRE_OK(grlm_session_new(engine, &sp, &saved));
+    REQUIRE_OK(grlm_session_new(engine, &sp, &restored));
+    REQUIRE_OK(grlm_session_new(other, &sp, &foreign));
+    const uint32_t history[] = {3, 7, 1, 9};
+    grlm_recommend_params p = grlm_recommend_default_params();
+    p.k = 4;
+    p.beams = 8;
+    CHECK_STATUS(grlm_session_set_history(kept, history, 3), GRLM_STATUS_OK);
+    CHECK_STATUS(grlm_session_set_history(saved, history, 3), GRLM_STATUS_OK);
+    grlm_results_free(recommend_ok(kept, &p, __LINE__));
+    grlm_results_free(recommend_ok(saved, &p, __LINE__));
+
+    grlm_state *state = SENTINEL;
+    CHECK_STATUS(grlm_session_save_state(NULL, &state), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(state == SENTINEL);
+    CHECK_STATUS(grlm_session_save_state(saved, NULL), GRLM_STATUS_NULL_ARGUMENT);
+    state = NULL;
+    REQUIRE_OK(grlm_session_save_state(saved, &state));
+    const uint8_t *data = grlm_state_data(state);
+    size_t len = grlm_state_len(state);
+    CHECK(data != NULL && len > 40 && memcmp(data, "GRLMSTAT", 8) == 0);
+    CHECK(grlm_state_data(NULL) == NULL && grlm_state_len(NULL) == 0);
+    grlm_session_free(saved);
+
+    CHECK_STATUS(grlm_session_restore_state(restored, data, len), GRLM_STATUS_OK);
+    size_t n = 0;
+    CHECK_STATUS(grlm_session_history_len(restored, &n), GRLM_STATUS_OK);
+    CHECK(n == 3);
+    CHECK_STATUS(grlm_session_append_history(restored, history + 3, 1), GRLM_STATUS_OK);
+    CHECK_STATUS(grlm_session_append_history(kept, history + 3, 1), GRLM_STATUS_OK);
+    grlm_results *want = recommend_ok(kept, &p, __LINE__);
+    grlm_results *got = recommend_ok(restored, &p, __LINE__);
+    CHECK(grlm_results_len(got) == grlm_results_len(want));
+    for (size_t i = 0; i < grlm_results_len(got) && i < grlm_results_len(want); i++) {
+        grlm_result a, b;
+        grlm_results_get(got, i, &a);
+        grlm_results_get(want, i, &b);
+        CHECK(a.item == b.item && a.score == b.score);
+    }
+    grlm_stats sg, sw;
+    CHECK_STATUS(grlm_results_stats(got, &sg), GRLM_STATUS_OK);
+    CHECK_STATUS(grlm_results_stats(want, &sw), GRLM_STATUS_OK);
+    CHECK(sg.prompt_tokens == sw.prompt_tokens && sg.cached_tokens > 0);
+    grlm_results_free(got);
+    grlm_results_free(want);
+
+    /* Another engine's session refuses the state, then answers cold. */
+    CHECK_STATUS(grlm_session_set_history(foreign, history, 4), GRLM_STATUS_OK);
+    CHECK_STATUS(grlm_session_restore_state(foreign, data, len), GRLM_STATUS_STATE_REFUSED);
+    CHECK(strstr(grlm_last_error_message(), "another model") != NULL);
+    CHECK_STATUS(grlm_session_history_len(foreign, &n), GRLM_STATUS_OK);
+    CHECK(n == 0);
+    CHECK_STATUS(grlm_session_set_history(foreign, history, 4), GRLM_STATUS_OK);
+    grlm_results *cold = recommend_ok(foreign, &p, __LINE__);
+    CHECK_STATUS(grlm_results_stats(cold, &sg), GRLM_STATUS_OK);
+    CHECK(sg.cached_tokens == 0);
+    grlm_results_free(cold);
+
+    /* Damaged, cut and NULL states. */
+    uint8_t *copy = malloc(len);
+    memcpy(copy, data, len);
+    copy[len / 2] ^= 1;
+    CHECK_STATUS(grlm_session_restore_state(restored, copy, len), GRLM_STATUS_STATE_REFUSED);
+    CHECK(strstr(grlm_last_error_message(), "damaged") != NULL);
+    CHECK_STATUS(grlm_session_restore_state(restored, data, len - 1), GRLM_STATUS_STATE_REFUSED);
+    CHECK_STATUS(grlm_session_restore_state(restored, NULL, len), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_restore_state(NULL, data, len), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(grlm_session_restore_state(restored, data, (size_t)1 << 40), GRLM_STATUS_INVALID_ARGUMENT);
+    free(copy);
+    CHECK_STATUS(grlm_session_set_history(restored, history, 4), GRLM_STATUS_OK);
+    grlm_results_free(recommend_ok(restored, &p, __LINE__));
+
+    grlm_state_free(state);
+    grlm_state_free(NULL);
+    grlm_session_free(kept);
+    grlm_session_free(restored);
+    grlm_session_free(foreign);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
@@ -833,6 +920,11 @@ int main(int argc, char **argv) {
     test_history(session);
     test_recommend(session);
     test_prompt_too_long(engine);
+    grlm_engine_params pp = engine_params(file("tiny.gguf"), file("prior.grlm"));
+    grlm_engine *prior_engine = NULL;
+    REQUIRE_OK(grlm_engine_open(&pp, &prior_engine));
+    if (test_session_state(engine, prior_engine) != 0) return 1;
+    grlm_engine_free(prior_engine);
     if (test_prior() != 0) return 1;
 
     /* The session keeps what it needs: it works after the engine is released. */

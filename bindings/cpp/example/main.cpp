@@ -56,8 +56,18 @@ int main(int argc, char **argv) {
         grlm::RecommendOptions options;
         options.params.k = 3;
         options.params.beams = 5;
-        const grlm::Response answer = session.recommend(options);
-        std::cout << "next (" << answer.stats.total_ms << " ms):\n";
+        session.recommend(options);
+
+        // A returning user: the session's state kept while the app was closed, restored
+        // into a new session, which then evaluates only what the history added.
+        const std::vector<std::uint8_t> state = session.save_state();
+        grlm::Session returning(engine, params);
+        returning.restore_state(state);
+        std::cout << "state: " << state.size() << " bytes, history of " << returning.history_size()
+                  << " items restored\n";
+        const grlm::Response answer = returning.recommend(options);
+        std::cout << "next (" << answer.stats.total_ms << " ms, " << answer.stats.prompt_tokens
+                  << " prompt tokens evaluated):\n";
         for (const auto &item : answer.items)
             std::cout << "  " << item.item << " " << item.score << " " << item.tid << " "
                       << item.title.value_or("(no title)") << "\n";

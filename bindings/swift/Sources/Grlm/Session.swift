@@ -166,6 +166,32 @@ public final class Session {
         return count
     }
 
+    /// The session's state — its history, the prompt cached for its last recommendation and
+    /// that prompt's KV cells (about 23 KB a prompt token for SmolLM2-135M) — to keep while
+    /// the app is closed and give back to `restoreState`.
+    public func saveState() throws -> [UInt8] {
+        var state: OpaquePointer?
+        try check(grlm_session_save_state(handle, &state))
+        defer { grlm_state_free(state) }
+        let count = grlm_state_len(state)
+        guard count > 0, let data = grlm_state_data(state) else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: count))
+    }
+
+    /// Restores a state from `saveState` (of this run of the app or an earlier one): the
+    /// history becomes the saved one, and the next recommendation for it, or for it with
+    /// items appended, evaluates only what is new. Throws `.stateRefused` for a damaged
+    /// state or one saved on another model, adapter or catalogue; the session is then
+    /// empty and usable (its next request runs cold).
+    public func restoreState(_ state: [UInt8]) throws {
+        // An empty array may have no storage to point at; zero bytes are refused as too
+        // short either way.
+        let bytes = state.isEmpty ? [0] : state
+        try bytes.withUnsafeBufferPointer { buffer in
+            try check(grlm_session_restore_state(handle, buffer.baseAddress, state.count))
+        }
+    }
+
     /// Recommends the next items for the history, with the library's defaults for every
     /// argument left out.
     public func recommend(

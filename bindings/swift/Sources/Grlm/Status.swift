@@ -23,6 +23,7 @@ public enum Status: UInt32, Sendable, CaseIterable {
     case promptTooLong = 22
     case invalidTID = 23
     case sessionBusy = 24
+    case stateRefused = 25
     case backend = 30
     case poisoned = 98
     case panic = 99

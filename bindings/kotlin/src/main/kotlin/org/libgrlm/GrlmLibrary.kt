@@ -65,6 +65,16 @@ interface GrlmLibrary : Library {
 
     fun grlm_session_history_len(session: Pointer?, out: NativeLongByReference?): Int
 
+    fun grlm_session_save_state(session: Pointer?, out: PointerByReference?): Int
+
+    fun grlm_state_data(state: Pointer?): Pointer?
+
+    fun grlm_state_len(state: Pointer?): NativeLong
+
+    fun grlm_state_free(state: Pointer?)
+
+    fun grlm_session_restore_state(session: Pointer?, data: ByteArray?, len: NativeLong): Int
+
     fun grlm_recommend_default_params(): GrlmRecommendParams.ByValue
 
     fun grlm_recommend(session: Pointer?, params: GrlmRecommendParams?, out: PointerByReference?): Int

@@ -105,6 +105,36 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
     }
 
     /**
+     * The session's state — its history, the prompt cached for its last recommendation and
+     * that prompt's KV cells (about 23 KB a prompt token for SmolLM2-135M) — to keep while the
+     * app is closed and give back to [restoreState].
+     */
+    fun saveState(): ByteArray = handle.use { session ->
+        val lib = Grlm.library
+        val out = PointerByReference()
+        lib.check(lib.grlm_session_save_state(session, out))
+        val state = out.value
+        try {
+            val len = lib.grlm_state_len(state).toInt()
+            lib.grlm_state_data(state)?.getByteArray(0, len) ?: ByteArray(0)
+        } finally {
+            lib.grlm_state_free(state)
+        }
+    }
+
+    /**
+     * Restores a state from [saveState] (of this run of the app or an earlier one): the history
+     * becomes the saved one, and the next recommendation for it, or for it with items appended,
+     * evaluates only what is new. Throws [Status.STATE_REFUSED] for a damaged state or one
+     * saved on another model, adapter or catalogue; the session is then empty and usable.
+     */
+    fun restoreState(state: ByteArray) = handle.use { session ->
+        val lib = Grlm.library
+        // JNA passes an empty array as NULL; the library refuses zero bytes as too short.
+        lib.check(lib.grlm_session_restore_state(session, if (state.isEmpty()) ByteArray(1) else state, NativeLong(state.size.toLong())))
+    }
+
+    /**
      * The next items for the history, best first. Defaults are the library's
      * (`grlm_recommend_default_params`): k 10, the automatic width, constrained, history excluded,
      * the last 20 history items shown to the model, the catalogue's prior (if any) at the

@@ -26,6 +26,7 @@ enum class Status(val code: Int) {
     PROMPT_TOO_LONG(22),
     INVALID_TID(23),
     SESSION_BUSY(24),
+    STATE_REFUSED(25),
     BACKEND(30),
     POISONED(98),
     PANIC(99),

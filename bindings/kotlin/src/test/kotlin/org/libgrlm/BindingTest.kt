@@ -346,6 +346,29 @@ private fun runPrior(model: String, catalog: String, priorCatalog: String) {
             expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorSmoothing = 1.5) }
             expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, priorEvidence = -1.0) }
         }
+
+        step("session state: saved, restored, refused by another engine") {
+            val first = session.recommend(k = 4, beams = 8)
+            val state = session.saveState()
+            expect(state.size > 40 && String(state, 0, 8, Charsets.US_ASCII) == "GRLMSTAT") { "state of ${state.size} bytes" }
+            val restored = engine.session(SessionParams(threads = 1))
+            try {
+                restored.restoreState(state)
+                expect(restored.historyLength() == history.size) { "restored history ${restored.historyLength()}" }
+                val again = restored.recommend(k = 4, beams = 8)
+                expect(again.items.map { it.item } == first.items.map { it.item }) { "restored ${again.items} != ${first.items}" }
+                expect(again.stats.promptTokens == 1L) { "a restored session re-evaluated ${again.stats}" }
+                val e = expectStatus(Status.STATE_REFUSED) { plainSession.restoreState(state) }
+                expect(e.message.orEmpty().contains("another model")) { "foreign state: ${e.message}" }
+                expect(plainSession.historyLength() == 0) { "a refused state left a history" }
+                plainSession.setHistory(history)
+                val damaged = state.copyOf().also { it[it.size / 2] = (it[it.size / 2].toInt() xor 1).toByte() }
+                expectStatus(Status.STATE_REFUSED) { restored.restoreState(damaged) }
+                expectStatus(Status.STATE_REFUSED) { restored.restoreState(ByteArray(0)) }
+            } finally {
+                restored.close()
+            }
+        }
     }
 }
 
