@@ -1,8 +1,9 @@
 //! `grlm bench`: a portable benchmark. A fixed, seeded workload of real histories — each a
-//! cold request, then a warm one after appending the user's next item — timed against the
-//! same llama.cpp calls replayed bare in the same process, with load time, memory and the
-//! machine, as one JSON document (schema `grlm-bench/3`, documented in docs/bench.md) that
-//! compares across devices. With `--prior-weights`, each request runs once per weight, the
+//! cold request, then a warm one after appending the user's next item, then that warm
+//! request again on a session restored from the state saved after the cold one (a user
+//! returning to a closed app) — timed against the same llama.cpp calls replayed bare in the
+//! same process, with load time, memory and the machine, as one JSON document (schema
+//! `grlm-bench/4`, documented in docs/bench.md) that compares across devices. With `--prior-weights`, each request runs once per weight, the
 //! variants alternating request by request so that they share the machine's state.
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use crate::bench_svg;
 use crate::recommend_cmd::EngineArgs;
 
 /// The `schema` field of the JSON output; bumped whenever a documented field changes.
-pub const SCHEMA: &str = "grlm-bench/3";
+pub const SCHEMA: &str = "grlm-bench/4";
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -72,6 +73,11 @@ pub struct BenchArgs {
 pub struct Samples {
     pub cold: Vec<f64>,
     pub warm: Vec<f64>,
+    pub restored: Vec<f64>,
+    pub restored_prompt_tokens: Vec<f64>,
+    pub state_bytes: Vec<f64>,
+    pub save_ms: Vec<f64>,
+    pub restore_ms: Vec<f64>,
     pub bare_cold: Vec<f64>,
     pub bare_warm: Vec<f64>,
     pub cold_prompt_tokens: Vec<f64>,
@@ -107,6 +113,7 @@ fn median(values: &[f64]) -> f64 {
 struct Summary {
     p50: f64,
     p90: f64,
+    p95: f64,
     p99: f64,
     mean: f64,
     min: f64,
@@ -117,6 +124,7 @@ fn summary(values: &[f64]) -> Summary {
     Summary {
         p50: quantile(values, 0.5),
         p90: quantile(values, 0.9),
+        p95: quantile(values, 0.95),
         p99: quantile(values, 0.99),
         mean: values.iter().sum::<f64>() / values.len() as f64,
         min: quantile(values, 0.0),
@@ -124,7 +132,7 @@ fn summary(values: &[f64]) -> Summary {
     }
 }
 
-/// The `grlm-bench/3` document. NaN (nothing measured) is written as null.
+/// The `grlm-bench/4` document. NaN (nothing measured) is written as null.
 #[derive(Serialize)]
 struct Report {
     schema: &'static str,
@@ -197,11 +205,22 @@ struct Run {
     session_ms: f64,
     cold_ms: Summary,
     warm_ms: Summary,
+    restored_ms: Summary,
+    state: StateReport,
     prompt_tokens_per_s: ColdWarm,
     generation_tokens_per_s: ColdWarm,
     tokens: Tokens,
     bare_llama: Option<Bare>,
     samples: SampleLists,
+}
+
+/// The saved session states: one per user, saved after the cold request.
+#[derive(Serialize)]
+struct StateReport {
+    bytes: Summary,
+    save_ms: Summary,
+    restore_ms: Summary,
+    restored_prompt_tokens: f64,
 }
 
 #[derive(Serialize)]
@@ -231,6 +250,7 @@ struct Bare {
 struct SampleLists {
     cold_ms: Vec<f64>,
     warm_ms: Vec<f64>,
+    restored_ms: Vec<f64>,
 }
 
 /// Tokens per second, or NaN (JSON null) when no time was measured.
@@ -381,12 +401,13 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
                 time_request(&args, &mut session, items, params, s)?;
                 if !args.json {
                     eprintln!(
-                        "threads {threads} weight {} request {}/{}: cold {:.0} ms, warm {:.0} ms",
+                        "threads {threads} weight {} request {}/{}: cold {:.0} ms, warm {:.0} ms, restored {:.0} ms",
                         params.prior.weight.unwrap_or(0.0),
                         n + 1,
                         users.len(),
                         s.cold.last().copied().unwrap_or(f64::NAN),
                         s.warm.last().copied().unwrap_or(f64::NAN),
+                        s.restored.last().copied().unwrap_or(f64::NAN),
                     );
                 }
             }
@@ -505,9 +526,23 @@ fn time_request(
     session.start_recording();
     let cold = session.recommend(cold_history, params).map_err(|e| e.to_string())?;
     let cold_ops = session.take_recording();
+    // What an app saves when the user leaves after the cold request.
+    let saving = Instant::now();
+    let state = session.save_state().map_err(|e| e.to_string())?;
+    s.save_ms.push(ms(saving.elapsed()));
+    s.state_bytes.push(state.len() as f64);
     session.start_recording();
     let warm = session.recommend(warm_history, params).map_err(|e| e.to_string())?;
     let warm_ops = session.take_recording();
+    // The user returns to a closed app: an empty session, the state restored, the request.
+    session.clear();
+    let restoring = Instant::now();
+    session.restore_state(&state).map_err(|e| e.to_string())?;
+    let restore = restoring.elapsed();
+    s.restore_ms.push(ms(restore));
+    let restored = session.recommend(warm_history, params).map_err(|e| e.to_string())?;
+    s.restored.push(ms(restore + restored.stats.total_time));
+    s.restored_prompt_tokens.push(restored.stats.prompt_tokens as f64);
     if !args.no_baseline {
         session.clear();
         s.bare_cold
@@ -541,6 +576,13 @@ fn run_report(threads: u32, weight: f64, beams: usize, session_time: Duration, s
         session_ms: ms(session_time),
         cold_ms: summary(&s.cold),
         warm_ms: summary(&s.warm),
+        restored_ms: summary(&s.restored),
+        state: StateReport {
+            bytes: summary(&s.state_bytes),
+            save_ms: summary(&s.save_ms),
+            restore_ms: summary(&s.restore_ms),
+            restored_prompt_tokens: median(&s.restored_prompt_tokens),
+        },
         prompt_tokens_per_s: ColdWarm {
             cold: median(&s.cold_prompt_rate),
             warm: median(&s.warm_prompt_rate),
@@ -564,6 +606,7 @@ fn run_report(threads: u32, weight: f64, beams: usize, session_time: Duration, s
         samples: SampleLists {
             cold_ms: s.cold.clone(),
             warm_ms: s.warm.clone(),
+            restored_ms: s.restored.clone(),
         },
     }
 }
