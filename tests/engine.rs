@@ -358,6 +358,13 @@ fn appending_an_item_evaluates_only_its_tokens_and_matches_a_cold_run() {
     assert_eq!(incremental.stats.prompt_tokens as usize, line);
     assert_eq!(cold.stats.cached_tokens, 0);
     assert!(incremental.stats.cached_tokens > first.stats.cached_tokens);
+    // Logits only where the search reads them: the prompt's last token and each beam's
+    // last token of a step, never a forced token's; one llama.cpp call for the prompt and
+    // at most one per search step.
+    let c = cold.stats;
+    assert!(c.logits_rows >= 1 && c.logits_rows <= 1 + c.evaluated, "{c:?}");
+    assert!(c.calls >= 1 && c.calls <= 1 + u64::from(c.steps), "{c:?}");
+    assert!(c.logits_rows < c.prompt_tokens + c.evaluated, "{c:?}");
     // The same history again re-evaluates one token (its logits were overwritten).
     let again = warm.recommend(&HISTORY, &params).unwrap();
     assert_eq!(again.stats.prompt_tokens, 1);

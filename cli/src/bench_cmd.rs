@@ -83,6 +83,8 @@ pub struct Samples {
     pub cold_prompt_tokens: Vec<f64>,
     pub warm_prompt_tokens: Vec<f64>,
     pub beam_tokens: Vec<f64>,
+    pub cold_calls: Vec<f64>,
+    pub cold_logits_rows: Vec<f64>,
     pub beam_steps: Vec<f64>,
     pub cold_prompt_rate: Vec<f64>,
     pub warm_prompt_rate: Vec<f64>,
@@ -235,6 +237,8 @@ struct Tokens {
     warm_prompt: f64,
     beam_steps: f64,
     beam_tokens: f64,
+    cold_calls: f64,
+    cold_logits_rows: f64,
 }
 
 /// The same llama.cpp calls replayed without the engine, and the engine's time over theirs.
@@ -556,6 +560,8 @@ fn time_request(
     s.cold_prompt_tokens.push(c.prompt_tokens as f64);
     s.warm_prompt_tokens.push(w.prompt_tokens as f64);
     s.beam_tokens.push(c.evaluated as f64);
+    s.cold_calls.push(c.calls as f64);
+    s.cold_logits_rows.push(c.logits_rows as f64);
     s.beam_steps.push(f64::from(c.steps));
     s.cold_prompt_rate.push(rate(c.prompt_tokens, c.prompt_time));
     s.warm_prompt_rate.push(rate(w.prompt_tokens, w.prompt_time));
@@ -596,6 +602,8 @@ fn run_report(threads: u32, weight: f64, beams: usize, session_time: Duration, s
             warm_prompt: median(&s.warm_prompt_tokens),
             beam_steps: median(&s.beam_steps),
             beam_tokens: median(&s.beam_tokens),
+            cold_calls: median(&s.cold_calls),
+            cold_logits_rows: median(&s.cold_logits_rows),
         },
         bare_llama: bare.then(|| Bare {
             cold_ms_p50: median(&s.bare_cold),

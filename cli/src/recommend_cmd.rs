@@ -256,11 +256,13 @@ pub fn recommend(args: RecommendArgs) -> Result<(), String> {
     }
     let s = &response.stats;
     eprintln!(
-        "{} prompt tokens evaluated ({} cached), {} beam steps, {} beam tokens, {:.1} ms ({:.1} ms in llama.cpp)",
+        "{} prompt tokens evaluated ({} cached), {} beam steps, {} beam tokens, {} llama.cpp calls, {} logits rows, {:.1} ms ({:.1} ms in llama.cpp)",
         s.prompt_tokens,
         s.cached_tokens,
         s.steps,
         s.evaluated,
+        s.calls,
+        s.logits_rows,
         s.total_time.as_secs_f64() * 1e3,
         s.decode_time.as_secs_f64() * 1e3
     );

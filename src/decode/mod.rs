@@ -56,6 +56,11 @@ pub struct SearchStats {
     pub steps: u32,
     /// Tokens evaluated by the beam search.
     pub evaluated: u64,
+    /// llama.cpp decode calls, the prompt's included.
+    pub calls: u64,
+    /// Next-token logits rows computed, the prompt's included: one per token whose
+    /// continuation the search reads, none for tokens it feeds without choosing.
+    pub logits_rows: u64,
     /// Time inside llama.cpp decode calls, the prompt's included.
     #[serde(serialize_with = "millis")]
     pub decode_time: Duration,

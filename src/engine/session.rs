@@ -362,7 +362,7 @@ impl Session {
         if self.stale {
             self.clear();
         }
-        let decode_before = self.ctx.stats().time;
+        let before = self.ctx.stats();
         let result = self.run(history, params);
         if result
             .as_ref()
@@ -375,7 +375,10 @@ impl Session {
         let mut response = result?;
         self.history.clear();
         self.history.extend_from_slice(history);
-        response.stats.decode_time = self.ctx.stats().time - decode_before;
+        let after = self.ctx.stats();
+        response.stats.decode_time = after.time - before.time;
+        response.stats.calls = after.calls - before.calls;
+        response.stats.logits_rows = after.logits_rows - before.logits_rows;
         response.stats.total_time = started.elapsed();
         Ok(response)
     }

@@ -87,6 +87,9 @@ pub struct DecodeStats {
     pub calls: u64,
     /// Tokens evaluated.
     pub tokens: u64,
+    /// Of those, the ones whose next-token logits were computed (a row of the vocabulary
+    /// projection each).
+    pub logits_rows: u64,
     /// Wall time inside llama.cpp.
     pub time: Duration,
 }
@@ -228,6 +231,7 @@ impl Context {
         }
         self.stats.calls += tokens.len().div_ceil(n_batch) as u64;
         self.stats.tokens += tokens.len() as u64;
+        self.stats.logits_rows += tokens.iter().filter(|t| t.logits).count() as u64;
         self.stats.time += started.elapsed();
         Ok(())
     }

@@ -377,7 +377,8 @@ fn generate_groups(
 enum Writer {
     Local {
         model: Arc<Model>,
-        generator: Generator,
+        // Boxed: a llama.cpp context is far larger than the remote variant.
+        generator: Box<Generator>,
         /// Every word without digits a term may use, unless any may be (`--words any`).
         lexicon: Option<Arc<Lexicon>>,
     },
@@ -425,7 +426,7 @@ impl Writer {
         };
         Ok(Writer::Local {
             model,
-            generator,
+            generator: Box::new(generator),
             lexicon: lexicon.map(Arc::new),
         })
     }
