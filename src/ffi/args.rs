@@ -254,3 +254,18 @@ pub(crate) use {try_ids, try_optional_str, try_out, try_params, try_ref, try_str
 fn null(name: &str) -> Error {
     Error::new(GRLM_STATUS_NULL_ARGUMENT, format!("{name} is NULL"))
 }
+
+/// Frees a handle the library handed out with `Box::into_raw`: the body of every
+/// `grlm_*_free`. NULL is ignored; a panic in a destructor stays on this side.
+///
+/// # Safety
+/// `handle` is NULL or came from `Box::into_raw(Box<T>)` in this library, is not yet
+/// freed, and no thread is inside a call with it.
+pub(crate) unsafe fn free_handle<T>(handle: *mut T) {
+    guard_value((), || {
+        if !handle.is_null() {
+            // SAFETY: made by Box::into_raw in this library and not yet freed (caller).
+            drop(unsafe { Box::from_raw(handle) });
+        }
+    })
+}

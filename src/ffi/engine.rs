@@ -135,12 +135,8 @@ pub unsafe extern "C" fn grlm_engine_open(
 /// thread is inside a call with it.
 #[no_mangle]
 pub unsafe extern "C" fn grlm_engine_free(engine: *mut grlm_engine) {
-    guard_value((), || {
-        if !engine.is_null() {
-            // SAFETY: made by Box::into_raw in `grlm_engine_open`, not yet freed (caller).
-            drop(unsafe { Box::from_raw(engine) });
-        }
-    })
+    // SAFETY: as this function's contract.
+    unsafe { super::args::free_handle(engine) }
 }
 
 /// Writes facts about the engine's catalogue to `*out`. Thread-safe.

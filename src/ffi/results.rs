@@ -292,10 +292,6 @@ pub unsafe extern "C" fn grlm_results_stats(results: *const grlm_results, out: *
 /// `results` is NULL or a list from this library not yet freed, and no thread uses it.
 #[no_mangle]
 pub unsafe extern "C" fn grlm_results_free(results: *mut grlm_results) {
-    guard_value((), || {
-        if !results.is_null() {
-            // SAFETY: made by Box::into_raw in this library and not yet freed (caller).
-            drop(unsafe { Box::from_raw(results) });
-        }
-    })
+    // SAFETY: as this function's contract.
+    unsafe { super::args::free_handle(results) }
 }

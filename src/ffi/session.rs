@@ -286,12 +286,8 @@ pub unsafe extern "C" fn grlm_session_new(
 /// inside a call with it.
 #[no_mangle]
 pub unsafe extern "C" fn grlm_session_free(session: *mut grlm_session) {
-    guard_value((), || {
-        if !session.is_null() {
-            // SAFETY: made by Box::into_raw in `grlm_session_new`, not yet freed (caller).
-            drop(unsafe { Box::from_raw(session) });
-        }
-    })
+    // SAFETY: as this function's contract.
+    unsafe { args::free_handle(session) }
 }
 
 /// Replaces the session's history with `len` item ids, oldest first (`len` 0 clears it;
@@ -448,13 +444,8 @@ pub unsafe extern "C" fn grlm_state_len(state: *const grlm_state) -> usize {
 /// `state` is NULL or a state from this library not yet freed, and no thread uses it.
 #[no_mangle]
 pub unsafe extern "C" fn grlm_state_free(state: *mut grlm_state) {
-    guard_value((), || {
-        if !state.is_null() {
-            // SAFETY: made by Box::into_raw in `grlm_session_save_state`, not yet freed
-            // (caller).
-            drop(unsafe { Box::from_raw(state) });
-        }
-    })
+    // SAFETY: as this function's contract.
+    unsafe { args::free_handle(state) }
 }
 
 /// Restores a state saved by `grlm_session_save_state` (in this process or an earlier
