@@ -5,7 +5,10 @@
 #   ./scripts/adapter-eval.sh ADAPTER.gguf   (environment: DATA [../shared/data/beauty],
 #       OUT [out/eval], VALID_USERS [500], TEST_USERS [3000], SETTINGS [alone,product:8,
 #       product:32,product:128,mixture:0.2,mixture:0.5], JOBS [2], THREADS [1], GRLM_BIN
-#       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf])
+#       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf],
+#       NEW_ITEMS [none: the new-items protocol's list, as the adapter was trained with;
+#       the catalogues count them as never bought and the runs report the new and known
+#       slices])
 #
 # 1. Catalogues: OUT/valid.grlm (prior counted without the last two items of every sequence)
 #    and OUT/test.grlm (without the last one), both with the backbone's token trie.
@@ -28,12 +31,16 @@ grlm=${GRLM_BIN:-target/release/grlm}
 model=${GRLM_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 run=(--model "$model" --lora "$adapter" --sequences "$data/sequences.txt" --seed 42
     --jobs "${JOBS:-2}" --threads "${THREADS:-1}" --beams 20)
+new_items=()
+[[ -n ${NEW_ITEMS:-} ]] && new_items=(--new-items "$NEW_ITEMS")
+run+=("${new_items[@]}")
 mkdir -p "$out"
 
 for holdout in 1 2; do
     catalog=$out/$([[ $holdout == 1 ]] && echo test || echo valid).grlm
     [[ -f $catalog ]] || "$grlm" catalog build --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
-        --model "$model" --sequences "$data/sequences.txt" --holdout "$holdout" --out "$catalog" >&2
+        --model "$model" --sequences "$data/sequences.txt" --holdout "$holdout" "${new_items[@]}" \
+        --out "$catalog" >&2
 done
 
 # The first setting is the run's own; the others ride along on its prompt.

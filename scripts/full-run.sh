@@ -8,6 +8,9 @@
 #
 #   ./scripts/full-run.sh     (environment: DATA [../shared/data/beauty], OUT [out/full],
 #                              EPOCHS [3], LAYERS [8], LR [1e-3], BATCH [32],
+#                              NEW_ITEMS [none: a file of item ids the run must never
+#                              see, as scripts/new-items.py writes them; they get no
+#                              example and no count in the catalogue's prior],
 #                              GRLM_TRAIN_BIN [a copy of target/release/grlm-train in OUT,
 #                              so later builds cannot replace it mid-run])
 #
@@ -27,13 +30,16 @@ mkdir -p "$out"
 train=${GRLM_TRAIN_BIN:-$out/grlm-train.bin}
 [[ -n ${GRLM_TRAIN_BIN:-} ]] || cp target/release/grlm-train "$train"
 
+new_items=()
+[[ -n ${NEW_ITEMS:-} ]] && new_items=(--new-items "$NEW_ITEMS")
 [[ -f $out/sft/meta.json ]] || target/release/grlm-train sft --items "$data/items.jsonl" \
-    --tids "$data/reference_tids.jsonl" --sequences "$data/sequences.txt" --out "$out/sft" >"$out/sft.json"
+    --tids "$data/reference_tids.jsonl" --sequences "$data/sequences.txt" "${new_items[@]}" \
+    --out "$out/sft" >"$out/sft.json"
 # The catalogue of the trie objective; its prior never counted validation targets, so the
 # same file serves the learning curve's evaluations.
 [[ -f $out/valid.grlm ]] || target/release/grlm catalog build --items "$data/items.jsonl" \
     --tids "$data/reference_tids.jsonl" --model "$model" --sequences "$data/sequences.txt" --holdout 2 \
-    --out "$out/valid.grlm" >&2
+    "${new_items[@]}" --out "$out/valid.grlm" >&2
 
 resume=()
 [[ -f $out/adapter.gguf.ckpt/state.json ]] && resume=(--resume)
