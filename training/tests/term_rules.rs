@@ -29,6 +29,7 @@ fn generator(dir: &std::path::Path) -> Generator {
             threads: 1,
             max_prompt_tokens: 512,
         },
+        None,
     )
     .unwrap()
 }

@@ -181,6 +181,60 @@ fn every_item_gets_n_normalised_terms_and_a_unique_tid() {
 }
 
 #[test]
+fn a_tuned_adapter_writes_tids_with_its_training_prompt() {
+    let setup = Setup::new();
+    let adapter = setup.path("tuned.gguf");
+    let spec = grlm_testkit::tiny::TinyModelSpec::default();
+    std::fs::write(&adapter, grlm_testkit::tiny::tiny_lora_bytes(&spec, 4, 9)).unwrap();
+    let lora = adapter.to_str().unwrap();
+    let summary = ok_json(&setup.terms("tuned.jsonl", &["--lora", lora]));
+    assert_eq!(summary["items"], 29);
+    let tuned = read_tids_output(&setup.path("tuned.jsonl"));
+    let mut seen = HashSet::new();
+    for (item, terms, _) in &tuned {
+        assert_eq!(terms.len(), 5, "item {item}: {terms:?}");
+        for t in terms {
+            assert_eq!(normalize_term(t).as_deref(), Ok(t.as_str()), "item {item}");
+        }
+        assert!(seen.insert(terms.clone()), "item {item}: duplicate TID {terms:?}");
+    }
+    // Another prompt and another model: not the untuned writer's TIDs.
+    ok_json(&setup.terms("untuned.jsonl", &[]));
+    let untuned = read_tids_output(&setup.path("untuned.jsonl"));
+    assert_ne!(
+        tuned.iter().map(|t| &t.1).collect::<Vec<_>>(),
+        untuned.iter().map(|t| &t.1).collect::<Vec<_>>()
+    );
+    // A run with the adapter does not resume one without it, nor the other way round.
+    let out = setup.terms("tuned.jsonl", &["--stop-after-groups", "1"]);
+    assert!(!out.status.success());
+    let out = setup.terms("tuned.jsonl", &["--lora", lora, "--resume"]);
+    fails_with(&out, "made by a run with other settings");
+    // An adapter for another model is refused, and the adapter needs --model.
+    let other = setup.path("other.gguf");
+    let wide = grlm_testkit::tiny::TinyModelSpec {
+        n_embd: spec.n_embd * 2,
+        ..spec.clone()
+    };
+    std::fs::write(&other, grlm_testkit::tiny::tiny_lora_bytes(&wide, 4, 9)).unwrap();
+    let out = setup.terms("refused.jsonl", &["--lora", other.to_str().unwrap()]);
+    fails_with(&out, "cannot load the LoRA adapter");
+    let items = setup.path("items.jsonl");
+    let out = train(&[
+        "terms",
+        "--items",
+        items.to_str().unwrap(),
+        "--endpoint",
+        "http://127.0.0.1:9/v1",
+        "--lora",
+        lora,
+        "--out",
+        setup.path("x.jsonl").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--lora"));
+}
+
+#[test]
 fn a_killed_run_resumes_to_the_same_bytes() {
     let setup = Setup::new();
     // Each item's neighbours: the two items before it, and an id nobody has.

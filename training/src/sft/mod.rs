@@ -79,6 +79,8 @@
 
 mod build;
 mod input;
+
+pub(crate) use input::{read_items as read_item_details, ItemMeta};
 pub mod llamafactory;
 #[cfg(test)]
 mod tests;

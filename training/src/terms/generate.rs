@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use grlm::llm::{BatchToken, Context, ContextParams, Model, Token, MAX_SEQUENCES};
+use grlm::llm::{BatchToken, Context, ContextParams, LoraAdapter, Model, Token, MAX_SEQUENCES};
 use grlm::Tid;
 
 use super::grammar::{Cursor, State, TidGrammar};
@@ -84,9 +84,14 @@ impl std::fmt::Debug for Generator {
 }
 
 impl Generator {
-    /// A generator for `model` whose prompts all begin with `head` (tokenized with the
-    /// model's start token).
-    pub fn new(model: &Arc<Model>, head: &str, params: GeneratorParams) -> Result<Self, TermsError> {
+    /// A generator for `model` (with `lora` applied at its scale, if given) whose prompts
+    /// all begin with `head` (tokenized with the model's start token).
+    pub fn new(
+        model: &Arc<Model>,
+        head: &str,
+        params: GeneratorParams,
+        lora: Option<(&LoraAdapter, f32)>,
+    ) -> Result<Self, TermsError> {
         let grammar = TidGrammar::new(params.terms).map_err(TermsError::Usage)?;
         if params.parallel == 0 || params.parallel >= MAX_SEQUENCES as usize {
             return Err(TermsError::Usage(format!(
@@ -109,7 +114,7 @@ impl Generator {
                 n_seq: params.parallel as u32 + 1,
                 threads: params.threads,
             },
-            None,
+            lora,
         )?;
         let vocab = (0..model.vocab_size()).map(|t| model.token_bytes(t)).collect();
         Ok(Generator {

@@ -90,6 +90,9 @@ pub enum TermsError {
     /// A command-line setting is unusable.
     #[error("{0}")]
     Usage(String),
+    /// The items file, read for the term-internalisation prompt (`--lora`), has a bad line.
+    #[error(transparent)]
+    Items(#[from] crate::sft::SftError),
     /// An input file is malformed (the message names file and line).
     #[error(transparent)]
     Input(#[from] grlm::catalog::input::InputError),

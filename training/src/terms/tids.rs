@@ -33,7 +33,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::prompts::{
-    default_term_examples, term_generation_ask, term_generation_head, term_generation_item, TermExample, TermNeighbor,
+    default_term_examples, detail_lines, term_generation_ask, term_generation_head, term_generation_item, ItemDetails,
+    TermExample, TermNeighbor, TERMS_HEADER,
 };
 use grlm::catalog::input::for_each_line;
 use grlm::llm::{Model, ModelParams};
@@ -123,6 +124,11 @@ pub struct TermsArgs {
     /// items still get generated TIDs like every other.
     #[arg(long, value_name = "FILE")]
     pub examples: Option<PathBuf>,
+    /// Write with the jointly tuned model: this LoRA adapter of `--model`, prompted as it
+    /// was trained (the term-internalisation prompt: an item's title, categories and brand,
+    /// then its TID), under the same grammar and term rules. Neighbours are not shown.
+    #[arg(long, value_name = "ADAPTER.gguf", requires = "model", conflicts_with_all = ["endpoint", "examples"])]
+    pub lora: Option<PathBuf>,
     /// Stop (with an error) after this many groups of this invocation; for tests of
     /// --resume.
     #[arg(long, hide = true)]
@@ -373,6 +379,47 @@ fn generate_groups(
     Ok(())
 }
 
+/// What the jointly tuned writer (`--lora`) needs besides the generator.
+struct Tuned {
+    adapter: u64,
+    details: HashMap<u32, crate::sft::ItemMeta>,
+}
+
+/// An item's part of the term-internalisation prompt, as the tuned model was trained on it
+/// ([`crate::prompts::terms`]): one segment per detail line, each tokenized on its own, then
+/// the `[` that opens the TID. An item whose line has no title, category or brand shows
+/// its text as its title.
+fn tuned_prompt(
+    generator: &Generator,
+    details: Option<&crate::sft::ItemMeta>,
+    item: &ItemText,
+    limit: usize,
+) -> Result<Vec<grlm::llm::Token>, TermsError> {
+    let shown = ItemDetails {
+        title: details.and_then(|d| d.title.as_deref()),
+        categories: details.map_or(&[][..], |d| &d.categories[..]),
+        brand: details.and_then(|d| d.brand.as_deref()),
+    };
+    let mut lines = detail_lines(&shown);
+    if lines.is_empty() {
+        lines = detail_lines(&ItemDetails {
+            title: Some(&item.text),
+            categories: &[],
+            brand: None,
+        });
+    }
+    let mut tokens: Vec<grlm::llm::Token> = lines.iter().flat_map(|line| generator.tokenize(line)).collect();
+    tokens.extend(generator.tokenize("["));
+    if tokens.len() > limit {
+        return Err(TermsError::Generation(format!(
+            "item {}: its details take {} tokens, more than {limit}",
+            item.item,
+            tokens.len()
+        )));
+    }
+    Ok(tokens)
+}
+
 /// Where TIDs are written: the backbone here, or a chat-completions server.
 enum Writer {
     Local {
@@ -381,6 +428,9 @@ enum Writer {
         generator: Box<Generator>,
         /// Every word without digits a term may use, unless any may be (`--words any`).
         lexicon: Option<Arc<Lexicon>>,
+        /// With `--lora`: the adapter's identity and every item's details, for the
+        /// term-internalisation prompt the adapter was trained on.
+        tuned: Option<Tuned>,
     },
     Remote {
         endpoint: Endpoint,
@@ -404,10 +454,14 @@ impl Writer {
             .model
             .as_ref()
             .ok_or_else(|| TermsError::Usage("give --model M.gguf or --endpoint URL".into()))?;
-        let model = Arc::new(Model::load(path, &ModelParams::default())?);
+        let mut model = Model::load(path, &ModelParams::default())?;
+        let adapter = args.lora.as_ref().map(|lora| model.load_adapter(lora)).transpose()?;
+        let model = Arc::new(model);
         let threads = args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1)));
+        // The tuned model reads the prompt it was trained on, whose shared part is its header.
+        let head = if adapter.is_some() { TERMS_HEADER } else { head };
         let generator = Generator::new(
             &model,
             head,
@@ -417,7 +471,15 @@ impl Writer {
                 threads,
                 max_prompt_tokens: MAX_PROMPT_TOKENS,
             },
+            adapter.as_ref().map(|a| (a, 1.0)),
         )?;
+        let tuned = match &adapter {
+            Some(adapter) => Some(Tuned {
+                adapter: adapter.identity(),
+                details: crate::sft::read_item_details(&args.items)?.into_iter().collect(),
+            }),
+            None => None,
+        };
         let texts = items.iter().map(|i| i.text.as_str());
         let lexicon = match args.words {
             Words::Catalogue => Some(Lexicon::of_vocabulary_and_texts(&[], texts)),
@@ -428,16 +490,21 @@ impl Writer {
             model,
             generator: Box::new(generator),
             lexicon: lexicon.map(Arc::new),
+            tuned,
         })
     }
 
     /// What wrote the TIDs, for the progress file: a resumed run must use the same.
     fn identity(&self) -> String {
         match self {
-            Writer::Local { model, .. } => {
+            Writer::Local { model, tuned, .. } => {
                 let fingerprint = model.fingerprint();
                 let bytes = std::fs::metadata(model.path()).map(|m| m.len()).unwrap_or(0);
-                format!("{} {:016x} {bytes}", fingerprint.name, fingerprint.hash)
+                let adapter = match tuned {
+                    Some(t) => format!(" adapter {:016x}", t.adapter),
+                    None => String::new(),
+                };
+                format!("{} {:016x} {bytes}{adapter}", fingerprint.name, fingerprint.hash)
             }
             // Not the URL: a run may resume against the same model served elsewhere.
             Writer::Remote { endpoint, .. } => format!("endpoint model {}", endpoint.model()),
@@ -463,22 +530,30 @@ impl Writer {
     ) -> Result<Vec<Record>, TermsError> {
         let group = &items[range.clone()];
         match self {
-            Writer::Local { generator, lexicon, .. } => {
+            Writer::Local {
+                generator,
+                lexicon,
+                tuned,
+                ..
+            } => {
                 let limit = generator.max_prompt_tokens();
                 let mut prompts = Vec::with_capacity(range.len());
                 for i in range {
-                    let tokens = item_prompt(
-                        items,
-                        &neighbors[i],
-                        tids,
-                        i,
-                        terms,
-                        &format!("{limit} tokens"),
-                        |text| {
-                            let tokens = generator.tokenize(text);
-                            (tokens.len() <= limit).then_some(tokens)
-                        },
-                    )?;
+                    let tokens = match tuned {
+                        Some(tuned) => tuned_prompt(generator, tuned.details.get(&items[i].item), &items[i], limit)?,
+                        None => item_prompt(
+                            items,
+                            &neighbors[i],
+                            tids,
+                            i,
+                            terms,
+                            &format!("{limit} tokens"),
+                            |text| {
+                                let tokens = generator.tokenize(text);
+                                (tokens.len() <= limit).then_some(tokens)
+                            },
+                        )?,
+                    };
                     let rules = ItemRules::for_text(&items[i].text);
                     let rules = match lexicon {
                         Some(lexicon) => rules.with_lexicon(Arc::clone(lexicon)),
