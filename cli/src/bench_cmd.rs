@@ -3,8 +3,9 @@
 //! request again on a session restored from the state saved after the cold one (a user
 //! returning to a closed app) — timed against the same llama.cpp calls replayed bare in the
 //! same process, with load time, memory and the machine, as one JSON document (schema
-//! `grlm-bench/4`, documented in docs/bench.md) that compares across devices. With `--prior-weights`, each request runs once per weight, the
-//! variants alternating request by request so that they share the machine's state.
+//! `grlm-bench/5`, documented in docs/bench.md) that compares across devices. With
+//! `--prior-weights`, each request runs once per weight, the variants alternating request
+//! by request so that they share the machine's state.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use crate::bench_svg;
 use crate::recommend_cmd::EngineArgs;
 
 /// The `schema` field of the JSON output; bumped whenever a documented field changes.
-pub const SCHEMA: &str = "grlm-bench/4";
+pub const SCHEMA: &str = "grlm-bench/5";
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -134,7 +135,7 @@ fn summary(values: &[f64]) -> Summary {
     }
 }
 
-/// The `grlm-bench/4` document. NaN (nothing measured) is written as null.
+/// The `grlm-bench/5` document. NaN (nothing measured) is written as null.
 #[derive(Serialize)]
 struct Report {
     schema: &'static str,
@@ -195,6 +196,8 @@ struct Machine {
     cpu: Option<String>,
     logical_cores: Option<usize>,
     backends: Vec<&'static str>,
+    /// The instruction sets llama.cpp's kernels were built for (this build, not the CPU).
+    cpu_features: Option<String>,
     grlm_version: &'static str,
 }
 
@@ -344,6 +347,7 @@ fn machine() -> Machine {
         cpu,
         logical_cores: std::thread::available_parallelism().map(|n| n.get()).ok(),
         backends: grlm::llm::backends(),
+        cpu_features: grlm::llm::cpu_features().ok(),
         grlm_version: grlm::VERSION,
     }
 }

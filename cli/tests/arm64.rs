@@ -161,7 +161,7 @@ fn the_portable_benchmark_runs_on_arm64() {
         "--svg",
         svg.to_str().unwrap(),
     ])));
-    assert_eq!(out["schema"], "grlm-bench/4");
+    assert_eq!(out["schema"], "grlm-bench/5");
     assert_eq!(out["machine"]["arch"], "aarch64");
     assert_eq!(out["machine"]["target"], "aarch64-unknown-linux-gnu");
     assert!(out["runs"][0]["cold_ms"]["p50"].as_f64().unwrap() > 0.0);

@@ -423,7 +423,7 @@ fn bench_output_matches_its_documented_schema() {
     let mut with_svg = args.to_vec();
     with_svg.extend(["--svg", svg.to_str().unwrap()]);
     let out = json(&s.run("bench", &with_svg));
-    assert_eq!(out["schema"], "grlm-bench/4");
+    assert_eq!(out["schema"], "grlm-bench/5");
     assert_eq!(out["label"], "test box");
     assert_eq!(out["workload"]["requests"], 3);
     assert_eq!(out["workload"]["seed"], 7);

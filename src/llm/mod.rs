@@ -33,6 +33,18 @@ pub fn backends() -> Vec<&'static str> {
     .collect()
 }
 
+/// The CPU features llama.cpp's kernels were built for, as llama.cpp reports them
+/// (`"CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | ..."`): which instruction sets this build of the
+/// library uses, whatever the machine has. Starts the backend if it is not running.
+pub fn cpu_features() -> Result<String, LlmError> {
+    backend()?;
+    // SAFETY: llama_print_system_info takes no arguments and returns a NUL-terminated
+    // string in a static buffer of llama.cpp's, valid until the next call; it is copied
+    // out at once.
+    let text = unsafe { std::ffi::CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) };
+    Ok(text.to_string_lossy().trim().trim_end_matches('|').trim().to_owned())
+}
+
 /// A token id of the backbone's vocabulary.
 pub type Token = u32;
 
