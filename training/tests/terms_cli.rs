@@ -235,6 +235,59 @@ fn a_tuned_adapter_writes_tids_with_its_training_prompt() {
 }
 
 #[test]
+fn new_items_of_a_catalogue_take_its_words_and_their_own() {
+    let setup = Setup::new();
+    let catalog = setup.path("existing.grlm");
+    let mut builder = grlm::CatalogBuilder::new();
+    for (id, terms) in [
+        (1, "[conditioner, hair, repair, daily, women]"),
+        (2, "[shampoo, color, care, treated, salon]"),
+        (3, "[soap, body, natural, organic, vegan]"),
+    ] {
+        builder
+            .add(id, grlm::Tid::parse(terms, Some(5)).unwrap(), None)
+            .unwrap();
+    }
+    builder.write(&catalog).unwrap();
+    let summary = ok_json(&setup.terms("new.jsonl", &["--catalog", catalog.to_str().unwrap()]));
+    assert_eq!(summary["items"], 29);
+    let catalogue_words: HashSet<&str> =
+        "conditioner hair repair daily women shampoo color care treated salon soap body natural organic vegan"
+            .split(' ')
+            .collect();
+    let texts: std::collections::HashMap<u64, String> = items_jsonl()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["item"].as_u64().unwrap(), l.to_ascii_lowercase())
+        })
+        .collect();
+    let mut own_words_used = 0;
+    for (item, terms, resolved) in read_tids_output(&setup.path("new.jsonl")) {
+        if resolved == "suffix" {
+            continue; // the last resort adds a number of its own
+        }
+        let own: HashSet<String> = texts[&item]
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for word in terms.iter().flat_map(|t| t.split('-')) {
+            let ours = own.contains(word);
+            own_words_used += usize::from(ours && !catalogue_words.contains(word));
+            assert!(
+                catalogue_words.contains(word) || ours,
+                "item {item}: {word:?} is neither the catalogue's nor its own ({terms:?})"
+            );
+        }
+    }
+    assert!(own_words_used > 0, "the items' own words are allowed and used");
+    // --words any allows every word, which --catalog does not.
+    let out = setup.terms("any.jsonl", &["--catalog", catalog.to_str().unwrap(), "--words", "any"]);
+    fails_with(&out, "--words any allows every word");
+}
+
+#[test]
 fn a_killed_run_resumes_to_the_same_bytes() {
     let setup = Setup::new();
     // Each item's neighbours: the two items before it, and an id nobody has.

@@ -166,6 +166,9 @@ pub struct ItemRules {
     numbers: BTreeSet<Vec<u8>>,
     /// The words without digits a term may use; any, when `None`.
     lexicon: Option<Arc<Lexicon>>,
+    /// With a lexicon, the item's own words without digits, allowed besides it
+    /// ([`ItemRules::with_own_words`]).
+    own: Lexicon,
     /// Last terms the TID may not end with (taken under the same first N−1 terms).
     pub forbidden_last: BTreeSet<String>,
 }
@@ -180,8 +183,17 @@ impl ItemRules {
                 .map(String::into_bytes)
                 .collect(),
             lexicon: None,
+            own: Lexicon::default(),
             forbidden_last: BTreeSet::new(),
         }
+    }
+
+    /// These rules with the words of `text` (the item's own) allowed besides the lexicon:
+    /// a new item written into an existing catalogue may use the catalogue's words and its
+    /// own, but never another new item's.
+    pub fn with_own_words(mut self, text: &str) -> Self {
+        self.own = Lexicon::new(text_words(text));
+        self
     }
 
     /// These rules with every word without digits held to `lexicon`.
@@ -213,7 +225,9 @@ impl ItemRules {
         if prefix.iter().any(u8::is_ascii_digit) {
             self.number_prefix(prefix, room)
         } else {
-            self.lexicon.as_ref().is_none_or(|l| l.has_prefix(prefix, room)) || self.number_prefix(prefix, room)
+            self.lexicon.as_ref().is_none_or(|l| l.has_prefix(prefix, room))
+                || self.own.has_prefix(prefix, room)
+                || self.number_prefix(prefix, room)
         }
     }
 }
@@ -288,7 +302,7 @@ pub fn word_may_end<'a>(
         if !rules.allows_number(word) {
             return Err(Broken::Number { word: text() });
         }
-    } else if rules.lexicon.as_ref().is_some_and(|l| !l.contains(word)) {
+    } else if rules.lexicon.as_ref().is_some_and(|l| !l.contains(word)) && !rules.own.contains(word) {
         return Err(Broken::NotAWord { word: text() });
     }
     if let Some(first) = earlier.into_iter().find(|e| same_word(e, word)) {
@@ -450,6 +464,23 @@ mod tests {
         assert!(rules.number_prefix(b"10", 3));
         assert!(!rules.number_prefix(b"2", 32));
         assert!(!ItemRules::default().number_prefix(b"1", 32));
+    }
+
+    #[test]
+    fn own_words_join_the_lexicon_for_their_item_only() {
+        let catalogue = Arc::new(Lexicon::new(["shampoo", "hair", "color"]));
+        let new_item = ItemRules::for_text("Argan oil mask, 2 pack")
+            .with_lexicon(Arc::clone(&catalogue))
+            .with_own_words("Argan oil mask, 2 pack");
+        let other = ItemRules::for_text("Rose soap").with_lexicon(Arc::clone(&catalogue));
+        assert_eq!(check(&["hair", "argan", "mask"], &new_item), Ok(()));
+        assert_eq!(
+            check(&["hair", "argan"], &other),
+            Err(Broken::NotAWord { word: "argan".into() }),
+            "another item's words stay out"
+        );
+        assert!(new_item.word_prefix(b"arg", 10) && !other.word_prefix(b"arg", 10));
+        assert!(new_item.word_prefix(b"sham", 10));
     }
 
     #[test]

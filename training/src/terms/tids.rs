@@ -124,6 +124,11 @@ pub struct TermsArgs {
     /// items still get generated TIDs like every other.
     #[arg(long, value_name = "FILE")]
     pub examples: Option<PathBuf>,
+    /// Items new to this catalogue: a term may use the words of the catalogue's TIDs and
+    /// the item's own words, never another new item's (instead of every word of `--items`).
+    /// With `--words backbone`, the backbone's whole-word tokens too.
+    #[arg(long, value_name = "CATALOG.grlm")]
+    pub catalog: Option<PathBuf>,
     /// Write with the jointly tuned model: this LoRA adapter of `--model`, prompted as it
     /// was trained (the term-internalisation prompt: an item's title, categories and brand,
     /// then its TID), under the same grammar and term rules. Neighbours are not shown.
@@ -219,7 +224,15 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
     };
     let head = term_generation_head(args.terms, &examples).text;
     let mut writer = Writer::open(args, &head, &examples, &items)?;
-    let config = run_config(args, items.len(), &writer.identity(), neighbors_crc, &head);
+    let catalog = match &args.catalog {
+        Some(path) => Some(
+            grlm::Catalog::open(path)
+                .map_err(|e| TermsError::Usage(e.to_string()))?
+                .content_fingerprint(),
+        ),
+        None => None,
+    };
+    let config = run_config(args, items.len(), &writer.identity(), neighbors_crc, catalog, &head);
 
     let partial_file = partial_path(&args.out);
     let (mut partial, done) = open_progress(args, &partial_file, &config)?;
@@ -385,6 +398,19 @@ struct Tuned {
     details: HashMap<u32, crate::sft::ItemMeta>,
 }
 
+/// The text of every term of the catalogue at `path`, for its lexicon.
+fn catalogue_words(path: &Path) -> Result<Vec<String>, TermsError> {
+    let catalog = grlm::Catalog::open(path).map_err(|e| TermsError::Usage(e.to_string()))?;
+    (0..catalog.term_count() as u32)
+        .map(|id| {
+            catalog
+                .term_text(id)
+                .map(str::to_owned)
+                .map_err(|e| TermsError::Usage(e.to_string()))
+        })
+        .collect()
+}
+
 /// An item's part of the term-internalisation prompt, as the tuned model was trained on it
 /// ([`crate::prompts::terms`]): one segment per detail line, each tokenized on its own, then
 /// the `[` that opens the TID. An item whose line has no title, category or brand shows
@@ -431,6 +457,8 @@ enum Writer {
         /// With `--lora`: the adapter's identity and every item's details, for the
         /// term-internalisation prompt the adapter was trained on.
         tuned: Option<Tuned>,
+        /// With `--catalog`: each item's own words join the catalogue's lexicon.
+        own_words: bool,
     },
     Remote {
         endpoint: Endpoint,
@@ -480,10 +508,21 @@ impl Writer {
             }),
             None => None,
         };
-        let texts = items.iter().map(|i| i.text.as_str());
+        // The words a term may use: those of the catalogue the items join (each item adds
+        // its own, see `write_group`), or those of every item being written.
+        let words: Vec<String> = match &args.catalog {
+            Some(path) => catalogue_words(path)?,
+            None => items.iter().map(|i| i.text.clone()).collect(),
+        };
+        let texts = words.iter().map(String::as_str);
         let lexicon = match args.words {
             Words::Catalogue => Some(Lexicon::of_vocabulary_and_texts(&[], texts)),
             Words::Backbone => Some(Lexicon::of_vocabulary_and_texts(generator.vocab(), texts)),
+            Words::Any if args.catalog.is_some() => {
+                return Err(TermsError::Usage(
+                    "--catalog holds terms to a lexicon; --words any allows every word".into(),
+                ))
+            }
             Words::Any => None,
         };
         Ok(Writer::Local {
@@ -491,6 +530,7 @@ impl Writer {
             generator: Box::new(generator),
             lexicon: lexicon.map(Arc::new),
             tuned,
+            own_words: args.catalog.is_some(),
         })
     }
 
@@ -534,6 +574,7 @@ impl Writer {
                 generator,
                 lexicon,
                 tuned,
+                own_words,
                 ..
             } => {
                 let limit = generator.max_prompt_tokens();
@@ -556,6 +597,9 @@ impl Writer {
                     };
                     let rules = ItemRules::for_text(&items[i].text);
                     let rules = match lexicon {
+                        Some(lexicon) if *own_words => {
+                            rules.with_lexicon(Arc::clone(lexicon)).with_own_words(&items[i].text)
+                        }
                         Some(lexicon) => rules.with_lexicon(Arc::clone(lexicon)),
                         None => rules,
                     };
@@ -634,7 +678,14 @@ fn partial_mismatch(path: &Path, what: &str) -> TermsError {
 /// What must not change between a run and its resumption: anything that changes a TID.
 /// The number of items is part of it because it decides which neighbours exist (a
 /// different `--limit` shows different neighbours in the same prompts).
-fn run_config(args: &TermsArgs, items: usize, writer: &str, neighbors_crc: Option<u32>, head: &str) -> Value {
+fn run_config(
+    args: &TermsArgs,
+    items: usize,
+    writer: &str,
+    neighbors_crc: Option<u32>,
+    catalog: Option<u64>,
+    head: &str,
+) -> Value {
     let prompt = format!("{head}{}", term_generation_ask(args.terms));
     json!({
         "terms": args.terms,
@@ -644,6 +695,7 @@ fn run_config(args: &TermsArgs, items: usize, writer: &str, neighbors_crc: Optio
         "model": writer,
         "neighbors": neighbors_crc.map(|c| format!("{c:08x}")),
         "words": args.words,
+        "catalog": catalog.map(|c| format!("{c:016x}")),
         "prompt": format!("{:08x}", crc32fast::hash(prompt.as_bytes())),
     })
 }
