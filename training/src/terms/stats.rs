@@ -143,12 +143,26 @@ pub struct Properties {
     /// With `--items`: share of TIDs that break a rule generation is held to
     /// ([`super::rules`]).
     pub breaking_rules: Option<f64>,
+    /// With `--items`: share of terms with a word (without digits) that the item's own
+    /// text lacks but another item's text in the file has: a word borrowed from a
+    /// neighbour, which fits the neighbour and may not fit the item.
+    #[serde(default)]
+    pub borrowed_words: Option<f64>,
 }
 
 /// Measures `tids`; `texts` gives each item's text where known.
 fn properties(tids: &[(u32, &Tid)], texts: Option<&HashMap<u32, &str>>) -> Properties {
     let (mut reuse, mut extends, mut glued, mut function, mut words, mut terms) = (0, 0, 0, 0, 0, 0);
     let (mut with_text, mut numbers, mut in_text, mut breaking, mut text_tids) = (0, 0, 0, 0, 0);
+    let mut borrowed = 0;
+    let everyone: BTreeSet<Vec<u8>> = texts
+        .map(|t| {
+            t.values()
+                .flat_map(|text| text_words(text))
+                .map(|w| word_key(w.as_bytes()))
+                .collect()
+        })
+        .unwrap_or_default();
     for &(item, tid) in tids {
         let list: Vec<&str> = tid.terms().iter().map(|t| t.as_str()).collect();
         let words_of: Vec<&[u8]> = list.iter().flat_map(|t| t.split('-')).map(str::as_bytes).collect();
@@ -180,6 +194,10 @@ fn properties(tids: &[(u32, &Tid)], texts: Option<&HashMap<u32, &str>>) -> Prope
                     .any(|w| w.bytes().any(|b| b.is_ascii_digit()) && !rules.allows_number(w.as_bytes())),
             );
             in_text += usize::from(term.split('-').all(|w| own.contains(&word_key(w.as_bytes()))));
+            borrowed += usize::from(term.split('-').any(|w| {
+                let key = word_key(w.as_bytes());
+                !w.bytes().any(|b| b.is_ascii_digit()) && !own.contains(&key) && everyone.contains(&key)
+            }));
         }
     }
     let measured = texts.is_some();
@@ -193,6 +211,7 @@ fn properties(tids: &[(u32, &Tid)], texts: Option<&HashMap<u32, &str>>) -> Prope
         numbers_not_in_text: measured.then(|| share(numbers, with_text)),
         terms_in_own_text: measured.then(|| share(in_text, with_text)),
         breaking_rules: measured.then(|| share(breaking, text_tids)),
+        borrowed_words: measured.then(|| share(borrowed, with_text)),
     }
 }
 
@@ -419,7 +438,7 @@ type PropertyRow = (&'static str, fn(&Properties) -> String);
 
 /// The properties as a table, with the reference's beside them when there is one.
 fn render_properties(ours: &Properties, reference: Option<&Properties>) -> String {
-    let rows: [PropertyRow; 8] = [
+    let rows: [PropertyRow; 9] = [
         ("TIDs repeating a word", |p| percent(p.word_reuse)),
         ("TIDs with a term extending an earlier one", |p| {
             percent(p.extends_earlier_term)
@@ -434,6 +453,9 @@ fn render_properties(ours: &Properties, reference: Option<&Properties>) -> Strin
             percent_or_dash(p.terms_in_own_text)
         }),
         ("TIDs breaking a rule", |p| percent_or_dash(p.breaking_rules)),
+        ("terms borrowing another item's word", |p| {
+            percent_or_dash(p.borrowed_words)
+        }),
     ];
     let mut out = format!("{:<42} {:>9}", "", "these");
     if reference.is_some() {
