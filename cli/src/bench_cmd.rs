@@ -426,7 +426,11 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
                 1 => format!("{threads} thr"),
                 _ => format!("{threads} thr λ={weight}"),
             };
-            curves.push((label, s));
+            curves.push(bench_svg::Curve {
+                label,
+                cold: s.cold,
+                warm: s.warm,
+            });
         }
     }
     memory_points.push(point("end"));

@@ -5,7 +5,12 @@
 
 use std::fmt::Write;
 
-use crate::bench_cmd::Samples;
+/// One run's latencies, ms: a label such as `2 thr`, its cold and its warm requests.
+pub struct Curve {
+    pub label: String,
+    pub cold: Vec<f64>,
+    pub warm: Vec<f64>,
+}
 
 const WIDTH: f64 = 820.0;
 const HEIGHT: f64 = 420.0;
@@ -30,12 +35,11 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// The SVG document for `curves` (a label such as `2 thr`, its samples) under `title`
-/// (`what — where`).
-pub fn latency_svg(title: &str, curves: &[(String, Samples)]) -> String {
+/// The SVG document for `curves` under `title` (`what — where`).
+pub fn latency_svg(title: &str, curves: &[Curve]) -> String {
     let max = curves
         .iter()
-        .flat_map(|(_, s)| s.cold.iter().chain(&s.warm))
+        .flat_map(|c| c.cold.iter().chain(&c.warm))
         .copied()
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
@@ -104,9 +108,9 @@ pub fn latency_svg(title: &str, curves: &[(String, Samples)]) -> String {
 
     // One step curve per (run, kind), and its legend entry with the median.
     let mut legend_y = TOP + 8.0;
-    for (i, (label, samples)) in curves.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        for (kind, values, dash) in [("cold", &samples.cold, ""), ("warm", &samples.warm, "6 4")] {
+    for (i, curve) in curves.iter().enumerate() {
+        let (label, colour) = (&curve.label, COLOURS[i % COLOURS.len()]);
+        for (kind, values, dash) in [("cold", &curve.cold, ""), ("warm", &curve.warm, "6 4")] {
             let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
             if sorted.is_empty() {
                 continue;
@@ -158,15 +162,12 @@ mod tests {
 
     #[test]
     fn one_curve_per_thread_count_and_kind() {
-        let samples = |base: f64| Samples {
+        let curve = |label: &str, base: f64| Curve {
+            label: label.to_owned(),
             cold: vec![base * 3.0, base * 4.0, base * 5.0],
             warm: vec![base, base * 2.0, f64::NAN],
-            ..Samples::default()
         };
-        let curves = [
-            ("1 thr".to_owned(), samples(100.0)),
-            ("2 thr".to_owned(), samples(60.0)),
-        ];
+        let curves = [curve("1 thr", 100.0), curve("2 thr", 60.0)];
         let svg = latency_svg("a <b> & c", &curves);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert_eq!(svg.matches("<polyline").count(), 4);

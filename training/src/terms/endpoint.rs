@@ -39,9 +39,10 @@ use grlm::tid::normalize_term;
 use grlm::Tid;
 use serde_json::{json, Value};
 
-use super::grammar::{TidGrammar, MAX_GENERATED_TERM_BYTES, MAX_WORDS_PER_TERM};
+use super::grammar::TidGrammar;
 use super::resolve::own_words;
 use super::rules::{self, ItemRules};
+use super::rules::{MAX_GENERATED_TERM_BYTES, MAX_WORDS_PER_TERM};
 use super::TermsError;
 
 /// The environment variable holding the server's API key.

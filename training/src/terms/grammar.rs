@@ -28,18 +28,11 @@
 
 use grlm::tid::{MAX_TERM_BYTES, MAX_TID_LEN};
 
-use super::rules::{self, ItemRules};
-
-/// The longest term generation may write, in bytes. Real TID terms are under 30 bytes; the
-/// engine's own limit is [`MAX_TERM_BYTES`].
-pub const MAX_GENERATED_TERM_BYTES: usize = 32;
+use super::rules::{self, ItemRules, MAX_GENERATED_TERM_BYTES, MAX_WORDS_PER_TERM};
 
 /// The most tokens one term may take. Past it only a token that ends the term is allowed
 /// (or one that completes a term left ending in `-`).
 pub const MAX_TOKENS_PER_TERM: usize = 12;
-
-/// The most `-`-joined words in one term.
-pub const MAX_WORDS_PER_TERM: usize = 2;
 
 /// Where the automaton stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

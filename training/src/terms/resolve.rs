@@ -14,7 +14,7 @@ use grlm::tid::{Term, MAX_TERM_BYTES};
 use grlm::Tid;
 use serde::{Deserialize, Serialize};
 
-use super::grammar::MAX_GENERATED_TERM_BYTES;
+use super::rules::MAX_GENERATED_TERM_BYTES;
 use super::rules::{self, ItemRules};
 
 /// How an item's TID became unique.

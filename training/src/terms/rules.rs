@@ -17,7 +17,7 @@
 //!   (`1995`, `spf15` where the text writes `SPF15`), not glued to another.
 //! - **No function word** ([`FUNCTION_WORDS`]) as a word of a term: `the-drama` means
 //!   `drama`. The reference has none at a term's start or end.
-//! - **At most two words per term** ([`super::grammar::MAX_WORDS_PER_TERM`]): the reference
+//! - **At most two words per term** ([`MAX_WORDS_PER_TERM`]): the reference
 //!   averages 1.18 words per term and 0.4% of its terms have three.
 //! - **Every word a real word** when a [`Lexicon`] is given (`grlm-train terms --words`:
 //!   by default the words of the catalogue's text, or those and the backbone's whole-word
@@ -31,7 +31,12 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use super::grammar::MAX_GENERATED_TERM_BYTES;
+/// The longest term generation may write, in bytes. Real TID terms are under 30 bytes; the
+/// engine's own limit is [`grlm::tid::MAX_TERM_BYTES`].
+pub const MAX_GENERATED_TERM_BYTES: usize = 32;
+
+/// The most `-`-joined words in one term.
+pub const MAX_WORDS_PER_TERM: usize = 2;
 
 /// Words that are never a word of a term: they only join or point at other words.
 pub const FUNCTION_WORDS: [&str; 31] = [
@@ -321,7 +326,7 @@ pub fn check<S: AsRef<str>>(terms: &[S], rules: &ItemRules) -> Result<(), Broken
     let mut earlier: Vec<&[u8]> = Vec::new();
     for term in terms {
         let term = term.as_ref();
-        if term.split('-').count() > super::grammar::MAX_WORDS_PER_TERM {
+        if term.split('-').count() > MAX_WORDS_PER_TERM {
             return Err(Broken::TooManyWords { term: term.to_owned() });
         }
         for word in term.split('-') {
