@@ -126,8 +126,9 @@ pub struct TermsArgs {
     pub examples: Option<PathBuf>,
     /// Items new to this catalogue: a term may use the words of the catalogue's TIDs and
     /// the item's own words, never another new item's (instead of every word of `--items`).
-    /// With `--words backbone`, the backbone's whole-word tokens too.
-    #[arg(long, value_name = "CATALOG.grlm")]
+    /// With `--words backbone`, the backbone's whole-word tokens too. Not with
+    /// `--endpoint`, whose replies are checked without a lexicon.
+    #[arg(long, value_name = "CATALOG.grlm", conflicts_with = "endpoint")]
     pub catalog: Option<PathBuf>,
     /// Write with the jointly tuned model: this LoRA adapter of `--model`, prompted as it
     /// was trained (the term-internalisation prompt: an item's title, categories and brand,
