@@ -47,11 +47,17 @@ pub enum SequenceError {
 /// Reads a sequences file. Blank lines are skipped; every other line needs a user id and at
 /// least one item, all unsigned 32-bit integers separated by whitespace.
 pub fn read_sequences(path: &Path) -> Result<Vec<Sequence>, SequenceError> {
+    read_parsed(path, parse_sequences)
+}
+
+/// Reads the file at `path` and runs `parse` on its bytes; errors name the file, and the
+/// line where `parse` gives one.
+fn read_parsed<T>(path: &Path, parse: impl FnOnce(&[u8]) -> Result<T, (usize, String)>) -> Result<T, SequenceError> {
     let bytes = std::fs::read(path).map_err(|source| SequenceError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse_sequences(&bytes).map_err(|(line, reason)| SequenceError::Parse {
+    parse(&bytes).map_err(|(line, reason)| SequenceError::Parse {
         path: path.to_owned(),
         line,
         reason,
@@ -85,15 +91,7 @@ pub fn parse_sequences(bytes: &[u8]) -> Result<Vec<Sequence>, (usize, String)> {
 
 /// Reads an item list: one item id per line ([`parse_item_list`]).
 pub fn read_item_list(path: &Path) -> Result<BTreeSet<u32>, SequenceError> {
-    let bytes = std::fs::read(path).map_err(|source| SequenceError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_item_list(&bytes).map_err(|(line, reason)| SequenceError::Parse {
-        path: path.to_owned(),
-        line,
-        reason,
-    })
+    read_parsed(path, parse_item_list)
 }
 
 /// Parses an item list: one unsigned 32-bit item id per line, surrounding whitespace
