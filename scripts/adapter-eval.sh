@@ -18,8 +18,9 @@
 #    alone (`transitions`) and popularity, with 95% intervals, McNemar and the seen/unseen
 #    slices; OUT/test-ranks.jsonl keeps every user's ranks for scripts/compare-ranks.py.
 #
-# Finished stages are kept (OUT/valid.json, OUT/test.json), so an interrupted run is resumed
-# by running the script again.
+# Finished stages are kept (OUT/valid.json, OUT/test.json) and each stage journals every
+# user as it is evaluated (OUT/*-journal.jsonl), so an interrupted run is resumed where it
+# stopped by running the script again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,7 +62,7 @@ if [[ ! -f $out/valid.json ]]; then
     # shellcheck disable=SC2046 # the flags are words on purpose
     nice "$grlm" eval "${run[@]}" --catalog "$out/valid.grlm" --split valid --users "${VALID_USERS:-500}" \
         $(flags_of "$first") ${rest:+--also "$rest"} --baseline transitions \
-        --ranks "$out/valid-ranks.jsonl" --summary "$out/valid.json.tmp"
+        --ranks "$out/valid-ranks.jsonl" --journal "$out/valid-journal.jsonl" --summary "$out/valid.json.tmp"
     mv "$out/valid.json.tmp" "$out/valid.json"
 fi
 
@@ -89,7 +90,7 @@ if [[ ! -f $out/test.json ]]; then
     # shellcheck disable=SC2046
     nice "$grlm" eval "${run[@]}" --catalog "$out/test.grlm" --split test --users "${TEST_USERS:-3000}" \
         $(flags_of "$chosen") ${also:+--also "$also"} --baseline popularity,transitions \
-        --ranks "$out/test-ranks.jsonl" --summary "$out/test.json.tmp"
+        --ranks "$out/test-ranks.jsonl" --journal "$out/test-journal.jsonl" --summary "$out/test.json.tmp"
     mv "$out/test.json.tmp" "$out/test.json"
 fi
 python3 - "$out/test.json" "$chosen" <<'PY'

@@ -14,6 +14,7 @@ use grlm::prior::{Fusion, HistoryPrior, PriorParams};
 use grlm::sequences::{read_item_list, read_sequences, without_items, Sequence, Split};
 use grlm::{Catalog, Engine, ItemFilter, Mode, RecommendParams, Response};
 
+use crate::eval_journal::{Entry, Journal};
 use crate::recommend_cmd::{EngineArgs, ModeArg, PriorArgs};
 use crate::{print_json, write_jsonl};
 
@@ -113,6 +114,13 @@ pub struct EvalArgs {
     /// user. Its directory must exist; the file is written atomically at the end of the run.
     #[arg(long, value_name = "RANKS.jsonl")]
     ranks: Option<PathBuf>,
+    /// Append each user's outcome to this file as soon as it is known, and resume from it:
+    /// users already in it are not evaluated again, so a run stopped part way goes on
+    /// where it stopped when run again. It must have been written by the same settings and
+    /// input files (its first line names them; another run's journal is refused); the
+    /// sample and `--jobs` may differ.
+    #[arg(long, value_name = "FILE.jsonl")]
+    journal: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -123,7 +131,7 @@ pub struct EvalArgs {
 }
 
 /// One evaluated user's line of `--ranks`.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct UserRank {
     user: u32,
     target: u32,
@@ -131,9 +139,9 @@ struct UserRank {
     /// `<name>_rank` of every other method: the baselines and the `--also` settings.
     #[serde(flatten)]
     others: BTreeMap<String, Option<usize>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     seen: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     new: Option<bool>,
 }
 
@@ -338,7 +346,11 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         ));
     }
     // Refused before an hour of decoding rather than after it.
-    for (flag, path) in [("--ranks", &args.ranks), ("--summary", &args.summary)] {
+    for (flag, path) in [
+        ("--ranks", &args.ranks),
+        ("--summary", &args.summary),
+        ("--journal", &args.journal),
+    ] {
         if let Some(parent) = path.as_deref().and_then(std::path::Path::parent) {
             if !parent.as_os_str().is_empty() && !parent.is_dir() {
                 return Err(format!("{flag}: {} is not a directory", parent.display()));
@@ -421,18 +433,90 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         new_items,
         also,
     };
+    let mut outcomes: Vec<Option<Outcome>> = (0..chosen.len()).map(|_| None).collect();
+    let mut journal = None;
+    let mut resumed = 0;
+    if let Some(path) = &args.journal {
+        let (opened, mut found) = Journal::open(path, &journal_run(&args, &job)?, |l: &UserRank| (l.user, l.target))?;
+        for (at, &index) in chosen.iter().enumerate() {
+            let seq = &sequences[index];
+            let Some((_, target)) = seq.split(split) else { continue };
+            if let Some(entry) = found.remove(&(seq.user, target)) {
+                outcomes[at] = Some(Outcome {
+                    line: entry.outcome,
+                    generated: entry.generated,
+                    valid: entry.valid,
+                    direct: entry.direct,
+                });
+            }
+        }
+        resumed = outcomes.iter().flatten().count();
+        if resumed > 0 {
+            eprintln!(
+                "{}: {resumed} of {} users already evaluated",
+                path.display(),
+                chosen.len()
+            );
+        }
+        journal = Some(opened);
+    }
+    // Users skipped as not in the catalogue are not journaled; finding that again is cheap.
+    let pending: Vec<usize> = (0..chosen.len()).filter(|&at| outcomes[at].is_none()).collect();
     let started = Instant::now();
-    let outcomes = run_jobs(&job, &sequences, &chosen)?;
+    run_jobs(&job, &sequences, &chosen, &pending, &mut outcomes, journal.as_mut())?;
     let seconds = started.elapsed().as_secs_f64();
-    report(&args, &job, &outcomes, seconds)
+    report(&args, &job, &outcomes, seconds, resumed)
 }
 
-/// Evaluates the `chosen` users on `--jobs` sessions in parallel (each user is evaluated
-/// exactly as a single session would) and returns their outcomes in `chosen` order.
-fn run_jobs(job: &Job<'_>, sequences: &[Sequence], chosen: &[usize]) -> Result<Vec<Option<Outcome>>, String> {
-    let jobs = job.args.jobs.min(chosen.len());
+/// What `--journal` names its run by: every setting that changes a user's outcome, and the
+/// identity of every input file (its length and sampled content, so a rebuilt catalogue or
+/// a retrained adapter is another run).
+fn journal_run(args: &EvalArgs, job: &Job<'_>) -> Result<serde_json::Value, String> {
+    let identity = |path: &std::path::Path| -> Result<serde_json::Value, String> {
+        let id = grlm::llm::file_identity(path).map_err(|e| e.to_string())?;
+        Ok(serde_json::json!({ "path": path.display().to_string(), "identity": format!("{id:016x}") }))
+    };
+    let optional = |path: Option<&std::path::Path>| path.map(identity).transpose();
+    let uses_model = job.engine.is_some();
+    let model = args.engine.model_path();
+    Ok(serde_json::json!({
+        "grlm": env!("CARGO_PKG_VERSION"),
+        "catalog": identity(&args.engine.catalog)?,
+        "sequences": identity(&args.sequences)?,
+        "new_items": optional(args.new_items.as_deref())?,
+        "model": optional(uses_model.then_some(model.as_path()))?,
+        "lora": optional(args.engine.lora.as_deref().filter(|_| uses_model))?,
+        "lora_scale": args.engine.lora_scale,
+        "threads": args.engine.threads,
+        "titles": args.engine.titles,
+        "n_ctx": args.engine.n_ctx,
+        "split": job.split.name(),
+        "mode": job.params.mode,
+        "beams": args.beams,
+        "ranked": job.params.k,
+        "max_history": args.max_history,
+        "prior": job.params.prior,
+        "also": args.also,
+        "baseline": args.baseline.iter().map(|b| b.name()).collect::<Vec<_>>(),
+    }))
+}
+
+/// Evaluates the users at positions `pending` of `chosen` on `--jobs` sessions in parallel
+/// (each user is evaluated exactly as a single session would), puts each outcome at its
+/// position in `outcomes`, and appends it to the journal as it comes.
+fn run_jobs(
+    job: &Job<'_>,
+    sequences: &[Sequence],
+    chosen: &[usize],
+    pending: &[usize],
+    outcomes: &mut [Option<Outcome>],
+    mut journal: Option<&mut Journal>,
+) -> Result<(), String> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let jobs = job.args.jobs.min(pending.len());
     let (send, receive) = mpsc::channel::<(usize, Result<Option<Outcome>, String>)>();
-    let mut outcomes: Vec<Option<Outcome>> = (0..chosen.len()).map(|_| None).collect();
     std::thread::scope(|scope| -> Result<(), String> {
         for worker in 0..jobs {
             let send = send.clone();
@@ -448,7 +532,7 @@ fn run_jobs(job: &Job<'_>, sequences: &[Sequence], chosen: &[usize]) -> Result<V
                     None => None,
                 };
                 // Users are dealt round-robin; each result goes back with its position.
-                for at in (worker..chosen.len()).step_by(jobs) {
+                for &at in pending.iter().skip(worker).step_by(jobs) {
                     let outcome = job.evaluate(session.as_mut(), &sequences[chosen[at]]);
                     let failed = outcome.is_err();
                     if send.send((at, outcome)).is_err() || failed {
@@ -458,22 +542,29 @@ fn run_jobs(job: &Job<'_>, sequences: &[Sequence], chosen: &[usize]) -> Result<V
             });
         }
         drop(send);
-        let mut progress = Progress::new(chosen.len());
+        let mut progress = Progress::new(pending.len());
         let mut running = Metrics::default();
         let mut done = 0;
         for (at, outcome) in receive {
             let outcome = outcome?;
             running.add(outcome.as_ref().and_then(|o| o.line.rank.map(|r| r - 1)));
+            if let (Some(journal), Some(o)) = (journal.as_deref_mut(), &outcome) {
+                journal.append(&Entry {
+                    outcome: &o.line,
+                    generated: o.generated,
+                    valid: o.valid,
+                    direct: o.direct,
+                })?;
+            }
             outcomes[at] = outcome;
             done += 1;
             progress.update(done, &running);
         }
-        if done < chosen.len() {
+        if done < pending.len() {
             return Err("a worker stopped before its users were done".into());
         }
         Ok(())
-    })?;
-    Ok(outcomes)
+    })
 }
 
 /// Every method's metrics over a group of users, and McNemar's test of the run's own
@@ -566,8 +657,15 @@ fn slices_of(line: &UserRank) -> impl Iterator<Item = &'static str> {
     seen.into_iter().chain(new)
 }
 
-/// Adds up the outcomes, writes `--ranks`, and prints the summary.
-fn report(args: &EvalArgs, job: &Job<'_>, outcomes: &[Option<Outcome>], seconds: f64) -> Result<(), String> {
+/// Adds up the outcomes, writes `--ranks`, and prints the summary; `seconds` is this
+/// process's time, spent on the users not `resumed` from the journal.
+fn report(
+    args: &EvalArgs,
+    job: &Job<'_>,
+    outcomes: &[Option<Outcome>],
+    seconds: f64,
+    resumed: usize,
+) -> Result<(), String> {
     let evaluated: Vec<&Outcome> = outcomes.iter().flatten().collect();
     let skipped = outcomes.len() - evaluated.len();
     let others: Vec<String> = job
@@ -602,6 +700,9 @@ fn report(args: &EvalArgs, job: &Job<'_>, outcomes: &[Option<Outcome>], seconds:
     obj.insert("beams".into(), args.beams.into());
     obj.insert("ranked".into(), job.params.k.into());
     obj.insert("jobs".into(), args.jobs.into());
+    if args.journal.is_some() {
+        obj.insert("resumed_users".into(), resumed.into());
+    }
     obj.insert(
         "prior".into(),
         serde_json::to_value(job.params.prior).map_err(|e| e.to_string())?,
@@ -651,7 +752,7 @@ fn report(args: &EvalArgs, job: &Job<'_>, outcomes: &[Option<Outcome>], seconds:
     if args.json {
         return print_json(&out);
     }
-    print_table(args, job, &all, &slices, skipped, seconds);
+    print_table(args, job, &all, &slices, skipped, seconds, resumed);
     Ok(())
 }
 
@@ -663,6 +764,7 @@ fn print_table(
     slices: &BTreeMap<&str, Tally>,
     skipped: usize,
     seconds: f64,
+    resumed: usize,
 ) {
     let weight = job
         .params
@@ -682,7 +784,7 @@ fn print_table(
         Mode::Prior => ("prior alone".to_owned(), "prior"),
     };
     println!(
-        "{} users of the {} split (seed {}), {mode}{}{}; {seconds:.0} s",
+        "{} users of the {} split (seed {}), {mode}{}{}; {seconds:.0} s{}",
         all.users(),
         job.split.name(),
         args.seed,
@@ -693,6 +795,11 @@ fn print_table(
         },
         if skipped > 0 {
             format!("; {skipped} skipped (history or target not in the catalogue)")
+        } else {
+            String::new()
+        },
+        if resumed > 0 {
+            format!(" ({resumed} users resumed from the journal)")
         } else {
             String::new()
         }

@@ -7,6 +7,7 @@ mod bench_cmd;
 mod bench_svg;
 mod catalog_cmd;
 mod eval_cmd;
+mod eval_journal;
 mod ground_cmd;
 mod recommend_cmd;
 

@@ -271,6 +271,68 @@ fn eval_reports_the_protocol_metrics_and_the_baseline() {
 }
 
 #[test]
+fn eval_journal_resumes_a_stopped_run_to_the_same_numbers() {
+    let s = Setup::new();
+    let seqs = fixture("sequences.txt");
+    let journal = s.dir.path().join("journal.jsonl");
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "--sequences",
+            &seqs,
+            "--users",
+            "4",
+            "--seed",
+            "7",
+            "--json",
+            "--baseline",
+            "popularity",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let eval = |extra: &[&str]| {
+        let a = args(extra);
+        s.run("eval", &a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let without = json(&eval(&[]));
+    let journal_arg = journal.to_str().unwrap();
+    let first = json(&eval(&["--journal", journal_arg]));
+    assert_eq!(first["resumed_users"], 0);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert_eq!(text.lines().count(), 5, "a header and one line per user: {text}");
+
+    // A run stopped after two users, in the middle of writing the third.
+    let mut torn: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    torn.push_str(&text.lines().nth(3).unwrap()[..20]);
+    std::fs::write(&journal, torn).unwrap();
+    let resumed = json(&eval(&["--journal", journal_arg]));
+    assert_eq!(resumed["resumed_users"], 2);
+    for out in [&first, &resumed] {
+        for key in ["recall@10", "ndcg@10", "recall@20", "valid_rate", "users"] {
+            assert_eq!(out[key], without[key], "{key}");
+        }
+        assert_eq!(out["baseline"], without["baseline"]);
+    }
+    assert_eq!(std::fs::read_to_string(&journal).unwrap().lines().count(), 5);
+    // Done: nothing is evaluated again.
+    assert_eq!(json(&eval(&["--journal", journal_arg]))["resumed_users"], 4);
+
+    // Other settings are another run: refused, and the journal is kept as it was.
+    let before = std::fs::read(&journal).unwrap();
+    fails_with(
+        &eval(&["--journal", journal_arg, "--beams", "10"]),
+        "beams was 20, is now 10",
+    );
+    fails_with(
+        &eval(&["--journal", journal_arg, "--split", "valid"]),
+        "split was \"test\"",
+    );
+    assert_eq!(std::fs::read(&journal).unwrap(), before);
+}
+
+#[test]
 fn eval_ranks_file_holds_each_users_outcome() {
     let s = Setup::new();
     let seqs = fixture("sequences.txt");
