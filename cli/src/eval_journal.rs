@@ -24,6 +24,9 @@ pub struct Entry<T> {
     pub direct: usize,
 }
 
+/// The outcomes found in a journal, by user and target.
+pub type Found<T> = HashMap<(u32, u32), Entry<T>>;
+
 /// An open journal, positioned after its last complete line.
 pub struct Journal {
     path: PathBuf,
@@ -38,7 +41,7 @@ impl Journal {
         path: &Path,
         run: &serde_json::Value,
         key: impl Fn(&T) -> (u32, u32),
-    ) -> Result<(Journal, HashMap<(u32, u32), Entry<T>>), String> {
+    ) -> Result<(Journal, Found<T>), String> {
         let named = |e: &dyn std::fmt::Display| format!("--journal {}: {e}", path.display());
         let header = serde_json::json!({ "grlm_eval_journal": VERSION, "run": run });
         let bytes = match std::fs::read(path) {
@@ -154,7 +157,7 @@ mod tests {
         }
     }
 
-    fn open(path: &Path, run: &serde_json::Value) -> Result<(Journal, HashMap<(u32, u32), Entry<Line>>), String> {
+    fn open(path: &Path, run: &serde_json::Value) -> Result<(Journal, Found<Line>), String> {
         Journal::open(path, run, |l: &Line| (l.user, l.target))
     }
 
