@@ -24,29 +24,21 @@
 
 #![deny(missing_docs)]
 
-pub mod atomic_write;
-pub mod catalog;
 pub mod decode;
 pub mod engine;
-pub mod eval;
 mod ffi;
-pub mod filter;
-pub mod fnv;
-pub mod ground;
 pub mod llm;
-pub mod prior;
 pub mod prompt;
-pub mod rng;
-pub mod sequences;
-pub mod tid;
 
-pub use catalog::{Catalog, CatalogBuilder, CatalogError};
+// The core's modules, so that one `grlm` dependency reaches the whole library.
+pub use grlm_core::{atomic_write, catalog, filter, fnv, ground, prior, rng, sequences, tid, tokenizer};
+
 pub use engine::{
     Engine, EngineError, EngineParams, Mode, RecommendParams, Recommendation, Response, Session, SessionParams,
 };
-pub use filter::ItemFilter;
-pub use ground::{Grounded, Grounder, Method};
-pub use tid::{Term, Tid};
+pub use grlm_core::{
+    Catalog, CatalogBuilder, CatalogError, Grounded, Grounder, ItemFilter, Method, Term, Tid, TokenizerFingerprint,
+};
 
 /// The crate version, `major.minor.patch`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use grlm::engine::recommend_by_prior;
-use grlm::eval::{check_prior, mcnemar, sample_users, Metrics, Popularity};
 use grlm::prior::{Fusion, HistoryPrior, PriorParams};
 use grlm::sequences::{read_item_list, read_sequences, without_items, Sequence, Split};
 use grlm::{Catalog, Engine, ItemFilter, Mode, RecommendParams, Response};
+use grlm_eval::{check_prior, mcnemar, sample_users, Metrics, Popularity};
 
 use crate::eval_journal::{Entry, Journal};
 use crate::recommend_cmd::{EngineArgs, ModeArg, PriorArgs};

@@ -12,8 +12,9 @@
 mod context;
 mod model;
 
+pub use crate::tokenizer::TokenizerFingerprint;
 pub use context::{BatchToken, CacheOp, Context, ContextParams, DecodeStats, MAX_SEQUENCES};
-pub use model::{file_identity, LoraAdapter, Model, ModelParams, TokenizerFingerprint};
+pub use model::{file_identity, LoraAdapter, Model, ModelParams};
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

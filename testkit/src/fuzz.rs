@@ -6,13 +6,13 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use grlm::catalog::input::{parse_items, parse_tids};
-use grlm::catalog::TransitionCounts;
-use grlm::eval::{sample_users, Metrics, Popularity};
-use grlm::prior::{HistoryPrior, PriorParams};
-use grlm::sequences::{parse_item_list, parse_sequences, without_items, Split};
-use grlm::tid::{normalize_term, DEFAULT_TID_LEN};
-use grlm::{Catalog, CatalogBuilder, ItemFilter, Tid};
+use grlm_core::catalog::input::{parse_items, parse_tids};
+use grlm_core::catalog::TransitionCounts;
+use grlm_core::prior::{HistoryPrior, PriorParams};
+use grlm_core::sequences::{parse_item_list, parse_sequences, without_items, Split};
+use grlm_core::tid::{normalize_term, DEFAULT_TID_LEN};
+use grlm_core::{Catalog, CatalogBuilder, ItemFilter, Tid};
+use grlm_eval::{sample_users, Metrics, Popularity};
 
 /// Opens `bytes` as a catalogue and reads it every way. Returns whether the bytes opened and
 /// verified (the corpus test uses that to check that its valid seeds stay valid).
@@ -159,6 +159,7 @@ pub fn prior_counts(bytes: &[u8]) -> bool {
 
 /// Parses `bytes` as a saved session state: what parses must write back to the same bytes.
 /// Returns whether the bytes parsed.
+#[cfg(feature = "engine")]
 pub fn session_state(bytes: &[u8]) -> bool {
     let Ok(state) = grlm::engine::state::SavedState::parse(bytes) else {
         return false;

@@ -5,7 +5,7 @@
 pub const ALIGN: usize = 32;
 
 /// A GGUF v3 writer: metadata, then tensors (F32, or Q8_0 for merged models). Writes to
-/// memory; callers put the bytes on disk with [`grlm::atomic_write`].
+/// memory; callers put the bytes on disk with [`grlm_core::atomic_write`].
 #[derive(Default)]
 pub struct GgufWriter {
     kv: Vec<u8>,

@@ -13,6 +13,7 @@
 //! - [`fixtures`] and [`process`]: the test fixtures (a tiny model and the 12-item
 //!   catalogue), the C toolchain around `libgrlm.so`, and running commands.
 
+#[cfg(feature = "engine")]
 pub mod fixtures;
 pub mod fuzz;
 pub mod gguf;

@@ -1,8 +1,8 @@
 //! Seeded perturbations of real TIDs, to measure how grounding copes with what a model gets
 //! wrong: a dropped term, a misspelt term, two terms swapped.
 
-pub use grlm::rng::SplitMix64;
-use grlm::tid::{Term, Tid};
+pub use grlm_core::rng::SplitMix64;
+use grlm_core::tid::{Term, Tid};
 
 /// A kind of damage done to a TID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

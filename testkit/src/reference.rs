@@ -6,10 +6,10 @@
 //! occurrence). TIDs are ranked by that sum; the reference keeps only the top-1 item. This
 //! version returns the top `k` items (ties by TID order, items of a TID ascending) so that
 //! recall@10 can be compared. It costs O(vocabulary × query terms) string comparisons per
-//! query — which is what [`grlm::Grounder`] avoids.
+//! query — which is what [`grlm_core::Grounder`] avoids.
 
-use grlm::catalog::{Catalog, CatalogError};
-use grlm::tid::Tid;
+use grlm_core::catalog::{Catalog, CatalogError};
+use grlm_core::tid::Tid;
 
 /// The reference fallback over one catalogue. Like the reference code's `word_to_keys`
 /// dictionary, the vocabulary is listed once up front; each query then scans all of it.
@@ -75,7 +75,7 @@ impl<'c> ReferenceGrounder<'c> {
 
 #[cfg(test)]
 mod tests {
-    use grlm::{Catalog, CatalogBuilder, Tid};
+    use grlm_core::{Catalog, CatalogBuilder, Tid};
 
     use super::ReferenceGrounder;
 

@@ -10,8 +10,8 @@
 //! (real TIDs share words across positions), otherwise a fresh pronounceable word. 2% of
 //! items copy an earlier item's whole TID, matching Beauty's collision rate.
 
-use grlm::rng::SplitMix64;
-use grlm::tid::Tid;
+use grlm_core::rng::SplitMix64;
+use grlm_core::tid::Tid;
 
 const HEAPS_BETA: f64 = 0.585;
 /// `C_p` for five positions: Beauty's per-position vocabulary divided by 12,101^β.

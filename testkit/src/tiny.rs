@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::gguf::GgufWriter;
-use grlm::rng::SplitMix64;
+use grlm_core::rng::SplitMix64;
 
 /// Shape and seed of a tiny model.
 #[derive(Clone, Debug)]
@@ -154,12 +154,13 @@ fn learn_merges(corpus: &[&str], count: usize) -> Vec<(String, String)> {
 /// Writes a tiny model to `path` (atomically), its merges learned from `corpus`.
 pub fn write_tiny_model(path: &Path, corpus: &[&str], spec: &TinyModelSpec) -> std::io::Result<()> {
     let bytes = tiny_model_bytes(corpus, spec);
-    grlm::atomic_write::write_atomically(path, |w| w.write_all(&bytes))
+    grlm_core::atomic_write::write_atomically(path, |w| w.write_all(&bytes))
 }
 
 /// The GGUF bytes of a tiny model whose tokenizer learned `tids` as the model writes them
 /// and the prompt header: TID terms become multi-byte tokens, as with a real backbone.
-pub fn tiny_model_for_tids<'a>(tids: impl IntoIterator<Item = &'a grlm::Tid>, spec: &TinyModelSpec) -> Vec<u8> {
+#[cfg(feature = "engine")]
+pub fn tiny_model_for_tids<'a>(tids: impl IntoIterator<Item = &'a grlm_core::Tid>, spec: &TinyModelSpec) -> Vec<u8> {
     let mut corpus: Vec<String> = tids
         .into_iter()
         .map(|t| format!("{}\n", grlm::prompt::target(t)))

@@ -6,8 +6,8 @@ use super::format::SectionKind;
 use super::format::{Header, SectionEntry, HEADER_LEN, SECTION_ENTRY_LEN, SECTION_REQUIRED};
 use super::trie::TokenTrie;
 use super::*;
-use crate::llm::TokenizerFingerprint;
 use crate::tid::Tid;
+use crate::tokenizer::TokenizerFingerprint;
 
 fn tid(text: &str) -> Tid {
     Tid::parse(text, None).unwrap()

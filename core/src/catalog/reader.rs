@@ -259,8 +259,9 @@ impl Catalog {
         self.item_index(item).is_some()
     }
 
-    /// The TID index of the item at `index`.
-    pub(crate) fn item_tid_index(&self, index: usize) -> Result<usize, CatalogError> {
+    /// The TID index of the item at item index `index` (its position in id order), as the
+    /// token trie's leaves and the transition counts number them.
+    pub fn item_tid_index(&self, index: usize) -> Result<usize, CatalogError> {
         let tid = self
             .u32s(SectionKind::ItemTid)
             .get(index)
@@ -381,7 +382,8 @@ impl Catalog {
         }
     }
 
-    pub(crate) fn title_at(&self, index: usize) -> Result<Option<&str>, CatalogError> {
+    /// The title of the item at item index `index`, `None` when it has none.
+    pub fn title_at(&self, index: usize) -> Result<Option<&str>, CatalogError> {
         let title = string_at(
             self.u32s(SectionKind::TitleOffsets),
             self.section_bytes(SectionKind::TitleBytes),
@@ -407,7 +409,7 @@ impl Catalog {
     }
 
     /// The items of TID index `tid` as (item index, external id), ascending.
-    pub(crate) fn tid_members(&self, tid: usize) -> Result<impl Iterator<Item = (usize, u32)> + '_, CatalogError> {
+    pub fn tid_members(&self, tid: usize) -> Result<impl Iterator<Item = (usize, u32)> + '_, CatalogError> {
         let indices = self.tid_items(tid)?;
         let ids = self.u32s(SectionKind::ItemIds);
         if let Some(bad) = indices.iter().find(|i| i.get() as usize >= ids.len()) {

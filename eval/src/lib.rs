@@ -10,11 +10,13 @@
 //!   every model must beat.
 //! - [`check_prior`]: refuses a catalogue whose prior counted the targets a split scores.
 
+#![deny(missing_docs)]
+
 use std::collections::{BTreeSet, HashMap};
 
-use crate::catalog::prior::counts_fingerprint;
-use crate::catalog::{Catalog, TransitionCounts};
-use crate::sequences::{without_items, Sequence, Split};
+use grlm_core::catalog::prior::counts_fingerprint;
+use grlm_core::catalog::{Catalog, TransitionCounts};
+use grlm_core::sequences::{without_items, Sequence, Split};
 
 /// Indices of `n` sequences long enough for `split` (a history and a target), chosen with
 /// `seed`, in file order; all of them when there are at most `n`. On data where every user
@@ -23,7 +25,7 @@ pub fn sample_users(sequences: &[Sequence], n: usize, seed: u64, split: Split) -
     let eligible: Vec<usize> = (0..sequences.len())
         .filter(|&i| sequences[i].split(split).is_some())
         .collect();
-    crate::rng::sample_sorted(eligible, n, seed)
+    grlm_core::rng::sample_sorted(eligible, n, seed)
 }
 
 /// Why a catalogue's prior may not score a split's targets.
@@ -271,7 +273,7 @@ impl Popularity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sequences::parse_sequences;
+    use grlm_core::sequences::parse_sequences;
 
     #[test]
     fn mcnemar_matches_the_binomial_test() {

@@ -1,6 +1,7 @@
 //! Catalogue and grounding benchmarks.
 //!
-//! `cargo bench --bench catalog` (needs ../shared/data/beauty). Groups:
+//! `cargo bench -p grlm-core --bench catalog` (needs ../shared/data/beauty; builds without
+//! llama.cpp). Groups:
 //! - `build`: Beauty from JSONL to a written catalogue;
 //! - `open`: mapping and structurally checking a catalogue (Beauty, synthetic 1M);
 //! - `direct`: exact-TID lookups (the lookup alone, and `ground` with k = 1);
@@ -16,13 +17,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use grlm::{Catalog, CatalogBuilder, Grounder, ItemFilter, Tid};
+use grlm_core::{Catalog, CatalogBuilder, Grounder, ItemFilter, Tid};
 use grlm_testkit::perturb::{perturb, Perturbation, SplitMix64};
 use grlm_testkit::reference::ReferenceGrounder;
 use grlm_testkit::synth;
 
 fn beauty_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/beauty")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/beauty")
 }
 
 fn build_beauty(out: &Path) {

@@ -27,7 +27,7 @@
 
 use super::le::{csr, extend_u32, read_u32, read_u64, u32_slice, Arrays, U32Le};
 use super::CatalogError;
-use crate::llm::TokenizerFingerprint;
+use crate::tokenizer::TokenizerFingerprint;
 
 /// First bytes of the trie section.
 pub const TRIE_MAGIC: [u8; 8] = *b"GRLMTRIE";

@@ -12,8 +12,8 @@ use super::input::{read_items, read_tids, InputError};
 use super::le::extend_u32;
 use super::prior::{build_section, PriorReport, TransitionCounts};
 use super::trie::{build_trie, TokenTrie, TrieBuildError};
-use crate::llm::TokenizerFingerprint;
 use crate::tid::Tid;
+use crate::tokenizer::TokenizerFingerprint;
 
 /// Why a catalogue could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +124,8 @@ struct PriorSpec {
 pub type TidTokenizer = Box<dyn FnMut(&Tid) -> Result<Vec<u32>, String>>;
 
 /// What the builder needs to add a token trie: the tokenizer's fingerprint and a function
-/// giving the tokens a model writes for a TID (see [`crate::prompt`] for the text).
+/// giving the tokens a model writes for a TID (`grlm::prompt` has the text and
+/// `grlm::engine::token_trie_spec` makes one from a model).
 pub struct TokenTrieSpec {
     /// Stored in the catalogue; the engine refuses a model whose tokenizer differs.
     pub fingerprint: TokenizerFingerprint,
