@@ -37,7 +37,7 @@ fn catalog_open_corpus() {
     // The third carries the prior as well.
     let prior_seed =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/catalog_open/tiny-prior.grlm")).unwrap();
-    assert!(grlm::Catalog::from_bytes(prior_seed).unwrap().prior().is_some());
+    assert!(grlm::Catalog::from_bytes(prior_seed).unwrap().transitions().is_some());
 }
 
 #[test]

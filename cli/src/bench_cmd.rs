@@ -386,7 +386,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
         let variants: Vec<RecommendParams> = args.prior_weights.iter().map(|&w| request(&args, w)).collect();
         let widths: Vec<usize> = variants
             .iter()
-            .map(|v| v.beam_width(catalog.prior().is_some()))
+            .map(|v| v.beam_width(catalog.transitions().is_some()))
             .collect();
         let created = Instant::now();
         let mut session = engine
@@ -445,7 +445,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             catalog: args.engine.catalog.display().to_string(),
             catalog_bytes: file_bytes(&args.engine.catalog),
             catalog_items: catalog.len(),
-            catalog_has_prior: catalog.prior().is_some(),
+            catalog_has_prior: catalog.transitions().is_some(),
             sequences: args.sequences.display().to_string(),
             seed: args.seed,
             requests: users.len(),

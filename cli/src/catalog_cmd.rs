@@ -71,7 +71,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE", requires = "sequences")]
     new_items: Option<PathBuf>,
     /// Most successors kept per item (the most frequent ones).
-    #[arg(long, default_value_t = grlm::catalog::prior::DEFAULT_MAX_SUCCESSORS)]
+    #[arg(long, default_value_t = grlm::catalog::transitions::DEFAULT_MAX_SUCCESSORS)]
     max_successors: u32,
     /// Print the build report as JSON.
     #[arg(long)]

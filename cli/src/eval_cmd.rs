@@ -375,7 +375,7 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
             return Err(format!("{}: item {unknown} is not in the catalogue", path.display()));
         }
     }
-    let with_prior = catalog.prior().is_some();
+    let with_prior = catalog.transitions().is_some();
     let prior = args.prior.params();
     let also = args
         .also
@@ -707,7 +707,7 @@ fn report(
         "prior".into(),
         serde_json::to_value(job.params.prior).map_err(|e| e.to_string())?,
     );
-    let weight = job.params.prior.weight_for(job.catalog.prior().is_some());
+    let weight = job.params.prior.weight_for(job.catalog.transitions().is_some());
     obj.insert("prior_weight".into(), weight.into());
     if let Some(engine) = job.engine {
         obj.insert("model".into(), args.engine.model_path().display().to_string().into());
@@ -769,7 +769,7 @@ fn print_table(
     let weight = job
         .params
         .prior
-        .weight_for(job.catalog.prior().is_some())
+        .weight_for(job.catalog.transitions().is_some())
         .unwrap_or(0.0);
     let (mode, label) = match job.params.mode {
         Mode::Constrained if weight > 0.0 => match job.params.prior.fusion {

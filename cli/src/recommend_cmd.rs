@@ -223,7 +223,7 @@ pub fn recommend(args: RecommendArgs) -> Result<(), String> {
         recommend_by_prior(&catalog, &args.history, &params).map_err(|e| e.to_string())?
     } else {
         let engine = args.engine.open()?;
-        let width = params.beam_width(engine.catalog().prior().is_some());
+        let width = params.beam_width(engine.catalog().transitions().is_some());
         let mut session = engine
             .session(args.engine.session_params(width))
             .map_err(|e| e.to_string())?;

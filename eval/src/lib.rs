@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use grlm_core::catalog::prior::counts_fingerprint;
+use grlm_core::catalog::transitions::counts_fingerprint;
 use grlm_core::catalog::{Catalog, TransitionCounts};
 use grlm_core::sequences::{without_items, Sequence, Split};
 
@@ -55,7 +55,7 @@ pub fn check_prior(
     split: Split,
     new_items: &BTreeSet<u32>,
 ) -> Result<(), PriorCheckError> {
-    let Some(prior) = catalog.prior() else {
+    let Some(prior) = catalog.transitions() else {
         return Ok(());
     };
     if (prior.holdout() as usize) < split.holdout() {

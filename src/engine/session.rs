@@ -416,7 +416,7 @@ impl Session {
 
     /// The request's beam width on this session's catalogue.
     fn width(&self, params: &RecommendParams) -> usize {
-        params.beam_width(self.shared.catalog.prior().is_some())
+        params.beam_width(self.shared.catalog.transitions().is_some())
     }
 
     fn run(&mut self, history: &[u32], params: &RecommendParams) -> Result<Response, EngineError> {
@@ -497,7 +497,7 @@ impl Session {
         }
         let weight = params
             .prior
-            .weight_for(catalog.prior().is_some())
+            .weight_for(catalog.transitions().is_some())
             .ok_or(EngineError::NoPrior)?;
         let prior = match weight > 0.0 {
             true => Some(HistoryPrior::new(catalog, history, filter, &params.prior)?),
@@ -687,7 +687,7 @@ fn check_request(catalog: &Catalog, history: &[u32], params: &RecommendParams) -
         return invalid("max_history must be at least 1".into());
     }
     params.prior.validate().map_err(EngineError::InvalidRequest)?;
-    let has_prior = catalog.prior().is_some();
+    let has_prior = catalog.transitions().is_some();
     if params.prior.weight_for(has_prior).is_none() || (params.mode == Mode::Prior && !has_prior) {
         return Err(EngineError::NoPrior);
     }

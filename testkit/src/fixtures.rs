@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use grlm::catalog::input::read_tids;
-use grlm::catalog::prior::DEFAULT_MAX_SUCCESSORS;
+use grlm::catalog::transitions::DEFAULT_MAX_SUCCESSORS;
 use grlm::catalog::TransitionCounts;
 use grlm::engine::token_trie_spec;
 use grlm::llm::{Model, ModelParams};

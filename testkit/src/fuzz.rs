@@ -48,7 +48,7 @@ pub fn catalog_open(bytes: &[u8]) -> bool {
     for text in ["[a, b, c, d, e]", "[hair-mask, citrus]", "[zzzz, abcd, x]"] {
         let _ = catalog.ground_text(text, 5, &ItemFilter::none().exclude([1]));
     }
-    if catalog.prior().is_some() {
+    if catalog.transitions().is_some() {
         let history: Vec<u32> = [0, n / 2].iter().filter_map(|&i| catalog.item_id(i)).collect();
         for filter in [
             ItemFilter::none().exclude(history.iter().copied()),

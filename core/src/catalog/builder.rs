@@ -10,7 +10,7 @@ use super::format::{
 };
 use super::input::{read_items, read_tids, InputError};
 use super::le::extend_u32;
-use super::prior::{build_section, PriorReport, TransitionCounts};
+use super::transitions::{build_section, TransitionCounts, TransitionReport};
 use super::trie::{build_trie, TokenTrie, TrieBuildError};
 use crate::tid::Tid;
 use crate::tokenizer::TokenizerFingerprint;
@@ -91,7 +91,7 @@ pub struct BuildReport {
     pub bytes: u64,
     /// What the prior kept and dropped, when one was built.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prior: Option<PriorReport>,
+    pub prior: Option<TransitionReport>,
 }
 
 struct Entry {
@@ -504,7 +504,7 @@ struct Layout {
     header: Header,
     entries: Vec<SectionEntry>,
     sections: Vec<Vec<u8>>,
-    prior: Option<PriorReport>,
+    prior: Option<TransitionReport>,
 }
 
 impl Layout {

@@ -101,7 +101,7 @@ section_kinds! {
     /// decoding, with that tokenizer's fingerprint. Layout in [`super::trie`].
     TokenTrie = 15,
     /// Optional (since 1.2): item-to-next-item counts and popularity, the collaborative
-    /// prior. Layout in [`super::prior`].
+    /// prior. Layout in [`super::transitions`].
     Prior = 16,
 }
 

@@ -6,20 +6,20 @@
 //! - [`Catalog`]: opens a file in O(1) (structure only) and serves zero-copy lookups;
 //!   [`Catalog::verify`] checks every checksum and invariant.
 //! - [`trie`]: the optional token trie that drives constrained decoding.
-//! - [`prior`]: the optional collaborative prior (item-to-next-item counts, popularity).
+//! - [`transitions`]: the optional section of transition counts behind the collaborative prior (item-to-next-item counts, popularity).
 
 mod builder;
 pub mod format;
 pub mod input;
 pub mod le;
-pub mod prior;
 pub(crate) mod reader;
+pub mod transitions;
 pub mod trie;
 mod verify;
 
 pub use builder::{BuildError, BuildReport, CatalogBuilder, TokenTrieSpec};
-pub use prior::{PriorReport, PriorTable, TransitionCounts};
 pub use reader::{Catalog, CatalogInfo, PriorInfo, TokenTrieInfo};
+pub use transitions::{TransitionCounts, TransitionReport, TransitionTable};
 pub use trie::TokenTrie;
 
 use std::path::PathBuf;

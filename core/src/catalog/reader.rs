@@ -8,7 +8,7 @@ use super::format::{
     Header, SectionEntry, SectionKind, HEADER_LEN, SECTION_ALIGN, SECTION_ENTRY_LEN, SECTION_REQUIRED,
 };
 use super::le::{csr, u32_slice, U32Le};
-use super::prior::{PriorMeta, PriorTable};
+use super::transitions::{TransitionMeta, TransitionTable};
 use super::trie::{TokenTrie, TrieMeta};
 use super::CatalogError;
 use crate::tid::{Term, Tid, MAX_TID_LEN};
@@ -63,7 +63,7 @@ pub struct Catalog {
     unknown_sections: Vec<(Range<usize>, u32)>,
     terms: fst::Map<SectionBytes>,
     trie: Option<TrieMeta>,
-    prior: Option<PriorMeta>,
+    prior: Option<TransitionMeta>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -131,7 +131,7 @@ impl Catalog {
         let prior = if layout.present(SectionKind::Prior) {
             let range = layout.ranges[index_of(SectionKind::Prior)].clone();
             let nodes = trie.as_ref().map_or(0, |t| t.nodes);
-            Some(super::prior::parse_meta(
+            Some(super::transitions::parse_meta(
                 &bytes[range],
                 header.item_count as usize,
                 nodes,
@@ -201,11 +201,12 @@ impl Catalog {
             .map(|meta| TokenTrie::new(meta, self.section_bytes(SectionKind::TokenTrie)))
     }
 
-    /// The collaborative prior, if the catalogue was built with sequences or counts.
-    pub fn prior(&self) -> Option<PriorTable<'_>> {
+    /// The transition counts behind the collaborative prior, if the catalogue was built
+    /// with sequences or counts.
+    pub fn transitions(&self) -> Option<TransitionTable<'_>> {
         self.prior
             .as_ref()
-            .map(|meta| PriorTable::new(meta, self.section_bytes(SectionKind::Prior), self.len()))
+            .map(|meta| TransitionTable::new(meta, self.section_bytes(SectionKind::Prior), self.len()))
     }
 
     pub(crate) fn term_map(&self) -> &fst::Map<SectionBytes> {
@@ -454,7 +455,7 @@ impl Catalog {
                 nodes: t.node_count(),
                 depth: t.depth(),
             }),
-            prior: self.prior().map(|p| PriorInfo {
+            prior: self.transitions().map(|p| PriorInfo {
                 users: p.users(),
                 transitions: p.transitions() as u64,
                 steps: p.steps(),

@@ -511,7 +511,7 @@ proptest! {
         let bytes = build(counts.clone());
         let c = Catalog::from_bytes(bytes.clone()).unwrap();
         c.verify().unwrap();
-        let prior = c.prior().unwrap();
+        let prior = c.transitions().unwrap();
         prop_assert_eq!(prior.holdout(), holdout);
         prop_assert_eq!(prior.max_successors(), cap);
 

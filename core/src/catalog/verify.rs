@@ -40,7 +40,7 @@ impl Catalog {
         if let Some(trie) = self.token_trie() {
             trie.verify()?;
         }
-        match self.prior() {
+        match self.transitions() {
             Some(prior) => prior.verify(self.u32s(SectionKind::ItemTid), self.token_trie()),
             None => Ok(()),
         }

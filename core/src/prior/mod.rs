@@ -32,7 +32,7 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::{Catalog, CatalogError, PriorTable, TokenTrie};
+use crate::catalog::{Catalog, CatalogError, TokenTrie, TransitionTable};
 use crate::filter::ItemFilter;
 
 /// λ when a request does not choose one and the catalogue has a prior. Chosen on the Beauty
@@ -211,7 +211,7 @@ pub struct PriorItem {
 #[derive(Debug)]
 pub struct HistoryPrior<'a> {
     catalog: &'a Catalog,
-    table: PriorTable<'a>,
+    table: TransitionTable<'a>,
     filter: &'a ItemFilter,
     smoothing: f64,
     /// `T(j) > 0` of eligible items, by ascending item index.
@@ -229,7 +229,7 @@ impl<'a> HistoryPrior<'a> {
         filter: &'a ItemFilter,
         params: &PriorParams,
     ) -> Result<Self, CatalogError> {
-        let table = catalog.prior().ok_or(CatalogError::MissingSection("Prior"))?;
+        let table = catalog.transitions().ok_or(CatalogError::MissingSection("Prior"))?;
         let eligible = |index: usize| catalog.item_id(index).is_some_and(|id| filter.permits(id));
         let mut mass: HashMap<u32, f64> = HashMap::new();
         let mut weight = 1.0;
@@ -388,7 +388,11 @@ fn by_probability((a, pop_a): &(PriorItem, u32), (b, pop_b): &(PriorItem, u32)) 
 
 /// Σ (popularity + 1) over the items `filter` permits: walked from the filter's lists, not
 /// from the catalogue.
-fn eligible_popularity(catalog: &Catalog, table: &PriorTable<'_>, filter: &ItemFilter) -> Result<u64, CatalogError> {
+fn eligible_popularity(
+    catalog: &Catalog,
+    table: &TransitionTable<'_>,
+    filter: &ItemFilter,
+) -> Result<u64, CatalogError> {
     let mass = |item: u32| -> Result<u64, CatalogError> {
         match catalog.item_index(item) {
             Some(index) => Ok(u64::from(table.popularity(index)?) + 1),
@@ -427,7 +431,7 @@ pub struct NodeMasses<'a> {
 enum PopularityBelow<'a> {
     /// Without an allow-list: the catalogue's per-node sum, less the excluded items'.
     AllButExcluded {
-        table: PriorTable<'a>,
+        table: TransitionTable<'a>,
         removed: HashMap<u32, u64>,
     },
     /// With an allow-list: the allowed, non-excluded items' own sums.

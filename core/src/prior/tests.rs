@@ -162,7 +162,7 @@ proptest! {
         }
 
         // Ranking: every eligible item of positive probability, by P, then popularity, then id.
-        let table = c.prior().unwrap();
+        let table = c.transitions().unwrap();
         let mut expected: Vec<(u32, f64, u32)> = want
             .iter()
             .filter(|(_, &p)| p > 0.0)
@@ -203,7 +203,7 @@ proptest! {
         let c = catalogue(n, &sequences, holdout);
         let counted: std::collections::HashSet<u32> =
             sequences.iter().flat_map(|s| s.counted(holdout).iter().copied()).collect();
-        let table = c.prior().unwrap();
+        let table = c.transitions().unwrap();
         let filter = ItemFilter::none();
         let prior = HistoryPrior::new(&c, &history, &filter, &params).unwrap();
         for index in 0..c.len() {

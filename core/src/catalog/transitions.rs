@@ -12,7 +12,7 @@
 //!     16     8  users counted (sequences with at least one counted item)
 //!     24     8  steps: sum of the stored successor counts
 //!     32     8  occurrences: sum of the stored popularity counts
-//!     40     8  fingerprint: FNV-1a of the counted content (see `PriorTable::fingerprint`)
+//!     40     8  fingerprint: FNV-1a of the counted content (see `TransitionTable::fingerprint`)
 //!     48     4  stored transitions E
 //!     52     4  trie nodes M (0 when the catalogue has no token trie)
 //!     56     4  item count N (equals the catalogue's)
@@ -161,7 +161,7 @@ impl TransitionCounts {
 
 /// What building a prior section kept and dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PriorReport {
+pub struct TransitionReport {
     /// Users counted.
     pub users: u64,
     /// The last this many items of every sequence were held out.
@@ -188,17 +188,17 @@ pub(crate) fn build_section(
     item_ids: &[u32],
     item_tid: &[u32],
     trie: Option<TokenTrie<'_>>,
-) -> Result<(Vec<u8>, PriorReport), String> {
+) -> Result<(Vec<u8>, TransitionReport), String> {
     let n = item_ids.len();
     // A hash lookup, not a binary search of the ids: one per pair end, 18M on a large log.
     let index: FxHashMap<u32, u32> = item_ids.iter().zip(0u32..).map(|(&id, i)| (id, i)).collect();
     let index_of = |id: u32| index.get(&id).copied();
     let saturate = |c: u64| u32::try_from(c).unwrap_or(u32::MAX);
-    let mut report = PriorReport {
+    let mut report = TransitionReport {
         users: counts.users,
         holdout,
         max_successors,
-        ..PriorReport::default()
+        ..TransitionReport::default()
     };
     let mut popularity = vec![0u32; n];
     for (&id, &count) in &counts.popularity {
@@ -300,7 +300,7 @@ fn fingerprint(users: u64, popularity: &[u32], offsets: &[u32], items: &[u32], c
 
 /// The parsed header of a prior section; the arrays stay in the mapped file.
 #[derive(Clone, Debug)]
-pub(crate) struct PriorMeta {
+pub(crate) struct TransitionMeta {
     pub holdout: u32,
     pub max_successors: u32,
     pub users: u64,
@@ -313,12 +313,12 @@ pub(crate) struct PriorMeta {
 
 /// Checks the header and the array lengths, in O(1). `items` and `trie_nodes` are the
 /// catalogue's.
-pub(crate) fn parse_meta(bytes: &[u8], items: usize, trie_nodes: usize) -> Result<PriorMeta, CatalogError> {
+pub(crate) fn parse_meta(bytes: &[u8], items: usize, trie_nodes: usize) -> Result<TransitionMeta, CatalogError> {
     let corrupt = |reason: String| CatalogError::corrupt(SECTION, reason);
     if bytes.len() < PRIOR_HEADER_LEN || bytes[..8] != PRIOR_MAGIC {
         return Err(corrupt("missing prior header".into()));
     }
-    let meta = PriorMeta {
+    let meta = TransitionMeta {
         holdout: read_u32(bytes, 8),
         max_successors: read_u32(bytes, 12),
         users: read_u64(bytes, 16),
@@ -355,8 +355,8 @@ pub(crate) fn parse_meta(bytes: &[u8], items: usize, trie_nodes: usize) -> Resul
 /// A view of a catalogue's prior section. Every accessor is bounds-checked: on a corrupt
 /// file they return an error, never panic; `Catalog::verify` proves the whole section once.
 #[derive(Clone, Copy, Debug)]
-pub struct PriorTable<'a> {
-    meta: &'a PriorMeta,
+pub struct TransitionTable<'a> {
+    meta: &'a TransitionMeta,
     popularity: &'a [U32Le],
     succ_offsets: &'a [U32Le],
     succ_items: &'a [U32Le],
@@ -365,13 +365,13 @@ pub struct PriorTable<'a> {
     node_pop: &'a [U64Le],
 }
 
-impl<'a> PriorTable<'a> {
-    pub(crate) fn new(meta: &'a PriorMeta, bytes: &'a [u8], items: usize) -> Self {
+impl<'a> TransitionTable<'a> {
+    pub(crate) fn new(meta: &'a TransitionMeta, bytes: &'a [u8], items: usize) -> Self {
         let all = bytes.get(PRIOR_HEADER_LEN..).unwrap_or(&[]);
         // The u32 arrays, then the u64 per-node sums.
         let (words, sums) = all.split_at(all.len().saturating_sub(meta.nodes * 8));
         let mut arrays = Arrays(u32_slice(words).unwrap_or(&[]));
-        PriorTable {
+        TransitionTable {
             meta,
             popularity: arrays.take(items),
             succ_offsets: arrays.take(items + 1),
