@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use grlm::engine::token_trie_spec;
 use grlm::engine::{DEFAULT_BEAMS, DEFAULT_FUSED_BEAMS};
 use grlm::filter::ItemFilter as Filter;
-use grlm::llm::{BatchToken, CacheOp, Context, ContextParams, Model, ModelParams};
+use grlm::llm::{BatchToken, Context, ContextParams, Model, ModelParams};
 use grlm::prior::{Fusion, HistoryPrior, PriorParams};
 use grlm::sequences::read_sequences;
 use grlm::{
@@ -528,6 +528,8 @@ fn a_state_from_elsewhere_or_damaged_is_refused_and_the_session_starts_cold() {
     assert!(e.to_string().contains("more than this session's 64 cells"), "{e}");
 }
 
+// Built with the workspace, where `grlm-cli` turns the feature on.
+#[cfg(feature = "bench")]
 #[test]
 fn replaying_recorded_calls_leaves_the_session_usable() {
     let params = RecommendParams {
@@ -538,7 +540,7 @@ fn replaying_recorded_calls_leaves_the_session_usable() {
     s.start_recording();
     let first = s.recommend(&HISTORY, &params).unwrap();
     let ops = s.take_recording();
-    assert!(matches!(ops.first(), Some(CacheOp::Decode(_))), "{ops:?}");
+    assert!(matches!(ops.first(), Some(grlm::llm::CacheOp::Decode(_))), "{ops:?}");
     s.clear();
     s.replay(&ops).unwrap();
     // The replay left the prompt and released beams in the cache; the session knows not to

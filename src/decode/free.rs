@@ -1,8 +1,11 @@
 //! Unconstrained beam search, the paper's setting: beams over the whole vocabulary, scored by
 //! plain log-probabilities, each ending at the `]` that closes a TID (or a newline, an
-//! end-of-generation token, or the length cap). The texts are grounded afterwards.
+//! end-of-generation token, or the length cap). [`ground`] then maps the texts to items.
 
+use crate::catalog::Catalog;
+use crate::filter::ItemFilter;
 use crate::llm::{BatchToken, Context, Model, Token};
+use crate::tid::Tid;
 
 use super::beams::{advance, log_sum_exp, Beam, Candidate, Pending, SeqPool};
 use super::{DecodeError, SearchStats, Start};
@@ -99,4 +102,78 @@ pub(crate) fn search(
     }
     finished.truncate(width);
     Ok(finished)
+}
+
+/// A free-mode beam's text, read as a TID of the catalogue.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ReadBeam {
+    pub text: String,
+    pub score: f64,
+    /// It parses as a TID of the catalogue's length.
+    pub valid: bool,
+    /// It names a catalogue TID exactly.
+    pub direct: bool,
+}
+
+/// An item found by grounding a beam, with that beam's score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct FoundItem {
+    /// The item's position in the catalogue.
+    pub index: usize,
+    pub item: u32,
+    pub score: f64,
+}
+
+/// Grounds every beam's text to at most `k` eligible items and interleaves them: every
+/// beam's best item (beams best first) before any beam's second, each item once, `k` at
+/// most. Returns the items and every beam as read.
+pub(crate) fn ground(
+    catalog: &Catalog,
+    beams: Vec<FreeBeam>,
+    k: usize,
+    filter: &ItemFilter,
+) -> Result<(Vec<FoundItem>, Vec<ReadBeam>), DecodeError> {
+    let mut read = Vec::with_capacity(beams.len());
+    let mut grounded = Vec::with_capacity(beams.len());
+    for beam in beams {
+        let parsed = Tid::parse(&beam.text, None).ok();
+        let hits = match &parsed {
+            Some(tid) => catalog.ground(tid, k, filter)?,
+            None => Vec::new(),
+        };
+        let valid = parsed.as_ref().is_some_and(|t| t.len() == catalog.tid_len());
+        let direct = match &parsed {
+            Some(tid) if valid => !catalog.items_with_tid(tid)?.is_empty(),
+            _ => false,
+        };
+        grounded.push((beam.score, hits));
+        read.push(ReadBeam {
+            text: beam.text,
+            score: beam.score,
+            valid,
+            direct,
+        });
+    }
+    let mut found: Vec<FoundItem> = Vec::with_capacity(k);
+    let deepest = grounded.iter().map(|g| g.1.len()).max().unwrap_or(0);
+    'ranks: for rank in 0..deepest {
+        for (score, hits) in &grounded {
+            let Some(hit) = hits.get(rank) else { continue };
+            if found.iter().any(|f| f.item == hit.item) {
+                continue;
+            }
+            let index = catalog
+                .item_index(hit.item)
+                .ok_or_else(|| DecodeError::Internal(format!("grounded item {} is not in the catalogue", hit.item)))?;
+            found.push(FoundItem {
+                index,
+                item: hit.item,
+                score: *score,
+            });
+            if found.len() == k {
+                break 'ranks;
+            }
+        }
+    }
+    Ok((found, read))
 }

@@ -1,7 +1,7 @@
 //! Turning a prompt's next-token logits into results: constrained beam search inside the
 //! catalogue's token trie (`constrained`), which returns ranked eligible items — fused with
 //! the collaborative prior when the request has one — and the paper's unconstrained beams
-//! (`free`), whose texts the engine grounds afterwards.
+//! (`free`), whose texts it then grounds in the catalogue.
 //!
 //! Both searches keep each beam in its own KV-cache sequence forked from the prompt's
 //! (a unified cache shares the cells, so a fork copies nothing), and evaluate every beam's

@@ -6,14 +6,15 @@
 //! requests. Requests go through [`Session::recommend`].
 
 mod error;
+mod request;
 mod session;
 pub mod state;
 
 pub use error::EngineError;
-pub use session::{
-    recommend_by_prior, Generated, Mode, RecommendParams, Recommendation, Response, Session, SessionParams,
-    DEFAULT_BEAMS, DEFAULT_FUSED_BEAMS,
+pub use request::{
+    recommend_by_prior, Generated, Mode, RecommendParams, Recommendation, Response, DEFAULT_BEAMS, DEFAULT_FUSED_BEAMS,
 };
+pub use session::{Session, SessionParams};
 pub use state::StateError;
 
 use std::path::{Path, PathBuf};
