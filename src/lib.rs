@@ -31,7 +31,7 @@ pub mod llm;
 pub mod prompt;
 
 // The core's modules, so that one `grlm` dependency reaches the whole library.
-pub use grlm_core::{atomic_write, catalog, filter, fnv, ground, prior, rng, sequences, tid, tokenizer};
+pub use grlm_core::{atomic_write, catalog, filter, fnv, ground, lines, prior, rng, sequences, tid, tokenizer};
 
 pub use engine::{
     Engine, EngineError, EngineParams, Mode, RecommendParams, Recommendation, Response, Session, SessionParams,

@@ -14,6 +14,7 @@ type Layers = &'static [&'static [&'static str]];
 /// `grlm-core`'s top-level modules.
 const CORE: Layers = &[
     &["atomic_write", "fnv", "rng", "tid", "filter", "sequences", "tokenizer"],
+    &["lines"],
     &["catalog"],
     &["ground", "prior"],
 ];
@@ -28,6 +29,7 @@ const ENGINE: Layers = &[
         "filter",
         "sequences",
         "tokenizer",
+        "lines",
         "catalog",
         "ground",
         "prior",

@@ -96,12 +96,5 @@ pub(crate) fn write_jsonl<T: serde::Serialize>(
     path: &std::path::Path,
     rows: impl IntoIterator<Item = T>,
 ) -> Result<(), String> {
-    grlm::atomic_write::write_atomically(path, |w| {
-        for row in rows {
-            serde_json::to_writer(&mut *w, &row)?;
-            w.write_all(b"\n")?;
-        }
-        Ok::<(), std::io::Error>(())
-    })
-    .map_err(|e| format!("{}: {e}", path.display()))
+    grlm::lines::write_jsonl(path, rows).map_err(|e| format!("{}: {e}", path.display()))
 }

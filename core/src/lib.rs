@@ -12,6 +12,7 @@
 //! - [`sequences`]: interaction logs, their splits and item lists.
 //! - [`tokenizer`]: the fingerprint that ties a token trie to the tokenizer it was built
 //!   with.
+//! - [`lines`]: the one line reader and JSON-lines writer.
 //! - [`filter`], [`atomic_write`], [`fnv`], [`rng`]: small shared pieces.
 
 #![deny(missing_docs)]
@@ -21,6 +22,7 @@ pub mod catalog;
 pub mod filter;
 pub mod fnv;
 pub mod ground;
+pub mod lines;
 pub mod prior;
 pub mod rng;
 pub mod sequences;

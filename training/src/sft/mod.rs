@@ -418,12 +418,9 @@ pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
 
 /// Writes one JSON value per line.
 fn write_jsonl<T: Serialize>(path: &Path, values: &[T]) -> Result<(), SftError> {
-    write_atomically(path, |w| {
-        for value in values {
-            serde_json::to_writer(&mut *w, value)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
+    grlm::lines::write_jsonl(path, values).map_err(|source| SftError::Write {
+        path: path.to_owned(),
+        source,
     })
 }
 
