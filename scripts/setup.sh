@@ -25,7 +25,7 @@ adapter=${ADAPTER-adapters/beauty-smollm2-135m.gguf}
 lora=()
 [[ -n $adapter ]] && lora=(--lora "$adapter")
 # The fusion chosen for the shipped adapter on Beauty's validation split (adapters/README.md).
-fused=(--prior-weight 32)
+fused=(--fusion mixture --model-share 0.5)
 mkdir -p out
 echo "== build the catalogue from $data, with the prior counted from every sequence but its last item"
 $grlm catalog build --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" --out out/beauty.grlm \
