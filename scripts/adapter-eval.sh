@@ -8,7 +8,8 @@
 #       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf],
 #       NEW_ITEMS [none: the new-items protocol's list, as the adapter was trained with;
 #       the catalogues count them as never bought and the runs report the new and known
-#       slices])
+#       slices], UNTUNED [0; 1: also the untuned backbone alone on the test users, and
+#       McNemar of the adapter alone against it, e.g. for a transfer to other data])
 #
 # 1. Catalogues: OUT/valid.grlm (prior counted without the last two items of every sequence)
 #    and OUT/test.grlm (without the last one), both with the backbone's token trie.
@@ -17,6 +18,8 @@
 # 3. Test: TEST_USERS users (seed 42), the chosen setting against the model alone, the prior
 #    alone (`transitions`) and popularity, with 95% intervals, McNemar and the seen/unseen
 #    slices; OUT/test-ranks.jsonl keeps every user's ranks for scripts/compare-ranks.py.
+# 4. With UNTUNED=1: the backbone without the adapter, alone, on the same test users
+#    (OUT/untuned.json, OUT/untuned-ranks.jsonl), compared user by user.
 #
 # Finished stages are kept (OUT/valid.json, OUT/test.json) and each stage journals every
 # user as it is evaluated (OUT/*-journal.jsonl), so an interrupted run is resumed where it
@@ -111,3 +114,20 @@ for slice_name, t in s.get("slices", {}).items():
                      for k, v in t.items() if isinstance(v, dict) and "recall@10" in v)
     print(f"{slice_name} ({t['users']} users) R@10: {line}")
 PY
+
+if [[ ${UNTUNED:-0} == 1 ]]; then
+    if [[ ! -f $out/untuned.json ]]; then
+        echo "== test: the untuned backbone alone on the same ${TEST_USERS:-3000} users" >&2
+        base=(--model "$model" --sequences "$data/sequences.txt" --seed 42 --jobs "${JOBS:-2}"
+            --threads "${THREADS:-1}" --beams 20 "${new_items[@]}")
+        nice "$grlm" eval "${base[@]}" --catalog "$out/test.grlm" --split test --users "${TEST_USERS:-3000}" \
+            --prior-weight 0 --ranks "$out/untuned-ranks.jsonl" --journal "$out/untuned-journal.jsonl" \
+            --summary "$out/untuned.json.tmp" >&2
+        mv "$out/untuned.json.tmp" "$out/untuned.json"
+    fi
+    alone=rank
+    [[ $chosen == alone ]] || alone=alone_rank
+    echo
+    echo "the adapter alone against the untuned backbone alone, the same users:"
+    python3 scripts/compare-ranks.py "adapter=$out/test-ranks.jsonl:$alone" "untuned=$out/untuned-ranks.jsonl"
+fi
