@@ -44,7 +44,10 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=$runner
 # Builds first, so that the time limits bound only what runs under emulation.
 cargo build --release --locked --target "$target" -p grlm -p grlm-cli
 cargo test --release --locked --target "$target" -p grlm --lib --test engine --no-run
+cargo test --release --locked --target "$target" -p grlm-core --lib --no-run
 timeout "$limit" cargo test --release --locked --target "$target" -p grlm --lib --test engine
+# The catalogue, grounding and prior's own tests, which moved with them to the core.
+timeout "$limit" cargo test --release --locked --target "$target" -p grlm-core --lib
 
 # --workspace, as the test command builds: `-p grlm` alone would unify features differently
 # and rebuild llama.cpp for the host.
