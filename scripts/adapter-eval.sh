@@ -33,11 +33,12 @@ out=${OUT:-out/eval}
 settings=${SETTINGS:-alone,product:8,product:32,product:128,mixture:0.2,mixture:0.5}
 grlm=${GRLM_BIN:-target/release/grlm}
 model=${GRLM_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
-run=(--model "$model" --lora "$adapter" --sequences "$data/sequences.txt" --seed 42
-    --jobs "${JOBS:-2}" --threads "${THREADS:-1}" --beams 20)
 new_items=()
 [[ -n ${NEW_ITEMS:-} ]] && new_items=(--new-items "$NEW_ITEMS")
-run+=("${new_items[@]}")
+# The untuned backbone's run (UNTUNED=1) is the adapter's without --lora.
+base=(--model "$model" --sequences "$data/sequences.txt" --seed 42 --jobs "${JOBS:-2}"
+    --threads "${THREADS:-1}" --beams 20 "${new_items[@]}")
+run=("${base[@]}" --lora "$adapter")
 mkdir -p "$out"
 
 for holdout in 1 2; do
@@ -118,8 +119,6 @@ PY
 if [[ ${UNTUNED:-0} == 1 ]]; then
     if [[ ! -f $out/untuned.json ]]; then
         echo "== test: the untuned backbone alone on the same ${TEST_USERS:-3000} users" >&2
-        base=(--model "$model" --sequences "$data/sequences.txt" --seed 42 --jobs "${JOBS:-2}"
-            --threads "${THREADS:-1}" --beams 20 "${new_items[@]}")
         nice "$grlm" eval "${base[@]}" --catalog "$out/test.grlm" --split test --users "${TEST_USERS:-3000}" \
             --prior-weight 0 --ranks "$out/untuned-ranks.jsonl" --journal "$out/untuned-journal.jsonl" \
             --summary "$out/untuned.json.tmp" >&2

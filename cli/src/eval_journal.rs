@@ -73,23 +73,17 @@ impl Journal {
             .write(true)
             .open(path)
             .map_err(|e| named(&e))?;
-        let mut journal = if fresh {
-            file.set_len(0).map_err(|e| named(&e))?;
-            let mut journal = Journal {
-                path: path.to_owned(),
-                file,
-            };
-            journal.append_line(&header)?;
-            journal
-        } else {
-            file.set_len(complete as u64).map_err(|e| named(&e))?;
-            file.seek(SeekFrom::End(0)).map_err(|e| named(&e))?;
-            Journal {
-                path: path.to_owned(),
-                file,
-            }
+        // A torn last line is cut off (a fresh journal has no complete line, so it is emptied),
+        // and what comes is appended after the last complete line.
+        file.set_len(complete as u64).map_err(|e| named(&e))?;
+        file.seek(SeekFrom::End(0)).map_err(|e| named(&e))?;
+        let mut journal = Journal {
+            path: path.to_owned(),
+            file,
         };
-        journal.file.flush().map_err(|e| named(&e))?;
+        if fresh {
+            journal.append_line(&header)?;
+        }
         Ok((journal, entries))
     }
 

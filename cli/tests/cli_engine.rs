@@ -275,26 +275,11 @@ fn eval_journal_resumes_a_stopped_run_to_the_same_numbers() {
     let s = Setup::new();
     let seqs = fixture("sequences.txt");
     let journal = s.dir.path().join("journal.jsonl");
-    let args = |extra: &[&str]| -> Vec<String> {
-        [
-            "--sequences",
-            &seqs,
-            "--users",
-            "4",
-            "--seed",
-            "7",
-            "--json",
-            "--baseline",
-            "popularity",
-        ]
-        .iter()
-        .chain(extra)
-        .map(|a| a.to_string())
-        .collect()
-    };
     let eval = |extra: &[&str]| {
-        let a = args(extra);
-        s.run("eval", &a.iter().map(String::as_str).collect::<Vec<_>>())
+        let mut args = vec!["--sequences", &seqs, "--users", "4", "--seed", "7", "--json"];
+        args.extend(["--baseline", "popularity"]);
+        args.extend_from_slice(extra);
+        s.run("eval", &args)
     };
     let without = json(&eval(&[]));
     let journal_arg = journal.to_str().unwrap();

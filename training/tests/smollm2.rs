@@ -133,17 +133,14 @@ fn the_shipped_adapter_writes_the_catalogues_terms_and_the_untuned_backbone_does
     )
     .unwrap();
     let reference: std::collections::HashMap<u64, Vec<String>> =
-        std::fs::read_to_string(data.join("reference_tids.jsonl"))
+        grlm::catalog::input::read_tids(&data.join("reference_tids.jsonl"), Some(5))
             .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let terms = v["terms"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t.as_str().unwrap().to_owned());
-                (v["item"].as_u64().unwrap(), terms.collect())
+            .into_iter()
+            .map(|r| {
+                (
+                    u64::from(r.item),
+                    r.tid.terms().iter().map(|t| t.as_str().to_owned()).collect(),
+                )
             })
             .collect();
     let write = |out: &str, extra: &[&str]| {
