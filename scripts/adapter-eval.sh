@@ -8,18 +8,22 @@
 #       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf],
 #       NEW_ITEMS [none: the new-items protocol's list, as the adapter was trained with;
 #       the catalogues count them as never bought and the runs report the new and known
-#       slices], UNTUNED [0; 1: also the untuned backbone alone on the test users, and
-#       McNemar of the adapter alone against it, e.g. for a transfer to other data])
+#       slices], CHOSEN [none: a setting chosen elsewhere, e.g. on Beauty's validation for a
+#       transfer to other data; the validation stage is skipped], UNTUNED [0; 1: also the
+#       untuned backbone, with the chosen setting and alone, on the test users, compared user
+#       by user with the adapter])
 #
 # 1. Catalogues: OUT/valid.grlm (prior counted without the last two items of every sequence)
 #    and OUT/test.grlm (without the last one), both with the backbone's token trie.
 # 2. Validation: every setting in SETTINGS on the same VALID_USERS users (seed 42), one prompt
 #    per user (`grlm eval --also`); the best R@10 (then N@10; then the first listed) is chosen.
+#    With CHOSEN set there is no validation stage and no valid catalogue.
 # 3. Test: TEST_USERS users (seed 42), the chosen setting against the model alone, the prior
 #    alone (`transitions`) and popularity, with 95% intervals, McNemar and the seen/unseen
 #    slices; OUT/test-ranks.jsonl keeps every user's ranks for scripts/compare-ranks.py.
-# 4. With UNTUNED=1: the backbone without the adapter, alone, on the same test users
-#    (OUT/untuned.json, OUT/untuned-ranks.jsonl), compared user by user.
+# 4. With UNTUNED=1: the backbone without the adapter, with the chosen setting and alone, on
+#    the same test users (OUT/untuned.json, OUT/untuned-ranks.jsonl), each compared user by
+#    user with the adapter's.
 #
 # Finished stages are kept (OUT/valid.json, OUT/test.json) and each stage journals every
 # user as it is evaluated (OUT/*-journal.jsonl), so an interrupted run is resumed where it
@@ -41,7 +45,9 @@ base=(--model "$model" --sequences "$data/sequences.txt" --seed 42 --jobs "${JOB
 run=("${base[@]}" --lora "$adapter")
 mkdir -p "$out"
 
-for holdout in 1 2; do
+holdouts=(1 2)
+[[ -n ${CHOSEN:-} ]] && holdouts=(1)
+for holdout in "${holdouts[@]}"; do
     catalog=$out/$([[ $holdout == 1 ]] && echo test || echo valid).grlm
     [[ -f $catalog ]] || "$grlm" catalog build --items "$data/items.jsonl" --tids "$data/reference_tids.jsonl" \
         --model "$model" --sequences "$data/sequences.txt" --holdout "$holdout" "${new_items[@]}" \
@@ -61,7 +67,7 @@ first=${settings%%,*}
 rest=${settings#"$first"}
 rest=${rest#,}
 
-if [[ ! -f $out/valid.json ]]; then
+if [[ -z ${CHOSEN:-} && ! -f $out/valid.json ]]; then
     echo "== validation: $settings on ${VALID_USERS:-500} users" >&2
     # shellcheck disable=SC2046 # the flags are words on purpose
     nice "$grlm" eval "${run[@]}" --catalog "$out/valid.grlm" --split valid --users "${VALID_USERS:-500}" \
@@ -70,6 +76,10 @@ if [[ ! -f $out/valid.json ]]; then
     mv "$out/valid.json.tmp" "$out/valid.json"
 fi
 
+if [[ -n ${CHOSEN:-} ]]; then
+    flags_of "$CHOSEN" >/dev/null
+    chosen=$CHOSEN
+else
 chosen=$(python3 - "$out/valid.json" "$settings" <<'PY'
 import json, sys
 summary, settings = json.load(open(sys.argv[1])), sys.argv[2].split(",")
@@ -85,12 +95,17 @@ for s, m in scores.items():
 print(best)
 PY
 )
-echo "== validation chose $chosen" >&2
+fi
+if [[ -n ${CHOSEN:-} ]]; then
+    echo "== setting given, not validated here: $chosen" >&2
+else
+    echo "== validation chose $chosen" >&2
+fi
 
+also=alone
+[[ $chosen == alone ]] && also=
 if [[ ! -f $out/test.json ]]; then
     echo "== test: $chosen on ${TEST_USERS:-3000} users, with the model alone, the prior alone and popularity" >&2
-    also=alone
-    [[ $chosen == alone ]] && also=
     # shellcheck disable=SC2046
     nice "$grlm" eval "${run[@]}" --catalog "$out/test.grlm" --split test --users "${TEST_USERS:-3000}" \
         $(flags_of "$chosen") ${also:+--also "$also"} --baseline popularity,transitions \
@@ -118,15 +133,23 @@ PY
 
 if [[ ${UNTUNED:-0} == 1 ]]; then
     if [[ ! -f $out/untuned.json ]]; then
-        echo "== test: the untuned backbone alone on the same ${TEST_USERS:-3000} users" >&2
+        echo "== test: the untuned backbone, $chosen and alone, on the same ${TEST_USERS:-3000} users" >&2
+        # shellcheck disable=SC2046
         nice "$grlm" eval "${base[@]}" --catalog "$out/test.grlm" --split test --users "${TEST_USERS:-3000}" \
-            --prior-weight 0 --ranks "$out/untuned-ranks.jsonl" --journal "$out/untuned-journal.jsonl" \
-            --summary "$out/untuned.json.tmp" >&2
+            $(flags_of "$chosen") ${also:+--also "$also"} --ranks "$out/untuned-ranks.jsonl" \
+            --journal "$out/untuned-journal.jsonl" --summary "$out/untuned.json.tmp" >&2
         mv "$out/untuned.json.tmp" "$out/untuned.json"
     fi
+    # Without --also (the chosen setting is `alone`) the model alone's rank is the run's own.
     alone=rank
-    [[ $chosen == alone ]] || alone=alone_rank
+    [[ -n $also ]] && alone=alone_rank
     echo
-    echo "the adapter alone against the untuned backbone alone, the same users:"
-    python3 scripts/compare-ranks.py "adapter=$out/test-ranks.jsonl:$alone" "untuned=$out/untuned-ranks.jsonl"
+    echo "the adapter against the untuned backbone, the same users, $chosen:"
+    python3 scripts/compare-ranks.py "adapter=$out/test-ranks.jsonl" "untuned=$out/untuned-ranks.jsonl" \
+        "prior=$out/test-ranks.jsonl:transitions_rank"
+    if [[ -n $also ]]; then
+        echo
+        echo "alone:"
+        python3 scripts/compare-ranks.py "adapter=$out/test-ranks.jsonl:$alone" "untuned=$out/untuned-ranks.jsonl:$alone"
+    fi
 fi

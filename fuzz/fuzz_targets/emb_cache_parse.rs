@@ -4,5 +4,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    grlm_train::terms::cache::exercise(data);
+    grlm_train::fuzz::emb_cache_parse(data);
 });

@@ -4,5 +4,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    grlm_train::terms::endpoint::exercise(data);
+    grlm_train::fuzz::endpoint_reply(data);
 });

@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    grlm_train::lora::prefix::exercise(data);
+    grlm_train::fuzz::prefix_chunk(data);
 });

@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    grlm_train::lora::data::exercise(data);
+    grlm_train::fuzz::sft_examples(data);
 });

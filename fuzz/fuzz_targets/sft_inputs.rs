@@ -4,5 +4,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    grlm_train::sft::exercise_inputs(data);
+    grlm_train::fuzz::sft_inputs(data);
 });

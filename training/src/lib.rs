@@ -17,6 +17,8 @@
 
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+pub mod fuzz;
 pub mod kernels;
 pub mod llama;
 pub mod lora;

@@ -27,7 +27,8 @@ use crate::kernels::{Bf16Linear, Bf16Weight};
 use crate::lora::data::Targets;
 
 /// Which kernels the passes run on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Kernels {
     /// candle's plain tensor ops, f32 everywhere (the reference; any device).

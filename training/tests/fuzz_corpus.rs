@@ -30,7 +30,7 @@ fn outcome(seen: &[(String, bool)], name: &str) -> bool {
 
 #[test]
 fn emb_cache_parse_corpus() {
-    let seen = each_input("emb_cache_parse", grlm_train::terms::cache::exercise);
+    let seen = each_input("emb_cache_parse", grlm_train::fuzz::emb_cache_parse);
     // The seeds keep the fuzzer starting from real caches; the smoke test notices if the
     // reader stopped reading them.
     assert!(outcome(&seen, "two-entries") && outcome(&seen, "empty"));
@@ -39,7 +39,7 @@ fn emb_cache_parse_corpus() {
 
 #[test]
 fn tid_grammar_corpus() {
-    let seen = each_input("tid_grammar", grlm_train::terms::grammar::exercise);
+    let seen = each_input("tid_grammar", grlm_train::fuzz::tid_grammar);
     assert!(outcome(&seen, "five-terms") && outcome(&seen, "one-term"));
     for refused in ["unfinished", "upper-case", "utf8"] {
         assert!(!outcome(&seen, refused), "{refused}");
@@ -48,7 +48,7 @@ fn tid_grammar_corpus() {
 
 #[test]
 fn endpoint_reply_corpus() {
-    let seen = each_input("endpoint_reply", grlm_train::terms::endpoint::exercise);
+    let seen = each_input("endpoint_reply", grlm_train::fuzz::endpoint_reply);
     for accepted in ["chatty-five-terms", "one-term", "response-body"] {
         assert!(outcome(&seen, accepted), "{accepted}");
     }
@@ -59,7 +59,7 @@ fn endpoint_reply_corpus() {
 
 #[test]
 fn terms_partial_corpus() {
-    let seen = each_input("terms_partial", grlm_train::terms::partial::exercise);
+    let seen = each_input("terms_partial", grlm_train::fuzz::terms_partial);
     for accepted in ["two-groups", "torn-tail", "crc-fixed-up"] {
         assert!(outcome(&seen, accepted), "{accepted}");
     }
@@ -70,9 +70,9 @@ fn terms_partial_corpus() {
 
 #[test]
 fn sft_inputs_corpus() {
-    let items = each_input("sft_inputs", |b| grlm_train::sft::exercise_inputs(b)[0]);
-    let sequences = each_input("sft_inputs", |b| grlm_train::sft::exercise_inputs(b)[1]);
-    let neighbors = each_input("sft_inputs", |b| grlm_train::sft::exercise_inputs(b)[2]);
+    let items = each_input("sft_inputs", |b| grlm_train::fuzz::sft_inputs(b)[0]);
+    let sequences = each_input("sft_inputs", |b| grlm_train::fuzz::sft_inputs(b)[1]);
+    let neighbors = each_input("sft_inputs", |b| grlm_train::fuzz::sft_inputs(b)[2]);
     assert!(outcome(&items, "items-amazon") && !outcome(&items, "duplicate-item"));
     assert!(outcome(&sequences, "sequences") && !outcome(&sequences, "duplicate-user"));
     assert!(outcome(&neighbors, "neighbors-header") && outcome(&neighbors, "sequences"));
@@ -81,7 +81,7 @@ fn sft_inputs_corpus() {
 
 #[test]
 fn sft_examples_corpus() {
-    let seen = each_input("sft_examples", grlm_train::lora::data::exercise);
+    let seen = each_input("sft_examples", grlm_train::fuzz::sft_examples);
     for accepted in ["terms", "sequence", "transitions", "two-tasks"] {
         assert!(outcome(&seen, accepted), "{accepted}");
     }
@@ -92,7 +92,7 @@ fn sft_examples_corpus() {
 
 #[test]
 fn prefix_chunk_corpus() {
-    let seen = each_input("prefix_chunk", grlm_train::lora::prefix::exercise);
+    let seen = each_input("prefix_chunk", grlm_train::fuzz::prefix_chunk);
     assert!(outcome(&seen, "three-examples"));
     for refused in ["truncated", "bad-checksum", "wrong-magic"] {
         assert!(!outcome(&seen, refused), "{refused}");

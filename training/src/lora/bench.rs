@@ -19,16 +19,17 @@ use crate::llama::Kernels;
 use crate::sft::Task;
 
 /// `grlm-train lora-bench`: time training configurations on the same batches.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct BenchArgs {
     /// The base model.
-    #[arg(long, value_name = "M.gguf")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "M.gguf"))]
     pub base: PathBuf,
     /// The directory `grlm-train sft` wrote.
-    #[arg(long, value_name = "DIR")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     pub data: PathBuf,
     /// The catalogue for configurations with the trie objective.
-    #[arg(long, value_name = "C.grlm")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "C.grlm"))]
     pub catalog: PathBuf,
     /// Configurations, comma-separated: `today` (plain ops, f32, every block, full softmax),
     /// `fused`, `bf16`, `trie`, `topN` (e.g. `top8`: adapters on the last N blocks, the rest
@@ -37,31 +38,31 @@ pub struct BenchArgs {
     /// most T padded tokens instead of --micro-batch-tokens (e.g. `default@2048`: with
     /// most blocks frozen, a pass needs a fraction of the memory). The first is the
     /// baseline of the ratios.
-    #[arg(long, default_value = "today,default", value_delimiter = ',')]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "today,default", value_delimiter = ','))]
     pub configs: Vec<String>,
     /// Optimizer steps per configuration.
-    #[arg(long, default_value_t = 8)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 8))]
     pub steps: usize,
     /// Examples per step.
-    #[arg(long, default_value_t = 16)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 16))]
     pub batch: usize,
     /// Most padded tokens per forward/backward pass.
-    #[arg(long, default_value_t = 640)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 640))]
     pub micro_batch_tokens: usize,
     /// Adapted blocks of `default`.
-    #[arg(long, default_value_t = 8)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 8))]
     pub train_layers: usize,
     /// Tasks the examples are drawn from.
-    #[arg(long, default_value = "terms,sequence", value_delimiter = ',')]
-    pub tasks: Vec<String>,
+    #[cfg_attr(feature = "cli", arg(long, default_value = "terms,sequence", value_delimiter = ','))]
+    pub tasks: Vec<Task>,
     /// Epochs over which `default`'s one-off caching is spread in the per-epoch rate.
-    #[arg(long, default_value_t = 3)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 3))]
     pub epochs: usize,
     /// Seed of the examples drawn.
-    #[arg(long, default_value_t = 7)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 7))]
     pub seed: u64,
     /// CPU threads (default: all cores).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub threads: Option<usize>,
 }
 
@@ -204,17 +205,12 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport, TrainError> {
             "give at least one configuration, step and example".into(),
         ));
     }
-    let tasks: Vec<Task> = args
-        .tasks
-        .iter()
-        .map(|t| super::train::parse_task(t.trim()).ok_or_else(|| TrainError::Args(format!("unknown task {t:?}"))))
-        .collect::<Result<_, _>>()?;
     let device = candle_core::Device::Cpu;
     let (base, vocab) = load_backbone(&args.base, &device)?;
     let catalog = open_catalog(&args.catalog, &vocab)?;
     let trie = catalog.token_trie().expect("open_catalog checked it");
     let tokenize = |text: &str, bos: bool| vocab.tokenize(text, bos);
-    let all = data::read_examples(&args.data.join("train.jsonl"), &tasks)?;
+    let all = data::read_examples(&args.data.join("train.jsonl"), &args.tasks)?;
     let wanted = args.steps * args.batch;
     let order = data::permutation(all.len(), args.seed);
     let chosen: Vec<&crate::sft::Example> = order.iter().take(wanted).map(|&i| &all[i]).collect();

@@ -100,34 +100,6 @@ pub fn check_example(example: &Example) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the examples reader on `bytes` and checks what it accepts: every example keeps
-/// [`check_example`]'s promises, the task filter only drops, and the examples written back
-/// as JSON lines read back the same. Returns whether `bytes` was accepted. The fuzz target
-/// and its corpus test call this.
-#[doc(hidden)]
-pub fn exercise(bytes: &[u8]) -> bool {
-    let path = Path::new("fuzz");
-    let Ok(examples) = parse_examples(bytes, path, &Task::ALL) else {
-        return false;
-    };
-    for example in &examples {
-        assert_eq!(check_example(example), Ok(()));
-    }
-    let sequences = parse_examples(bytes, path, &[Task::Sequence]).expect("accepted once, accepted again");
-    let expected: Vec<&Example> = examples.iter().filter(|e| e.task == Task::Sequence).collect();
-    assert_eq!(sequences.iter().collect::<Vec<_>>(), expected);
-    let mut written = Vec::new();
-    for example in &examples {
-        serde_json::to_writer(&mut written, example).expect("an example serialises");
-        written.push(b'\n');
-    }
-    assert_eq!(
-        parse_examples(&written[..], path, &Task::ALL).expect("written back, read back"),
-        examples
-    );
-    true
-}
-
 /// Tokenizes `example` with `tokenize(text, with_bos)`.
 pub fn tokenize(example: &Example, tokenize: &dyn Fn(&str, bool) -> Vec<u32>) -> Tokenized {
     tokenize_segments(example, tokenize).0

@@ -61,10 +61,14 @@ impl Target {
             Target::Down => "ffn_down",
         }
     }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
 
     /// Parses `q`, `k`, `v`, `o`, `gate`, `up` or `down`.
-    pub fn parse(text: &str) -> Option<Target> {
-        Some(match text {
+    fn from_str(text: &str) -> Result<Target, String> {
+        Ok(match text.trim() {
             "q" => Target::Q,
             "k" => Target::K,
             "v" => Target::V,
@@ -72,7 +76,7 @@ impl Target {
             "gate" => Target::Gate,
             "up" => Target::Up,
             "down" => Target::Down,
-            _ => return None,
+            other => return Err(format!("unknown target {other:?} (one of q, k, v, o, gate, up, down)")),
         })
     }
 }

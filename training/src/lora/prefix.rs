@@ -142,7 +142,7 @@ fn read_chunk(file: &Path, examples: &mut [Tokenized], chunk: &[usize], embd: us
 }
 
 /// [`read_chunk`] on the file's bytes.
-fn parse_chunk(bytes: &[u8], examples: &mut [Tokenized], chunk: &[usize], embd: usize) -> bool {
+pub(crate) fn parse_chunk(bytes: &[u8], examples: &mut [Tokenized], chunk: &[usize], embd: usize) -> bool {
     let values: usize = chunk.iter().map(|&i| examples[i].tokens.len() * embd).sum();
     let Some(body) = bytes.get(HEADER..) else {
         return false;
@@ -165,7 +165,7 @@ fn parse_chunk(bytes: &[u8], examples: &mut [Tokenized], chunk: &[usize], embd: 
 }
 
 /// The bytes of the chunk file of `chunk`'s examples.
-fn chunk_bytes(examples: &[Tokenized], chunk: &[usize]) -> Vec<u8> {
+pub(crate) fn chunk_bytes(examples: &[Tokenized], chunk: &[usize]) -> Vec<u8> {
     let mut body = Vec::new();
     for &i in chunk {
         body.extend(examples[i].prefix.iter().flat_map(|v| v.to_le_bytes()));
@@ -188,28 +188,6 @@ fn write_chunk(file: &Path, examples: &[Tokenized], chunk: &[usize]) -> Result<(
     }
     let bytes = chunk_bytes(examples, chunk);
     grlm::atomic_write::write_atomically(file, |w| w.write_all(&bytes)).map_err(io)
-}
-
-/// Runs the chunk reader on `bytes` as the chunk of three examples of 1, 2 and 3 tokens
-/// with 4 values a token, and checks what it accepts: every example gets exactly its
-/// values, and they write back to the same bytes. Returns whether `bytes` was accepted.
-/// The fuzz target and its corpus test call this.
-#[doc(hidden)]
-pub fn exercise(bytes: &[u8]) -> bool {
-    let mut examples: Vec<Tokenized> = (1..=3)
-        .map(|n| Tokenized {
-            tokens: vec![0; n],
-            ..Default::default()
-        })
-        .collect();
-    let accepted = parse_chunk(bytes, &mut examples, &[0, 1, 2], 4);
-    if accepted {
-        for e in &examples {
-            assert_eq!(e.prefix.len(), e.tokens.len() * 4);
-        }
-        assert_eq!(chunk_bytes(&examples, &[0, 1, 2]), bytes);
-    }
-    accepted
 }
 
 /// Computes the prefix of the examples `chunk` (indices, shortest first).

@@ -16,7 +16,8 @@ use crate::llama::{Kernels, Llama};
 use crate::sft::Task;
 
 /// Where the computation runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
     /// The CPU (candle's own kernels, all cores unless `--threads`).
@@ -26,119 +27,127 @@ pub enum DeviceKind {
 }
 
 /// `grlm-train lora`: fine-tune a LoRA adapter for a GGUF backbone on SFT data.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct LoraArgs {
     /// The base model (llama architecture GGUF, any quantization candle reads).
-    #[arg(long, value_name = "M.gguf")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "M.gguf"))]
     pub base: PathBuf,
     /// The directory `grlm-train sft` wrote (train.jsonl, valid.jsonl).
-    #[arg(long, value_name = "DIR")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     pub data: PathBuf,
     /// The adapter to write (llama.cpp LoRA GGUF); checkpoints go to `<out>.ckpt/`.
-    #[arg(long, value_name = "adapter.gguf")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "adapter.gguf"))]
     pub out: PathBuf,
     /// Rank of every update.
-    #[arg(long, default_value_t = 16)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 16))]
     pub rank: usize,
     /// Updates are scaled by alpha / rank.
-    #[arg(long, default_value_t = 32.0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 32.0))]
     pub alpha: f64,
     /// Adapt only the last N blocks; the blocks below are run once per example and their
     /// output cached (default: every block).
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub train_layers: Option<usize>,
     /// The catalogue (built with this backbone's token trie) whose TIDs the history tasks
     /// answer with: each answer token is then learned as constrained decoding chooses it,
     /// among its trie node's children, and forced tokens are not learned.
-    #[arg(long, value_name = "C.grlm")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "C.grlm"))]
     pub catalog: Option<PathBuf>,
     /// Projections to adapt, comma-separated from q,k,v,o,gate,up,down.
-    #[arg(long, default_value = "q,k,v,o,gate,up,down", value_delimiter = ',')]
-    pub targets: Vec<String>,
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, default_value = "q,k,v,o,gate,up,down", value_delimiter = ',')
+    )]
+    pub targets: Vec<Target>,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 2e-4)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 2e-4))]
     pub lr: f64,
     /// Passes over the training examples.
-    #[arg(long, default_value_t = 1)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
     pub epochs: usize,
     /// Examples per optimizer step.
-    #[arg(long, default_value_t = 8)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 8))]
     pub batch: usize,
     /// Examples per forward/backward pass; a step accumulates its batch's gradient over
     /// passes of this size. Memory grows with it; the gradient does not (up to float rounding).
-    #[arg(long, default_value_t = 1)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
     pub micro_batch: usize,
     /// Also keeps a forward/backward pass under this many tokens (examples × the longest
     /// one's length), so that one setting suits short and long examples: short examples
     /// then share a pass, which is much faster per token than passes of two.
-    #[arg(long, value_name = "TOKENS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "TOKENS"))]
     pub micro_batch_tokens: Option<usize>,
     /// Examples longer than this many tokens are skipped (and counted).
-    #[arg(long, default_value_t = 512)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 512))]
     pub max_tokens: usize,
     /// Train on at most this many examples (a fixed seeded subset), for short runs.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub limit: Option<usize>,
     /// Tasks to train on, comma-separated from terms,sequence,neighbors,transitions,unseen.
-    #[arg(long, default_value = "terms,sequence,neighbors,transitions", value_delimiter = ',')]
-    pub tasks: Vec<String>,
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, default_value = "terms,sequence,neighbors,transitions", value_delimiter = ',')
+    )]
+    pub tasks: Vec<Task>,
     /// Caps one task's examples (a fixed seeded subset of them), e.g. `sequence=700`;
     /// comma-separated or repeated. Applied before `--limit`.
-    #[arg(long, value_name = "TASK=N", value_delimiter = ',')]
-    pub task_limit: Vec<String>,
+    #[cfg_attr(feature = "cli", arg(long, value_name = "TASK=N", value_delimiter = ','))]
+    pub task_limit: Vec<TaskLimit>,
     /// Warm-up steps (linear from 0 to --lr), then linear decay to 0.
-    #[arg(long, default_value_t = 20)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 20))]
     pub warmup: u64,
     /// Save a checkpoint every this many steps (and at the end).
-    #[arg(long, default_value_t = 50)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 50))]
     pub checkpoint_every: u64,
     /// Every this many steps, also write the adapter to `<out>.snapshots/step-N.gguf` and
     /// a line of `<out>.snapshots/curve.jsonl` (step, tokens, training seconds, training
     /// and validation loss): the learning curve of a long run.
-    #[arg(long, value_name = "STEPS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "STEPS"))]
     pub snapshot_every: Option<u64>,
     /// Continue from the checkpoint in `<out>.ckpt/`.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub resume: bool,
     /// Validation examples whose loss is reported before and after training (0: none).
-    #[arg(long, default_value_t = 64)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 64))]
     pub valid: usize,
     /// Seed of the adapter's initialisation and the example order.
-    #[arg(long, default_value_t = 1)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
     pub seed: u64,
     /// CPU threads for candle (default: all cores).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub threads: Option<usize>,
     /// Where to compute.
-    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = DeviceKind::Cpu))]
     pub device: DeviceKind,
     /// The CPU kernels: the trainer's fused ops, or candle's plain ops (the reference).
-    #[arg(long, value_enum, default_value_t = Kernels::Fused)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Kernels::Fused))]
     pub kernels: Kernels,
     /// Frozen products in bf16 through oneDNN (with fused kernels, where libdnnl.so.2
     /// loads), or in f32 on candle's kernels.
-    #[arg(long, value_enum, default_value_t = Precision::Bf16)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Precision::Bf16))]
     pub matmul: Precision,
     /// Also write the base model with the adapter merged in, as Q8_0 GGUF.
-    #[arg(long, value_name = "merged.gguf")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "merged.gguf"))]
     pub merge_q8: Option<PathBuf>,
     /// What the history tasks learn when --catalog is given: the trie objective, or the
     /// full softmax over the vocabulary (validation losses use the trie objective either
     /// way, so runs of both compare on the decoder's own terms).
-    #[arg(long, value_enum, default_value_t = Objective::Trie)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Objective::Trie))]
     pub objective: Objective,
     /// Stop after this many seconds of training in this invocation (the checkpoint is
     /// saved; resume with --resume): equal-time comparisons and time-boxed sittings.
-    #[arg(long, value_name = "SECONDS")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SECONDS"))]
     pub time_limit: Option<f64>,
     /// Stop after this many steps of this invocation (the checkpoint is saved; resume with
     /// --resume). For tests and time-boxed runs.
-    #[arg(long, hide = true)]
+    #[cfg_attr(feature = "cli", arg(long, hide = true))]
     pub stop_after: Option<u64>,
 }
 
 /// What the history tasks' answers are trained on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
     /// Each branching token among its trie node's children (needs --catalog).
@@ -148,7 +157,8 @@ pub enum Objective {
 }
 
 /// The precision of the frozen products.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// bf16 operands, f32 accumulation (oneDNN).
@@ -228,27 +238,29 @@ pub enum TrainError {
     Diverged { step: u64, loss: f32, lr: f64 },
 }
 
-fn parse_list<T>(values: &[String], what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, TrainError> {
-    values
-        .iter()
-        .map(|v| parse(v.trim()).ok_or_else(|| TrainError::Args(format!("unknown {what} {v:?}"))))
-        .collect()
+/// At most `examples` examples of `task` (a fixed seeded subset): `sequence=700`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskLimit {
+    /// The task capped.
+    pub task: Task,
+    /// Its most examples.
+    pub examples: usize,
 }
 
-pub(crate) fn parse_task(text: &str) -> Option<Task> {
-    match text {
-        "terms" => Some(Task::Terms),
-        "sequence" => Some(Task::Sequence),
-        "neighbors" => Some(Task::Neighbors),
-        "transitions" => Some(Task::Transitions),
-        "unseen" => Some(Task::Unseen),
-        _ => None,
+impl std::str::FromStr for TaskLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<TaskLimit, String> {
+        let (task, n) = text.split_once('=').ok_or_else(|| format!("{text:?} is not TASK=N"))?;
+        let examples = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: {:?} is not a count of examples", n.trim()))?;
+        Ok(TaskLimit {
+            task: task.parse()?,
+            examples,
+        })
     }
-}
-
-fn parse_task_limit(text: &str) -> Option<(Task, usize)> {
-    let (task, n) = text.split_once('=')?;
-    Some((parse_task(task.trim())?, n.trim().parse().ok()?))
 }
 
 fn device(kind: DeviceKind) -> Result<Device, TrainError> {
@@ -453,7 +465,7 @@ fn eta(seconds: f64) -> String {
 /// Runs `grlm-train lora`: loads the model and the examples, starts or resumes the run,
 /// trains, and writes the adapter when the run is complete.
 pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
-    let settings = Settings::from_args(args)?;
+    let lora = checked_lora_config(args)?;
     let device = device(args.device)?;
     let (mut llama, vocab) = load_backbone(&args.base, &device)?;
     let bf16_kernel = llama
@@ -463,9 +475,9 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
     let tokenize = |text: &str, bos: bool| vocab.tokenize(text, bos);
     let catalog = args.catalog.as_deref().map(|p| open_catalog(p, &vocab)).transpose()?;
     let trie = catalog.as_ref().and_then(|c| c.token_trie());
-    let mut data = load_examples(args, &settings, &tokenize, trie.as_ref())?;
-    let vars: Vec<Var> = attach(&mut llama, &settings.lora, args.seed)?;
-    let first = settings.lora.first_block(llama.config.n_layer);
+    let mut data = load_examples(args, &tokenize, trie.as_ref())?;
+    let vars: Vec<Var> = attach(&mut llama, &lora, args.seed)?;
+    let first = lora.first_block(llama.config.n_layer);
     let store_dir = checkpoint_dir(&args.out).join("prefix");
     let store = super::prefix::Store {
         dir: &store_dir,
@@ -491,16 +503,16 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
         trie: trie.as_ref(),
         device: &device,
     };
-    let mut run = Run::start_or_resume(args, &settings, &vocab, &data.train, &vars)?;
+    let mut run = Run::start_or_resume(args, &lora, &vocab, &data.train, &vars)?;
     let micro = MicroBatch {
         examples: args.micro_batch,
         tokens: args.micro_batch_tokens,
     };
     let valid_loss_before = mean_loss(&pass, &data.valid, micro)?;
-    let finished = run.train(args, &pass, &vars, &data, &settings.lora, micro)?;
+    let finished = run.train(args, &pass, &vars, &data, &lora, micro)?;
     let valid_loss_after = mean_loss(&pass, &data.valid, micro)?;
     if finished {
-        save_adapter(&llama, &settings.lora, &args.out)?;
+        save_adapter(&llama, &lora, &args.out)?;
         if let Some(merged) = &args.merge_q8 {
             super::merge::write_merged_q8(&args.base, &llama, merged)?;
         }
@@ -532,37 +544,22 @@ pub fn run(args: &LoraArgs) -> Result<LoraSummary, TrainError> {
     })
 }
 
-/// The checked settings of a run.
-struct Settings {
-    lora: LoraConfig,
-    tasks: Vec<Task>,
-    task_limits: Vec<(Task, usize)>,
-}
-
-impl Settings {
-    fn from_args(args: &LoraArgs) -> Result<Self, TrainError> {
-        let targets = parse_list(&args.targets, "target", Target::parse)?;
-        let tasks = parse_list(&args.tasks, "task", parse_task)?;
-        let task_limits = parse_list(&args.task_limit, "--task-limit (TASK=N)", parse_task_limit)?;
-        if args.batch == 0 || args.epochs == 0 || args.max_tokens < 2 {
-            return Err(TrainError::Args(
-                "--batch and --epochs must be at least 1, --max-tokens at least 2".into(),
-            ));
-        }
-        if !(args.lr.is_finite() && args.lr > 0.0) {
-            return Err(TrainError::Args(format!("--lr {} is not a positive number", args.lr)));
-        }
-        Ok(Settings {
-            lora: LoraConfig {
-                rank: args.rank,
-                alpha: args.alpha,
-                targets,
-                layers: args.train_layers,
-            },
-            tasks,
-            task_limits,
-        })
+/// The run's adapter shape, once its settings are checked.
+fn checked_lora_config(args: &LoraArgs) -> Result<LoraConfig, TrainError> {
+    if args.batch == 0 || args.epochs == 0 || args.max_tokens < 2 {
+        return Err(TrainError::Args(
+            "--batch and --epochs must be at least 1, --max-tokens at least 2".into(),
+        ));
     }
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(TrainError::Args(format!("--lr {} is not a positive number", args.lr)));
+    }
+    Ok(LoraConfig {
+        rank: args.rank,
+        alpha: args.alpha,
+        targets: args.targets.clone(),
+        layers: args.train_layers,
+    })
 }
 
 /// The trainable model (candle) and the engine's tokenizer for it (llama.cpp's own, so
@@ -598,7 +595,6 @@ struct Examples {
 /// `--max-tokens` dropped and counted) and the first `--valid` validation examples.
 fn load_examples(
     args: &LoraArgs,
-    settings: &Settings,
     tokenize: &dyn Fn(&str, bool) -> Vec<u32>,
     trie: Option<&grlm::catalog::TokenTrie<'_>>,
 ) -> Result<Examples, TrainError> {
@@ -609,9 +605,9 @@ fn load_examples(
     };
     let train_trie = trie.filter(|_| args.objective == Objective::Trie);
     let train_path = args.data.join("train.jsonl");
-    let mut examples = data::read_examples(&train_path, &settings.tasks)?;
-    for &(task, cap) in &settings.task_limits {
-        examples = data::seeded_subset(examples, |e| e.task == task, cap, args.seed ^ 0x7a5c);
+    let mut examples = data::read_examples(&train_path, &args.tasks)?;
+    for limit in &args.task_limit {
+        examples = data::seeded_subset(examples, |e| e.task == limit.task, limit.examples, args.seed ^ 0x7a5c);
     }
     if let Some(limit) = args.limit {
         examples = data::seeded_subset(examples, |_| true, limit, args.seed ^ 0x5eed);
@@ -628,9 +624,9 @@ fn load_examples(
     }
     if train.is_empty() {
         return Err(data::DataError::Empty(format!(
-            "{}: no training examples of tasks {:?} within --max-tokens {}",
+            "{}: no training examples of tasks {} within --max-tokens {}",
             train_path.display(),
-            args.tasks,
+            args.tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(","),
             args.max_tokens
         ))
         .into());
@@ -670,7 +666,7 @@ impl Run {
     /// model, data and settings).
     fn start_or_resume(
         args: &LoraArgs,
-        settings: &Settings,
+        lora: &LoraConfig,
         vocab: &grlm::llm::Model,
         train: &[Tokenized],
         vars: &[Var],
@@ -682,7 +678,7 @@ impl Run {
         let mut adam = AdamW::new(vars, adam_config.clone())?;
         let steps_per_epoch = train.len().div_ceil(args.batch) as u64;
         let identity = RunIdentity {
-            lora: settings.lora.clone(),
+            lora: lora.clone(),
             adam: adam_config,
             batch: args.batch,
             max_tokens: args.max_tokens,
@@ -1018,16 +1014,15 @@ mod tests {
 
     #[test]
     fn task_limits_parse_as_task_equals_count() {
-        assert_eq!(parse_task_limit("sequence=500"), Some((Task::Sequence, 500)));
-        assert_eq!(parse_task_limit(" transitions = 7 "), Some((Task::Transitions, 7)));
+        let limit = |text: &str| text.parse::<TaskLimit>();
+        let expect = |task, examples| Ok(TaskLimit { task, examples });
+        assert_eq!(limit("sequence=500"), expect(Task::Sequence, 500));
+        assert_eq!(limit(" transitions = 7 "), expect(Task::Transitions, 7));
         for bad in ["sequence", "bogus=3", "terms=x", "terms=-1", "=4"] {
-            assert_eq!(parse_task_limit(bad), None, "{bad}");
+            assert!(limit(bad).is_err(), "{bad}");
         }
-        let err = parse_list(&["sequence".to_owned()], "--task-limit (TASK=N)", parse_task_limit).unwrap_err();
-        assert!(
-            err.to_string().contains("unknown --task-limit (TASK=N) \"sequence\""),
-            "{err}"
-        );
+        assert_eq!(limit("sequence").unwrap_err(), "\"sequence\" is not TASK=N");
+        assert!(limit("bogus=3").unwrap_err().contains("unknown task \"bogus\""));
     }
 
     #[test]

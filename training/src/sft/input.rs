@@ -255,54 +255,6 @@ pub(crate) fn parse_neighbors(reader: impl BufRead, path: &Path) -> Result<Vec<(
     Ok(out)
 }
 
-/// Runs the three readers of `sft`'s own formats on `bytes` and checks what they accept:
-/// ids are unique where the format says so, and every line number points at a line of
-/// `bytes` that begins with the id read from it. Returns which readers accepted `bytes`
-/// (items, sequences, neighbours).
-pub(crate) fn exercise(bytes: &[u8]) -> [bool; 3] {
-    let path = Path::new("fuzz");
-    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let first_field = |line: u64| {
-        let raw = lines[usize::try_from(line - 1).expect("line fits")];
-        let text = std::str::from_utf8(raw).expect("accepted lines are UTF-8");
-        text.trim()
-            .split_ascii_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut accepted = [false; 3];
-    if let Ok(items) = parse_items(bytes, path) {
-        accepted[0] = true;
-        let mut ids: Vec<u32> = items.iter().map(|(id, _)| *id).collect();
-        ids.sort_unstable();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "an item listed twice was accepted");
-        for (_, meta) in &items {
-            assert!(meta.title.as_ref().is_none_or(|t| !t.is_empty()));
-            assert!(meta.brand.as_ref().is_none_or(|b| !b.is_empty()));
-        }
-    }
-    // Lines in file order, each id once, each on the line that starts with it.
-    let check_rows = |rows: Vec<(u64, u32)>| {
-        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "lines in file order");
-        for &(line, id) in &rows {
-            assert_eq!(first_field(line).parse::<u32>().ok(), Some(id));
-        }
-        let mut ids: Vec<u32> = rows.into_iter().map(|(_, id)| id).collect();
-        ids.sort_unstable();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "an id listed twice was accepted");
-    };
-    if let Ok(sequences) = parse_sequences(bytes, path) {
-        accepted[1] = true;
-        check_rows(sequences.iter().map(|(line, s)| (*line, s.user)).collect());
-    }
-    if let Ok(rows) = parse_neighbors(bytes, path) {
-        accepted[2] = true;
-        check_rows(rows.iter().map(|(line, r)| (*line, r.anchor)).collect());
-    }
-    accepted
-}
-
 /// The engine's bounded line reader ([`grlm::catalog::input::for_each_line`]), with its
 /// errors as [`SftError`]s.
 fn for_each_line(

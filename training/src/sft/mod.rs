@@ -78,82 +78,77 @@
 //! the same training parts the `sequence` task uses, so they carry none.
 
 mod build;
-mod input;
+pub(crate) mod input;
 
 pub(crate) use input::{read_items as read_item_details, ItemMeta};
 pub mod llamafactory;
 #[cfg(test)]
 mod tests;
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 pub use build::NEIGHBORS_PER_ANCHOR;
 
-/// Runs the readers of the items, sequences and neighbours files on `bytes`, checking what
-/// they accept, and says which accepted it; the `sft_inputs` fuzz target and its corpus
-/// test call this.
-#[doc(hidden)]
-pub fn exercise_inputs(bytes: &[u8]) -> [bool; 3] {
-    input::exercise(bytes)
-}
-
 /// The seed of the training-example shuffle when `--seed` is not given.
 pub const DEFAULT_SEED: u64 = 20_260_111;
 
 /// `grlm-train sft`: build SFT examples from a catalogue's items, TIDs and user sequences.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct SftArgs {
     /// Items, one JSON object per line: `item` (u32) and optionally `title`, `categories`
     /// (a list of category paths, each a list of names) and `brand`; other fields are
     /// ignored.
-    #[arg(long, value_name = "ITEMS.jsonl")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "ITEMS.jsonl"))]
     pub items: PathBuf,
     /// TIDs, one `{"item": ID, "terms": [...]}` per line (as for `grlm catalog build`).
-    #[arg(long, value_name = "TIDS.jsonl")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "TIDS.jsonl"))]
     pub tids: PathBuf,
     /// User sequences, `USER ITEM ITEM ...` per line, oldest first (as for `grlm eval`).
-    #[arg(long, value_name = "sequences.txt")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "sequences.txt"))]
     pub sequences: PathBuf,
     /// Collaborative neighbours, `ANCHOR N1 N2 ...` per line, closest first, after an
     /// optional header line starting with `anchor`; adds the `neighbors` task.
-    #[arg(long, value_name = "collaborative_neighbors.tsv")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "collaborative_neighbors.tsv"))]
     pub neighbors: Option<PathBuf>,
     /// Adds the `transitions` task: every consecutive pair of items found in at least this
     /// many users' training parts, as a two-line history (see the module docs).
-    #[arg(long, value_name = "MIN_USERS", value_parser = clap::value_parser!(u32).range(1..))]
-    pub transitions: Option<u32>,
+    #[cfg_attr(feature = "cli", arg(long, value_name = "MIN_USERS"))]
+    pub transitions: Option<NonZeroU32>,
     /// Adds the `unseen` task: per user, the last step that no other user's training part
     /// reaches from the WINDOW items before it (see the module docs).
-    #[arg(long, value_name = "WINDOW", value_parser = clap::value_parser!(u32).range(1..))]
-    pub unseen: Option<u32>,
+    #[cfg_attr(feature = "cli", arg(long, value_name = "WINDOW"))]
+    pub unseen: Option<NonZeroU32>,
     /// Items new to the catalogue (one id a line): they appear in no training example —
     /// no `terms` example, and the training parts are read as if they had never been
     /// bought (as `grlm catalog build --new-items` counts them), so no history shows them
     /// and no target is one. A validation target may still be one.
-    #[arg(long, value_name = "FILE")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub new_items: Option<PathBuf>,
     /// Show item titles on history lines (then serve with `grlm recommend --titles`).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub titles: bool,
     /// History lines the model sees before each target, as `grlm recommend --max-history`.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_history: u32,
+    #[cfg_attr(feature = "cli", arg(long, default_value = "20"))]
+    pub max_history: NonZeroU32,
     /// Output format: `native` (train.jsonl, valid.jsonl for grlm-train lora) or
     /// `llamafactory` (alpaca JSON and dataset_info.json).
-    #[arg(long, value_enum, default_value_t = Format::Native)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Format::Native))]
     pub format: Format,
     /// Seed of the training-example shuffle.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = DEFAULT_SEED))]
     pub seed: u64,
     /// Output directory (created if missing; files in it are replaced).
-    #[arg(long, value_name = "DIR")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     pub out: PathBuf,
 }
 
 /// Which files `run` writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// `train.jsonl`, `valid.jsonl`: [`Example`] per line, segments with loss flags.
@@ -187,6 +182,29 @@ impl Task {
         Task::Transitions,
         Task::Unseen,
     ];
+
+    /// The name the command line and `train.jsonl` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Terms => "terms",
+            Task::Sequence => "sequence",
+            Task::Neighbors => "neighbors",
+            Task::Transitions => "transitions",
+            Task::Unseen => "unseen",
+        }
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Task, String> {
+        let text = text.trim();
+        Task::ALL
+            .into_iter()
+            .find(|t| t.name() == text)
+            .ok_or_else(|| format!("unknown task {text:?} (one of terms, sequence, neighbors, transitions, unseen)"))
+    }
 }
 
 /// One separately tokenized piece of an example.
@@ -360,10 +378,10 @@ pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
         &data,
         build::BuildOptions {
             titles: args.titles,
-            max_history: args.max_history as usize,
+            max_history: args.max_history.get() as usize,
             seed: args.seed,
-            transition_min_users: args.transitions,
-            unseen_window: args.unseen.map(|w| w as usize),
+            transition_min_users: args.transitions.map(NonZeroU32::get),
+            unseen_window: args.unseen.map(|w| w.get() as usize),
         },
     );
     std::fs::create_dir_all(&args.out).map_err(|source| SftError::Write {
@@ -400,12 +418,12 @@ pub fn run(args: &SftArgs) -> Result<SftSummary, SftError> {
         },
         options: Options {
             titles: args.titles,
-            max_history: args.max_history,
+            max_history: args.max_history.get(),
             format: args.format,
             seed: args.seed,
             neighbors_per_anchor: NEIGHBORS_PER_ANCHOR,
-            transitions: args.transitions,
-            unseen: args.unseen,
+            transitions: args.transitions.map(NonZeroU32::get),
+            unseen: args.unseen.map(NonZeroU32::get),
         },
     };
     // Last: its presence says that every other file of this run is in place.

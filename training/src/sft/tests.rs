@@ -61,7 +61,7 @@ impl Fixture {
             transitions: None,
             unseen: None,
             titles: false,
-            max_history: 20,
+            max_history: NonZeroU32::new(20).unwrap(),
             format: Format::Native,
             seed: DEFAULT_SEED,
             out: self.path(out),
@@ -162,7 +162,7 @@ proptest! {
             .collect();
         std::fs::write(fixture.path("sequences.txt"), sequences).unwrap();
         let mut args = fixture.args("out");
-        args.max_history = max_history;
+        args.max_history = NonZeroU32::new(max_history).unwrap();
         args.titles = titles;
         args.seed = seed;
         let summary = run(&args).unwrap();
@@ -327,7 +327,7 @@ proptest! {
 fn sequence_examples_are_the_engine_prompt_with_loss_on_every_line_but_the_first() {
     let fixture = Fixture::simple(30, "7 1 2 3 4 5 6 7 8 9 10\n8 11 12 13\n9 14 15 16 17\n");
     let mut args = fixture.args("out");
-    args.max_history = 3;
+    args.max_history = NonZeroU32::new(3).unwrap();
     let summary = run(&args).unwrap();
     let train = read_examples(&args.out.join("train.jsonl"));
     let sequences: Vec<&Example> = train.iter().filter(|e| e.task == Task::Sequence).collect();
@@ -501,7 +501,7 @@ fn llamafactory_records_round_trip_every_loss_line() {
         let mut native = fixture.args("native");
         native.neighbors = Some(fixture.path("nb.tsv"));
         native.titles = titles;
-        native.max_history = 4;
+        native.max_history = NonZeroU32::new(4).unwrap();
         let mut alpaca = native.clone();
         alpaca.format = Format::Llamafactory;
         alpaca.out = fixture.path("alpaca");
@@ -623,6 +623,7 @@ fn bad_inputs_are_clear_errors_naming_file_and_line() {
     }
 }
 
+#[cfg(feature = "cli")]
 #[test]
 fn args_parse_with_their_defaults() {
     use clap::Parser;
@@ -633,7 +634,7 @@ fn args_parse_with_their_defaults() {
     }
     let cli = Cli::try_parse_from(["sft", "--items", "i", "--tids", "t", "--sequences", "s", "--out", "o"]).unwrap();
     assert_eq!(
-        (cli.sft.max_history, cli.sft.seed, cli.sft.format),
+        (cli.sft.max_history.get(), cli.sft.seed, cli.sft.format),
         (20, DEFAULT_SEED, Format::Native)
     );
     assert!(!cli.sft.titles && cli.sft.neighbors.is_none());
@@ -660,7 +661,10 @@ fn args_parse_with_their_defaults() {
         "3",
     ])
     .unwrap();
-    assert_eq!((cli.sft.format, cli.sft.transitions), (Format::Llamafactory, Some(2)));
+    assert_eq!(
+        (cli.sft.format, cli.sft.transitions),
+        (Format::Llamafactory, NonZeroU32::new(2))
+    );
     // Each of these must be at least 1.
     for zero in ["--transitions", "--max-history"] {
         let required = ["sft", "--items", "i", "--tids", "t", "--sequences", "s", "--out", "o"];
@@ -682,10 +686,10 @@ fn beauty_builds_with_the_expected_counts() {
         sequences: data.join("sequences.txt"),
         neighbors: Some(data.join("collaborative_neighbors.tsv")),
         new_items: None,
-        transitions: Some(3),
+        transitions: NonZeroU32::new(3),
         unseen: None,
         titles: false,
-        max_history: 20,
+        max_history: NonZeroU32::new(20).unwrap(),
         format: Format::Native,
         seed: DEFAULT_SEED,
         out: out.path().to_owned(),

@@ -50,7 +50,7 @@ pub const MAX_DIMENSION: usize = 1 << 16;
 pub const MAX_FILE_BYTES: u64 = 16 << 30;
 
 const HEADER_BYTES: usize = 32;
-const CHECKSUM_BYTES: usize = 4;
+pub(crate) const CHECKSUM_BYTES: usize = 4;
 
 /// The hash stored with an item's vector: the vector is reused only for the same text.
 pub fn text_hash(text: &str) -> u64 {
@@ -281,29 +281,6 @@ impl EmbeddingCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-}
-
-/// The fuzz target's body (fuzz/fuzz_targets/emb_cache_parse.rs), here so that the corpus
-/// smoke test runs exactly the same checks: `data` with its CRC fixed up must parse or be
-/// refused without a panic, and what parses must round-trip through [`EmbeddingCache::to_bytes`].
-/// Returns whether it parsed.
-#[doc(hidden)]
-pub fn exercise(data: &[u8]) -> bool {
-    let mut bytes = data.to_vec();
-    if let Some(body_end) = bytes.len().checked_sub(CHECKSUM_BYTES) {
-        let crc = crc32fast::hash(&bytes[..body_end]);
-        bytes[body_end..].copy_from_slice(&crc.to_le_bytes());
-    }
-    let Ok(cache) = EmbeddingCache::parse(&bytes) else {
-        return false;
-    };
-    let again = EmbeddingCache::parse(&cache.to_bytes()).expect("written bytes parse");
-    assert_eq!(again.to_bytes(), cache.to_bytes(), "round trip");
-    assert_eq!(
-        (again.fingerprint(), again.dimension(), again.len()),
-        (cache.fingerprint(), cache.dimension(), cache.len())
-    );
-    true
 }
 
 fn cache_err(path: &Path, reason: String) -> TermsError {

@@ -306,7 +306,7 @@ fn chat_head(terms: usize, examples: &[TermExample]) -> Vec<Value> {
 }
 
 /// The text of the first choice of a chat-completions response body.
-fn reply_content(body: &str) -> Result<String, String> {
+pub(crate) fn reply_content(body: &str) -> Result<String, String> {
     let value: Value =
         serde_json::from_str(body).map_err(|e| format!("the reply is not JSON ({e}): {}", quote(body)))?;
     value
@@ -381,31 +381,6 @@ pub fn from_own_text(text: &str, terms: usize) -> Tid {
         }
     }
     Tid::from_terms(&words).expect("own words and padding are normalised and distinct")
-}
-
-/// The fuzz target's body (fuzz/fuzz_targets/endpoint_reply.rs), here so that the corpus
-/// smoke test runs the same checks: the first byte picks 1 to 6 terms, the rest (lossily
-/// decoded) is a response body or a bare reply, and must never panic either parser; a TID
-/// it accepts must have that many terms and survive the engine's own TID parser unchanged.
-#[doc(hidden)]
-pub fn exercise(data: &[u8]) -> bool {
-    let Some((&n, rest)) = data.split_first() else {
-        return false;
-    };
-    let terms = usize::from(n % 6) + 1;
-    let grammar = TidGrammar::new(terms).expect("1..=6 terms");
-    let body = String::from_utf8_lossy(rest);
-    // A whole response body is read for its reply; anything else is taken as the reply.
-    let reply = reply_content(&body).unwrap_or_else(|_| body.into_owned());
-    match parse_reply(&reply, &grammar, &ItemRules::for_text(&reply)) {
-        Ok(tid) => {
-            assert_eq!(tid.len(), terms);
-            let printed = prompt::target(&tid);
-            assert_eq!(Tid::parse(&printed, Some(terms)).as_ref(), Ok(&tid), "{printed}");
-            true
-        }
-        Err(_) => false,
-    }
 }
 
 #[cfg(test)]
@@ -523,10 +498,13 @@ mod tests {
 
     #[test]
     fn the_fuzz_body_accepts_what_the_parser_accepts() {
-        assert!(exercise(b"\x04[v, b, c, d, e]"));
-        assert!(!exercise(b"\x04[the, b, c, d, e]"), "a function word");
-        assert!(!exercise(b"\x04[a, b]"));
-        assert!(!exercise(b""));
-        assert!(!exercise(&[0, 0xff, 0xfe, b'[']));
+        assert!(crate::fuzz::endpoint_reply(b"\x04[v, b, c, d, e]"));
+        assert!(
+            !crate::fuzz::endpoint_reply(b"\x04[the, b, c, d, e]"),
+            "a function word"
+        );
+        assert!(!crate::fuzz::endpoint_reply(b"\x04[a, b]"));
+        assert!(!crate::fuzz::endpoint_reply(b""));
+        assert!(!crate::fuzz::endpoint_reply(&[0, 0xff, 0xfe, b'[']));
     }
 }

@@ -161,30 +161,6 @@ impl TidGrammar {
     }
 }
 
-/// The fuzz target's body (fuzz/fuzz_targets/tid_grammar.rs), here so that the corpus smoke
-/// test runs exactly the same checks: the first byte picks 1 to 6 terms, the rest is text
-/// fed to the automaton, which must never panic; accepted text must parse as a TID of that
-/// many terms and print back unchanged. Returns whether the text was accepted.
-#[doc(hidden)]
-pub fn exercise(data: &[u8]) -> bool {
-    let Some((&n, rest)) = data.split_first() else {
-        return false;
-    };
-    let terms = usize::from(n % 6) + 1;
-    let grammar = TidGrammar::new(terms).expect("1 to 6 terms is a valid grammar");
-    let end = grammar.feed(State::Open, rest);
-    let Ok(text) = std::str::from_utf8(rest) else {
-        assert_ne!(end, Some(State::Done), "accepted bytes that are not UTF-8");
-        return false;
-    };
-    if !grammar.accepts(text) {
-        return false;
-    }
-    let tid = grlm::Tid::parse(text, Some(terms)).expect("accepted text parses as a TID");
-    assert_eq!(tid.to_string(), text, "accepted text is canonical");
-    true
-}
-
 /// One generation in progress: the automaton's state, the terms written, the term being
 /// written and the tokens it took so far.
 #[derive(Clone, Debug, PartialEq, Eq)]

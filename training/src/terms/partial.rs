@@ -27,7 +27,7 @@ use super::resolve::Resolved;
 use super::TermsError;
 
 /// The format version in the header line.
-const VERSION: u64 = 1;
+pub(crate) const VERSION: u64 = 1;
 
 /// One item's result as the progress file keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +63,7 @@ pub fn partial_path(out: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn encode(json: &str) -> String {
+pub(crate) fn encode(json: &str) -> String {
     format!("{:08x} {json}\n", crc32fast::hash(json.as_bytes()))
 }
 
@@ -185,17 +185,17 @@ impl PartialFile {
 }
 
 /// What a progress file holds.
-struct Parsed {
+pub(crate) struct Parsed {
     /// The records of every closed group.
-    groups: Vec<Vec<Record>>,
+    pub(crate) groups: Vec<Vec<Record>>,
     /// Bytes up to the end of the last closed group (or the header).
-    valid_len: usize,
+    pub(crate) valid_len: usize,
     /// Whether a whole header line was there.
-    header_seen: bool,
+    pub(crate) header_seen: bool,
 }
 
 /// Reads a progress file's bytes (see the module docs); the error says which line is wrong.
-fn parse(bytes: &[u8], config: &Value) -> Result<Parsed, String> {
+pub(crate) fn parse(bytes: &[u8], config: &Value) -> Result<Parsed, String> {
     let bad = |line: usize, reason: String| format!("line {line}: {reason}");
     let mut groups: Vec<Vec<Record>> = Vec::new();
     let mut pending: Vec<Record> = Vec::new();
@@ -253,56 +253,6 @@ fn parse(bytes: &[u8], config: &Value) -> Result<Parsed, String> {
         valid_len,
         header_seen,
     })
-}
-
-/// The fuzz target's body (fuzz/fuzz_targets/terms_partial.rs), here so that the corpus
-/// smoke test runs the same checks. The first byte's low bit says whether to fix up every
-/// line's checksum first (so that mutations reach the structure behind it); the rest is a
-/// progress file for a fixed configuration. Reading must never panic, and what it accepts
-/// must write back, group by group, to a file that reads the same. Returns whether it held
-/// a header.
-#[doc(hidden)]
-pub fn exercise(data: &[u8]) -> bool {
-    let Some((&flags, rest)) = data.split_first() else {
-        return false;
-    };
-    let bytes: Vec<u8> = if flags & 1 == 1 {
-        rest.split_inclusive(|&b| b == b'\n')
-            .flat_map(|line| {
-                let (text, newline) = match line.strip_suffix(b"\n") {
-                    Some(text) => (text, true),
-                    None => (line, false),
-                };
-                let json = text.get(9..).unwrap_or_default();
-                let mut fixed = format!("{:08x} ", crc32fast::hash(json)).into_bytes();
-                fixed.extend_from_slice(json);
-                if newline {
-                    fixed.push(b'\n');
-                }
-                fixed
-            })
-            .collect()
-    } else {
-        rest.to_vec()
-    };
-    let config = serde_json::json!({"terms": 2});
-    let Ok(parsed) = parse(&bytes, &config) else {
-        return false;
-    };
-    assert!(parsed.valid_len <= bytes.len());
-    let mut again = encode(&serde_json::json!({"grlm_terms_partial": VERSION, "config": config}).to_string());
-    for (g, records) in parsed.groups.iter().enumerate() {
-        for record in records {
-            again.push_str(&encode(&serde_json::to_string(record).expect("records serialise")));
-        }
-        again.push_str(&encode(
-            &serde_json::json!({"group": g, "items": records.len()}).to_string(),
-        ));
-    }
-    let reread = parse(again.as_bytes(), &config).expect("what was written reads back");
-    assert_eq!(reread.groups, parsed.groups);
-    assert_eq!(reread.valid_len, again.len());
-    parsed.header_seen
 }
 
 /// Whether a progress file's configuration is this run's; the error names what differs.

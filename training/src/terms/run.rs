@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::cache::{text_hash, CacheStatus, EmbeddingCache};
-use super::embed::{SentenceEmbedder, DEFAULT_BATCH};
+use super::embed::SentenceEmbedder;
 use super::neighbors::{item_text, top_k};
 use super::{ItemLines, TermsError};
 
@@ -40,31 +40,32 @@ const SKIP_WARNINGS: usize = 5;
 const PROGRESS_EVERY_S: f64 = 2.0;
 
 /// `grlm-train neighbors`: each item's nearest neighbours by sentence embedding.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct NeighborsArgs {
     /// Items, one JSON object per line: `item` (u32) and any of `title`, `brand`,
     /// `categories`, `description`; items with none of these are skipped.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub items: PathBuf,
     /// Directory of the sentence embedder (config.json, model.safetensors, tokenizer.json),
     /// e.g. models/all-MiniLM-L6-v2 from scripts/fetch-model.sh.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub embedder: PathBuf,
     /// Output JSONL; the embedding cache is kept beside it as `<out>.emb`.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Neighbours per item.
-    #[arg(short, default_value_t = 5)]
+    #[cfg_attr(feature = "cli", arg(short, default_value_t = 5))]
     pub k: usize,
     /// Read only the first N items of the file.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub limit: Option<usize>,
     /// Texts per forward pass of the embedder.
-    #[arg(long, default_value_t = DEFAULT_BATCH)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = super::embed::DEFAULT_BATCH))]
     pub batch: usize,
     /// CPU threads for candle (default: all cores). On a machine busy with other work,
     /// fewer threads than cores can be faster: candle's threads wait for each other.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub threads: Option<usize>,
 }
 

@@ -24,24 +24,25 @@ use super::tids::read_neighbors;
 use super::{ItemLines, TermsError};
 
 /// `grlm-train terms-stats`: statistics of a TID file.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct StatsArgs {
     /// The TID file (`{"item": ID, "terms": [...]}` per line).
     pub tids: PathBuf,
     /// A reference TID file to measure agreement with.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub reference: Option<PathBuf>,
     /// The items file, to report how many items with text have a TID.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub items: Option<PathBuf>,
     /// Neighbours (from `grlm-train neighbors`), to measure how many terms they share.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub neighbors: Option<PathBuf>,
     /// Terms a valid TID has.
-    #[arg(long, default_value_t = grlm::tid::DEFAULT_TID_LEN)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = grlm::tid::DEFAULT_TID_LEN))]
     pub terms: usize,
     /// Print JSON instead of text.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub json: bool,
 }
 

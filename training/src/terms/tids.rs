@@ -71,78 +71,83 @@ const SKIP_WARNINGS: usize = 5;
 const PROGRESS_EVERY_S: f64 = 2.0;
 
 /// `grlm-train terms`: write every item's TID with the backbone.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct TermsArgs {
     /// Items, one JSON object per line: `item` (u32) and any of `title`, `brand`,
     /// `categories`, `description`; items with none of these are skipped.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub items: PathBuf,
     /// The backbone, a GGUF model (e.g. SmolLM2-135M-Instruct), run here with llama.cpp.
-    #[arg(long, required_unless_present = "endpoint", conflicts_with = "endpoint")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, required_unless_present = "endpoint", conflicts_with = "endpoint")
+    )]
     pub model: Option<PathBuf>,
     /// Instead of `--model`: an OpenAI-compatible server's base URL (e.g.
     /// http://127.0.0.1:8080/v1); prompts go to its chat completions. An API key, if it
     /// wants one, is read from the environment variable GRLM_ENDPOINT_KEY.
-    #[arg(long, value_name = "URL")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "URL"))]
     pub endpoint: Option<String>,
     /// The `model` named in `--endpoint` requests.
-    #[arg(long, default_value = "default", value_name = "NAME")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "default", value_name = "NAME"))]
     pub endpoint_model: String,
     /// Output JSONL, one `{"item", "terms", "resolved"}` per item; progress is kept in
     /// `<out>.partial` until the run ends.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Each item's nearest neighbours, as written by `grlm-train neighbors`.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub neighbors: Option<PathBuf>,
     /// Terms per TID.
-    #[arg(long, default_value_t = grlm::tid::DEFAULT_TID_LEN)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = grlm::tid::DEFAULT_TID_LEN))]
     pub terms: usize,
     /// Neighbours shown per item, closest first.
-    #[arg(short, default_value_t = 5)]
+    #[cfg_attr(feature = "cli", arg(short, default_value_t = 5))]
     pub k: usize,
     /// Read only the first N items of the file.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub limit: Option<usize>,
     /// Continue the run that left `<out>.partial`.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub resume: bool,
     /// llama.cpp CPU threads (default: all cores).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub threads: Option<u32>,
     /// Items decoded together, in one llama.cpp batch (with `--endpoint`: requests in
     /// flight). Changing it changes the groups, so a resumed run must use the same value.
-    #[arg(long, default_value_t = 8)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 8))]
     pub parallel: usize,
     /// Which words a term may use (words with digits always come from the item's own
     /// text).
-    #[arg(long, value_enum, default_value_t = Words::Catalogue)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Words::Catalogue))]
     pub words: Words,
     /// Worked examples for the prompt instead of the built-in ones: a few TIDs written by
     /// hand for items of `--items`, one `{"item", "terms"}` per line (the output's format;
     /// at most 8). Each must have `--terms` terms and keep the term rules. The example
     /// items still get generated TIDs like every other.
-    #[arg(long, value_name = "FILE")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub examples: Option<PathBuf>,
     /// Items new to this catalogue: a term may use the words of the catalogue's TIDs and
     /// the item's own words, never another new item's (instead of every word of `--items`).
     /// With `--words backbone`, the backbone's whole-word tokens too. Not with
     /// `--endpoint`, whose replies are checked without a lexicon.
-    #[arg(long, value_name = "CATALOG.grlm", conflicts_with = "endpoint")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "CATALOG.grlm", conflicts_with = "endpoint"))]
     pub catalog: Option<PathBuf>,
     /// Write with the jointly tuned model: this LoRA adapter of `--model`, prompted as it
     /// was trained (the term-internalisation prompt: an item's title, categories and brand,
     /// then its TID), under the same grammar and term rules. Neighbours are not shown.
-    #[arg(long, value_name = "ADAPTER.gguf", requires = "model", conflicts_with_all = ["endpoint", "examples"])]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "ADAPTER.gguf", requires = "model", conflicts_with_all = ["endpoint", "examples"]))]
     pub lora: Option<PathBuf>,
     /// Stop (with an error) after this many groups of this invocation; for tests of
     /// --resume.
-    #[arg(long, hide = true)]
+    #[cfg_attr(feature = "cli", arg(long, hide = true))]
     pub stop_after_groups: Option<usize>,
 }
 
 /// The words a generated term may use ([`Lexicon`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Words {
     /// Words of the items' text.
