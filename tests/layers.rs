@@ -1,8 +1,9 @@
-//! The library's layering, checked from its sources: in each crate (`grlm-core`, `grlm`) every
-//! module may use only modules of a lower layer, and the files of one module do not use each
-//! other in a cycle. A `use` that points up or sideways fails here with the file and line,
-//! so the architecture described in ARCHITECTURE.md cannot drift silently. Between crates,
-//! Cargo itself keeps the core from reaching the model runtime.
+//! The workspace's layering, checked from its sources. In `grlm-core` and `grlm` every
+//! module may use only modules of a lower layer; in every crate no top-level modules use
+//! each other in a cycle, and neither do the files of one module (unit tests aside). A `use`
+//! that points up or sideways fails here with the file and line, so the architecture
+//! described in ARCHITECTURE.md cannot drift silently. Between crates, Cargo itself keeps
+//! the core from reaching the model runtime.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -70,8 +71,19 @@ fn code(line: &str) -> Option<&str> {
 }
 
 /// The path segments that follow each occurrence of `prefix` in `code` (`crate::catalog::le`
-/// gives `["catalog", "le"]`).
+/// gives `["catalog", "le"]`; a group, `crate::{catalog, ground::Hit}`, gives one path a
+/// member).
 fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
+    let segments = |text: &'a str| -> Vec<&'a str> {
+        text.split("::")
+            .map(|s| {
+                s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap_or("")
+            })
+            .take_while(|s| !s.is_empty())
+            .collect()
+    };
     code.match_indices(prefix)
         .filter(|(at, _)| {
             // `crate::` inside a longer identifier (`my_crate::`) is not a crate path.
@@ -80,18 +92,38 @@ fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
                 .next_back()
                 .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
         })
-        .map(|(at, _)| {
-            code[at + prefix.len()..]
-                .split("::")
-                .map(|s| {
-                    s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                        .next()
-                        .unwrap_or("")
-                })
-                .take_while(|s| !s.is_empty())
-                .collect()
+        .flat_map(|(at, _)| {
+            let rest = &code[at + prefix.len()..];
+            match rest.strip_prefix('{') {
+                // Members of a group on this line; nested groups count by their first name.
+                Some(group) => group
+                    .split('}')
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|member| segments(member.trim().trim_start_matches('{')))
+                    .filter(|path| !path.is_empty())
+                    .collect(),
+                None => vec![segments(rest)],
+            }
         })
         .collect()
+}
+
+/// For each line of `text`, whether it is in an inline unit-test module: below a
+/// `#[cfg(test)]` that opens a `mod ... {` (not one that declares `mod tests;`).
+fn test_lines(text: &str) -> Vec<bool> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut in_tests = false;
+    let mut out = Vec::with_capacity(lines.len());
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            let item = lines[n + 1..].iter().map(|l| l.trim()).find(|l| !l.starts_with("#["));
+            in_tests |= item.is_some_and(|l| l.contains("mod ") && l.ends_with('{'));
+        }
+        out.push(in_tests);
+    }
+    out
 }
 
 /// One use of another top-level module.
@@ -100,6 +132,9 @@ struct Edge {
     line: usize,
     from: String,
     to: String,
+    /// In a unit-test module (`tests.rs`, or below `#[cfg(test)]`), which may check a
+    /// module's output with its consumer's reader.
+    in_tests: bool,
 }
 
 /// Uses of other top-level modules, and uses of the crate root's re-exports
@@ -116,6 +151,8 @@ fn crate_edges(src: &Path) -> (Vec<Edge>, Vec<String>) {
         }
         let module = rel.split('/').next().unwrap().trim_end_matches(".rs").to_owned();
         let text = std::fs::read_to_string(&file).unwrap();
+        let test_file = rel.ends_with("/tests.rs");
+        let in_tests = test_lines(&text);
         for (n, line) in text.lines().enumerate() {
             let Some(code) = code(line) else { continue };
             for path in paths_after(code, "crate::") {
@@ -128,6 +165,7 @@ fn crate_edges(src: &Path) -> (Vec<Edge>, Vec<String>) {
                         line: n + 1,
                         from: module.clone(),
                         to: first.to_string(),
+                        in_tests: test_file || in_tests[n],
                     });
                 }
             }
@@ -139,7 +177,10 @@ fn crate_edges(src: &Path) -> (Vec<Edge>, Vec<String>) {
 /// Every edge of the crate in `dir` that does not point to a lower layer, in words.
 fn misplaced(dir: &str, layers: Layers, (edges, hidden): &(Vec<Edge>, Vec<String>)) -> Vec<String> {
     let mut bad = hidden.iter().map(|h| format!("{dir}/{h}")).collect::<Vec<_>>();
-    for Edge { file, line, from, to } in edges {
+    for Edge {
+        file, line, from, to, ..
+    } in edges
+    {
         match (layer_of(layers, from), layer_of(layers, to)) {
             (Some(a), Some(b)) if b < a => {}
             (None, _) => bad.push(format!(
@@ -188,16 +229,10 @@ fn sibling_graphs(src: &Path) -> BTreeMap<String, BTreeMap<String, BTreeSet<Stri
             .or_default()
             .entry(name.to_owned())
             .or_default();
-        let mut in_tests = false;
-        for line in text.lines() {
-            // A unit-test module may use its siblings freely.
-            if line.trim_start().starts_with("#[cfg(test)]") {
-                in_tests = true;
-            }
+        // A unit-test module may use its siblings freely.
+        let in_tests = test_lines(&text);
+        for (line, _) in text.lines().zip(&in_tests).filter(|(_, &t)| !t) {
             let Some(code) = code(line) else { continue };
-            if in_tests {
-                continue;
-            }
             let mut paths = paths_after(code, "super::");
             paths.extend(paths_after(code, &format!("crate::{module}::")));
             for path in paths {
@@ -212,46 +247,72 @@ fn sibling_graphs(src: &Path) -> BTreeMap<String, BTreeMap<String, BTreeSet<Stri
     graphs
 }
 
+/// Every crate of the workspace, by its sources: none may have a cycle among its top-level
+/// modules or among the files of one module.
+const SOURCES: &[&str] = &["core/src", "src", "eval/src", "cli/src", "testkit/src", "training/src"];
+
+/// A cycle of `graph` (its nodes in order, the first repeated last), if it has one.
+fn cycle_in(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    // Depth-first search for a back edge.
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = stack.iter().position(|n| n == node) {
+            let mut cycle = stack[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if !done.insert(node.to_owned()) {
+            return None;
+        }
+        stack.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if graph.contains_key(next) {
+                if let Some(cycle) = visit(next, graph, stack, done) {
+                    return Some(cycle);
+                }
+            }
+        }
+        stack.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
 #[test]
 fn files_of_a_module_do_not_use_each_other_in_a_cycle() {
     let mut cycles = Vec::new();
-    let graphs = sibling_graphs(&source("core/src"))
-        .into_iter()
-        .chain(sibling_graphs(&source("src")));
-    for (module, graph) in graphs {
-        // Depth-first search for a back edge.
-        fn visit(
-            node: &str,
-            graph: &BTreeMap<String, BTreeSet<String>>,
-            stack: &mut Vec<String>,
-            done: &mut BTreeSet<String>,
-        ) -> Option<Vec<String>> {
-            if let Some(at) = stack.iter().position(|n| n == node) {
-                let mut cycle = stack[at..].to_vec();
-                cycle.push(node.to_owned());
-                return Some(cycle);
-            }
-            if !done.insert(node.to_owned()) {
-                return None;
-            }
-            stack.push(node.to_owned());
-            for next in graph.get(node).into_iter().flatten() {
-                if graph.contains_key(next) {
-                    if let Some(cycle) = visit(next, graph, stack, done) {
-                        return Some(cycle);
-                    }
-                }
-            }
-            stack.pop();
-            None
-        }
-        let mut done = BTreeSet::new();
-        for node in graph.keys() {
-            if let Some(cycle) = visit(node, &graph, &mut Vec::new(), &mut done) {
-                cycles.push(format!("{module}: {}", cycle.join(" -> ")));
-                break;
+    for dir in SOURCES {
+        for (module, graph) in sibling_graphs(&source(dir)) {
+            if let Some(cycle) = cycle_in(&graph) {
+                cycles.push(format!("{dir}/{module}: {}", cycle.join(" -> ")));
             }
         }
     }
     assert!(cycles.is_empty(), "files that use each other:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn top_level_modules_do_not_use_each_other_in_a_cycle() {
+    let mut cycles = Vec::new();
+    let mut edges_seen = 0;
+    for dir in SOURCES {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for edge in crate_edges(&source(dir)).0.into_iter().filter(|e| !e.in_tests) {
+            graph.entry(edge.to.clone()).or_default();
+            graph.entry(edge.from).or_default().insert(edge.to);
+            edges_seen += 1;
+        }
+        if let Some(cycle) = cycle_in(&graph) {
+            cycles.push(format!("{dir}: {}", cycle.join(" -> ")));
+        }
+    }
+    assert!(cycles.is_empty(), "modules that use each other:\n{}", cycles.join("\n"));
+    assert!(edges_seen > 100, "the scan found only {edges_seen} edges");
 }

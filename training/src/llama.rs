@@ -24,7 +24,29 @@ use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, V
 
 use crate::kernels::ops::{CausalSoftmax, RmsNorm, Rope, SwiGlu};
 use crate::kernels::{Bf16Linear, Bf16Weight};
-use crate::lora::data::Targets;
+
+/// The positions of a batch whose next token is learned, and those tokens.
+pub struct Targets {
+    /// Flattened positions (`row * longest + j`) of choices over the whole vocabulary.
+    pub positions: Tensor,
+    /// Their next tokens.
+    pub tokens: Tensor,
+    /// Choices among a trie node's children, if any.
+    pub trie: Option<TrieTargets>,
+}
+
+/// Choices among trie children: every row's logits are computed over the union of the
+/// batch's allowed tokens, and the tokens a row may not choose are masked out.
+pub struct TrieTargets {
+    /// Flattened positions.
+    pub positions: Tensor,
+    /// The union of allowed tokens, ascending.
+    pub union: Vec<u32>,
+    /// `[positions, union]`: 0 where the position may choose the token, −∞ elsewhere.
+    pub mask: Tensor,
+    /// The chosen token's column in `union`, per position.
+    pub columns: Tensor,
+}
 
 /// Which kernels the passes run on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

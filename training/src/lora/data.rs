@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use grlm::catalog::input::InputError;
 
+use crate::llama::{Targets, TrieTargets};
 use crate::sft::{Example, Task};
 
 /// Why examples could not be read.
@@ -198,29 +199,6 @@ pub struct Batch {
     pub real_tokens: usize,
     /// Answer tokens.
     pub loss_tokens: usize,
-}
-
-/// The positions of a batch whose next token is learned, and those tokens.
-pub struct Targets {
-    /// Flattened positions (`row * longest + j`) of choices over the whole vocabulary.
-    pub positions: Tensor,
-    /// Their next tokens.
-    pub tokens: Tensor,
-    /// Choices among a trie node's children, if any.
-    pub trie: Option<TrieTargets>,
-}
-
-/// Choices among trie children: every row's logits are computed over the union of the
-/// batch's allowed tokens, and the tokens a row may not choose are masked out.
-pub struct TrieTargets {
-    /// Flattened positions.
-    pub positions: Tensor,
-    /// The union of allowed tokens, ascending.
-    pub union: Vec<u32>,
-    /// `[positions, union]`: 0 where the position may choose the token, −∞ elsewhere.
-    pub mask: Tensor,
-    /// The chosen token's column in `union`, per position.
-    pub columns: Tensor,
 }
 
 /// Pads `examples` into one batch on `device`; `trie` gives the children of the nodes
