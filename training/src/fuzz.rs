@@ -174,10 +174,10 @@ pub fn prefix_chunk(bytes: &[u8]) -> bool {
     accepted
 }
 
-/// The three readers of `sft`'s inputs (items, sequences, neighbours) on `bytes`:
-/// ids are unique where the format says so, and every line number points at a line of
-/// `bytes` that begins with the id read from it. Returns which readers accepted `bytes`
-/// (items, sequences, neighbours).
+/// The three readers of `sft`'s inputs (items, sequences, neighbours) on `bytes`: ids are
+/// unique, lines in file order, item text trimmed and never empty, and every sequence or
+/// neighbours line number points at a line of `bytes` that begins with the id read from
+/// it. Returns which readers accepted `bytes` (items, sequences, neighbours).
 pub fn sft_inputs(bytes: &[u8]) -> [bool; 3] {
     let path = Path::new("fuzz");
     let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
@@ -191,14 +191,18 @@ pub fn sft_inputs(bytes: &[u8]) -> [bool; 3] {
             .to_owned()
     };
     let mut accepted = [false; 3];
-    if let Ok(items) = input::parse_items(bytes, path) {
+    if let Ok(items) = grlm::catalog::input::parse_items(bytes, path) {
         accepted[0] = true;
-        let mut ids: Vec<u32> = items.iter().map(|(id, _)| *id).collect();
+        assert!(items.windows(2).all(|w| w[0].line < w[1].line), "lines in file order");
+        let mut ids: Vec<u32> = items.iter().map(|r| r.item).collect();
         ids.sort_unstable();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "an item listed twice was accepted");
-        for (_, meta) in &items {
-            assert!(meta.title.as_ref().is_none_or(|t| !t.is_empty()));
-            assert!(meta.brand.as_ref().is_none_or(|b| !b.is_empty()));
+        for record in &items {
+            let texts = record.title.iter().chain(&record.brand).chain(&record.description);
+            assert!(texts
+                .chain(record.categories.iter().flatten())
+                .all(|t| !t.is_empty() && t.trim() == t));
+            assert!(record.categories.iter().all(|path| !path.is_empty()));
         }
     }
     // Lines in file order, each id once, each on the line that starts with it.

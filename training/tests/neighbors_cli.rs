@@ -172,7 +172,7 @@ fn bad_input_names_file_and_line() {
     let dup = ITEMS.replace("\"item\": 30", "\"item\": 10");
     fails_with(
         &Run::new(dup.as_bytes()).neighbors(&[]),
-        "items.jsonl:3: item 10 appears twice (first on line 1)",
+        "items.jsonl:3: item 10 is already listed on line 1",
     );
 
     let bad_json = ITEMS.replace("{\"item\": 20", "{\"item\" 20");
@@ -186,7 +186,7 @@ fn bad_input_names_file_and_line() {
     let no_id = ITEMS.replace("{\"item\": 40,", "{\"id\": 40,");
     fails_with(
         &Run::new(no_id.as_bytes()).neighbors(&[]),
-        "items.jsonl:5: \"item\" is missing",
+        "items.jsonl:5: missing field `item`",
     );
 
     let run = Run::new(ITEMS.as_bytes());

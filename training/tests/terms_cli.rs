@@ -375,7 +375,7 @@ fn bad_input_fails_naming_file_and_line() {
     );
     fails_with(
         &setup.terms_on("dup.jsonl", "o.jsonl", &[]),
-        "dup.jsonl:3: item 1 appears twice (first on line 1)",
+        "dup.jsonl:3: item 1 is already listed on line 1",
     );
     let not_gguf = setup.path("model.txt");
     std::fs::write(&not_gguf, "not a model").unwrap();
@@ -400,7 +400,7 @@ fn bad_input_fails_naming_file_and_line() {
     let nb = setup.path("nb.jsonl");
     fails_with(
         &setup.terms("o.jsonl", &["--neighbors", nb.to_str().unwrap()]),
-        "nb.jsonl:2: item 100 appears twice (first on line 1)",
+        "nb.jsonl:2: item 100 is already listed on line 1",
     );
     fails_with(&setup.terms("o.jsonl", &["--terms", "0"]), "1 to 16 terms");
     assert!(!out.exists(), "no output from a failed run");
@@ -540,7 +540,7 @@ fn terms_stats_on_a_hand_made_file() {
     .unwrap();
     fails_with(
         &train(&["terms-stats", &path("dup.jsonl")]),
-        "dup.jsonl:6: item 2 appears twice (first on line 2)",
+        "dup.jsonl:6: item 2 is already listed on line 2",
     );
     std::fs::write(path("bad.jsonl"), "{\"item\": 1, \"terms\": [\"a\"]}\nnope\n").unwrap();
     fails_with(&train(&["terms-stats", &path("bad.jsonl")]), "bad.jsonl:2: not JSON");

@@ -21,7 +21,7 @@ pub enum BuildError {
     /// An input file is malformed or unreadable.
     #[error(transparent)]
     Input(#[from] InputError),
-    /// The same item id appears twice in one input file.
+    /// The TIDs file gives one item a second TID.
     #[error("{path}:{line}: item {item} already appeared on line {first_line}")]
     DuplicateItem {
         /// The file.
@@ -196,18 +196,8 @@ impl CatalogBuilder {
     pub fn from_jsonl(items_path: &Path, tids_path: &Path, allow_missing_tids: bool) -> Result<Self, BuildError> {
         let items = read_items(items_path)?;
         let tids = read_tids(tids_path, None)?;
-        let mut by_id: HashMap<u32, usize> = HashMap::with_capacity(items.len());
-        for (index, record) in items.iter().enumerate() {
-            if let Some(&first) = by_id.get(&record.item) {
-                return Err(BuildError::DuplicateItem {
-                    path: items_path.to_owned(),
-                    line: record.line,
-                    first_line: items[first].line,
-                    item: record.item,
-                });
-            }
-            by_id.insert(record.item, index);
-        }
+        // The reader refuses an item listed twice, so every id maps to one record.
+        let by_id: HashMap<u32, usize> = items.iter().enumerate().map(|(i, r)| (r.item, i)).collect();
         let mut tid_of: Vec<Option<usize>> = vec![None; items.len()];
         for (index, record) in tids.iter().enumerate() {
             let Some(&item_index) = by_id.get(&record.item) else {

@@ -9,6 +9,7 @@
 //! - [`transitions`]: the optional section of transition counts behind the collaborative prior (item-to-next-item counts, popularity).
 
 mod builder;
+mod entities;
 pub mod format;
 pub mod input;
 pub mod le;

@@ -1,8 +1,7 @@
-//! Reading the inputs of `sft`. TIDs go through the engine's reader
-//! ([`grlm::catalog::input::read_tids`]) and sequences through the engine's parser
-//! ([`grlm::sequences::parse_sequences`]); the engine's items reader keeps only titles, so the
-//! metadata that term internalisation needs (categories, brand) is read here, and the
-//! neighbours file has no reader in the engine at all.
+//! Reading the inputs of `sft`. Items and TIDs go through the engine's readers
+//! ([`grlm::catalog::input`]), so an item reads here as it does in the catalogue and in term
+//! generation, and sequences through the engine's parser
+//! ([`grlm::sequences::parse_sequences`]); the neighbours file has no reader in the engine.
 //!
 //! Consistency is checked across files: an item listed twice is an error, and so is a
 //! sequence or neighbours item without a TID (it could not be written in a prompt; a
@@ -12,9 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use grlm::catalog::input::InputError;
+use grlm::catalog::input::{InputError, ItemRecord};
 use grlm::tid::Tid;
-use serde::Deserialize;
 
 use super::{SftArgs, SftError};
 
@@ -119,61 +117,22 @@ fn unknown(path: &Path, line: u64, tids: &Path, item: u32) -> SftError {
     }
 }
 
-#[derive(Deserialize)]
-struct ItemLine {
-    item: u32,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    categories: Option<Vec<CategoryPath>>,
-    #[serde(default)]
-    brand: Option<String>,
-}
-
-/// Amazon metadata lists category paths; other catalogues list plain names, each taken as
-/// a path of one.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CategoryPath {
-    Path(Vec<String>),
-    Name(String),
-}
-
-/// Reads the items file with its metadata; an item listed twice is an error.
+/// Reads the items file with the one items reader; an item listed twice is an error.
 pub(crate) fn read_items(path: &Path) -> Result<Vec<(u32, ItemMeta)>, SftError> {
-    let file = std::fs::File::open(path).map_err(|source| SftError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_items(BufReader::new(file), path)
+    let records = grlm::catalog::input::read_items(path)?;
+    Ok(records.into_iter().map(ItemMeta::from_record).collect())
 }
 
-pub(crate) fn parse_items(reader: impl BufRead, path: &Path) -> Result<Vec<(u32, ItemMeta)>, SftError> {
-    let mut out = Vec::new();
-    let mut first_line = HashMap::new();
-    for_each_line(reader, path, |line, text| {
-        let parsed: ItemLine = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if let Some(first) = first_line.insert(parsed.item, line) {
-            return Err(format!("item {} is already listed on line {first}", parsed.item));
-        }
-        let categories = parsed
-            .categories
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| match c {
-                CategoryPath::Path(path) => path,
-                CategoryPath::Name(name) => vec![name],
-            })
-            .collect();
+impl ItemMeta {
+    /// The metadata an example shows of a record of the items file.
+    pub(crate) fn from_record(record: ItemRecord) -> (u32, ItemMeta) {
         let meta = ItemMeta {
-            title: parsed.title.filter(|t| !t.is_empty()),
-            categories,
-            brand: parsed.brand.filter(|b| !b.is_empty()),
+            title: record.title,
+            categories: record.categories,
+            brand: record.brand,
         };
-        out.push((parsed.item, meta));
-        Ok(())
-    })?;
-    Ok(out)
+        (record.item, meta)
+    }
 }
 
 /// Reads a sequences file with the engine's parser, keeping each sequence's line number

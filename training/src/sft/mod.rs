@@ -245,9 +245,9 @@ impl Example {
 /// Why `sft` failed. Every message names the file, and the line when one is at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum SftError {
-    /// The TIDs file could not be read or has a bad line.
+    /// The items or TIDs file could not be read or has a bad line.
     #[error(transparent)]
-    Tids(#[from] grlm::catalog::input::InputError),
+    Input(#[from] grlm::catalog::input::InputError),
     /// An input file could not be read.
     #[error("{path}: {source}")]
     #[allow(missing_docs)] // the fields are named for what they hold

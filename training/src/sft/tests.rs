@@ -735,3 +735,53 @@ fn beauty_builds_with_the_expected_counts() {
         );
     }
 }
+
+/// One items file, read by the catalogue builder, by `sft` and by term generation: the same
+/// item has the same title, brand and categories in each, entities decoded.
+#[test]
+fn an_item_reads_the_same_in_the_catalogue_sft_and_term_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = dir.path().join("items.jsonl");
+    let tids = dir.path().join("tids.jsonl");
+    std::fs::write(
+        &items,
+        concat!(
+            r#"{"item": 7, "title": " Soap &amp; Shea&reg; ", "brand": "Caf&eacute;", "#,
+            r#""categories": [["Beauty", "Bath &amp; Body"], "Soaps"], "asin": "B1"}"#,
+            "\n",
+            r#"{"item": 8, "title": null, "description": ["Plain."]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &tids,
+        "{\"item\": 7, \"terms\": [\"a\", \"b\"]}\n{\"item\": 8, \"terms\": [\"c\", \"d\"]}\n",
+    )
+    .unwrap();
+
+    let catalogue = dir.path().join("c.grlm");
+    grlm::CatalogBuilder::from_jsonl(&items, &tids, false)
+        .unwrap()
+        .write(&catalogue)
+        .unwrap();
+    let catalogue = grlm::Catalog::open(&catalogue).unwrap();
+    let details = read_item_details(&items).unwrap();
+    let texts = crate::terms::run::read_items(&items, None).unwrap();
+
+    let title = "Soap & Shea®";
+    assert_eq!(catalogue.title_of(7).unwrap(), Some(title));
+    assert_eq!(catalogue.title_of(8).unwrap(), None);
+    let expected = ItemMeta {
+        title: Some(title.into()),
+        categories: vec![vec!["Beauty".into(), "Bath & Body".into()], vec!["Soaps".into()]],
+        brand: Some("Café".into()),
+    };
+    assert_eq!(details[0], (7, expected));
+    assert_eq!(details[1], (8, ItemMeta::default()));
+    assert_eq!(
+        texts.items[0].text,
+        "Soap & Shea®. Brand: Café. Categories: Beauty > Bath & Body; Soaps"
+    );
+    assert_eq!((texts.items[1].item, texts.items[1].text.as_str()), (8, "Plain."));
+}

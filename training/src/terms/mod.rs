@@ -160,13 +160,8 @@ impl ItemLines {
             .and_then(|id| u32::try_from(id).ok())
             .ok_or("\"item\" is missing or not an integer id that fits in u32")?;
         match self.0.insert(item, line) {
-            Some(first) => Err(format!("item {item} appears twice (first on line {first})")),
+            Some(first) => Err(format!("item {item} is already listed on line {first}")),
             None => Ok(item),
         }
-    }
-
-    /// How many distinct items have been read.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
     }
 }

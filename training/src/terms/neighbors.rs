@@ -17,163 +17,32 @@
 use std::cmp::Ordering;
 
 use candle_core::{Device, Tensor};
-use serde_json::Value;
+use grlm::catalog::input::ItemRecord;
 
 use super::TermsError;
 
 /// Most scores held at once: a block of rows times all items (64 MiB of f32).
 pub const BLOCK_SCORES: usize = 16 << 20;
 
-/// The text an item is embedded from, or `None` when it has none.
-///
-/// Built from whichever fields the item has, in this order: `title`; `brand` (as
-/// `Brand: …`); `categories` (a list of category paths, each a list of names, or a flat
-/// list of names; paths joined by `; `, names by ` > `, repeated paths dropped);
-/// `description` (a string or a list of strings). Fields that are absent, null, empty or
-/// of another type are ignored. HTML entities, which Amazon metadata carries
-/// (`&amp;`, `&#39;`, `&reg;`…), are decoded ([`decode_entities`]).
-pub fn item_text(item: &Value) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(title) = text_field(item.get("title")) {
-        parts.push(title);
-    }
-    if let Some(brand) = text_field(item.get("brand")) {
+/// The text an item is embedded from, or `None` when it has none: whichever of its title,
+/// brand (as `Brand: …`), categories (paths joined by `; `, names by ` > `, a repeated path
+/// once) and description it has, in that order, joined by `. `.
+pub fn item_text(item: &ItemRecord) -> Option<String> {
+    let mut parts: Vec<String> = item.title.iter().cloned().collect();
+    if let Some(brand) = &item.brand {
         parts.push(format!("Brand: {brand}"));
     }
-    if let Some(categories) = categories(item.get("categories")) {
-        parts.push(format!("Categories: {categories}"));
-    }
-    let description = match item.get("description") {
-        Some(Value::Array(lines)) => {
-            let lines: Vec<String> = lines.iter().filter_map(|l| text_field(Some(l))).collect();
-            (!lines.is_empty()).then(|| lines.join(" "))
+    let mut paths: Vec<String> = Vec::with_capacity(item.categories.len());
+    for path in item.categories.iter().map(|names| names.join(" > ")) {
+        if !paths.contains(&path) {
+            paths.push(path);
         }
-        other => text_field(other),
-    };
-    parts.extend(description);
+    }
+    if !paths.is_empty() {
+        parts.push(format!("Categories: {}", paths.join("; ")));
+    }
+    parts.extend(item.description.iter().cloned());
     (!parts.is_empty()).then(|| parts.join(". "))
-}
-
-/// A non-empty string value, entities decoded, whitespace trimmed.
-fn text_field(value: Option<&Value>) -> Option<String> {
-    let text = decode_entities(value?.as_str()?.trim());
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
-}
-
-fn categories(value: Option<&Value>) -> Option<String> {
-    let paths: Vec<String> = match value? {
-        Value::Array(entries) => entries
-            .iter()
-            .filter_map(|entry| match entry {
-                Value::Array(names) => {
-                    let names: Vec<String> = names.iter().filter_map(|n| text_field(Some(n))).collect();
-                    (!names.is_empty()).then(|| names.join(" > "))
-                }
-                other => text_field(Some(other)),
-            })
-            .collect(),
-        _ => return None,
-    };
-    let mut unique: Vec<String> = Vec::with_capacity(paths.len());
-    for p in paths {
-        if !unique.contains(&p) {
-            unique.push(p);
-        }
-    }
-    (!unique.is_empty()).then(|| unique.join("; "))
-}
-
-/// Decodes the HTML entities found in product metadata: the XML five, numeric references
-/// (`&#39;`, `&#x27;`; code points 128–159 read as Windows-1252, as legacy pages meant
-/// them) and a handful of named ones (`&reg;`, `&trade;`, accented letters…). Anything
-/// else, including a malformed or unknown entity, is kept as written.
-pub fn decode_entities(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        // Entity names are short; a `;` further away is not the end of one.
-        let decoded = rest.as_bytes()[1..]
-            .iter()
-            .take(11)
-            .position(|&b| b == b';')
-            .and_then(|semi| decode_entity(&rest[1..1 + semi]).map(|c| (c, semi + 2)));
-        match decoded {
-            Some((c, consumed)) => {
-                out.push(c);
-                rest = &rest[consumed..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn decode_entity(name: &str) -> Option<char> {
-    if let Some(number) = name.strip_prefix('#') {
-        let code = match number.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => number.parse().ok()?,
-        };
-        return Some(windows_1252(code).unwrap_or(char::from_u32(code)?));
-    }
-    Some(match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => ' ',
-        "reg" => '®',
-        "trade" => '™',
-        "copy" => '©',
-        "deg" => '°',
-        "bull" => '•',
-        "hearts" => '♥',
-        "ordm" => 'º',
-        "frac12" => '½',
-        "frac14" => '¼',
-        "eacute" => 'é',
-        "Eacute" => 'É',
-        "egrave" => 'è',
-        "Egrave" => 'È',
-        "ccedil" => 'ç',
-        "ntilde" => 'ñ',
-        "uuml" => 'ü',
-        "ouml" => 'ö',
-        "auml" => 'ä',
-        "hellip" => '…',
-        "ndash" => '–',
-        "mdash" => '—',
-        "rsquo" => '’',
-        "lsquo" => '‘',
-        "rdquo" => '”',
-        "ldquo" => '“',
-        _ => return None,
-    })
-}
-
-/// The characters Windows-1252 puts at 128–159, where Unicode has control codes.
-fn windows_1252(code: u32) -> Option<char> {
-    Some(match code {
-        0x80 => '€',
-        0x85 => '…',
-        0x91 => '‘',
-        0x92 => '’',
-        0x93 => '“',
-        0x94 => '”',
-        0x95 => '•',
-        0x96 => '–',
-        0x97 => '—',
-        0x99 => '™',
-        _ => return None,
-    })
 }
 
 /// For each vector, the `k` others with the highest dot product (the cosine, for unit

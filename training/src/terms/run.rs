@@ -1,11 +1,9 @@
 //! `grlm-train neighbors`: embed every item's text and write its nearest neighbours.
 //!
-//! Input: `items.jsonl`, one JSON object per line with `item` (an integer id that fits in
-//! u32) and any of `title`, `brand`, `categories`, `description` ([`item_text`]). A
-//! repeated id, a line that is not UTF-8 or not a JSON object with a valid `item`, is an
-//! error naming the file and line. An item with none of the text fields is skipped: it
-//! gets no line in the output and is never anyone's neighbour; the first few are named on
-//! stderr and all are counted in the summary (`skipped_no_text`).
+//! Input: `items.jsonl`, read as everywhere else ([`grlm::catalog::input`]); an item's text
+//! is its title, brand, categories and description ([`item_text`]). An item with none of
+//! them is skipped: it gets no line in the output and is never anyone's neighbour; the
+//! first few are named on stderr and all are counted in the summary (`skipped_no_text`).
 //!
 //! Output (written crash-safely, in input order): one line per item with text,
 //!
@@ -19,19 +17,16 @@
 //! say). The cache is saved before the neighbour search, so an interrupted search does not
 //! lose the embedding work.
 
-use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use grlm::catalog::input::{for_each_line, InputError};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::cache::{text_hash, CacheStatus, EmbeddingCache};
 use super::embed::SentenceEmbedder;
 use super::neighbors::{item_text, top_k};
-use super::{ItemLines, TermsError};
+use super::TermsError;
 
 /// How many skipped items are named on stderr before only counting the rest.
 const SKIP_WARNINGS: usize = 5;
@@ -208,34 +203,22 @@ pub fn run(args: &NeighborsArgs) -> Result<NeighborsSummary, TermsError> {
     })
 }
 
-/// A reason that ends the read early once `--limit` items are in; never shown.
-const STOP: &str = "\0limit reached";
-
-/// Reads `path`, keeping at most `limit` items (with or without text).
+/// Reads `path` with the one items reader ([`grlm::catalog::input::read_items`]), keeping
+/// the first `limit` items (with or without text).
 pub fn read_items(path: &Path, limit: Option<usize>) -> Result<ReadItems, TermsError> {
-    let file = File::open(path).map_err(TermsError::io(path))?;
+    let mut records = grlm::catalog::input::read_items(path)?;
+    records.truncate(limit.unwrap_or(usize::MAX));
     let mut read = ReadItems::default();
-    let mut first_line = ItemLines::default();
-    let limit = limit.unwrap_or(usize::MAX);
-    let result = for_each_line(BufReader::new(file), path, |line, text| {
-        if first_line.len() >= limit {
-            return Err(STOP.into());
+    for record in &records {
+        match item_text(record) {
+            Some(text) => read.items.push(ItemText {
+                item: record.item,
+                text,
+            }),
+            None => read.skipped.push((record.line, record.item)),
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        if !value.is_object() {
-            return Err("not a JSON object".into());
-        }
-        let item = first_line.item(&value, line)?;
-        match item_text(&value) {
-            Some(text) => read.items.push(ItemText { item, text }),
-            None => read.skipped.push((line, item)),
-        }
-        Ok(())
-    });
-    match result {
-        Err(InputError::Line { reason, .. }) if reason == STOP => Ok(read),
-        other => other.map(|()| read).map_err(TermsError::from),
     }
+    Ok(read)
 }
 
 #[derive(Serialize)]
