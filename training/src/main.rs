@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use grlm_train::lora::bench::BenchArgs;
 use grlm_train::lora::train::LoraArgs;
+use grlm_train::neighbors::run::NeighborsArgs;
 use grlm_train::sft::SftArgs;
-use grlm_train::terms::run::NeighborsArgs;
-use grlm_train::terms::stats::StatsArgs;
 use grlm_train::terms::tids::TermsArgs;
+use grlm_train::terms_stats::StatsArgs;
 
 #[derive(Parser)]
 #[command(
@@ -75,18 +75,18 @@ fn main() -> ExitCode {
         Command::LoraBench(args) => grlm_train::lora::bench::run(&args)
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
-        Command::Neighbors(args) => grlm_train::terms::run::run(&args)
+        Command::Neighbors(args) => grlm_train::neighbors::run::run(&args)
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
         Command::Terms(args) => grlm_train::terms::tids::run(&args)
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
-        Command::TermsStats(args) => grlm_train::terms::stats::run(&args)
+        Command::TermsStats(args) => grlm_train::terms_stats::run(&args)
             .map(|s| {
                 if args.json {
                     print_json(&s)
                 } else {
-                    print!("{}", grlm_train::terms::stats::render(&s))
+                    print!("{}", grlm_train::terms_stats::render(&s))
                 }
             })
             .map_err(|e| e.to_string()),

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use grlm_train::terms::cache::EmbeddingCache;
-use grlm_train::terms::embed::{SentenceEmbedder, MAX_SEQ_LEN};
-use grlm_train::terms::TermsError;
+use grlm_train::neighbors::cache::EmbeddingCache;
+use grlm_train::neighbors::embed::{SentenceEmbedder, MAX_SEQ_LEN};
+use grlm_train::neighbors::NeighborsError;
 
 mod common;
 use common::embedder_dir;
@@ -208,7 +208,7 @@ fn another_dimension_is_a_clear_error() {
 fn bad_model_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let err = SentenceEmbedder::load(&dir.path().join("nowhere")).unwrap_err();
-    assert!(matches!(err, TermsError::MissingFile { .. }), "{err}");
+    assert!(matches!(err, NeighborsError::MissingFile { .. }), "{err}");
     assert!(err.to_string().contains("scripts/fetch-model.sh"), "{err}");
 
     let bad = dir.path().join("bad-shape");

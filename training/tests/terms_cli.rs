@@ -130,7 +130,7 @@ fn every_item_gets_n_normalised_terms_and_a_unique_tid() {
     }
     // Every TID keeps the rules for its item's text, but a numeric suffix (the counted
     // last resort of collision resolution).
-    let texts = grlm_train::terms::run::read_items(&setup.path("items.jsonl"), None)
+    let texts = grlm_train::neighbors::text::read_items(&setup.path("items.jsonl"), None)
         .unwrap()
         .items;
     for (item, terms, resolved) in &lines {

@@ -767,7 +767,7 @@ fn an_item_reads_the_same_in_the_catalogue_sft_and_term_generation() {
         .unwrap();
     let catalogue = grlm::Catalog::open(&catalogue).unwrap();
     let details = read_item_details(&items).unwrap();
-    let texts = crate::terms::run::read_items(&items, None).unwrap();
+    let texts = crate::neighbors::text::read_items(&items, None).unwrap();
 
     let title = "Soap & Shea®";
     assert_eq!(catalogue.title_of(7).unwrap(), Some(title));

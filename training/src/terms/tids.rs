@@ -48,8 +48,8 @@ use super::generate::{Generator, GeneratorParams, ItemPrompt};
 use super::partial::{partial_path, PartialFile, Record};
 use super::resolve::{Assigned, Resolved};
 use super::rules::{ItemRules, Lexicon};
-use super::run::{read_items, ItemText};
 use super::{ItemLines, TermsError};
+use crate::neighbors::text::{read_items, ItemText};
 
 /// Times the last term of a colliding TID is generated again before the fallbacks.
 pub const MAX_REGENERATIONS: usize = 2;

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use super::cache::Fnv64;
-use super::TermsError;
+use super::NeighborsError;
 
 /// Longest input in tokens, `[CLS]` and `[SEP]` included: sentence-transformers'
 /// `max_seq_length` for all-MiniLM-L6-v2 (the model was trained on at most 128; BERT's
@@ -82,8 +82,8 @@ const MAX_CONFIG_SIZE: usize = 1 << 20;
 
 impl BertConfig {
     /// Parses and checks `config.json` (`path` labels errors).
-    pub fn parse(text: &str, path: &Path) -> Result<Self, TermsError> {
-        let bad = |reason: String| TermsError::Config {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, NeighborsError> {
+        let bad = |reason: String| NeighborsError::Config {
             path: path.to_owned(),
             reason,
         };
@@ -201,29 +201,29 @@ impl std::fmt::Debug for SentenceEmbedder {
     }
 }
 
-fn read_model_file(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), TermsError> {
+fn read_model_file(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), NeighborsError> {
     let path = dir.join(name);
     match std::fs::read(&path) {
         Ok(bytes) => Ok((path, bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TermsError::MissingFile { path }),
-        Err(source) => Err(TermsError::Io { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NeighborsError::MissingFile { path }),
+        Err(source) => Err(NeighborsError::Io { path, source }),
     }
 }
 
 impl SentenceEmbedder {
     /// Loads `dir/config.json`, `dir/model.safetensors` and `dir/tokenizer.json`.
-    pub fn load(dir: &Path) -> Result<Self, TermsError> {
+    pub fn load(dir: &Path) -> Result<Self, NeighborsError> {
         let (config_path, config_bytes) = read_model_file(dir, "config.json")?;
         let (weights_path, weights_bytes) = read_model_file(dir, "model.safetensors")?;
         let (tokenizer_path, tokenizer_bytes) = read_model_file(dir, "tokenizer.json")?;
 
-        let config_text = std::str::from_utf8(&config_bytes).map_err(|_| TermsError::Config {
+        let config_text = std::str::from_utf8(&config_bytes).map_err(|_| NeighborsError::Config {
             path: config_path.clone(),
             reason: "not UTF-8".into(),
         })?;
         let config = BertConfig::parse(config_text, &config_path)?;
 
-        let weights_err = |reason: String| TermsError::Weights {
+        let weights_err = |reason: String| NeighborsError::Weights {
             path: weights_path.clone(),
             reason,
         };
@@ -232,7 +232,7 @@ impl SentenceEmbedder {
             .map_err(|e| weights_err(format!("not a safetensors file: {e}")))?;
         let bert = Bert::from_tensors(&config, &mut tensors).map_err(weights_err)?;
 
-        let tokenizer_err = |reason: String| TermsError::Tokenizer {
+        let tokenizer_err = |reason: String| NeighborsError::Tokenizer {
             path: tokenizer_path.clone(),
             reason,
         };
@@ -299,11 +299,11 @@ impl SentenceEmbedder {
 
     /// An error unless this embedder's vectors have `expected` components; `context` says
     /// who expects them.
-    pub fn check_dimension(&self, expected: usize, context: &str) -> Result<(), TermsError> {
+    pub fn check_dimension(&self, expected: usize, context: &str) -> Result<(), NeighborsError> {
         if self.dimension() == expected {
             Ok(())
         } else {
-            Err(TermsError::Dimension {
+            Err(NeighborsError::Dimension {
                 actual: self.dimension(),
                 expected,
                 context: context.to_owned(),
@@ -312,16 +312,19 @@ impl SentenceEmbedder {
     }
 
     /// Token ids of `text` as the model sees it: `[CLS] … [SEP]`, cut at [`MAX_SEQ_LEN`].
-    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, TermsError> {
-        let encoding = self.tokenizer.encode(text, true).map_err(|e| TermsError::Tokenizer {
-            path: self.dir.join("tokenizer.json"),
-            reason: e.to_string(),
-        })?;
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, NeighborsError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| NeighborsError::Tokenizer {
+                path: self.dir.join("tokenizer.json"),
+                reason: e.to_string(),
+            })?;
         let ids = encoding.get_ids();
         // Out-of-range ids would make the embedding lookup fail; a tokenizer that does not
         // belong to the model is a setup error worth naming.
         if let Some(&bad) = ids.iter().find(|&&t| t as usize >= self.config.vocab_size) {
-            return Err(TermsError::Tokenizer {
+            return Err(NeighborsError::Tokenizer {
                 path: self.dir.join("tokenizer.json"),
                 reason: format!(
                     "token id {bad} is outside the model's {} word embeddings",
@@ -333,7 +336,7 @@ impl SentenceEmbedder {
     }
 
     /// Embeds `texts` (unit vectors, in input order) in batches of [`DEFAULT_BATCH`].
-    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, TermsError> {
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, NeighborsError> {
         self.embed_batched(texts, DEFAULT_BATCH, |_, _| {})
     }
 
@@ -344,7 +347,7 @@ impl SentenceEmbedder {
         texts: &[String],
         batch: usize,
         mut progress: impl FnMut(usize, usize),
-    ) -> Result<Vec<Vec<f32>>, TermsError> {
+    ) -> Result<Vec<Vec<f32>>, NeighborsError> {
         let tokens = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>, _>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| (tokens[i].len(), i));
@@ -363,7 +366,7 @@ impl SentenceEmbedder {
     }
 
     /// One padded batch through the encoder, pooled and normalised.
-    fn forward(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, TermsError> {
+    fn forward(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>, NeighborsError> {
         let batch = seqs.len();
         let len = seqs.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
         let mut ids = Vec::with_capacity(batch * len);

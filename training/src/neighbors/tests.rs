@@ -7,8 +7,9 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::cache::{text_hash, CacheStatus, EmbeddingCache, MAGIC};
-use super::neighbors::{item_text, top_k, top_k_blocked};
-use super::TermsError;
+use super::text::item_text;
+use super::top_k::{top_k, top_k_blocked};
+use super::NeighborsError;
 
 // ---- item text ----
 
@@ -125,7 +126,7 @@ fn top_k_edge_cases() {
     assert!(
         matches!(
             err,
-            TermsError::Dimension {
+            NeighborsError::Dimension {
                 actual: 1,
                 expected: 2,
                 ..
@@ -251,7 +252,7 @@ fn cache_files_follow_the_reuse_policy() {
     assert!(
         matches!(
             err,
-            TermsError::Dimension {
+            NeighborsError::Dimension {
                 actual: 384,
                 expected: 3,
                 ..
@@ -269,7 +270,7 @@ fn cache_files_follow_the_reuse_policy() {
     bytes.truncate(bytes.len() - 5);
     std::fs::write(&path, &bytes).unwrap();
     let err = EmbeddingCache::open_for(&path, 0xfeed, 3).unwrap_err();
-    assert!(matches!(err, TermsError::Cache { .. }), "{err}");
+    assert!(matches!(err, NeighborsError::Cache { .. }), "{err}");
     let text = err.to_string();
     assert!(
         text.contains("n.jsonl.emb") && text.contains("delete the file"),

@@ -18,10 +18,10 @@ use grlm::Tid;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::rules::{self, is_function_word, same_word, text_words, word_key, ItemRules};
-use super::run::read_items;
-use super::tids::read_neighbors;
-use super::{ItemLines, TermsError};
+use crate::neighbors::text::read_items;
+use crate::terms::rules::{self, is_function_word, same_word, text_words, word_key, ItemRules};
+use crate::terms::tids::read_neighbors;
+use crate::terms::{ItemLines, TermsError};
 
 /// `grlm-train terms-stats`: statistics of a TID file.
 #[derive(Clone, Debug)]
@@ -142,7 +142,7 @@ pub struct Properties {
     /// (plural endings ignored).
     pub terms_in_own_text: Option<f64>,
     /// With `--items`: share of TIDs that break a rule generation is held to
-    /// ([`super::rules`]).
+    /// ([`crate::terms::rules`]).
     pub breaking_rules: Option<f64>,
     /// With `--items`: share of terms with a word (without digits) that the item's own
     /// text lacks but another item's text in the file has: a word borrowed from a

@@ -19,11 +19,11 @@
 //! # What a load accepts
 //!
 //! A file that is truncated, too long, of another magic or version, has a bad checksum,
-//! an absurd dimension or count, or repeats an item is an error ([`TermsError::Cache`]):
+//! an absurd dimension or count, or repeats an item is an error ([`NeighborsError::Cache`]):
 //! never a panic and never silently reused. Every length is checked with checked
 //! arithmetic against the file's real size before anything is allocated from it.
 //!
-//! A file whose dimension differs from the embedder's is a [`TermsError::Dimension`]
+//! A file whose dimension differs from the embedder's is a [`NeighborsError::Dimension`]
 //! error rather than a silent rebuild: it almost always means `--embedder` points at
 //! another model than intended. A file of the same dimension but another model
 //! fingerprint (another checkpoint, tokenizer or encoder version) is stale as a whole: see
@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-use super::TermsError;
+use super::NeighborsError;
 
 /// First bytes of every cache file.
 pub const MAGIC: [u8; 8] = *b"GRLMEMB\0";
@@ -102,12 +102,12 @@ impl EmbeddingCache {
     /// Opens the cache at `path` for an embedder with `fingerprint` and `dimension`,
     /// applying the policy in the module docs: absent or of another model → empty; of
     /// another dimension or corrupt → error.
-    pub fn open_for(path: &Path, fingerprint: u64, dimension: usize) -> Result<(Self, CacheStatus), TermsError> {
+    pub fn open_for(path: &Path, fingerprint: u64, dimension: usize) -> Result<(Self, CacheStatus), NeighborsError> {
         let Some(found) = Self::load(path)? else {
             return Ok((Self::new(fingerprint, dimension), CacheStatus::Absent));
         };
         if found.dimension != dimension {
-            return Err(TermsError::Dimension {
+            return Err(NeighborsError::Dimension {
                 actual: dimension,
                 expected: found.dimension,
                 context: format!(
@@ -125,13 +125,13 @@ impl EmbeddingCache {
     }
 
     /// Reads the cache at `path`; `None` when there is no such file.
-    pub fn load(path: &Path) -> Result<Option<Self>, TermsError> {
+    pub fn load(path: &Path) -> Result<Option<Self>, NeighborsError> {
         let file = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(TermsError::io(path)(source)),
+            Err(source) => return Err(NeighborsError::io(path)(source)),
         };
-        let size = file.metadata().map_err(TermsError::io(path))?.len();
+        let size = file.metadata().map_err(NeighborsError::io(path))?.len();
         if size > MAX_FILE_BYTES {
             return Err(cache_err(
                 path,
@@ -140,7 +140,7 @@ impl EmbeddingCache {
         }
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_FILE_BYTES + 1), &mut bytes)
-            .map_err(TermsError::io(path))?;
+            .map_err(NeighborsError::io(path))?;
         Self::parse(&bytes).map(Some).map_err(|reason| cache_err(path, reason))
     }
 
@@ -227,10 +227,10 @@ impl EmbeddingCache {
     }
 
     /// Writes the cache to `path` crash-safely (a temporary file renamed into place).
-    pub fn save(&self, path: &Path) -> Result<(), TermsError> {
+    pub fn save(&self, path: &Path) -> Result<(), NeighborsError> {
         if self.dimension == 0 || self.dimension > MAX_DIMENSION {
             // Such a file could not be read back; refuse it now rather than then.
-            return Err(TermsError::Usage(format!(
+            return Err(NeighborsError::Usage(format!(
                 "{}: cannot store {}-dimensional vectors (the format allows 1..={MAX_DIMENSION})",
                 path.display(),
                 self.dimension
@@ -238,7 +238,7 @@ impl EmbeddingCache {
         }
         let bytes = self.to_bytes();
         grlm::atomic_write::write_atomically(path, |w: &mut dyn Write| w.write_all(&bytes))
-            .map_err(TermsError::io(path))
+            .map_err(NeighborsError::io(path))
     }
 
     /// The vector of `item` if it was computed from text with this hash.
@@ -250,9 +250,9 @@ impl EmbeddingCache {
     }
 
     /// Stores (or replaces) the vector of `item`.
-    pub fn insert(&mut self, item: u32, text_hash: u64, vector: Vec<f32>) -> Result<(), TermsError> {
+    pub fn insert(&mut self, item: u32, text_hash: u64, vector: Vec<f32>) -> Result<(), NeighborsError> {
         if vector.len() != self.dimension {
-            return Err(TermsError::Dimension {
+            return Err(NeighborsError::Dimension {
                 actual: vector.len(),
                 expected: self.dimension,
                 context: format!("a vector stored in the embedding cache for item {item}"),
@@ -283,8 +283,8 @@ impl EmbeddingCache {
     }
 }
 
-fn cache_err(path: &Path, reason: String) -> TermsError {
-    TermsError::Cache {
+fn cache_err(path: &Path, reason: String) -> NeighborsError {
+    NeighborsError::Cache {
         path: path.to_owned(),
         reason,
     }

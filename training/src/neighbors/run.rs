@@ -1,7 +1,7 @@
 //! `grlm-train neighbors`: embed every item's text and write its nearest neighbours.
 //!
 //! Input: `items.jsonl`, read as everywhere else ([`grlm::catalog::input`]); an item's text
-//! is its title, brand, categories and description ([`item_text`]). An item with none of
+//! is its title, brand, categories and description ([`super::text::item_text`]). An item with none of
 //! them is skipped: it gets no line in the output and is never anyone's neighbour; the
 //! first few are named on stderr and all are counted in the summary (`skipped_no_text`).
 //!
@@ -25,8 +25,9 @@ use serde::Serialize;
 
 use super::cache::{text_hash, CacheStatus, EmbeddingCache};
 use super::embed::SentenceEmbedder;
-use super::neighbors::{item_text, top_k};
-use super::TermsError;
+use super::text::{read_items, ItemText};
+use super::top_k::top_k;
+use super::NeighborsError;
 
 /// How many skipped items are named on stderr before only counting the rest.
 const SKIP_WARNINGS: usize = 5;
@@ -91,24 +92,6 @@ pub struct NeighborsSummary {
     pub cache_path: PathBuf,
 }
 
-/// One item read from the input.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ItemText {
-    /// External item id.
-    pub item: u32,
-    /// The text it is embedded from.
-    pub text: String,
-}
-
-/// What [`read_items`] found.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReadItems {
-    /// Items with text, in file order.
-    pub items: Vec<ItemText>,
-    /// (line, item id) of each item without text.
-    pub skipped: Vec<(u64, u32)>,
-}
-
 /// The cache file of an output path: `<out>.emb`.
 pub fn cache_path(out: &Path) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
@@ -117,9 +100,11 @@ pub fn cache_path(out: &Path) -> PathBuf {
 }
 
 /// Runs the command.
-pub fn run(args: &NeighborsArgs) -> Result<NeighborsSummary, TermsError> {
+pub fn run(args: &NeighborsArgs) -> Result<NeighborsSummary, NeighborsError> {
     if args.k == 0 || args.batch == 0 || args.threads == Some(0) {
-        return Err(TermsError::Usage("-k, --batch and --threads must be at least 1".into()));
+        return Err(NeighborsError::Usage(
+            "-k, --batch and --threads must be at least 1".into(),
+        ));
     }
     let read = read_items(&args.items, args.limit)?;
     for (line, item) in read.skipped.iter().take(SKIP_WARNINGS) {
@@ -172,7 +157,7 @@ pub fn run(args: &NeighborsArgs) -> Result<NeighborsSummary, TermsError> {
     let mut vectors = Vec::with_capacity(read.items.len());
     for (item, &hash) in read.items.iter().zip(&hashes) {
         // Every item was either found or inserted above with this very hash.
-        let v = cache.get(item.item, hash).ok_or_else(|| TermsError::Cache {
+        let v = cache.get(item.item, hash).ok_or_else(|| NeighborsError::Cache {
             path: cache_file.clone(),
             reason: format!("item {} is missing after embedding", item.item),
         })?;
@@ -203,24 +188,6 @@ pub fn run(args: &NeighborsArgs) -> Result<NeighborsSummary, TermsError> {
     })
 }
 
-/// Reads `path` with the one items reader ([`grlm::catalog::input::read_items`]), keeping
-/// the first `limit` items (with or without text).
-pub fn read_items(path: &Path, limit: Option<usize>) -> Result<ReadItems, TermsError> {
-    let mut records = grlm::catalog::input::read_items(path)?;
-    records.truncate(limit.unwrap_or(usize::MAX));
-    let mut read = ReadItems::default();
-    for record in &records {
-        match item_text(record) {
-            Some(text) => read.items.push(ItemText {
-                item: record.item,
-                text,
-            }),
-            None => read.skipped.push((record.line, record.item)),
-        }
-    }
-    Ok(read)
-}
-
 #[derive(Serialize)]
 struct Neighbour {
     item: u32,
@@ -233,7 +200,7 @@ struct Line<'a> {
     neighbors: &'a [Neighbour],
 }
 
-fn write_neighbours(out: &Path, items: &[ItemText], neighbours: &[Vec<(u32, f32)>]) -> Result<(), TermsError> {
+fn write_neighbours(out: &Path, items: &[ItemText], neighbours: &[Vec<(u32, f32)>]) -> Result<(), NeighborsError> {
     grlm::atomic_write::write_atomically(out, |w: &mut dyn Write| {
         for (item, list) in items.iter().zip(neighbours) {
             let neighbors: Vec<Neighbour> = list
@@ -254,5 +221,5 @@ fn write_neighbours(out: &Path, items: &[ItemText], neighbours: &[Vec<(u32, f32)
         }
         Ok::<(), std::io::Error>(())
     })
-    .map_err(TermsError::io(out))
+    .map_err(NeighborsError::io(out))
 }

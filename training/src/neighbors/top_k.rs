@@ -1,4 +1,4 @@
-//! What an item is embedded from, and its exact nearest neighbours by cosine.
+//! Every item's exact nearest neighbours by cosine.
 //!
 //! # Scale
 //!
@@ -17,39 +17,17 @@
 use std::cmp::Ordering;
 
 use candle_core::{Device, Tensor};
-use grlm::catalog::input::ItemRecord;
 
-use super::TermsError;
+use super::NeighborsError;
 
 /// Most scores held at once: a block of rows times all items (64 MiB of f32).
 pub const BLOCK_SCORES: usize = 16 << 20;
-
-/// The text an item is embedded from, or `None` when it has none: whichever of its title,
-/// brand (as `Brand: …`), categories (paths joined by `; `, names by ` > `, a repeated path
-/// once) and description it has, in that order, joined by `. `.
-pub fn item_text(item: &ItemRecord) -> Option<String> {
-    let mut parts: Vec<String> = item.title.iter().cloned().collect();
-    if let Some(brand) = &item.brand {
-        parts.push(format!("Brand: {brand}"));
-    }
-    let mut paths: Vec<String> = Vec::with_capacity(item.categories.len());
-    for path in item.categories.iter().map(|names| names.join(" > ")) {
-        if !paths.contains(&path) {
-            paths.push(path);
-        }
-    }
-    if !paths.is_empty() {
-        parts.push(format!("Categories: {}", paths.join("; ")));
-    }
-    parts.extend(item.description.iter().cloned());
-    (!parts.is_empty()).then(|| parts.join(". "))
-}
 
 /// For each vector, the `k` others with the highest dot product (the cosine, for unit
 /// vectors), best first, as `(index, score)`. Exact; an item is never its own neighbour;
 /// equal scores go to the lower index; with `k ≥ n` every other item is listed. A NaN
 /// score ranks last. Every vector must have the same length.
-pub fn top_k(embeddings: &[Vec<f32>], k: usize) -> Result<Vec<Vec<(u32, f32)>>, TermsError> {
+pub fn top_k(embeddings: &[Vec<f32>], k: usize) -> Result<Vec<Vec<(u32, f32)>>, NeighborsError> {
     top_k_blocked(embeddings, k, BLOCK_SCORES)
 }
 
@@ -59,7 +37,7 @@ pub(crate) fn top_k_blocked(
     embeddings: &[Vec<f32>],
     k: usize,
     block_scores: usize,
-) -> Result<Vec<Vec<(u32, f32)>>, TermsError> {
+) -> Result<Vec<Vec<(u32, f32)>>, NeighborsError> {
     let n = embeddings.len();
     let keep = k.min(n.saturating_sub(1));
     if keep == 0 {
@@ -67,14 +45,14 @@ pub(crate) fn top_k_blocked(
     }
     let dim = embeddings[0].len();
     if let Some((i, v)) = embeddings.iter().enumerate().find(|(_, v)| v.len() != dim) {
-        return Err(TermsError::Dimension {
+        return Err(NeighborsError::Dimension {
             actual: v.len(),
             expected: dim,
             context: format!("vector {i} given to top_k, whose first vector has {dim} components"),
         });
     }
     if u32::try_from(n).is_err() {
-        return Err(TermsError::Dimension {
+        return Err(NeighborsError::Dimension {
             actual: n,
             expected: u32::MAX as usize,
             context: "top_k indexes items with u32".into(),
