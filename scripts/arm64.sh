@@ -43,15 +43,17 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=$runner
 
 # Builds first, so that the time limits bound only what runs under emulation.
 cargo build --release --locked --target "$target" -p grlm -p grlm-cli
-cargo test --release --locked --target "$target" -p grlm --lib --test engine --no-run
+cargo test --release --locked --target "$target" -p grlm --lib --test integration --no-run
 cargo test --release --locked --target "$target" -p grlm-core --lib --no-run
-timeout "$limit" cargo test --release --locked --target "$target" -p grlm --lib --test engine
+# The library's own tests and the engine's (one module of its integration tests).
+timeout "$limit" cargo test --release --locked --target "$target" -p grlm --lib
+timeout "$limit" cargo test --release --locked --target "$target" -p grlm --test integration -- engine::
 # The catalogue, grounding and prior's own tests, which moved with them to the core.
 timeout "$limit" cargo test --release --locked --target "$target" -p grlm-core --lib
 
 # --workspace, as the test command builds: `-p grlm` alone would unify features differently
 # and rebuild llama.cpp for the host.
-cargo test --release --locked --workspace --test arm64 --no-run
+cargo test --release --locked --workspace --test integration --no-run
 GRLM_ARM64_DIR=$PWD/target/$target/release GRLM_ARM64_RUNNER=$runner GRLM_ARM64_CC=aarch64-linux-gnu-gcc \
-    timeout "$limit" cargo test --release --locked --workspace --test arm64 -- --ignored
+    timeout "$limit" cargo test --release --locked --workspace --test integration -- --ignored arm64::
 echo "arm64.sh: the aarch64 build passed under qemu" >&2

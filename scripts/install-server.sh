@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs llama-cpp-python's OpenAI-compatible server into .venv-server/, the real
 # chat-completions server that `grlm-train terms --endpoint` is tested against
-# (training/tests/terms_endpoint.rs). PyPI ships it as source only, so pip compiles its
+# (training/tests/integration/terms_endpoint.rs). PyPI ships it as source only, so pip compiles its
 # llama.cpp here: several minutes once, nothing when it is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

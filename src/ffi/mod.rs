@@ -1,5 +1,5 @@
 //! The C ABI: the only module with `extern "C"`. `include/grlm.h` is generated from it by
-//! cbindgen (`cbindgen.toml`); `tests/header.rs` fails when the two differ.
+//! cbindgen (`cbindgen.toml`); `tests/integration/header.rs` fails when the two differ.
 //!
 //! Conventions, the same for every function (they are repeated in the header's preamble):
 //! - Objects are opaque handles made by `grlm_*_open`/`_new`/a producing call and released

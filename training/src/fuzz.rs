@@ -1,7 +1,8 @@
 //! The bodies of the fuzz targets over the training formats (`fuzz/fuzz_targets/`), here
-//! rather than in the modules they check so that the corpus tests (`tests/fuzz_corpus.rs`)
-//! run exactly what the fuzzer runs, and production modules carry no fuzzing code. Each
-//! body must never panic on any input except where a check it makes fails.
+//! rather than in the modules they check so that the corpus tests
+//! (`training/tests/integration/fuzz_corpus.rs`) run exactly what the fuzzer runs, and
+//! production modules carry no fuzzing code. Each body must never panic on any input
+//! except where a check it makes fails.
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! - [`embed`]: a sentence embedder — all-MiniLM-L6-v2 (the BERT encoder, mean pooling
 //!   over real tokens, L2 normalisation) computed with candle-core on the CPU, tokenized by
 //!   the model's own `tokenizer.json`. Its vectors match sentence-transformers' (cosine ≥
-//!   0.9999 on the reference fixture, `training/tests/embed.rs`).
+//!   0.9999 on the reference fixture, `training/tests/integration/embed.rs`).
 //! - [`top_k`]: exact cosine top-k, with its scale limits.
 //! - [`cache`]: the embeddings of a run kept on disk beside its output, so a rerun embeds
 //!   only new or changed items.

@@ -184,9 +184,9 @@ fn misplaced(dir: &str, layers: Layers, (edges, hidden): &(Vec<Edge>, Vec<String
         match (layer_of(layers, from), layer_of(layers, to)) {
             (Some(a), Some(b)) if b < a => {}
             (None, _) => bad.push(format!(
-                "{dir}/{file}: module `{from}` is in no layer of tests/layers.rs"
+                "{dir}/{file}: module `{from}` is in no layer of tests/integration/layers.rs"
             )),
-            (_, None) => bad.push(format!("{dir}/{file}:{line}: `{to}` is in no layer of tests/layers.rs")),
+            (_, None) => bad.push(format!("{dir}/{file}:{line}: `{to}` is in no layer of tests/integration/layers.rs")),
             _ => bad.push(format!(
                 "{dir}/{file}:{line}: `{from}` uses `{to}`, which is not below it"
             )),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod common;
+use crate::common;
 use common::{fixture, grlm, grlm_with};
 use grlm_testkit::fixtures::{tiny_engine_files, workspace_root};
 use grlm_testkit::process::{fails_with_status, ok_json as json, output};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 use common::{build_catalog, fixture, grlm};
 use grlm_testkit::process::ok_json as json;
 

@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use grlm::llm::{BatchToken, Context, ContextParams, Model, ModelParams};
 use grlm_train::llama::Llama;
 
-mod common;
+use crate::common;
 use common::{ok_json, read_tids_output, train};
 
 fn model_path() -> PathBuf {

@@ -2,7 +2,7 @@
 //! serving SmolLM2-135M), and against a scripted HTTP peer for what a real server does
 //! only when something is wrong (invalid replies, HTTP errors, collisions).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

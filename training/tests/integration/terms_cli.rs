@@ -10,7 +10,7 @@ use std::process::Output;
 
 use grlm::tid::normalize_term;
 
-mod common;
+use crate::common;
 use common::{fails_with, ok_json, read_tids_output, tiny_model, train};
 
 const TITLES: [&str; 12] = [

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 use common::{fails_with, fixture, ok_json, tiny_model, train};
 
 struct Setup {

@@ -14,7 +14,7 @@ use grlm_train::terms::generate::{Generator, GeneratorParams, ItemPrompt};
 use grlm_train::terms::rules::{check, ItemRules, Lexicon};
 use proptest::prelude::*;
 
-mod common;
+use crate::common;
 
 const TERMS: usize = 5;
 

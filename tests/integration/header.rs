@@ -34,7 +34,7 @@ fn committed_header_matches_the_sources() {
             .unwrap_or_else(|| committed.lines().count().min(generated.lines().count()));
         panic!(
             "include/grlm.h is out of date with src/ffi (first difference at line {}); \
-             regenerate it with `GRLM_BLESS=1 cargo test --release --test header` and commit it",
+             regenerate it with `GRLM_BLESS=1 cargo test --release --test integration header::` and commit it",
             line + 1
         );
     }

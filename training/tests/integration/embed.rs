@@ -10,7 +10,7 @@ use grlm_train::neighbors::cache::EmbeddingCache;
 use grlm_train::neighbors::embed::{SentenceEmbedder, MAX_SEQ_LEN};
 use grlm_train::neighbors::NeighborsError;
 
-mod common;
+use crate::common;
 use common::embedder_dir;
 
 struct Reference {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod common;
+use crate::common;
 use common::{build_catalog, build_fixture_catalog, fixture, grlm, grlm_with};
 use grlm_testkit::fixtures::tiny_engine_files;
 use grlm_testkit::process::ok_json as json;

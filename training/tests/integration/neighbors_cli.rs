@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-mod common;
+use crate::common;
 use common::{embedder_dir, fails_with, ok_json};
 
 const ITEMS: &str = r#"{"item": 10, "title": "Argan Oil Repair Hair Mask for Dry Hair", "brand": "Phyto", "categories": [["Beauty", "Hair Care", "Conditioners"]]}

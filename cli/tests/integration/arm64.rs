@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod common;
+use crate::common;
 use common::{fixture, grlm};
 use grlm_testkit::fixtures::{compile_c, tiny_engine_files, write_c_inputs};
 
