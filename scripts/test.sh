@@ -15,6 +15,12 @@ cd "$(dirname "$0")/.."
 (cd adapters && sha256sum --check --quiet SHA256SUMS)
 cargo fmt --all -- --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
+# The training library without its command line (no clap), and the core's tools without
+# llama.cpp: the latter in a target directory of its own, so that it does not replace the
+# full `grlm` binary in target/ (and never builds llama.cpp: `cargo tree` shows none).
+cargo clippy --release --locked -p grlm-train --no-default-features --lib --tests -- -D warnings
+CARGO_TARGET_DIR=target/core-only cargo build --release --locked -p grlm-cli --no-default-features
+target/core-only/release/grlm --version | grep -q "core only"
 RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps
 # The C, C++ and Kotlin tests link libgrlm.so, which `cargo test` alone does not build.
 cargo build --release --locked --workspace

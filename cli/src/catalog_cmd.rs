@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
-use grlm::catalog::TransitionCounts;
-use grlm::sequences::{read_item_list, read_sequences, without_items};
-use grlm::{Catalog, CatalogBuilder};
+use grlm_core::catalog::TransitionCounts;
+use grlm_core::sequences::{read_item_list, read_sequences, without_items};
+use grlm_core::{Catalog, CatalogBuilder};
 use grlm_testkit::synth;
 
 use crate::{print_json, write_jsonl};
@@ -71,7 +71,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE", requires = "sequences")]
     new_items: Option<PathBuf>,
     /// Most successors kept per item (the most frequent ones).
-    #[arg(long, default_value_t = grlm::catalog::transitions::DEFAULT_MAX_SUCCESSORS)]
+    #[arg(long, default_value_t = grlm_core::catalog::transitions::DEFAULT_MAX_SUCCESSORS)]
     max_successors: u32,
     /// Print the build report as JSON.
     #[arg(long)]
@@ -107,17 +107,31 @@ pub fn run(cmd: CatalogCommand) -> Result<(), String> {
     }
 }
 
+/// The token trie of the backbone in `model` (its tokenizer alone is loaded).
+#[cfg(feature = "engine")]
+fn token_trie_spec(model: &Path) -> Result<grlm_core::catalog::TokenTrieSpec, String> {
+    let params = grlm::llm::ModelParams {
+        vocab_only: true,
+        ..Default::default()
+    };
+    let model = std::sync::Arc::new(grlm::llm::Model::load(model, &params).map_err(|e| e.to_string())?);
+    Ok(grlm::engine::token_trie_spec(&model))
+}
+
+#[cfg(not(feature = "engine"))]
+fn token_trie_spec(model: &Path) -> Result<grlm_core::catalog::TokenTrieSpec, String> {
+    Err(format!(
+        "--model {}: this grlm was built without the `engine` feature, and a token trie needs the model's tokenizer",
+        model.display()
+    ))
+}
+
 fn build(args: BuildArgs) -> Result<(), String> {
     let start = Instant::now();
     let mut builder =
         CatalogBuilder::from_jsonl(&args.items, &args.tids, args.allow_missing_tids).map_err(|e| e.to_string())?;
     if let Some(model) = &args.model {
-        let params = grlm::llm::ModelParams {
-            vocab_only: true,
-            ..Default::default()
-        };
-        let model = std::sync::Arc::new(grlm::llm::Model::load(model, &params).map_err(|e| e.to_string())?);
-        builder = builder.with_token_trie(grlm::engine::token_trie_spec(&model));
+        builder = builder.with_token_trie(token_trie_spec(model)?);
     }
     let new_items = match &args.new_items {
         Some(path) => {
@@ -245,8 +259,8 @@ fn synthesise(args: SynthArgs) -> Result<(), String> {
     if args.items == 0 || args.items > u32::MAX as usize {
         return Err(format!("--items must be in 1..={}", u32::MAX));
     }
-    if args.tid_len == 0 || args.tid_len > grlm::tid::MAX_TID_LEN {
-        return Err(format!("--tid-len must be in 1..={}", grlm::tid::MAX_TID_LEN));
+    if args.tid_len == 0 || args.tid_len > grlm_core::tid::MAX_TID_LEN {
+        return Err(format!("--tid-len must be in 1..={}", grlm_core::tid::MAX_TID_LEN));
     }
     std::fs::create_dir_all(&args.out_dir).map_err(|e| format!("{}: {e}", args.out_dir.display()))?;
     let items = synth::generate(args.items, args.tid_len, args.seed);
@@ -263,8 +277,8 @@ fn synthesise(args: SynthArgs) -> Result<(), String> {
     if args.users > 0 {
         let path = args.out_dir.join("sequences.txt");
         // Its own stream, so adding users never changes the items.
-        let mut rng = grlm::rng::SplitMix64::new(args.seed ^ 0x5eed_5eed);
-        grlm::atomic_write::write_atomically(&path, |w| {
+        let mut rng = grlm_core::rng::SplitMix64::new(args.seed ^ 0x5eed_5eed);
+        grlm_core::atomic_write::write_atomically(&path, |w| {
             for user in 1..=args.users {
                 write!(w, "{user}")?;
                 for _ in 0..21 + rng.below(20) {

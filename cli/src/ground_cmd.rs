@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use grlm::{Catalog, Grounder, ItemFilter, Tid};
+use grlm_core::{Catalog, Grounder, ItemFilter, Tid};
 use grlm_testkit::perturb::{perturb, Perturbation, SplitMix64};
 use grlm_testkit::reference::ReferenceGrounder;
 use serde::Serialize;
@@ -49,7 +49,7 @@ pub struct GroundEvalArgs {
 struct ResultRow {
     item: u32,
     score: f32,
-    method: grlm::Method,
+    method: grlm_core::Method,
     tid: String,
     title: Option<String>,
 }
@@ -81,8 +81,8 @@ pub fn ground(args: GroundArgs) -> Result<(), String> {
     }
     for r in rows {
         let method = match r.method {
-            grlm::Method::Direct => "direct",
-            grlm::Method::Structural => "structural",
+            grlm_core::Method::Direct => "direct",
+            grlm_core::Method::Structural => "structural",
         };
         println!(
             "{}\t{:.4}\t{method}\t{}\t{}",

@@ -3,12 +3,17 @@
 //! Exit status: 0 on success, 1 when the command fails (the reason is on stderr), 2 for
 //! usage errors.
 
+#[cfg(feature = "engine")]
 mod bench_cmd;
+#[cfg(feature = "engine")]
 mod bench_svg;
 mod catalog_cmd;
+#[cfg(feature = "engine")]
 mod eval_cmd;
+#[cfg(feature = "engine")]
 mod eval_journal;
 mod ground_cmd;
+#[cfg(feature = "engine")]
 mod recommend_cmd;
 
 use std::process::ExitCode;
@@ -32,17 +37,25 @@ enum Command {
     /// Measure grounding of perturbed TIDs: recall and latency, ours vs the paper's fallback.
     GroundEval(ground_cmd::GroundEvalArgs),
     /// The next items for a user's history, from the backbone.
+    #[cfg(feature = "engine")]
     Recommend(recommend_cmd::RecommendArgs),
     /// Leave-one-out evaluation: Recall@K and NDCG@K of the backbone on a sequences file.
+    #[cfg(feature = "engine")]
     Eval(eval_cmd::EvalArgs),
     /// Portable benchmark: a seeded workload of cold and warm requests, timed against bare
     /// llama.cpp calls, with load time, memory and the machine (JSON, optional SVG).
+    #[cfg(feature = "engine")]
     Bench(bench_cmd::BenchArgs),
 }
 
 /// `grlm --version`: the library's version and the target it was built for.
+#[cfg(feature = "engine")]
 static VERSION: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{} ({})", grlm::VERSION, grlm::BUILD_TARGET));
+/// `grlm --version` of the core's tools alone.
+#[cfg(not(feature = "engine"))]
+static VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{} (core only, no model)", env!("CARGO_PKG_VERSION")));
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,8 +63,11 @@ fn main() -> ExitCode {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Ground(args) => ground_cmd::ground(args),
         Command::GroundEval(args) => ground_cmd::ground_eval(args),
+        #[cfg(feature = "engine")]
         Command::Recommend(args) => recommend_cmd::recommend(args),
+        #[cfg(feature = "engine")]
         Command::Eval(args) => eval_cmd::eval(args),
+        #[cfg(feature = "engine")]
         Command::Bench(args) => bench_cmd::bench(args),
     };
     match result {
@@ -75,8 +91,8 @@ pub(crate) struct FilterArgs {
 }
 
 impl FilterArgs {
-    pub(crate) fn filter(&self) -> grlm::ItemFilter {
-        let filter = grlm::ItemFilter::none().exclude(self.exclude.iter().copied());
+    pub(crate) fn filter(&self) -> grlm_core::ItemFilter {
+        let filter = grlm_core::ItemFilter::none().exclude(self.exclude.iter().copied());
         match &self.allow {
             Some(allow) => filter.allow(allow.iter().copied()),
             None => filter,
@@ -96,5 +112,5 @@ pub(crate) fn write_jsonl<T: serde::Serialize>(
     path: &std::path::Path,
     rows: impl IntoIterator<Item = T>,
 ) -> Result<(), String> {
-    grlm::lines::write_jsonl(path, rows).map_err(|e| format!("{}: {e}", path.display()))
+    grlm_core::lines::write_jsonl(path, rows).map_err(|e| format!("{}: {e}", path.display()))
 }
