@@ -186,7 +186,9 @@ fn misplaced(dir: &str, layers: Layers, (edges, hidden): &(Vec<Edge>, Vec<String
             (None, _) => bad.push(format!(
                 "{dir}/{file}: module `{from}` is in no layer of tests/integration/layers.rs"
             )),
-            (_, None) => bad.push(format!("{dir}/{file}:{line}: `{to}` is in no layer of tests/integration/layers.rs")),
+            (_, None) => bad.push(format!(
+                "{dir}/{file}:{line}: `{to}` is in no layer of tests/integration/layers.rs"
+            )),
             _ => bad.push(format!(
                 "{dir}/{file}:{line}: `{from}` uses `{to}`, which is not below it"
             )),
