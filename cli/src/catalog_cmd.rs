@@ -139,6 +139,13 @@ fn build(args: BuildArgs) -> Result<(), String> {
             if let Some(unknown) = new.iter().find(|&&item| !builder.contains(item)) {
                 return Err(format!("{}: item {unknown} is not in the catalogue", path.display()));
             }
+            // Every item listed once and all in the catalogue: the same count means all of it.
+            if new.len() == builder.len() {
+                return Err(format!(
+                    "{}: every item of the catalogue is new, so nothing is left to count or recommend from counts",
+                    path.display()
+                ));
+            }
             new
         }
         None => BTreeSet::new(),

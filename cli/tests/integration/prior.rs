@@ -534,6 +534,20 @@ fn new_items_get_no_counts_and_their_own_slice() {
         ],
     );
     fails_with(&out, "twice.txt:2: item 2 is listed twice");
+    let every: String = (1..=12).map(|item| format!("{item}\n")).collect();
+    std::fs::write(s.path("every.txt"), every).unwrap();
+    let out = build(
+        &s.path("refused.grlm"),
+        &s.model,
+        &[
+            "--sequences",
+            &seqs,
+            "--new-items",
+            s.path("every.txt").to_str().unwrap(),
+        ],
+    );
+    fails_with(&out, "every item of the catalogue is new");
+    assert!(!s.path("refused.grlm").exists());
     let out = build(
         &s.path("refused.grlm"),
         &s.model,

@@ -92,12 +92,18 @@ pub(crate) fn read_all(args: &SftArgs) -> Result<Data, SftError> {
                 reason,
             },
         })?;
+        let refuse = |reason: String| SftError::Read {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+        };
         if let Some(item) = new_items.iter().find(|i| !known(i)) {
-            let reason = format!("new item {item} has no TID in {}", args.tids.display());
-            return Err(SftError::Read {
-                path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
-            });
+            return Err(refuse(format!("new item {item} has no TID in {}", args.tids.display())));
+        }
+        if new_items.len() == tids.len() {
+            return Err(refuse(format!(
+                "every item with a TID in {} is new, so no example could teach anything",
+                args.tids.display()
+            )));
         }
     }
     Ok(Data {

@@ -785,3 +785,19 @@ fn an_item_reads_the_same_in_the_catalogue_sft_and_term_generation() {
     );
     assert_eq!((texts.items[1].item, texts.items[1].text.as_str()), (8, "Plain."));
 }
+
+/// A new-items list must name items with a TID, and not all of them.
+#[test]
+fn new_items_must_be_known_and_not_everything() {
+    let fixture = Fixture::simple(3, "1 1 2 3\n2 3 2 1\n");
+    let mut args = fixture.args("out");
+    args.new_items = Some(fixture.path("new.txt"));
+    let error_with = |list: &str| {
+        std::fs::write(fixture.path("new.txt"), list).unwrap();
+        run(&args).unwrap_err().to_string()
+    };
+    assert!(error_with("2\n9\n").contains("new item 9 has no TID in"));
+    assert!(error_with("1\n2\n3\n").contains("every item with a TID in"));
+    std::fs::write(fixture.path("new.txt"), "3\n").unwrap();
+    assert!(run(&args).is_ok());
+}
