@@ -522,32 +522,21 @@ fn new_items_get_no_counts_and_their_own_slice() {
     );
     fails_with(&out, "item 99 is not in the catalogue");
     assert!(!s.path("refused.grlm").exists());
-    std::fs::write(s.path("twice.txt"), "2\n2\n").unwrap();
-    let out = build(
-        &s.path("refused.grlm"),
-        &s.model,
-        &[
-            "--sequences",
-            &seqs,
-            "--new-items",
-            s.path("twice.txt").to_str().unwrap(),
-        ],
-    );
-    fails_with(&out, "twice.txt:2: item 2 is listed twice");
     let every: String = (1..=12).map(|item| format!("{item}\n")).collect();
-    std::fs::write(s.path("every.txt"), every).unwrap();
-    let out = build(
-        &s.path("refused.grlm"),
-        &s.model,
-        &[
-            "--sequences",
-            &seqs,
-            "--new-items",
-            s.path("every.txt").to_str().unwrap(),
-        ],
-    );
-    fails_with(&out, "every item of the catalogue is new");
-    assert!(!s.path("refused.grlm").exists());
+    for (name, list, needle) in [
+        ("twice.txt", "2\n2\n".to_owned(), "twice.txt:2: item 2 is listed twice"),
+        ("every.txt", every, "every item of the catalogue is new"),
+    ] {
+        std::fs::write(s.path(name), list).unwrap();
+        let list = s.path(name);
+        let out = build(
+            &s.path("refused.grlm"),
+            &s.model,
+            &["--sequences", &seqs, "--new-items", list.to_str().unwrap()],
+        );
+        fails_with(&out, needle);
+        assert!(!s.path("refused.grlm").exists());
+    }
     let out = build(
         &s.path("refused.grlm"),
         &s.model,
