@@ -192,13 +192,24 @@ pub fn sft_inputs(bytes: &[u8]) -> [bool; 3] {
             .unwrap_or_default()
             .to_owned()
     };
+    // Lines in file order, each id once.
+    let ordered_and_unique = |rows: &[(u64, u32)]| {
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "lines in file order");
+        let mut ids: Vec<u32> = rows.iter().map(|&(_, id)| id).collect();
+        ids.sort_unstable();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "an id listed twice was accepted");
+    };
+    // And each on the line that starts with it.
+    let check_rows = |rows: Vec<(u64, u32)>| {
+        ordered_and_unique(&rows);
+        for &(line, id) in &rows {
+            assert_eq!(first_field(line).parse::<u32>().ok(), Some(id));
+        }
+    };
     let mut accepted = [false; 3];
     if let Ok(items) = grlm::catalog::input::parse_items(bytes, path) {
         accepted[0] = true;
-        assert!(items.windows(2).all(|w| w[0].line < w[1].line), "lines in file order");
-        let mut ids: Vec<u32> = items.iter().map(|r| r.item).collect();
-        ids.sort_unstable();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "an item listed twice was accepted");
+        ordered_and_unique(&items.iter().map(|r| (r.line, r.item)).collect::<Vec<_>>());
         for record in &items {
             let texts = record.title.iter().chain(&record.brand).chain(&record.description);
             assert!(texts
@@ -207,16 +218,6 @@ pub fn sft_inputs(bytes: &[u8]) -> [bool; 3] {
             assert!(record.categories.iter().all(|path| !path.is_empty()));
         }
     }
-    // Lines in file order, each id once, each on the line that starts with it.
-    let check_rows = |rows: Vec<(u64, u32)>| {
-        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "lines in file order");
-        for &(line, id) in &rows {
-            assert_eq!(first_field(line).parse::<u32>().ok(), Some(id));
-        }
-        let mut ids: Vec<u32> = rows.into_iter().map(|(_, id)| id).collect();
-        ids.sort_unstable();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "an id listed twice was accepted");
-    };
     if let Ok(sequences) = input::parse_sequences(bytes, path) {
         accepted[1] = true;
         check_rows(sequences.iter().map(|(line, s)| (*line, s.user)).collect());
