@@ -9,6 +9,12 @@ fn main() {
     println!("cargo:rustc-env=GRLM_BUILD_TARGET={target}");
     println!("cargo:rerun-if-changed=build.rs");
     status_names();
+    // A `cpu-variants` libgrlm.so finds llama.cpp's shared libraries installed beside it,
+    // and they find each other there (an old-style RPATH also serves the libraries it loads).
+    let variants = std::env::var_os("CARGO_FEATURE_CPU_VARIANTS").is_some();
+    if variants && std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-link-arg-cdylib=-Wl,--disable-new-dtags,-rpath,$ORIGIN");
+    }
 }
 
 /// Writes `NAMES`, every `GRLM_STATUS_*` constant of src/ffi/status.rs with its name, so

@@ -696,6 +696,20 @@ grlm_status grlm_ground(const struct grlm_engine *engine,
 grlm_status grlm_engine_prior_info(const struct grlm_engine *engine, struct grlm_prior_info *out);
 
 /**
+ * Writes to `*out` the name of the CPU kernels the engine runs on: in a build with
+ * run-time CPU variants, the one chosen for this CPU at start-up (llama.cpp's names:
+ * `"haswell"`, `"skylakex"`, `"zen4"`, `"sapphirerapids"`, …; `GRLM_CPU_VARIANT` pins
+ * one), else `"built-in"`. The string is static, valid for the life of the process.
+ * Thread-safe.
+ *
+ * Errors: `NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `engine` is NULL or live; `out` is NULL or writable.
+ */
+grlm_status grlm_engine_cpu_variant(const struct grlm_engine *engine, const char **out);
+
+/**
  * Number of results in `results`; 0 for NULL. Thread-safe.
  *
  * # Safety

@@ -25,6 +25,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --release --locked --workspace --no-deps
 # The C, C++ and Kotlin tests link libgrlm.so, which `cargo test` alone does not build.
 cargo build --release --locked --workspace
 cargo test --release --locked --workspace
+# llama.cpp's CPU kernels built per instruction-set level and chosen at run time: lints of
+# that configuration, the package, then every variant this CPU runs against the portable one
+# and the moved package from C and from the CLI.
+CARGO_TARGET_DIR=target/variants cargo clippy --release --locked -p grlm -p grlm-cli \
+    --features grlm-cli/cpu-variants --all-targets -- -D warnings
+./scripts/package-linux.sh target/variants/pkg
+GRLM_PACKAGE_DIR=target/variants/pkg CARGO_TARGET_DIR=target/variants cargo test --release --locked \
+    -p grlm-cli --features cpu-variants --test integration -- --include-ignored variants::
 # The GPU training bundle, checked without a GPU: pieces, checksums, the CPU dry run.
 ./scripts/test-gpu-bundle.sh
 # The same library cross-built for aarch64 and run under qemu.

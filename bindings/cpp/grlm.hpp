@@ -169,6 +169,13 @@ public:
 
     bool has_prior() const { return prior_info().present != 0; }
 
+    // The CPU kernels that run ("built-in", or the variant chosen for this CPU).
+    std::string cpu_variant() const {
+        const char *name = nullptr;
+        detail::check(grlm_engine_cpu_variant(handle_.get(), &name));
+        return name;
+    }
+
     // Each item's TID and title, in the order given.
     std::vector<Item> items(const std::vector<std::uint32_t> &ids) const {
         grlm_results *raw = nullptr;

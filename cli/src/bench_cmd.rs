@@ -198,6 +198,9 @@ struct Machine {
     backends: Vec<&'static str>,
     /// The instruction sets llama.cpp's kernels were built for (this build, not the CPU).
     cpu_features: Option<String>,
+    /// The CPU kernels that ran: a `cpu-variants` build's choice for this CPU, or
+    /// `built-in`.
+    cpu_variant: Option<&'static str>,
     grlm_version: &'static str,
 }
 
@@ -348,6 +351,7 @@ fn machine() -> Machine {
         logical_cores: std::thread::available_parallelism().map(|n| n.get()).ok(),
         backends: grlm::llm::backends(),
         cpu_features: grlm::llm::cpu_features().ok(),
+        cpu_variant: grlm::llm::cpu_variant().ok(),
         grlm_version: grlm::VERSION,
     }
 }

@@ -269,3 +269,27 @@ pub unsafe extern "C" fn grlm_engine_prior_info(engine: *const grlm_engine, out:
         Ok(())
     })
 }
+
+/// Writes to `*out` the name of the CPU kernels the engine runs on: in a build with
+/// run-time CPU variants, the one chosen for this CPU at start-up (llama.cpp's names:
+/// `"haswell"`, `"skylakex"`, `"zen4"`, `"sapphirerapids"`, …; `GRLM_CPU_VARIANT` pins
+/// one), else `"built-in"`. The string is static, valid for the life of the process.
+/// Thread-safe.
+///
+/// Errors: `NULL_ARGUMENT`.
+///
+/// # Safety
+/// `engine` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn grlm_engine_cpu_variant(engine: *const grlm_engine, out: *mut *const c_char) -> grlm_status {
+    static NAME: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+    guard(|| {
+        try_ref!(engine);
+        let out = try_out!(out);
+        // An open engine means the backend started, so the variant is known.
+        let name = crate::llm::cpu_variant()?;
+        let name = NAME.get_or_init(|| std::ffi::CString::new(name).unwrap_or_default());
+        out.write(name.as_ptr());
+        Ok(())
+    })
+}

@@ -11,6 +11,16 @@
 
 mod context;
 mod model;
+#[cfg(feature = "cpu-variants")]
+mod variants;
+
+// The variants build makes every llama.cpp backend a module, and the engine loads only the
+// CPU's: a GPU backend would be built but never used.
+#[cfg(all(
+    feature = "cpu-variants",
+    any(feature = "cuda", feature = "metal", feature = "vulkan")
+))]
+compile_error!("`cpu-variants` is for CPU-only builds; build GPU backends without it");
 
 pub use crate::tokenizer::TokenizerFingerprint;
 pub use context::{BatchToken, CacheOp, Context, ContextParams, DecodeStats, MAX_SEQUENCES};
@@ -20,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::LogOptions;
 
 /// The llama.cpp backends compiled into this build (cargo features of `grlm`), CPU first.
 pub fn backends() -> Vec<&'static str> {
@@ -44,6 +55,14 @@ pub fn cpu_features() -> Result<String, LlmError> {
     // out at once.
     let text = unsafe { std::ffi::CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) };
     Ok(text.to_string_lossy().trim().trim_end_matches('|').trim().to_owned())
+}
+
+/// Which build of llama.cpp's CPU kernels runs: the variant chosen for this CPU at start-up
+/// in a `cpu-variants` build (`"zen4"`, `"haswell"`, … as llama.cpp names its modules), or
+/// `"built-in"` for kernels compiled into the library. Starts the backend if it is not
+/// running.
+pub fn cpu_variant() -> Result<&'static str, LlmError> {
+    Ok(backend_state()?.cpu_variant.as_str())
 }
 
 /// A token id of the backbone's vocabulary.
@@ -86,17 +105,32 @@ pub enum LlmError {
     Limit(String),
 }
 
-static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+struct BackendState {
+    backend: LlamaBackend,
+    cpu_variant: String,
+}
+
+static BACKEND: OnceLock<Result<BackendState, String>> = OnceLock::new();
 
 /// The process-wide llama.cpp backend, started on first use.
 pub(crate) fn backend() -> Result<&'static LlamaBackend, LlmError> {
+    Ok(&backend_state()?.backend)
+}
+
+fn backend_state() -> Result<&'static BackendState, LlmError> {
     BACKEND
         .get_or_init(|| {
-            let mut backend = LlamaBackend::init().map_err(|e| e.to_string())?;
             if std::env::var_os("GRLM_LLAMA_LOG").is_none_or(|v| v != "1") {
-                backend.void_logs();
+                llama_cpp_2::send_logs_to_tracing(LogOptions::default().with_logs_enabled(false));
             }
-            Ok(backend)
+            // Before the backend starts: finding no backend registered, it would load the
+            // variants its own way.
+            #[cfg(feature = "cpu-variants")]
+            let cpu_variant = variants::load()?;
+            #[cfg(not(feature = "cpu-variants"))]
+            let cpu_variant = "built-in".to_owned();
+            let backend = LlamaBackend::init().map_err(|e| e.to_string())?;
+            Ok(BackendState { backend, cpu_variant })
         })
         .as_ref()
         .map_err(|e| LlmError::Backend(e.clone()))

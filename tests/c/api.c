@@ -561,6 +561,17 @@ static int test_prior(void) {
     CHECK(untouched.users == 0xabababababababab);
     CHECK_STATUS(grlm_engine_prior_info(engine, NULL), GRLM_STATUS_NULL_ARGUMENT);
 
+    /* The CPU kernels that run: a name, the same static string every time. */
+    const char *variant = NULL, *again = NULL;
+    CHECK_STATUS(grlm_engine_cpu_variant(engine, &variant), GRLM_STATUS_OK);
+    CHECK(variant != NULL && strlen(variant) > 0);
+    CHECK_STATUS(grlm_engine_cpu_variant(plain, &again), GRLM_STATUS_OK);
+    CHECK(again == variant);
+    const char *unset = "unset";
+    CHECK_STATUS(grlm_engine_cpu_variant(NULL, &unset), GRLM_STATUS_NULL_ARGUMENT);
+    CHECK(strcmp(unset, "unset") == 0);
+    CHECK_STATUS(grlm_engine_cpu_variant(engine, NULL), GRLM_STATUS_NULL_ARGUMENT);
+
     grlm_session_params sp = one_thread();
     grlm_session *s = NULL, *t = NULL;
     REQUIRE_OK(grlm_session_new(engine, &sp, &s));

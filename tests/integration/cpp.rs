@@ -78,7 +78,7 @@ fn check_next(output: &str, history: &[u32]) {
             "history item or unknown id in {output}"
         );
     }
-    assert!(output.contains("12 items"), "{output}");
+    assert!(output.contains("12 items, CPU kernels: built-in"), "{output}");
 }
 
 /// The example on a catalogue with the fixture's prior (holdout 1) and history 3 7 1 9: the

@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
         session.set_history(history);
 
         std::cout << "libgrlm " << grlm::version() << ", " << engine.catalog_info().items
-                  << " items\nhistory:\n";
+                  << " items, CPU kernels: " << engine.cpu_variant() << "\nhistory:\n";
         for (const auto &item : engine.items(history))
             std::cout << "  " << item.item << " " << item.tid << "\n";
 

@@ -73,6 +73,14 @@ public final class Engine: @unchecked Sendable {
         return PriorInfo(info)
     }
 
+    /// The CPU kernels that run: `"built-in"`, or the variant chosen for this CPU in a
+    /// build with run-time CPU variants.
+    public func cpuVariant() throws -> String {
+        var name: UnsafePointer<CChar>?
+        try check(grlm_engine_cpu_variant(handle, &name))
+        return String(cString: name!)
+    }
+
     /// Looks items up by id, in the order given (method `.lookup`, score 0): for showing a
     /// user's history. Throws `.unknownItem` naming the first id not in the catalogue.
     public func items(_ ids: [UInt32]) throws -> [Recommendation] {

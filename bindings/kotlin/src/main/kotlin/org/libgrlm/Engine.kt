@@ -104,6 +104,14 @@ class Engine private constructor(handle: Pointer) : AutoCloseable {
         PriorInfo(i.present != 0, i.holdout, i.users, i.transitions, i.bytes)
     }
 
+    /** The CPU kernels that run: `"built-in"`, or the variant chosen for this CPU. */
+    fun cpuVariant(): String = handle.use { engine ->
+        val lib = Grlm.library
+        val name = PointerByReference()
+        lib.check(lib.grlm_engine_cpu_variant(engine, name))
+        name.value.getString(0, "UTF-8")
+    }
+
     /**
      * Each of [ids]' TID and title, in the order given (method [Method.LOOKUP]): for
      * showing a history. An id not in the catalogue throws [Status.UNKNOWN_ITEM].

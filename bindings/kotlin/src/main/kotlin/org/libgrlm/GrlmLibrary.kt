@@ -41,6 +41,8 @@ interface GrlmLibrary : Library {
 
     fun grlm_engine_prior_info(engine: Pointer?, out: GrlmPriorInfo?): Int
 
+    fun grlm_engine_cpu_variant(engine: Pointer?, out: PointerByReference?): Int
+
     fun grlm_results_len(results: Pointer?): NativeLong
 
     fun grlm_results_get(results: Pointer?, index: NativeLong, out: GrlmResult?): Int

@@ -282,6 +282,12 @@ private fun runPrior(model: String, catalog: String, priorCatalog: String) {
             expect(Status.of(raw) == Status.NULL_ARGUMENT) { "prior_info(NULL): ${Status.of(raw)}" }
         }
 
+        step("the CPU kernels are named") {
+            expect(engine.cpuVariant().isNotEmpty()) { "cpu variant: '${engine.cpuVariant()}'" }
+            val raw = Grlm.library.grlm_engine_cpu_variant(null, PointerByReference())
+            expect(Status.of(raw) == Status.NULL_ARGUMENT) { "cpu_variant(NULL): ${Status.of(raw)}" }
+        }
+
         val history = listOf(3, 7, 1, 9)
         session.setHistory(history)
         plainSession.setHistory(history)
