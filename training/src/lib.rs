@@ -16,6 +16,8 @@
 //! - [`terms`]: TIDs written by the backbone under a grammar, shown each item's neighbours
 //!   (`grlm-train terms`).
 //! - [`terms_stats`]: what a TID file looks like, against a reference (`terms-stats`).
+//! - [`requantize`]: the backbone's block matrices in Q4_0, which llama.cpp's repacked
+//!   kernels run faster (`grlm-train requantize`).
 
 #![deny(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod llama;
 pub mod lora;
 pub mod neighbors;
 pub mod prompts;
+pub mod requantize;
 pub mod sft;
 pub mod terms;
 pub mod terms_stats;

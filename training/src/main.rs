@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use grlm_train::lora::bench::BenchArgs;
 use grlm_train::lora::train::LoraArgs;
 use grlm_train::neighbors::run::NeighborsArgs;
+use grlm_train::requantize::RequantizeArgs;
 use grlm_train::sft::SftArgs;
 use grlm_train::terms::tids::TermsArgs;
 use grlm_train::terms_stats::StatsArgs;
@@ -36,6 +37,9 @@ enum Command {
     /// Statistics of a TID file: unique terms, collisions, validity, neighbour consistency,
     /// agreement with a reference.
     TermsStats(StatsArgs),
+    /// Write the backbone with its block matrices in Q4_0, which llama.cpp repacks for its
+    /// fastest CPU kernels (Q4_1 has none).
+    Requantize(RequantizeArgs),
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
@@ -79,6 +83,9 @@ fn main() -> ExitCode {
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
         Command::Terms(args) => grlm_train::terms::tids::run(&args)
+            .map(|s| print_json(&s))
+            .map_err(|e| e.to_string()),
+        Command::Requantize(args) => grlm_train::requantize::run(&args)
             .map(|s| print_json(&s))
             .map_err(|e| e.to_string()),
         Command::TermsStats(args) => grlm_train::terms_stats::run(&args)

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common;
-use common::{fixture, grlm};
+use common::{compare_request, fixture, grlm};
 use grlm_testkit::fixtures::{compile_c, tiny_engine_files, write_c_inputs};
 
 fn setting(name: &str) -> String {
@@ -85,20 +85,8 @@ fn the_arm64_cli_builds_the_same_catalogue_bytes() {
 fn the_arm64_cli_recommends_what_the_native_one_does() {
     let dir = tempfile::tempdir().unwrap();
     let (model, catalog) = tiny_engine_files(dir.path());
-    let args = [
-        "recommend",
-        "--model",
-        model.to_str().unwrap(),
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--history",
-        "5,8",
-        "-k",
-        "5",
-        "--json",
-    ];
+    let args = compare_request(&model, &catalog);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let native = json(&ok(grlm(&args)));
     let arm = json(&ok(arm_grlm(&args)));
     let results = |v: &serde_json::Value| v["results"].as_array().unwrap().clone();

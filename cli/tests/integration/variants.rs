@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output};
 
-use crate::common::fixture;
+use crate::common::{compare_request, fixture};
 use grlm_testkit::fixtures::tiny_engine_files;
 
 /// `grlm args…` with `GRLM_CPU_VARIANT` set to `variant` (or unset).
@@ -39,20 +39,8 @@ fn installed(args: &[&str]) -> Vec<String> {
 fn every_variant_this_cpu_runs_recommends_what_the_portable_one_does() {
     let dir = tempfile::tempdir().unwrap();
     let (model, catalog) = tiny_engine_files(dir.path());
-    let args = [
-        "recommend",
-        "--model",
-        model.to_str().unwrap(),
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--history",
-        "5,8",
-        "-k",
-        "5",
-        "--json",
-    ];
+    let args = compare_request(&model, &catalog);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let variants = installed(&args);
     // x64 (no SIMD beyond SSE2) runs on every x86-64 CPU: the reference.
     assert!(variants.iter().any(|v| v == "x64"), "{variants:?}");
@@ -165,23 +153,11 @@ fn the_package_runs_every_c_function_and_the_cli_from_anywhere() {
     );
 
     let (model, catalog) = (dir.path().join("tiny.gguf"), dir.path().join("fixture.grlm"));
-    let args = [
-        "recommend",
-        "--model",
-        model.to_str().unwrap(),
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--history",
-        "5,8",
-        "-k",
-        "5",
-        "--json",
-    ];
+    let args = compare_request(&model, &catalog);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let packaged = grlm_testkit::process::output(
         Command::new(package.join("grlm"))
-            .args(args)
+            .args(&args)
             .env_remove("LD_LIBRARY_PATH")
             .env_remove("GRLM_CPU_VARIANT"),
     );

@@ -1,8 +1,9 @@
 //! The real backbone (SmolLM2-135M-Instruct Q4_1, fetched by scripts/fetch-model.sh): the
-//! candle forward against llama.cpp on the same file and a fixed text, and the adapter the
-//! product ships (adapters/) against the untuned backbone.
+//! candle forward against llama.cpp on the same file and a fixed text, the same backbone
+//! requantized to Q4_0 against the original, and the adapter the product ships (adapters/)
+//! against the untuned backbone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
@@ -46,13 +47,16 @@ fn argmax(v: &[f32]) -> usize {
         .unwrap()
 }
 
-#[test]
-fn candle_matches_llama_cpp_on_the_real_backbone() {
-    let path = model_path();
-    let text = grlm::prompt::HEADER.to_owned()
-        + "[hair-mask, color-lock, citrus, protein, unisex]\n[shampoo, color, care, treated, preserve]\n[";
-    let model = Arc::new(Model::load(&path, &ModelParams::default()).unwrap());
-    let tokens = model.tokenize(&text, true);
+/// A history of two TIDs and the start of the next, in the engine's prompt.
+fn prompt_text() -> String {
+    grlm::prompt::HEADER.to_owned()
+        + "[hair-mask, color-lock, citrus, protein, unisex]\n[shampoo, color, care, treated, preserve]\n["
+}
+
+/// llama.cpp's logits at every position of `text` under the model at `path`, and the tokens.
+fn llama_cpp_logits(path: &Path, text: &str) -> (Vec<u32>, Vec<Vec<f32>>) {
+    let model = Arc::new(Model::load(path, &ModelParams::default()).unwrap());
+    let tokens = model.tokenize(text, true);
     let params = ContextParams {
         n_ctx: 256,
         n_batch: 256,
@@ -71,9 +75,17 @@ fn candle_matches_llama_cpp_on_the_real_backbone() {
         })
         .collect();
     ctx.decode(&batch).unwrap();
+    let logits = (0..tokens.len()).map(|i| ctx.logits(i).unwrap().to_vec()).collect();
+    (tokens, logits)
+}
+
+#[test]
+fn candle_matches_llama_cpp_on_the_real_backbone() {
+    let path = model_path();
+    let (tokens, llama_cpp) = llama_cpp_logits(&path, &prompt_text());
 
     let llama = Llama::load(&path, &Device::Cpu).unwrap();
-    assert_eq!(llama.config.n_vocab, model.vocab_size() as usize);
+    assert_eq!(llama.config.n_vocab, llama_cpp[0].len());
     let input = Tensor::new(tokens.as_slice(), &Device::Cpu)
         .unwrap()
         .unsqueeze(0)
@@ -82,8 +94,7 @@ fn candle_matches_llama_cpp_on_the_real_backbone() {
     let ours: Vec<Vec<f32>> = llama.logits(&hidden).unwrap().to_vec2().unwrap();
 
     let (mut worst, mut sum, mut same_top) = (1.0f64, 0.0f64, 0usize);
-    for (i, row) in ours.iter().enumerate() {
-        let theirs = ctx.logits(i).unwrap();
+    for (row, theirs) in ours.iter().zip(&llama_cpp) {
         let r = correlation(theirs, row);
         worst = worst.min(r);
         sum += r;
@@ -101,9 +112,35 @@ fn candle_matches_llama_cpp_on_the_real_backbone() {
         ours.len()
     );
     let last = tokens.len() - 1;
+    assert_eq!(argmax(&llama_cpp[last]), argmax(&ours[last]), "top-1 of the next token");
+}
+
+#[test]
+fn the_requantized_backbone_runs_in_llama_cpp_close_to_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let q4_0 = dir.path().join("q4_0.gguf");
+    let args = grlm_train::requantize::RequantizeArgs {
+        model: model_path(),
+        out: q4_0.clone(),
+    };
+    let summary = grlm_train::requantize::run(&args).unwrap();
+    assert_eq!((summary.converted, summary.copied), (210, 62), "{summary:?}");
+    let (tokens, original) = llama_cpp_logits(&model_path(), &prompt_text());
+    let (same_tokens, requantized) = llama_cpp_logits(&q4_0, &prompt_text());
+    assert_eq!(tokens, same_tokens, "the tokenizer is copied");
+    let rs: Vec<f64> = original
+        .iter()
+        .zip(&requantized)
+        .map(|(a, b)| correlation(a, b))
+        .collect();
+    let mean = rs.iter().sum::<f64>() / rs.len() as f64;
+    // One more 4-bit rounding of every block matrix (8.5% of each matrix's norm): the same
+    // model, visibly perturbed (measured: mean 0.926).
+    assert!(mean >= 0.9, "mean per-position correlation {mean}");
+    let last = tokens.len() - 1;
     assert_eq!(
-        argmax(ctx.logits(last).unwrap()),
-        argmax(&ours[last]),
+        argmax(&original[last]),
+        argmax(&requantized[last]),
         "top-1 of the next token"
     );
 }

@@ -60,3 +60,25 @@ pub fn build_fixture_catalog(out: &Path, model: Option<&Path>) -> Output {
 pub fn fixture(name: &str) -> String {
     grlm_testkit::fixtures::fixture(name).display().to_string()
 }
+
+/// `recommend` on `model` and `catalog` for history 5 8, top 5, one thread, as JSON: the
+/// request on which the ARM64 and CPU-variant tests compare builds.
+pub fn compare_request(model: &Path, catalog: &Path) -> Vec<String> {
+    let (model, catalog) = (model.to_str().unwrap(), catalog.to_str().unwrap());
+    [
+        "recommend",
+        "--model",
+        model,
+        "--catalog",
+        catalog,
+        "--threads",
+        "1",
+        "--history",
+        "5,8",
+        "-k",
+        "5",
+        "--json",
+    ]
+    .map(String::from)
+    .to_vec()
+}

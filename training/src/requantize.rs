@@ -1,0 +1,275 @@
+//! `grlm-train requantize`: a backbone whose transformer matrices are Q4_0.
+//!
+//! llama.cpp repacks Q4_0 matrices when it loads them into interleaved rows that its GEMM
+//! kernels read eight at a time (AVX2 and up on x86; dotprod and i8mm on ARM). Q4_1, the form
+//! SmolLM2 ships in, has no such kernels, so the same model answers faster in Q4_0 at the
+//! same size. Only the blocks' 2-D weight matrices change; the token embedding (which is
+//! also the output layer), the norms and every metadata field are copied as they are, so
+//! the tokenizer, the catalogue's token trie and LoRA adapters still fit.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::Device;
+use serde::Serialize;
+
+/// `grlm-train requantize`: the options.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct RequantizeArgs {
+    /// The backbone GGUF to read.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub model: PathBuf,
+    /// The GGUF to write (replaced atomically).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub out: PathBuf,
+}
+
+/// What `requantize` wrote.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RequantizeSummary {
+    /// Matrices written as Q4_0 (each was another type).
+    pub converted: usize,
+    /// Tensors copied unchanged (the embedding, norms, matrices already Q4_0).
+    pub copied: usize,
+    /// Size of the input file in bytes.
+    pub bytes_in: u64,
+    /// Size of the output file in bytes.
+    pub bytes_out: u64,
+    /// The largest change of any weight, over the largest magnitude of its matrix: the
+    /// rounding the conversion added.
+    pub max_relative_change: f64,
+}
+
+/// Why requantizing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RequantizeError {
+    /// The input could not be read or is not a GGUF, or the output could not be written.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A tensor could not be converted.
+    #[error("tensor {name}: {reason}")]
+    Tensor {
+        /// The tensor.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Input and output are the same file.
+    #[error("--out names the input file {0}; write to another path")]
+    SameFile(PathBuf),
+}
+
+/// Whether `name` is a transformer block's weight matrix that Q4_0 can hold (rows of whole
+/// 32-value blocks).
+fn converts(name: &str, info: &gguf_file::TensorInfo) -> bool {
+    let dims = info.shape.dims();
+    name.starts_with("blk.")
+        && name.ends_with(".weight")
+        && dims.len() == 2
+        && dims[1] % GgmlDType::Q4_0.block_size() == 0
+        && info.ggml_dtype != GgmlDType::Q4_0
+}
+
+/// Reads `args.model`, writes `args.out` with its block matrices in Q4_0.
+pub fn run(args: &RequantizeArgs) -> Result<RequantizeSummary, RequantizeError> {
+    let file_error = |path: &Path| {
+        let path = path.to_owned();
+        move |e: &dyn std::fmt::Display| RequantizeError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        }
+    };
+    let read_error = file_error(&args.model);
+    if std::fs::canonicalize(&args.out).ok() == Some(std::fs::canonicalize(&args.model).map_err(|e| read_error(&e))?) {
+        return Err(RequantizeError::SameFile(args.out.clone()));
+    }
+    let bytes_in = std::fs::metadata(&args.model).map_err(|e| read_error(&e))?.len();
+    let mut file = std::io::BufReader::new(std::fs::File::open(&args.model).map_err(|e| read_error(&e))?);
+    let content = gguf_file::Content::read(&mut file).map_err(|e| read_error(&e))?;
+
+    // In file order, so that the output lists them as the input does.
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort_by_key(|n| content.tensor_infos[*n].offset);
+    let (mut converted, mut copied, mut max_relative_change) = (0, 0, 0.0f64);
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let tensor = content
+            .tensor(&mut file, name, &Device::Cpu)
+            .map_err(|e| read_error(&e))?;
+        if !converts(name, &content.tensor_infos[name]) {
+            copied += 1;
+            tensors.push((name.clone(), tensor));
+            continue;
+        }
+        let (q4, change) = to_q4_0(&tensor).map_err(|e| RequantizeError::Tensor {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+        max_relative_change = max_relative_change.max(change);
+        converted += 1;
+        tensors.push((name.clone(), q4));
+    }
+
+    let mut metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    metadata.sort_by_key(|(k, _)| *k);
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let write_error = file_error(&args.out);
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut bytes, &metadata, &refs).map_err(|e| write_error(&e))?;
+    grlm::atomic_write::write_atomically(&args.out, |w| std::io::Write::write_all(w, bytes.get_ref()))
+        .map_err(|e| write_error(&e))?;
+    Ok(RequantizeSummary {
+        converted,
+        copied,
+        bytes_in,
+        bytes_out: bytes.get_ref().len() as u64,
+        max_relative_change,
+    })
+}
+
+/// The matrix in Q4_0, and its largest change over its largest magnitude.
+fn to_q4_0(tensor: &QTensor) -> candle_core::Result<(QTensor, f64)> {
+    let values = tensor.dequantize(&Device::Cpu)?;
+    let q4 = QTensor::quantize(&values, GgmlDType::Q4_0)?;
+    let back = q4.dequantize(&Device::Cpu)?;
+    let largest = values.abs()?.max_all()?.to_scalar::<f32>()? as f64;
+    let change = (&back - &values)?.abs()?.max_all()?.to_scalar::<f32>()? as f64;
+    Ok((q4, if largest > 0.0 { change / largest } else { 0.0 }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Tensor;
+
+    /// A GGUF with one Q4_1 block matrix, one F32 norm, one Q8_0 embedding and a string.
+    fn write_input(path: &Path) -> Tensor {
+        let device = Device::Cpu;
+        let matrix = Tensor::randn(0f32, 0.05, (64, 96), &device).unwrap();
+        let tensors = [
+            (
+                "token_embd.weight",
+                QTensor::quantize(&Tensor::randn(0f32, 1., (16, 96), &device).unwrap(), GgmlDType::Q8_0).unwrap(),
+            ),
+            (
+                "blk.0.ffn_up.weight",
+                QTensor::quantize(&matrix, GgmlDType::Q4_1).unwrap(),
+            ),
+            (
+                "blk.0.attn_norm.weight",
+                QTensor::quantize(
+                    &Tensor::ones(96, candle_core::DType::F32, &device).unwrap(),
+                    GgmlDType::F32,
+                )
+                .unwrap(),
+            ),
+        ];
+        let name = gguf_file::Value::String("tiny".into());
+        let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (*k, v)).collect();
+        let mut out = std::fs::File::create(path).unwrap();
+        gguf_file::write(&mut out, &[("general.name", &name)], &refs).unwrap();
+        tensors[1].1.dequantize(&device).unwrap()
+    }
+
+    fn read(path: &Path) -> (gguf_file::Content, std::io::BufReader<std::fs::File>) {
+        let mut file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+        (gguf_file::Content::read(&mut file).unwrap(), file)
+    }
+
+    #[test]
+    fn block_matrices_become_q4_0_and_everything_else_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (dir.path().join("in.gguf"), dir.path().join("out.gguf"));
+        let q4_1_values = write_input(&input);
+        let args = RequantizeArgs {
+            model: input.clone(),
+            out: output.clone(),
+        };
+        let summary = run(&args).unwrap();
+        assert_eq!((summary.converted, summary.copied), (1, 2));
+        // Q4_0 has 16 levels over ±max: a change of at most one step.
+        assert!(
+            summary.max_relative_change > 0.0 && summary.max_relative_change <= 1.0 / 8.0,
+            "{summary:?}"
+        );
+
+        let (before, mut before_file) = read(&input);
+        let (after, mut after_file) = read(&output);
+        assert_eq!(after.metadata.len(), before.metadata.len());
+        assert!(matches!(after.metadata.get("general.name"), Some(gguf_file::Value::String(s)) if s == "tiny"));
+        assert_eq!(after.tensor_infos["blk.0.ffn_up.weight"].ggml_dtype, GgmlDType::Q4_0);
+        for name in ["token_embd.weight", "blk.0.attn_norm.weight"] {
+            let a = before.tensor(&mut before_file, name, &Device::Cpu).unwrap();
+            let b = after.tensor(&mut after_file, name, &Device::Cpu).unwrap();
+            assert_eq!(a.dtype(), b.dtype(), "{name}");
+            assert_eq!(a.data().unwrap(), b.data().unwrap(), "{name} is copied byte for byte");
+        }
+        let q4_0 = after
+            .tensor(&mut after_file, "blk.0.ffn_up.weight", &Device::Cpu)
+            .unwrap();
+        let diff = (q4_0.dequantize(&Device::Cpu).unwrap() - &q4_1_values)
+            .unwrap()
+            .abs()
+            .unwrap();
+        let largest = q4_1_values
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff.max_all().unwrap().to_scalar::<f32>().unwrap() <= largest / 8.0);
+
+        // Again on its own output: nothing left to convert.
+        let again = run(&RequantizeArgs {
+            model: output.clone(),
+            out: dir.path().join("again.gguf"),
+        })
+        .unwrap();
+        assert_eq!((again.converted, again.copied), (0, 3));
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.gguf");
+        write_input(&input);
+        let same = run(&RequantizeArgs {
+            model: input.clone(),
+            out: input.clone(),
+        })
+        .unwrap_err();
+        assert!(same.to_string().contains("names the input file"), "{same}");
+
+        let garbage = dir.path().join("garbage.gguf");
+        std::fs::write(&garbage, b"not a model").unwrap();
+        let out = dir.path().join("out.gguf");
+        let err = run(&RequantizeArgs {
+            model: garbage.clone(),
+            out: out.clone(),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("garbage.gguf"), "{err}");
+        let bytes = std::fs::read(&input).unwrap();
+        std::fs::write(&garbage, &bytes[..bytes.len() / 2]).unwrap();
+        let err = run(&RequantizeArgs {
+            model: garbage,
+            out: out.clone(),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("garbage.gguf"), "{err}");
+        let missing = run(&RequantizeArgs {
+            model: dir.path().join("missing.gguf"),
+            out: out.clone(),
+        })
+        .unwrap_err();
+        assert!(missing.to_string().contains("missing.gguf"), "{missing}");
+        assert!(!out.exists());
+    }
+}
