@@ -142,9 +142,9 @@ fn candidates(dir: &Path) -> Result<Vec<Candidate>, String> {
 /// of the instructions it was built for the CPU has.
 fn score(path: &Path) -> Result<i32, String> {
     let c = c_path(path)?;
-    // SAFETY: `c` is a NUL-terminated path; dlopen returns NULL on failure. Loading runs
-    // the module's initialisers, which only set up ggml's tables (no instruction beyond
-    // the baseline runs before the score says the CPU has it).
+    // SAFETY: `c` is a NUL-terminated path; dlopen returns NULL on failure. Opening a
+    // module runs only its initialisers, which must not need the instructions it was built
+    // for: llama.cpp's own loader opens every variant on any CPU the same way to score it.
     let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if handle.is_null() {
         return Err(format!("{}: cannot open it: {}", path.display(), dl_error()));
@@ -155,7 +155,8 @@ fn score(path: &Path) -> Result<i32, String> {
         0
     } else {
         // SAFETY: ggml's CPU modules export `int ggml_backend_score(void)` under this name
-        // (ggml-backend-dl.h), so the address is a function of that type.
+        // (`ggml_backend_score_t` in ggml-backend-impl.h), so the address is a function of
+        // that type.
         let score: extern "C" fn() -> i32 = unsafe { std::mem::transmute(symbol) };
         score()
     };
