@@ -134,8 +134,8 @@ fn the_requantized_backbone_runs_in_llama_cpp_close_to_the_original() {
         .map(|(a, b)| correlation(a, b))
         .collect();
     let mean = rs.iter().sum::<f64>() / rs.len() as f64;
-    // One more 4-bit rounding of every block matrix (8.5% of each matrix's norm): the same
-    // model, visibly perturbed (measured: mean 0.926).
+    // One more 4-bit rounding of every block matrix (7.6% of each matrix's norm): the same
+    // model, visibly perturbed (ggml's own scale per block, 8.7%, gave 0.926).
     assert!(mean >= 0.9, "mean per-position correlation {mean}");
     let last = tokens.len() - 1;
     assert_eq!(
