@@ -89,7 +89,8 @@ pub struct EvalArgs {
     baseline: Vec<Baseline>,
     /// Also score these settings of the model on the same users, comma-separated:
     /// `alone` (the model alone), `product:λ` (the product at weight λ) or `mixture:β` (the
-    /// mixture at model share β), each with the run's other prior settings. Constrained
+    /// mixture at model share β), each with the run's other prior settings; `product:λ:κ`
+    /// and `mixture:β:κ` also set the evidence scale κ (`--prior-evidence`). Constrained
     /// mode only. They run in the same session right after the run's own request, so each
     /// user's prompt is evaluated once for all of them; a setting ranks as a run of its own
     /// does (its prompt's last token is evaluated alone, so scores may differ from a cold
@@ -222,15 +223,23 @@ struct Setting {
 }
 
 impl Setting {
-    /// Parses `alone`, `product:λ` or `mixture:β`; the rest of the prior's settings come
-    /// from `base`.
+    /// Parses `alone`, `product:λ[:κ]` or `mixture:β[:κ]`; the rest of the prior's settings
+    /// come from `base`.
     fn parse(spec: &str, base: &PriorParams) -> Result<Setting, String> {
         let number = |text: &str| {
             text.parse::<f64>()
                 .map_err(|_| format!("--also {spec}: {text:?} is not a number"))
         };
-        let prior = match spec.split_once(':') {
-            None if spec == "alone" => PriorParams {
+        let (kind, evidence) = match spec.matches(':').count() {
+            2 => {
+                let (kind, evidence) = spec.rsplit_once(':').expect("two colons");
+                (kind, number(evidence)?)
+            }
+            _ => (spec, base.evidence),
+        };
+        let base = &PriorParams { evidence, ..*base };
+        let prior = match kind.split_once(':') {
+            None if kind == "alone" => PriorParams {
                 weight: Some(0.0),
                 ..*base
             },
@@ -245,7 +254,11 @@ impl Setting {
                 model_share: number(share)?,
                 ..*base
             },
-            _ => return Err(format!("--also {spec}: not `alone`, `product:λ` or `mixture:β`")),
+            _ => {
+                return Err(format!(
+                    "--also {spec}: not `alone`, `product:λ[:κ]` or `mixture:β[:κ]`"
+                ))
+            }
         };
         prior.validate().map_err(|e| format!("--also {spec}: {e}"))?;
         Ok(Setting {

@@ -330,7 +330,7 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
             "--prior-weight".into(),
             "1.5".into(),
             "--also".into(),
-            "alone,mixture:0.4".into(),
+            "alone,mixture:0.4,product:1.5:2".into(),
             "--jobs".into(),
             jobs.into(),
             "--ranks".into(),
@@ -377,6 +377,26 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
     let alone_summary = json(&out);
     let by_also: Vec<_> = ranks(&one).iter().map(|l| l["alone_rank"].clone()).collect();
     let by_run: Vec<_> = ranks(&alone).iter().map(|l| l["rank"].clone()).collect();
+    assert_eq!(by_also, by_run);
+    // `product:λ:κ` is the product at λ with the evidence scale κ.
+    let evidence = s.path("evidence.jsonl");
+    let out = s.run(
+        "eval",
+        &[
+            "--sequences",
+            &seqs,
+            "--prior-weight",
+            "1.5",
+            "--prior-evidence",
+            "2",
+            "--ranks",
+            evidence.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    json(&out);
+    let by_also: Vec<_> = ranks(&one).iter().map(|l| l["product:1.5:2_rank"].clone()).collect();
+    let by_run: Vec<_> = ranks(&evidence).iter().map(|l| l["rank"].clone()).collect();
     assert_eq!(by_also, by_run);
     assert_eq!(summary["also"]["alone"]["recall@20"], alone_summary["recall@20"]);
     assert!(summary["also"]["mixture:0.4"]["ndcg@10"].is_number());
@@ -547,8 +567,11 @@ fn new_items_get_no_counts_and_their_own_slice() {
     for (also, needle) in [
         ("product:x", "\"x\" is not a number"),
         ("mixture:1.5", "model share"),
-        ("blend:3", "not `alone`, `product:λ` or `mixture:β`"),
+        ("blend:3", "not `alone`, `product:λ[:κ]` or `mixture:β[:κ]`"),
         ("model", "not `alone`"),
+        ("product:1:x", "\"x\" is not a number"),
+        ("mixture:0.5:-1", "evidence"),
+        ("alone:1:2", "not `alone`"),
     ] {
         let out = s.run("eval", &["--sequences", &seqs, "--also", also]);
         fails_with(&out, needle);
