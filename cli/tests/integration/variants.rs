@@ -1,7 +1,7 @@
 //! The `cpu-variants` build: llama.cpp's CPU kernels compiled once per instruction-set
 //! level and chosen at run time. Every variant this CPU can run must recommend the same
-//! items as the portable one, with scores within rounding; the default choice is the
-//! best-scoring one and is named in the benchmark's output.
+//! items as the portable one, with scores within rounding; the default choice is named in
+//! the benchmark's output and is more than the SSE2 baseline; the package works moved.
 
 use std::process::{Command, Output};
 
