@@ -360,44 +360,23 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
         );
         assert!(line["seen"].is_boolean(), "{line}");
     }
-    // An --also setting scores exactly as a run of its own (its own session, cold).
-    let alone = s.path("alone.jsonl");
-    let out = s.run(
-        "eval",
-        &[
-            "--sequences",
-            &seqs,
-            "--prior-weight",
-            "0",
-            "--ranks",
-            alone.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    let alone_summary = json(&out);
-    let by_also: Vec<_> = ranks(&one).iter().map(|l| l["alone_rank"].clone()).collect();
-    let by_run: Vec<_> = ranks(&alone).iter().map(|l| l["rank"].clone()).collect();
-    assert_eq!(by_also, by_run);
+    // An --also setting scores exactly as a run of its own (its own session, cold): the
+    // run's summary and every user's rank.
+    let own_run = |name: &str, flags: &[&str]| {
+        let path = s.path(name);
+        let mut args = vec!["--sequences", seqs.as_str()];
+        args.extend(flags);
+        args.extend(["--ranks", path.to_str().unwrap(), "--json"]);
+        let summary = json(&s.run("eval", &args));
+        let ranks: Vec<_> = ranks(&path).iter().map(|l| l["rank"].clone()).collect();
+        (summary, ranks)
+    };
+    let column = |key: &str| -> Vec<_> { ranks(&one).iter().map(|l| l[key].clone()).collect() };
+    let (alone_summary, by_run) = own_run("alone.jsonl", &["--prior-weight", "0"]);
+    assert_eq!(column("alone_rank"), by_run);
     // `product:λ:κ` is the product at λ with the evidence scale κ.
-    let evidence = s.path("evidence.jsonl");
-    let out = s.run(
-        "eval",
-        &[
-            "--sequences",
-            &seqs,
-            "--prior-weight",
-            "1.5",
-            "--prior-evidence",
-            "2",
-            "--ranks",
-            evidence.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    json(&out);
-    let by_also: Vec<_> = ranks(&one).iter().map(|l| l["product:1.5:2_rank"].clone()).collect();
-    let by_run: Vec<_> = ranks(&evidence).iter().map(|l| l["rank"].clone()).collect();
-    assert_eq!(by_also, by_run);
+    let (_, by_run) = own_run("evidence.jsonl", &["--prior-weight", "1.5", "--prior-evidence", "2"]);
+    assert_eq!(column("product:1.5:2_rank"), by_run);
     assert_eq!(summary["also"]["alone"]["recall@20"], alone_summary["recall@20"]);
     assert!(summary["also"]["mixture:0.4"]["ndcg@10"].is_number());
     assert!(summary["paired"]["mixture:0.4"]["mcnemar_p"].is_number());
@@ -446,8 +425,7 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
     ]);
     json(&out);
     let by_prior: Vec<_> = ranks(&prior_only).iter().map(|l| l["rank"].clone()).collect();
-    let baseline: Vec<_> = ranks(&one).iter().map(|l| l["transitions_rank"].clone()).collect();
-    assert_eq!(by_prior, baseline);
+    assert_eq!(by_prior, column("transitions_rank"));
 }
 
 #[test]
