@@ -118,17 +118,18 @@ pub fn run(args: &RequantizeArgs) -> Result<RequantizeSummary, RequantizeError> 
 
     let mut metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     metadata.sort_by_key(|(k, _)| *k);
-    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let write_error = file_error(&args.out);
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    gguf_file::write(&mut bytes, &metadata, &refs).map_err(|e| write_error(&e))?;
-    grlm::atomic_write::write_atomically(&args.out, |w| std::io::Write::write_all(w, bytes.get_ref()))
-        .map_err(|e| write_error(&e))?;
+    crate::lora::write_gguf(&args.out, &metadata, &tensors).map_err(|e| match e {
+        // Already names the file.
+        crate::lora::LoraError::File { path, reason } => RequantizeError::File { path, reason },
+        other => write_error(&other),
+    })?;
+    let bytes_out = std::fs::metadata(&args.out).map_err(|e| write_error(&e))?.len();
     Ok(RequantizeSummary {
         converted,
         copied,
         bytes_in,
-        bytes_out: bytes.get_ref().len() as u64,
+        bytes_out,
         max_relative_change,
     })
 }
