@@ -28,8 +28,8 @@ struct Candidate {
 /// Finds the modules, registers the best one (or `GRLM_CPU_VARIANT`'s) with llama.cpp and
 /// returns its name. Called once, before the first model is loaded.
 pub(super) fn load() -> Result<String, String> {
-    let dir = directory()?;
-    let candidates = candidates(&dir)?;
+    let (dir, paths) = modules()?;
+    let candidates = scored(paths)?;
     let chosen = match std::env::var("GRLM_CPU_VARIANT") {
         Ok(name) => {
             let found = candidates.iter().find(|c| c.name == name).ok_or_else(|| {
@@ -68,17 +68,25 @@ pub(super) fn load() -> Result<String, String> {
     Ok(chosen.name.clone())
 }
 
-/// The first of the places listed in the module docs that holds a CPU variant.
-fn directory() -> Result<PathBuf, String> {
+/// The first of the places listed in the module docs that holds a CPU variant, and the
+/// variants there (name and path, by name).
+fn modules() -> Result<(PathBuf, Vec<(String, PathBuf)>), String> {
     if let Some(dir) = std::env::var_os("GRLM_BACKENDS_DIR") {
-        return Ok(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        let paths = candidate_paths(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if paths.is_empty() {
+            return Err(format!("{}: no {PREFIX}*{SUFFIX} there", dir.display()));
+        }
+        return Ok((dir, paths));
     }
     let places = [own_directory(), llama_cpp_sys_2::BACKENDS_DIR.map(PathBuf::from)];
     places
         .iter()
         .flatten()
-        .find(|dir| candidate_paths(dir).is_ok_and(|paths| !paths.is_empty()))
-        .cloned()
+        .find_map(|dir| {
+            let paths = candidate_paths(dir).ok().filter(|paths| !paths.is_empty())?;
+            Some((dir.clone(), paths))
+        })
         .ok_or_else(|| {
             let tried: Vec<String> = places.iter().flatten().map(|d| d.display().to_string()).collect();
             format!(
@@ -123,12 +131,8 @@ fn candidate_paths(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     Ok(found)
 }
 
-/// Every variant in `dir` with its score, each module opened and closed again.
-fn candidates(dir: &Path) -> Result<Vec<Candidate>, String> {
-    let paths = candidate_paths(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    if paths.is_empty() {
-        return Err(format!("{}: no {PREFIX}*{SUFFIX} there", dir.display()));
-    }
+/// Every variant with its score, each module opened and closed again.
+fn scored(paths: Vec<(String, PathBuf)>) -> Result<Vec<Candidate>, String> {
     paths
         .into_iter()
         .map(|(name, path)| {
