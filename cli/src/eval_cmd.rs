@@ -47,6 +47,16 @@ pub enum SplitArg {
     Valid,
 }
 
+/// One side of the new-items protocol's split of the users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SliceArg {
+    /// Users whose target is a new item.
+    New,
+    /// Users whose target is a known item.
+    Known,
+}
+
 impl From<SplitArg> for Split {
     fn from(s: SplitArg) -> Split {
         match s {
@@ -107,6 +117,11 @@ pub struct EvalArgs {
     /// `new` and `known` slices).
     #[arg(long, value_name = "FILE")]
     new_items: Option<PathBuf>,
+    /// Evaluate only the sampled users of this slice (needs `--new-items`): the sample is
+    /// drawn as without it, so these are the users a whole run reports under that slice,
+    /// and its ranks can be compared with that run's user by user.
+    #[arg(long, value_enum, requires = "new_items")]
+    slice: Option<SliceArg>,
     /// Also write each evaluated user's outcome to this file, one JSON object per line:
     /// `user`, `target`, `rank` (1-based rank of the target in the list, or null when it is
     /// not in the top 20), `<name>_rank` per baseline and `--also` setting, with a prior
@@ -350,13 +365,24 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         Some(new) => without_items(&logged, split.holdout(), new),
         None => logged.clone(),
     };
-    let chosen = sample_users(&sequences, args.users.unwrap_or(usize::MAX), args.seed, split);
+    let mut chosen = sample_users(&sequences, args.users.unwrap_or(usize::MAX), args.seed, split);
     if chosen.is_empty() {
         return Err(format!(
             "{}: no user has enough items for the {} split",
             args.sequences.display(),
             split.name()
         ));
+    }
+    if let (Some(slice), Some(new)) = (args.slice, &new_items) {
+        let (wanted, name) = match slice {
+            SliceArg::New => (true, "new"),
+            SliceArg::Known => (false, "known"),
+        };
+        let sampled = chosen.len();
+        chosen.retain(|&i| sequences[i].split(split).is_some_and(|(_, target)| new.contains(&target) == wanted));
+        if chosen.is_empty() {
+            return Err(format!("--slice {name}: none of the {sampled} sampled users has a {name} target"));
+        }
     }
     // Refused before an hour of decoding rather than after it.
     for (flag, path) in [
@@ -730,6 +756,12 @@ fn report(
     }
     if let Some(new) = &job.new_items {
         obj.insert("new_items".into(), new.len().into());
+    }
+    if let Some(slice) = args.slice {
+        obj.insert(
+            "slice".into(),
+            serde_json::to_value(slice).map_err(|e| e.to_string())?,
+        );
     }
     let metrics_of = |names: &mut dyn Iterator<Item = &str>| -> serde_json::Map<String, serde_json::Value> {
         names

@@ -492,6 +492,20 @@ fn new_items_get_no_counts_and_their_own_slice() {
         slices["new"]["popularity"]["recall@20"], 0.0,
         "popularity never counted them"
     );
+    // Every item keeps a popularity of at least one, so on 12 items the prior's list reaches
+    // the never-bought ones at its tail (8th here), after every item it has counts of.
+    assert_eq!(
+        slices["new"]["transitions"]["recall@5"], 0.0,
+        "the prior alone ranks a new item below every counted one"
+    );
+    // --slice new: the whole run's new slice, user by user.
+    let only_new = s.path("only-new.jsonl");
+    let sliced = json(&with_new(&["--slice", "new", "--ranks", only_new.to_str().unwrap(), "--json"]));
+    assert_eq!((&sliced["users"], &sliced["slice"]), (&2.into(), &"new".into()));
+    let new_lines: Vec<_> = ranks(&ranked).into_iter().filter(|l| l["new"] == true).collect();
+    assert_eq!(ranks(&only_new), new_lines);
+    let out = s.run("eval", &["--sequences", &seqs, "--slice", "known"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--new-items"));
     // The table a reader sees, with the JSON kept beside it.
     let kept = s.path("summary.json");
     let table = String::from_utf8(with_new(&["--summary", kept.to_str().unwrap()]).stdout).unwrap();
