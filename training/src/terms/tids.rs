@@ -129,8 +129,9 @@ pub struct TermsArgs {
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub examples: Option<PathBuf>,
     /// Items new to this catalogue: a term may use the words of the catalogue's TIDs and
-    /// the item's own words, never another new item's (instead of every word of `--items`).
-    /// With `--words backbone`, the backbone's whole-word tokens too. Not with
+    /// the item's own words, never another new item's (instead of every word of `--items`),
+    /// and no TID repeats one of the catalogue's (collisions are resolved as among the new
+    /// items). With `--words backbone`, the backbone's whole-word tokens too. Not with
     /// `--endpoint`, whose replies are checked without a lexicon.
     #[cfg_attr(feature = "cli", arg(long, value_name = "CATALOG.grlm", conflicts_with = "endpoint"))]
     pub catalog: Option<PathBuf>,
@@ -229,16 +230,15 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
         None => default_term_examples(args.terms),
     };
     let head = term_generation_head(args.terms, &examples).text;
-    let mut writer = Writer::open(args, &head, &examples, &items)?;
-    let catalog = match &args.catalog {
-        Some(path) => Some(
-            grlm::Catalog::open(path)
-                .map_err(|e| TermsError::Usage(e.to_string()))?
-                .content_fingerprint(),
-        ),
-        None => None,
-    };
-    let config = run_config(args, items.len(), &writer.identity(), neighbors_crc, catalog, &head);
+    let joined = args
+        .catalog
+        .as_deref()
+        .map(|path| read_joined(path, &items, args.terms))
+        .transpose()?;
+    let catalogue_words = joined.as_ref().map(|j| j.words.as_slice());
+    let mut writer = Writer::open(args, &head, &examples, &items, catalogue_words)?;
+    let fingerprint = joined.as_ref().map(|j| j.fingerprint);
+    let config = run_config(args, items.len(), &writer.identity(), neighbors_crc, fingerprint, &head);
 
     let partial_file = partial_path(&args.out);
     let (mut partial, done) = open_progress(args, &partial_file, &config)?;
@@ -246,7 +246,8 @@ pub fn run(args: &TermsArgs) -> Result<TermsSummary, TermsError> {
         .step_by(args.parallel)
         .map(|s| s..(s + args.parallel).min(items.len()))
         .collect();
-    let mut progress = replay_groups(done, &groups, &items, args.terms, &partial_file)?;
+    let taken = joined.map(|j| j.tids).unwrap_or_default();
+    let mut progress = replay_groups(done, &groups, &items, args.terms, &partial_file, taken)?;
     let resumed = progress.records.len();
     let gen_started = Instant::now();
     generate_groups(
@@ -305,13 +306,15 @@ struct Progress {
 }
 
 /// Takes the groups a resumed progress file holds, checking that they are the items file's
-/// first groups and hold valid TIDs.
+/// first groups and hold valid TIDs; `taken` are TIDs given out before the run (those of
+/// the catalogue it writes into).
 fn replay_groups(
     done: Vec<Vec<Record>>,
     groups: &[std::ops::Range<usize>],
     items: &[ItemText],
     terms: usize,
     partial_file: &Path,
+    taken: Vec<Tid>,
 ) -> Result<Progress, TermsError> {
     if done.len() > groups.len() {
         return Err(partial_mismatch(
@@ -324,6 +327,9 @@ fn replay_groups(
         records: Vec::with_capacity(items.len()),
         assigned: Assigned::default(),
     };
+    for tid in taken {
+        progress.assigned.assign(tid);
+    }
     for (g, group) in done.into_iter().enumerate() {
         let range = groups[g].clone();
         let ids: Vec<u32> = group.iter().map(|r| r.item).collect();
@@ -404,17 +410,48 @@ struct Tuned {
     details: HashMap<u32, crate::sft::ItemMeta>,
 }
 
-/// The text of every term of the catalogue at `path`, for its lexicon.
-fn catalogue_words(path: &Path) -> Result<Vec<String>, TermsError> {
-    let catalog = grlm::Catalog::open(path).map_err(|e| TermsError::Usage(e.to_string()))?;
-    (0..catalog.term_count() as u32)
-        .map(|id| {
-            catalog
-                .term_text(id)
-                .map(str::to_owned)
-                .map_err(|e| TermsError::Usage(e.to_string()))
-        })
-        .collect()
+/// The catalogue that `--catalog` items join.
+struct Joined {
+    /// Its content's fingerprint, part of the resume check.
+    fingerprint: u64,
+    /// The text of every term, for the lexicon.
+    words: Vec<String>,
+    /// Every TID, which a new item's must not repeat (it would name two items).
+    tids: Vec<Tid>,
+}
+
+/// Reads the catalogue at `path`, refusing one whose TIDs are not `terms` long or that
+/// already holds one of `items`.
+fn read_joined(path: &Path, items: &[ItemText], terms: usize) -> Result<Joined, TermsError> {
+    let bad = |e: grlm::CatalogError| TermsError::Usage(format!("--catalog {}: {e}", path.display()));
+    let catalog = grlm::Catalog::open(path).map_err(bad)?;
+    if catalog.tid_len() != terms {
+        return Err(TermsError::Usage(format!(
+            "--catalog {}: its TIDs have {} terms, --terms asks for {terms}",
+            path.display(),
+            catalog.tid_len()
+        )));
+    }
+    if let Some(item) = items.iter().find(|it| catalog.contains(it.item)) {
+        return Err(TermsError::Usage(format!(
+            "--catalog {}: item {} is already in it (--catalog is for items new to the catalogue)",
+            path.display(),
+            item.item
+        )));
+    }
+    let words = (0..catalog.term_count() as u32)
+        .map(|id| catalog.term_text(id).map(str::to_owned))
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    let tids = (0..catalog.tid_count())
+        .map(|t| catalog.tid_at(t))
+        .collect::<Result<_, _>>()
+        .map_err(bad)?;
+    Ok(Joined {
+        fingerprint: catalog.content_fingerprint(),
+        words,
+        tids,
+    })
 }
 
 /// An item's part of the term-internalisation prompt, as the tuned model was trained on it
@@ -473,7 +510,14 @@ enum Writer {
 }
 
 impl Writer {
-    fn open(args: &TermsArgs, head: &str, examples: &[TermExample], items: &[ItemText]) -> Result<Self, TermsError> {
+    /// `catalogue_words`: with `--catalog`, the words of the catalogue the items join.
+    fn open(
+        args: &TermsArgs,
+        head: &str,
+        examples: &[TermExample],
+        items: &[ItemText],
+        catalogue_words: Option<&[String]>,
+    ) -> Result<Self, TermsError> {
         if let Some(url) = &args.endpoint {
             if args.parallel > MAX_ENDPOINT_PARALLEL {
                 return Err(TermsError::Usage(format!(
@@ -516,11 +560,11 @@ impl Writer {
         };
         // The words a term may use: those of the catalogue the items join (each item adds
         // its own, see `write_group`), or those of every item being written.
-        let words: Vec<String> = match &args.catalog {
-            Some(path) => catalogue_words(path)?,
-            None => items.iter().map(|i| i.text.clone()).collect(),
+        let texts: Vec<&str> = match catalogue_words {
+            Some(words) => words.iter().map(String::as_str).collect(),
+            None => items.iter().map(|i| i.text.as_str()).collect(),
         };
-        let texts = words.iter().map(String::as_str);
+        let texts = texts.into_iter();
         let lexicon = match args.words {
             Words::Catalogue => Some(Lexicon::of_vocabulary_and_texts(&[], texts)),
             Words::Backbone => Some(Lexicon::of_vocabulary_and_texts(generator.vocab(), texts)),

@@ -282,6 +282,40 @@ fn new_items_of_a_catalogue_take_its_words_and_their_own() {
         }
     }
     assert!(own_words_used > 0, "the items' own words are allowed and used");
+
+    // A catalogue that already has the TID the first item wrote: that item writes another.
+    let (first, first_terms, _) = read_tids_output(&setup.path("new.jsonl")).remove(0);
+    let taken = setup.path("taken.grlm");
+    builder
+        .add(4, grlm::Tid::from_terms(&first_terms).unwrap(), None)
+        .unwrap();
+    builder.write(&taken).unwrap();
+    ok_json(&setup.terms("again.jsonl", &["--catalog", taken.to_str().unwrap()]));
+    let again = read_tids_output(&setup.path("again.jsonl"));
+    let (item, terms, resolved) = &again[0];
+    assert_eq!(*item, first);
+    assert!(*terms != first_terms && resolved != "none", "{terms:?} ({resolved})");
+    let catalogue_tids: HashSet<Vec<String>> = [
+        "conditioner hair repair daily women",
+        "shampoo color care treated salon",
+        "soap body natural organic vegan",
+    ]
+    .iter()
+    .map(|t| t.split(' ').map(str::to_owned).collect())
+    .chain([first_terms])
+    .collect();
+    assert!(again.iter().all(|(_, terms, _)| !catalogue_tids.contains(terms)));
+
+    // Items the catalogue has, and TIDs of another length, are refused.
+    builder
+        .add(100, grlm::Tid::parse("[a, b, c, d, e]", Some(5)).unwrap(), None)
+        .unwrap();
+    let holding = setup.path("holding.grlm");
+    builder.write(&holding).unwrap();
+    let out = setup.terms("holding.jsonl", &["--catalog", holding.to_str().unwrap()]);
+    fails_with(&out, "item 100 is already in it");
+    let out = setup.terms("four.jsonl", &["--catalog", catalog.to_str().unwrap(), "--terms", "4"]);
+    fails_with(&out, "its TIDs have 5 terms, --terms asks for 4");
     // --words any allows every word, which --catalog does not.
     let out = setup.terms("any.jsonl", &["--catalog", catalog.to_str().unwrap(), "--words", "any"]);
     fails_with(&out, "--words any allows every word");
