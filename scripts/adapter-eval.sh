@@ -9,7 +9,8 @@
 #       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf],
 #       NEW_ITEMS [none: the new-items protocol's list, as the adapter was trained with;
 #       the catalogues count them as never bought and the runs report the new and known
-#       slices], CHOSEN [none: a setting chosen elsewhere, e.g. on Beauty's validation for a
+#       slices], NEW_VALID_USERS [3000: with NEW_ITEMS, the sample whose new slice is
+#       validated on its own], CHOSEN [none: a setting chosen elsewhere, e.g. on Beauty's validation for a
 #       transfer to other data; the validation stage is skipped], UNTUNED [0; 1: also the
 #       untuned backbone, with the chosen setting and alone, on the test users, compared user
 #       by user with the adapter])
@@ -18,6 +19,10 @@
 #    and OUT/test.grlm (without the last one), both with the backbone's token trie.
 # 2. Validation: every setting in SETTINGS on the same VALID_USERS users (seed 42), one prompt
 #    per user (`grlm eval --also`); the best R@10 (then N@10; then the first listed) is chosen.
+#    With NEW_ITEMS, a tenth of a sample holds too few new-slice users to tell settings
+#    apart there, so that slice is also run on its own (`--slice new`, the new slice of
+#    NEW_VALID_USERS users) and each setting is scored by the stratified estimate
+#    (1 − s)·R@10(known slice) + s·R@10(new slice run), s the new slice's share of its sample.
 #    With CHOSEN set there is no validation stage and no valid catalogue.
 # 3. Test: TEST_USERS users (seed 42), the chosen setting against the model alone, the prior
 #    alone (`transitions`) and popularity, with 95% intervals, McNemar and the seen/unseen
@@ -83,22 +88,54 @@ if [[ -z ${CHOSEN:-} && ! -f $out/valid.json ]]; then
     mv "$out/valid.json.tmp" "$out/valid.json"
 fi
 
+if [[ -z ${CHOSEN:-} && -n ${NEW_ITEMS:-} && ! -f $out/valid-new.json ]]; then
+    echo "== validation, the new slice of ${NEW_VALID_USERS:-3000} users: $settings" >&2
+    # shellcheck disable=SC2046
+    nice "$grlm" eval "${run[@]}" --catalog "$out/valid.grlm" --split valid --users "${NEW_VALID_USERS:-3000}" \
+        --slice new $(flags_of "$first") ${rest:+--also "$rest"} --baseline transitions \
+        --ranks "$out/valid-new-ranks.jsonl" --journal "$out/valid-new-journal.jsonl" \
+        --summary "$out/valid-new.json.tmp"
+    mv "$out/valid-new.json.tmp" "$out/valid-new.json"
+fi
+
 if [[ -n ${CHOSEN:-} ]]; then
     flags_of "$CHOSEN" >/dev/null
     chosen=$CHOSEN
 else
-chosen=$(python3 - "$out/valid.json" "$settings" <<'PY'
+new_run=
+[[ -n ${NEW_ITEMS:-} ]] && new_run=$out/valid-new.json
+chosen=$(python3 - "$out/valid.json" "$settings" $new_run <<'PY'
 import json, sys
 summary, settings = json.load(open(sys.argv[1])), sys.argv[2].split(",")
-scores = {settings[0]: summary}
-scores.update(summary.get("also", {}))
+new_run = json.load(open(sys.argv[3])) if len(sys.argv) > 3 else None
+
+def metrics(run, setting, part=None):
+    """A setting's metrics in a run's summary, or in one of its slices."""
+    if part is not None:
+        return run["slices"][part]["model" if setting == settings[0] else setting]
+    return run if setting == settings[0] else run["also"][setting]
+
+def score(setting):
+    m = metrics(summary, setting)
+    if new_run is None:
+        return m["recall@10"], m["ndcg@10"]
+    share = new_run["users"] / new_run["sampled_users"]
+    known, new = metrics(summary, setting, "known"), metrics(new_run, setting)
+    return tuple((1 - share) * known[k] + share * new[k] for k in ("recall@10", "ndcg@10"))
+
+scores = {s: score(s) for s in settings}
 best = settings[0]
 for s in settings:  # ties go to the setting listed first
-    if (scores[s]["recall@10"], scores[s]["ndcg@10"]) > (scores[best]["recall@10"], scores[best]["ndcg@10"]):
+    if scores[s] > scores[best]:
         best = s
-for s, m in scores.items():
-    print(f"  {s:<14} R@10 {m['recall@10']:.4f}  N@10 {m['ndcg@10']:.4f}{'  <- chosen' if s == best else ''}",
-          file=sys.stderr)
+for s in settings:
+    m = metrics(summary, s)
+    line = f"  {s:<14} R@10 {m['recall@10']:.4f}  N@10 {m['ndcg@10']:.4f}"
+    if new_run is not None:
+        known, new = metrics(summary, s, "known"), metrics(new_run, s)
+        line += (f"  known R@10 {known['recall@10']:.4f}  new R@10 {new['recall@10']:.4f} ({new_run['users']} users)"
+                 f"  stratified R@10 {scores[s][0]:.4f}  N@10 {scores[s][1]:.4f}")
+    print(line + ("  <- chosen" if s == best else ""), file=sys.stderr)
 print(best)
 PY
 )

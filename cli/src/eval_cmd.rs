@@ -228,6 +228,8 @@ struct Job<'a> {
     new_items: Option<BTreeSet<u32>>,
     /// `--also`, in the order given.
     also: Vec<Setting>,
+    /// Users drawn for the run, before `--slice` kept those of its slice.
+    sampled: usize,
 }
 
 /// One more setting of the model scored on the same users (`--also`).
@@ -373,15 +375,21 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
             split.name()
         ));
     }
+    let sampled = chosen.len();
     if let (Some(slice), Some(new)) = (args.slice, &new_items) {
         let (wanted, name) = match slice {
             SliceArg::New => (true, "new"),
             SliceArg::Known => (false, "known"),
         };
-        let sampled = chosen.len();
-        chosen.retain(|&i| sequences[i].split(split).is_some_and(|(_, target)| new.contains(&target) == wanted));
+        chosen.retain(|&i| {
+            sequences[i]
+                .split(split)
+                .is_some_and(|(_, target)| new.contains(&target) == wanted)
+        });
         if chosen.is_empty() {
-            return Err(format!("--slice {name}: none of the {sampled} sampled users has a {name} target"));
+            return Err(format!(
+                "--slice {name}: none of the {sampled} sampled users has a {name} target"
+            ));
         }
     }
     // Refused before an hour of decoding rather than after it.
@@ -471,6 +479,7 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         with_prior: uses_prior,
         new_items,
         also,
+        sampled,
     };
     let mut outcomes: Vec<Option<Outcome>> = (0..chosen.len()).map(|_| None).collect();
     let mut journal = None;
@@ -758,10 +767,9 @@ fn report(
         obj.insert("new_items".into(), new.len().into());
     }
     if let Some(slice) = args.slice {
-        obj.insert(
-            "slice".into(),
-            serde_json::to_value(slice).map_err(|e| e.to_string())?,
-        );
+        obj.insert("slice".into(), serde_json::to_value(slice).map_err(|e| e.to_string())?);
+        // The sample the slice was taken from, so a reader can weigh the slice by its share.
+        obj.insert("sampled_users".into(), job.sampled.into());
     }
     let metrics_of = |names: &mut dyn Iterator<Item = &str>| -> serde_json::Map<String, serde_json::Value> {
         names

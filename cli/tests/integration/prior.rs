@@ -500,8 +500,15 @@ fn new_items_get_no_counts_and_their_own_slice() {
     );
     // --slice new: the whole run's new slice, user by user.
     let only_new = s.path("only-new.jsonl");
-    let sliced = json(&with_new(&["--slice", "new", "--ranks", only_new.to_str().unwrap(), "--json"]));
+    let sliced = json(&with_new(&[
+        "--slice",
+        "new",
+        "--ranks",
+        only_new.to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!((&sliced["users"], &sliced["slice"]), (&2.into(), &"new".into()));
+    assert_eq!(sliced["sampled_users"], summary["users"]);
     let new_lines: Vec<_> = ranks(&ranked).into_iter().filter(|l| l["new"] == true).collect();
     assert_eq!(ranks(&only_new), new_lines);
     let out = s.run("eval", &["--sequences", &seqs, "--slice", "known"]);
