@@ -10,7 +10,8 @@
 #       NEW_ITEMS [none: the new-items protocol's list, as the adapter was trained with;
 #       the catalogues count them as never bought and the runs report the new and known
 #       slices], NEW_VALID_USERS [3000: with NEW_ITEMS, the sample whose new slice is
-#       validated on its own], CHOSEN [none: a setting chosen elsewhere, e.g. on Beauty's validation for a
+#       validated on its own], TEST_ALSO [none: more settings for the test stage, e.g.
+#       product:32 to compare the chosen one with], CHOSEN [none: a setting chosen elsewhere, e.g. on Beauty's validation for a
 #       transfer to other data; the validation stage is skipped], UNTUNED [0; 1: also the
 #       untuned backbone, with the chosen setting and alone, on the test users, compared user
 #       by user with the adapter])
@@ -24,8 +25,8 @@
 #    NEW_VALID_USERS users) and each setting is scored by the stratified estimate
 #    (1 − s)·R@10(known slice) + s·R@10(new slice run), s the new slice's share of its sample.
 #    With CHOSEN set there is no validation stage and no valid catalogue.
-# 3. Test: TEST_USERS users (seed 42), the chosen setting against the model alone, the prior
-#    alone (`transitions`) and popularity, with 95% intervals, McNemar and the seen/unseen
+# 3. Test: TEST_USERS users (seed 42), the chosen setting against the model alone, the
+#    TEST_ALSO settings, the prior alone (`transitions`) and popularity, with 95% intervals, McNemar and the seen/unseen
 #    slices; OUT/test-ranks.jsonl keeps every user's ranks for scripts/compare-ranks.py.
 # 4. With UNTUNED=1: the backbone without the adapter, with the chosen setting and alone, on
 #    the same test users (OUT/untuned.json, OUT/untuned-ranks.jsonl), each compared user by
@@ -146,10 +147,15 @@ else
     echo "== validation chose $chosen" >&2
 fi
 
-also=alone
-[[ $chosen == alone ]] && also=
+# The model alone, then every TEST_ALSO setting, on the chosen setting's prompt.
+also=
+test_also=${TEST_ALSO:-}
+for setting in alone ${test_also//,/ }; do
+    flags_of "$setting" >/dev/null
+    [[ $setting == "$chosen" || ,$also, == *,$setting,* ]] || also=${also:+$also,}$setting
+done
 if [[ ! -f $out/test.json ]]; then
-    echo "== test: $chosen on ${TEST_USERS:-3000} users, with the model alone, the prior alone and popularity" >&2
+    echo "== test: $chosen on ${TEST_USERS:-3000} users, with ${also:-nothing else} of the model, the prior alone and popularity" >&2
     # shellcheck disable=SC2046
     nice "$grlm" eval "${run[@]}" --catalog "$out/test.grlm" --split test --users "${TEST_USERS:-3000}" \
         $(flags_of "$chosen") ${also:+--also "$also"} --baseline popularity,transitions \
@@ -186,12 +192,12 @@ if [[ ${UNTUNED:-0} == 1 ]]; then
     fi
     # Without --also (the chosen setting is `alone`) the model alone's rank is the run's own.
     alone=rank
-    [[ -n $also ]] && alone=alone_rank
+    [[ $chosen != alone ]] && alone=alone_rank
     echo
     echo "the adapter against the untuned backbone, the same users, $chosen:"
     python3 scripts/compare-ranks.py "adapter=$out/test-ranks.jsonl" "untuned=$out/untuned-ranks.jsonl" \
         "prior=$out/test-ranks.jsonl:transitions_rank"
-    if [[ -n $also ]]; then
+    if [[ $chosen != alone ]]; then
         echo
         echo "alone:"
         python3 scripts/compare-ranks.py "adapter=$out/test-ranks.jsonl:$alone" "untuned=$out/untuned-ranks.jsonl:$alone"
