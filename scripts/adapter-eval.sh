@@ -26,8 +26,9 @@
 #    (1 − s)·R@10(known slice) + s·R@10(new slice run), s the new slice's share of its sample.
 #    With CHOSEN set there is no validation stage and no valid catalogue.
 # 3. Test: TEST_USERS users (seed 42), the chosen setting against the model alone, the
-#    TEST_ALSO settings, the prior alone (`transitions`) and popularity, with 95% intervals, McNemar and the seen/unseen
-#    slices; OUT/test-ranks.jsonl keeps every user's ranks for scripts/compare-ranks.py.
+#    TEST_ALSO settings, the prior alone (`transitions`) and popularity, with 95% intervals,
+#    McNemar and the slices; OUT/test-ranks.jsonl keeps every user's ranks for
+#    scripts/compare-ranks.py.
 # 4. With UNTUNED=1: the backbone without the adapter, with the chosen setting and alone, on
 #    the same test users (OUT/untuned.json, OUT/untuned-ranks.jsonl), each compared user by
 #    user with the adapter's.
