@@ -428,6 +428,13 @@ typedef struct grlm_recommend_params {
      * β, the model's share of the mixture, in [0, 1]. Default 0.5.
      */
     double prior_model_share;
+    /**
+     * Cold slots, at most `k`: the last places of a fused list go to the model's best
+     * eligible items that the prior's counts never saw (a new item), ranked by the model
+     * among them, unless the list already holds them higher up. Used only where the model
+     * and the prior are fused. Default 0.
+     */
+    uint32_t prior_cold_slots;
 } grlm_recommend_params;
 
 /**

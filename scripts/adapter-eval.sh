@@ -5,7 +5,7 @@
 #   ./scripts/adapter-eval.sh ADAPTER.gguf   (environment: DATA [../shared/data/beauty],
 #       OUT [out/eval], VALID_USERS [500], TEST_USERS [3000], SETTINGS [alone,product:8,
 #       product:32,product:128,mixture:0.2,mixture:0.5; `product:λ:κ` and `mixture:β:κ` add
-#       the evidence scale κ], JOBS [2], THREADS [1], GRLM_BIN
+#       the evidence scale κ, and `@N` N cold slots], JOBS [2], THREADS [1], GRLM_BIN
 #       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf],
 #       NEW_ITEMS [none: the new-items protocol's list, as the adapter was trained with;
 #       the catalogues count them as never bought and the runs report the new and known
@@ -63,17 +63,22 @@ for holdout in "${holdouts[@]}"; do
 done
 
 # The first setting is the run's own; the others ride along on its prompt.
-# `product:λ:κ` and `mixture:β:κ` add the evidence scale κ (`--prior-evidence`).
+# `product:λ:κ` and `mixture:β:κ` add the evidence scale κ (`--prior-evidence`), and a
+# fused setting ending in `@N` N cold slots (`--cold-slots`).
 flags_of() {
-    local setting=$1 evidence=
+    local setting=$1 extra=
+    if [[ $setting == *@* ]]; then
+        extra=" --cold-slots ${setting##*@}"
+        setting=${setting%@*}
+    fi
     if [[ $setting == *:*:* ]]; then
-        evidence=" --prior-evidence ${setting##*:}"
+        extra+=" --prior-evidence ${setting##*:}"
         setting=${setting%:*}
     fi
     case $setting in
         alone) echo "--prior-weight 0" ;;
-        product:*) echo "--prior-weight ${setting#product:}$evidence" ;;
-        mixture:*) echo "--fusion mixture --model-share ${setting#mixture:}$evidence" ;;
+        product:*) echo "--prior-weight ${setting#product:}$extra" ;;
+        mixture:*) echo "--fusion mixture --model-share ${setting#mixture:}$extra" ;;
         *) echo "unknown setting $1" >&2; exit 1 ;;
     esac
 }

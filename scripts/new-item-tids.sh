@@ -9,7 +9,8 @@
 #       [target/release/grlm], GRLM_TRAIN_BIN [target/release/grlm-train], GRLM_MODEL
 #       [models/SmolLM2-135M-Instruct.Q4_1.gguf], USERS [none: no downstream run; N: the
 #       new slice of the N-user test sample (seed 42), as adapter-eval.sh draws it, ranked
-#       with SETTING], SETTING [alone: the model alone; or `product:λ`, `mixture:β`])
+#       alone and with SETTING], SETTING [alone; or a fused setting as `grlm eval --also`
+#       takes it, e.g. `mixture:0.5@2`])
 #
 # Writes, under OUT:
 #   known-items.jsonl, known-tids.jsonl, known.grlm   the catalogue the new items join
@@ -74,16 +75,13 @@ fi
 
 if [[ -n ${USERS:-} && ! -f $out/$name-slice.json ]]; then
     setting=${SETTING:-alone}
-    case $setting in
-        alone) flags=(--prior-weight 0) ;;
-        product:*) flags=(--prior-weight "${setting#product:}" --also alone) ;;
-        mixture:*) flags=(--fusion mixture --model-share "${setting#mixture:}" --also alone) ;;
-        *) echo "unknown SETTING $setting" >&2; exit 1 ;;
-    esac
+    # The model alone is the run's own method; SETTING rides along (`grlm eval --also`).
+    also=()
+    [[ $setting == alone ]] || also=(--also "$setting")
     echo "== $name: the new slice of $USERS test users, $setting" >&2
     nice "$grlm" eval --model "$model" "${lora[@]}" --catalog "$out/$name-test.grlm" \
         --sequences "$data/sequences.txt" --split test --users "$USERS" --seed 42 --slice new \
-        --new-items "$new_items" --jobs 2 --threads 1 --beams 20 "${flags[@]}" --baseline transitions \
+        --new-items "$new_items" --jobs 2 --threads 1 --beams 20 --prior-weight 0 "${also[@]}" --baseline transitions \
         --ranks "$out/$name-slice-ranks.jsonl" --journal "$out/$name-slice-journal.jsonl" \
         --summary "$out/$name-slice.json.tmp" >&2
     mv "$out/$name-slice.json.tmp" "$out/$name-slice.json"

@@ -100,7 +100,8 @@ pub struct EvalArgs {
     /// Also score these settings of the model on the same users, comma-separated:
     /// `alone` (the model alone), `product:λ` (the product at weight λ) or `mixture:β` (the
     /// mixture at model share β), each with the run's other prior settings; `product:λ:κ`
-    /// and `mixture:β:κ` also set the evidence scale κ (`--prior-evidence`). Constrained
+    /// and `mixture:β:κ` also set the evidence scale κ (`--prior-evidence`), and a fused
+    /// setting ending in `@N` has N cold slots (`--cold-slots`). Constrained
     /// mode only. They run in the same session right after the run's own request, so each
     /// user's prompt is evaluated once for all of them; a setting ranks as a run of its own
     /// does (its prompt's last token is evaluated alone, so scores may differ from a cold
@@ -240,19 +241,30 @@ struct Setting {
 }
 
 impl Setting {
-    /// Parses `alone`, `product:λ[:κ]` or `mixture:β[:κ]`; the rest of the prior's settings
-    /// come from `base`.
+    /// Parses `alone`, `product:λ[:κ]` or `mixture:β[:κ]`, either fused one with an optional
+    /// `@N` (N cold slots); the rest of the prior's settings come from `base`.
     fn parse(spec: &str, base: &PriorParams) -> Result<Setting, String> {
         let number = |text: &str| {
             text.parse::<f64>()
                 .map_err(|_| format!("--also {spec}: {text:?} is not a number"))
         };
-        let (kind, evidence) = match spec.matches(':').count() {
+        let (fused, cold_slots) = match spec.split_once('@') {
+            Some(("alone", _)) => return Err(format!("--also {spec}: the model alone has no cold slots")),
+            Some((fused, slots)) => (
+                fused,
+                slots
+                    .parse::<usize>()
+                    .map_err(|_| format!("--also {spec}: {slots:?} is not a number of cold slots"))?,
+            ),
+            None => (spec, base.cold_slots),
+        };
+        let base = &PriorParams { cold_slots, ..*base };
+        let (kind, evidence) = match fused.matches(':').count() {
             2 => {
-                let (kind, evidence) = spec.rsplit_once(':').expect("two colons");
+                let (kind, evidence) = fused.rsplit_once(':').expect("two colons");
                 (kind, number(evidence)?)
             }
-            _ => (spec, base.evidence),
+            _ => (fused, base.evidence),
         };
         let base = &PriorParams { evidence, ..*base };
         let prior = match kind.split_once(':') {
@@ -273,7 +285,7 @@ impl Setting {
             },
             _ => {
                 return Err(format!(
-                    "--also {spec}: not `alone`, `product:λ[:κ]` or `mixture:β[:κ]`"
+                    "--also {spec}: not `alone`, `product:λ[:κ][@N]` or `mixture:β[:κ][@N]`"
                 ))
             }
         };

@@ -117,6 +117,10 @@ pub struct PriorArgs {
     /// β, the model's share of the mixture, in [0, 1].
     #[arg(long, default_value_t = grlm::prior::DEFAULT_MODEL_SHARE, value_name = "β", allow_negative_numbers = true)]
     pub model_share: f64,
+    /// Places at the end of a fused list kept for items the counts never saw (a new item),
+    /// ranked by the model among them; at most `k`.
+    #[arg(long, default_value_t = grlm::prior::DEFAULT_COLD_SLOTS, value_name = "N")]
+    pub cold_slots: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -149,6 +153,7 @@ impl PriorArgs {
                 FusionArg::Mixture => Fusion::Mixture,
             },
             model_share: self.model_share,
+            cold_slots: self.cold_slots,
         }
     }
 }

@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     pub root_chain: Vec<Token>,
     /// The trie node after them, where the search starts.
     pub root_node: u32,
+    /// The items the prior's counts never saw, ascending (for cold slots).
+    pub cold: Vec<u32>,
 }
 
 impl Engine {
@@ -128,6 +130,7 @@ impl Engine {
             root_chain.push(only.get());
             node = first;
         }
+        let cold = crate::prior::cold_items(&catalog)?;
         Ok(Engine {
             inner: Arc::new(Shared {
                 model: Arc::new(model),
@@ -135,6 +138,7 @@ impl Engine {
                 catalog,
                 root_chain,
                 root_node: node,
+                cold,
             }),
         })
     }

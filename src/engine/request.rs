@@ -101,7 +101,8 @@ pub struct Recommendation {
     /// Constrained mode: the log-probability of its TID renormalised over eligible TIDs,
     /// plus `λ · ln P(item)` when the prior is fused (items sharing a TID then come most
     /// probable first; without the prior they share the score and come in ascending id
-    /// order). Free mode: the generating beam's plain log-probability. Prior mode:
+    /// order); an item in a cold slot ([`PriorParams::cold_slots`]) has the model's score
+    /// among the eligible cold items, so the list is in rank order, not score order. Free mode: the generating beam's plain log-probability. Prior mode:
     /// `ln P(item)`.
     pub score: f64,
     /// The item's TID.
@@ -192,6 +193,12 @@ impl Plan {
             return invalid("max_history must be at least 1".into());
         }
         params.prior.validate().map_err(EngineError::InvalidRequest)?;
+        if params.prior.cold_slots > params.k {
+            return invalid(format!(
+                "cold_slots = {} exceeds k = {}",
+                params.prior.cold_slots, params.k
+            ));
+        }
         let has_prior = catalog.transitions().is_some();
         let weight = params.prior.weight_for(has_prior).ok_or(EngineError::NoPrior)?;
         if params.mode == Mode::Prior && !has_prior {

@@ -7,6 +7,7 @@ use super::request::{rank_by_prior, recommendation, Generated, Mode, Plan, Recom
 use super::state::SavedState;
 use super::{EngineError, Shared, StateError};
 use crate::decode::{constrained, free, prune::Pruning, SearchStats, SeqPool, Start, PROMPT_SEQ};
+use crate::filter::ItemFilter;
 use crate::llm::{BatchToken, Context, ContextParams, Token};
 use crate::prior::HistoryPrior;
 use crate::prompt::{self, PromptItem};
@@ -339,7 +340,7 @@ impl Session {
                 _ => None,
             },
         };
-        let ranked = constrained::search(
+        let mut ranked = constrained::search(
             &mut self.ctx,
             &mut self.pool,
             catalog,
@@ -349,10 +350,56 @@ impl Session {
             &request,
             stats,
         )?;
+        let slots = plan.prior.cold_slots.min(plan.k);
+        if request.fusion.is_some() && slots > 0 {
+            let cold = self.search_cold(history, plan, slots, stats)?;
+            ranked = with_cold_slots(ranked, cold, plan.k, slots);
+        }
         ranked
             .into_iter()
             .map(|r| recommendation(catalog, r.index, r.item, r.score))
             .collect()
+    }
+
+    /// The model's best `slots` eligible cold items (the counts never saw them), by a second
+    /// search over them alone from the same prompt (its last token evaluated again).
+    fn search_cold(
+        &mut self,
+        history: &[u32],
+        plan: &Plan,
+        slots: usize,
+        stats: &mut SearchStats,
+    ) -> Result<Vec<constrained::Ranked>, EngineError> {
+        let shared = Arc::clone(&self.shared);
+        let catalog = &shared.catalog;
+        let trie = catalog.token_trie().ok_or(EngineError::NoTokenTrie)?;
+        let filter = ItemFilter::none()
+            .exclude(plan.filter.excluded().iter().copied())
+            .allow(shared.cold.iter().copied().filter(|&item| plan.filter.permits(item)));
+        let pruning = Pruning::new(catalog, &trie, &filter)?;
+        if !pruning.alive(shared.root_node) {
+            return Ok(Vec::new());
+        }
+        let mut prompt = SearchStats::default();
+        let start = self.prepare_prompt(plan.shown(history), plan, &mut prompt)?;
+        stats.prompt_tokens += prompt.prompt_tokens;
+        stats.prompt_time += prompt.prompt_time;
+        let request = constrained::Request {
+            k: slots,
+            width: plan.width,
+            filter: &filter,
+            fusion: None,
+        };
+        Ok(constrained::search(
+            &mut self.ctx,
+            &mut self.pool,
+            catalog,
+            &trie,
+            &pruning,
+            start,
+            &request,
+            stats,
+        )?)
     }
 
     /// The paper's free decoding: unconstrained beams, each text grounded
@@ -441,4 +488,26 @@ impl Session {
         self.cached = desired;
         Ok((pos, batch.len() - 1))
     }
+}
+
+/// A fused list with `slots` cold slots, `k` items in all: the fused list's first `k −
+/// slots` items, then the cold picks it does not already hold (best first), then the rest
+/// of the fused list. Every cold pick is listed; no item twice.
+fn with_cold_slots(
+    fused: Vec<constrained::Ranked>,
+    cold: Vec<constrained::Ranked>,
+    k: usize,
+    slots: usize,
+) -> Vec<constrained::Ranked> {
+    let kept = k.saturating_sub(slots).min(fused.len());
+    let mut out: Vec<constrained::Ranked> = fused[..kept].to_vec();
+    for pick in cold.into_iter().chain(fused[kept..].iter().copied()) {
+        if out.len() == k {
+            break;
+        }
+        if out.iter().all(|r| r.item != pick.item) {
+            out.push(pick);
+        }
+    }
+    out
 }

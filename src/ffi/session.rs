@@ -117,6 +117,12 @@ pub struct grlm_recommend_params {
     pub prior_fusion: grlm_fusion,
     /// β, the model's share of the mixture, in [0, 1]. Default 0.5.
     pub prior_model_share: f64,
+    // Appended in the fifth version.
+    /// Cold slots, at most `k`: the last places of a fused list go to the model's best
+    /// eligible items that the prior's counts never saw (a new item), ranked by the model
+    /// among them, unless the list already holds them higher up. Used only where the model
+    /// and the prior are fused. Default 0.
+    pub prior_cold_slots: u32,
 }
 
 /// The first version of `grlm_recommend_params`, as callers built against it still pass
@@ -157,11 +163,21 @@ struct RecommendParamsV3 {
     prior_evidence: f64,
 }
 
+/// The fourth version: the third plus the fusion.
+#[repr(C)]
+#[allow(dead_code)]
+struct RecommendParamsV4 {
+    v3: RecommendParamsV3,
+    prior_fusion: grlm_fusion,
+    prior_model_share: f64,
+}
+
 /// Sizes of the older versions of `grlm_recommend_params` still accepted.
-const RECOMMEND_PARAMS_OLDER: [usize; 3] = [
+const RECOMMEND_PARAMS_OLDER: [usize; 4] = [
     std::mem::size_of::<RecommendParamsV1>(),
     std::mem::size_of::<RecommendParamsV2>(),
     std::mem::size_of::<RecommendParamsV3>(),
+    std::mem::size_of::<RecommendParamsV4>(),
 ];
 // Each older version must be a prefix of the current one, with nothing in between.
 const _: () =
@@ -170,6 +186,8 @@ const _: () =
     assert!(std::mem::size_of::<RecommendParamsV2>() == std::mem::offset_of!(grlm_recommend_params, prior_evidence));
 const _: () =
     assert!(std::mem::size_of::<RecommendParamsV3>() == std::mem::offset_of!(grlm_recommend_params, prior_fusion));
+const _: () =
+    assert!(std::mem::size_of::<RecommendParamsV4>() == std::mem::offset_of!(grlm_recommend_params, prior_cold_slots));
 
 /// One KV cache and one history: make one per user whose prompt should stay cached, or
 /// one per thread.
@@ -519,6 +537,7 @@ pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
             Fusion::Mixture => GRLM_FUSION_MIXTURE,
         },
         prior_model_share: defaults.prior.model_share,
+        prior_cold_slots: defaults.prior.cold_slots as u32,
     };
     guard_value(params, || params)
 }
@@ -616,6 +635,7 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
             evidence: p.prior_evidence,
             fusion,
             model_share: p.prior_model_share,
+            cold_slots: p.prior_cold_slots as usize,
         },
     })
 }

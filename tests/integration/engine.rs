@@ -1114,6 +1114,78 @@ fn fused_search_with_beams_covering_every_tid_equals_brute_force() {
 }
 
 #[test]
+fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
+    // Counted without the last two items of each sequence, four items were never bought.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("holdout2.grlm");
+    build_fixture_catalog_with_prior(&path, Some(&fixture().model), 2);
+    let engine = Engine::open(&EngineParams::new(&fixture().model, &path)).unwrap();
+    let catalog = engine.catalog();
+    let cold = grlm::prior::cold_items(catalog).unwrap();
+    assert_eq!(cold, [4, 8, 9, 12]);
+    let mut session = engine
+        .session(SessionParams {
+            threads: 1,
+            max_beams: 32,
+            n_ctx: 1024,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut moved = 0;
+    for fusion in [Fusion::Product, Fusion::Mixture] {
+        for (history, k, slots) in [(&HISTORY[..], 4, 2), (&[5, 6][..], 3, 3), (&[2, 3][..], 5, 1)] {
+            let mut params = with_prior(k, Some(1.5));
+            params.prior.fusion = fusion;
+            let fused = items(&session.recommend(history, &params).unwrap());
+            params.prior.cold_slots = slots;
+            let slotted = session.recommend(history, &params).unwrap();
+            // The model's ranking of the eligible cold items, brute force: renormalised over
+            // them alone (every other item and the history excluded).
+            let shut: Vec<u32> = (1..=12).filter(|i| !cold.contains(i) || history.contains(i)).collect();
+            let mut picks: Vec<(f64, u32)> = cold
+                .iter()
+                .filter(|i| !history.contains(i))
+                .map(|&i| {
+                    (
+                        brute_force_score(&engine, history, &catalog.tid_of(i).unwrap().unwrap(), &shut),
+                        i,
+                    )
+                })
+                .collect();
+            picks.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            picks.truncate(slots);
+            let mut want: Vec<u32> = fused[..k - slots].to_vec();
+            for item in picks.iter().map(|p| p.1).chain(fused[k - slots..].iter().copied()) {
+                if want.len() < k && !want.contains(&item) {
+                    want.push(item);
+                }
+            }
+            assert_eq!(items(&slotted), want, "{fusion:?}, history {history:?}, {slots} of {k}");
+            moved += usize::from(want != fused);
+            for (score, item) in &picks {
+                if !fused[..k - slots].contains(item) {
+                    let got = slotted.results.iter().find(|r| r.item == *item).unwrap();
+                    assert!(
+                        (got.score - score).abs() < BATCHED_VS_SINGLE,
+                        "item {item}: {} vs {score}",
+                        got.score
+                    );
+                }
+            }
+        }
+    }
+    assert!(moved >= 4, "the slots brought cold items up in only {moved} of 6 cases");
+    // The model alone has nothing to fuse, so no slots; more slots than items are refused.
+    let mut alone = with_prior(4, Some(0.0));
+    let plain = items(&session.recommend(&HISTORY, &alone).unwrap());
+    alone.prior.cold_slots = 2;
+    assert_eq!(items(&session.recommend(&HISTORY, &alone).unwrap()), plain);
+    alone.prior.cold_slots = 5;
+    let err = session.recommend(&HISTORY, &alone).unwrap_err();
+    assert!(err.to_string().contains("cold_slots = 5 exceeds k = 4"), "{err}");
+}
+
+#[test]
 fn a_mixture_spans_the_prior_and_the_model_where_a_product_keeps_the_counts_first() {
     let engine = &fixture().prior_engine;
     let catalog = engine.catalog();

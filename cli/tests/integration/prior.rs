@@ -566,7 +566,9 @@ fn new_items_get_no_counts_and_their_own_slice() {
     for (also, needle) in [
         ("product:x", "\"x\" is not a number"),
         ("mixture:1.5", "model share"),
-        ("blend:3", "not `alone`, `product:λ[:κ]` or `mixture:β[:κ]`"),
+        ("blend:3", "not `alone`, `product:λ[:κ][@N]` or `mixture:β[:κ][@N]`"),
+        ("alone@2", "the model alone has no cold slots"),
+        ("product:32@x", "\"x\" is not a number of cold slots"),
         ("model", "not `alone`"),
         ("product:1:x", "\"x\" is not a number"),
         ("mixture:0.5:-1", "evidence"),

@@ -24,6 +24,13 @@
 //! where the counts know nothing, the model's confidence alone can bring an item up. Both
 //! parts of the mixture also only fall along a path, so the search stays exact.
 //!
+//! Neither fusion can bring up an item the counts have never seen when the prior is sure of
+//! others: its share of the top places goes to what the counts know. Cold slots
+//! ([`PriorParams::cold_slots`]) keep the last places of the list for the model's best
+//! *cold* items — those the counted log never shows (no sale: a new item) — found by a
+//! second search over the cold items alone, so the counts rank what they know and the model
+//! speaks for what they cannot know.
+//!
 //! With an evidence scale `κ > 0` the prior's part shrinks with how much the counts know
 //! about this history — the weight becomes `λ · ΣT / (ΣT + κ)`, the mixture's prior share
 //! `(1 − β) · ΣT / (ΣT + κ)` — so a history whose window reached few successors leaves the
@@ -50,6 +57,8 @@ pub const DEFAULT_SMOOTHING: f64 = 0.01;
 pub const DEFAULT_EVIDENCE: f64 = 0.0;
 /// β, the model's share of a [`Fusion::Mixture`].
 pub const DEFAULT_MODEL_SHARE: f64 = 0.5;
+/// Places of a fused list kept for cold items ([`PriorParams::cold_slots`]).
+pub const DEFAULT_COLD_SLOTS: usize = 0;
 
 /// How constrained decoding combines the model with the prior, when the prior is used at
 /// all (a weight λ > 0; λ = 0 is the model alone in either).
@@ -112,6 +121,11 @@ pub struct PriorParams {
     /// β, the model's share of a [`Fusion::Mixture`], in [0, 1]: 0 ranks by the prior, 1
     /// by the model alone. Unused by the product.
     pub model_share: f64,
+    /// Cold slots, at most the request's `k`: the last places of a fused list go to the
+    /// model's best eligible cold items (never counted: [`cold_items`]), ranked by the
+    /// model alone among them, unless the fused list already holds them higher up. Used
+    /// only where the model and the prior are fused (constrained mode, λ > 0).
+    pub cold_slots: usize,
 }
 
 impl Default for PriorParams {
@@ -124,6 +138,7 @@ impl Default for PriorParams {
             evidence: DEFAULT_EVIDENCE,
             fusion: Fusion::Product,
             model_share: DEFAULT_MODEL_SHARE,
+            cold_slots: DEFAULT_COLD_SLOTS,
         }
     }
 }
@@ -194,6 +209,26 @@ impl PriorParams {
             (Some(w), _) => Some(w),
         }
     }
+}
+
+/// The items the catalogue's counts never saw (popularity 0: no occurrence in the counted
+/// log, as with `--new-items`), ascending by id; empty without a prior. O(items).
+pub fn cold_items(catalog: &Catalog) -> Result<Vec<u32>, CatalogError> {
+    let Some(table) = catalog.transitions() else {
+        return Ok(Vec::new());
+    };
+    let mut cold = Vec::new();
+    for index in 0..catalog.len() {
+        if table.popularity(index)? == 0 {
+            cold.push(
+                catalog
+                    .item_id(index)
+                    .ok_or_else(|| CatalogError::corrupt("Prior", format!("no item id at index {index}")))?,
+            );
+        }
+    }
+    cold.sort_unstable();
+    Ok(cold)
 }
 
 /// One item the prior ranked.
