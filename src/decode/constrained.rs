@@ -44,6 +44,17 @@ pub(crate) struct Request<'a> {
     pub filter: &'a ItemFilter,
     /// The prior to fuse, if any.
     pub fusion: Option<Fused<'a>>,
+    /// A subset of the eligible items to search alone, scored exactly as among all of
+    /// them: the model's steps stay renormalised over every eligible child, and the
+    /// prior's mass is the whole request's (the cold slots' search).
+    pub within: Option<Within<'a>>,
+}
+
+/// The items a search is confined to, with the pruning of the trie to them.
+#[derive(Clone, Copy)]
+pub(crate) struct Within<'a> {
+    pub filter: &'a ItemFilter,
+    pub pruning: &'a Pruning,
 }
 
 /// One result of the search.
@@ -63,7 +74,8 @@ pub(crate) struct Ranked {
 }
 
 impl Ranked {
-    fn by_rank(a: &Self, b: &Self) -> std::cmp::Ordering {
+    /// Best first: by score, then TID, then place within the TID.
+    pub(crate) fn by_rank(a: &Self, b: &Self) -> std::cmp::Ordering {
         b.score
             .total_cmp(&a.score)
             .then(a.tid.cmp(&b.tid))
@@ -107,6 +119,9 @@ pub(crate) fn search(
         request,
     };
     let mut finished: Vec<Ranked> = Vec::new();
+    if !search.enters(start.node) {
+        return Ok(finished);
+    }
     if let Some(tid) = trie.leaf_tid(start.node)? {
         search.finish(tid, 0.0, &mut finished)?;
         return Ok(search.best(finished));
@@ -197,7 +212,7 @@ impl Search<'_> {
                 }
             }
             let lse = log_sum_exp(live.iter().map(|l| l.2));
-            for &(token, child, logit) in &live {
+            for &(token, child, logit) in live.iter().filter(|l| self.enters(l.1)) {
                 let at = At {
                     node: child,
                     llm: beam.state.llm + (logit - lse),
@@ -239,6 +254,17 @@ impl Search<'_> {
         Ok((at, tokens))
     }
 
+    /// Whether the search may enter trie node `node` (every live node, unless it is
+    /// confined to a subset of the items).
+    fn enters(&self, node: u32) -> bool {
+        self.request.within.is_none_or(|w| w.pruning.alive(node))
+    }
+
+    /// Whether the search may return `item` (an eligible one).
+    fn returns(&self, item: u32) -> bool {
+        self.request.within.is_none_or(|w| w.filter.permits(item))
+    }
+
     /// Adds the eligible items of TID `tid`, whose LLM score is `llm`, to `finished`.
     fn finish(&self, tid: u32, llm: f64, finished: &mut Vec<Ranked>) -> Result<(), DecodeError> {
         match &self.request.fusion {
@@ -255,6 +281,9 @@ impl Search<'_> {
                     return Ok(());
                 }
                 for (rank, p) in items.into_iter().enumerate() {
+                    if !self.returns(p.item) {
+                        continue;
+                    }
                     let score = match f.combine {
                         Combine::Product { weight } => llm + weight * p.probability.ln(),
                         Combine::Mixture { prior_share } => {
@@ -277,7 +306,7 @@ impl Search<'_> {
     /// Adds the eligible items of TID `tid`, all scoring `score`, in ascending id order.
     fn finish_alike(&self, tid: u32, score: f64, finished: &mut Vec<Ranked>) -> Result<(), DecodeError> {
         let members = self.catalog.tid_members(tid as usize)?;
-        let eligible = members.filter(|&(_, id)| self.request.filter.permits(id));
+        let eligible = members.filter(|&(_, id)| self.request.filter.permits(id) && self.returns(id));
         for (rank, (index, item)) in eligible.enumerate() {
             finished.push(Ranked {
                 index,

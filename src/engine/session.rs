@@ -339,6 +339,7 @@ impl Session {
                 (Some(combine), Some(prior), Some(masses)) => Some(constrained::Fused { combine, prior, masses }),
                 _ => None,
             },
+            within: None,
         };
         let mut ranked = constrained::search(
             &mut self.ctx,
@@ -352,54 +353,41 @@ impl Session {
         )?;
         let slots = plan.prior.cold_slots.min(plan.k);
         if request.fusion.is_some() && slots > 0 {
-            let cold = self.search_cold(history, plan, slots, stats)?;
-            ranked = with_cold_slots(ranked, cold, plan.k, slots);
+            // The model's best cold items (the counts never saw them), by the same fused
+            // scores, from a second search confined to them; its prompt's last token is
+            // evaluated again for the logits.
+            let cold = ItemFilter::none()
+                .exclude(plan.filter.excluded().iter().copied())
+                .allow(shared.cold.iter().copied().filter(|&item| plan.filter.permits(item)));
+            let cold_pruning = Pruning::new(catalog, &trie, &cold)?;
+            let mut prompt = SearchStats::default();
+            let start = self.prepare_prompt(plan.shown(history), plan, &mut prompt)?;
+            stats.prompt_tokens += prompt.prompt_tokens;
+            stats.prompt_time += prompt.prompt_time;
+            let confined = constrained::Request {
+                k: slots,
+                within: Some(constrained::Within {
+                    filter: &cold,
+                    pruning: &cold_pruning,
+                }),
+                ..request
+            };
+            let picks = constrained::search(
+                &mut self.ctx,
+                &mut self.pool,
+                catalog,
+                &trie,
+                &pruning,
+                start,
+                &confined,
+                stats,
+            )?;
+            ranked = with_cold_slots(ranked, &picks, plan.k, slots);
         }
         ranked
             .into_iter()
             .map(|r| recommendation(catalog, r.index, r.item, r.score))
             .collect()
-    }
-
-    /// The model's best `slots` eligible cold items (the counts never saw them), by a second
-    /// search over them alone from the same prompt (its last token evaluated again).
-    fn search_cold(
-        &mut self,
-        history: &[u32],
-        plan: &Plan,
-        slots: usize,
-        stats: &mut SearchStats,
-    ) -> Result<Vec<constrained::Ranked>, EngineError> {
-        let shared = Arc::clone(&self.shared);
-        let catalog = &shared.catalog;
-        let trie = catalog.token_trie().ok_or(EngineError::NoTokenTrie)?;
-        let filter = ItemFilter::none()
-            .exclude(plan.filter.excluded().iter().copied())
-            .allow(shared.cold.iter().copied().filter(|&item| plan.filter.permits(item)));
-        let pruning = Pruning::new(catalog, &trie, &filter)?;
-        if !pruning.alive(shared.root_node) {
-            return Ok(Vec::new());
-        }
-        let mut prompt = SearchStats::default();
-        let start = self.prepare_prompt(plan.shown(history), plan, &mut prompt)?;
-        stats.prompt_tokens += prompt.prompt_tokens;
-        stats.prompt_time += prompt.prompt_time;
-        let request = constrained::Request {
-            k: slots,
-            width: plan.width,
-            filter: &filter,
-            fusion: None,
-        };
-        Ok(constrained::search(
-            &mut self.ctx,
-            &mut self.pool,
-            catalog,
-            &trie,
-            &pruning,
-            start,
-            &request,
-            stats,
-        )?)
     }
 
     /// The paper's free decoding: unconstrained beams, each text grounded
@@ -490,24 +478,32 @@ impl Session {
     }
 }
 
-/// A fused list with `slots` cold slots, `k` items in all: the fused list's first `k −
-/// slots` items, then the cold picks it does not already hold (best first), then the rest
-/// of the fused list. Every cold pick is listed; no item twice.
+/// A fused list with up to `slots` of the cold `picks` (best first) that it lacks, `k`
+/// items in all: as many picks as fit once the list's head makes room for them, in score
+/// order (a pick outside the head scores no higher than the head's last item, unless the
+/// first search missed it).
 fn with_cold_slots(
     fused: Vec<constrained::Ranked>,
-    cold: Vec<constrained::Ranked>,
+    picks: &[constrained::Ranked],
     k: usize,
     slots: usize,
 ) -> Vec<constrained::Ranked> {
-    let kept = k.saturating_sub(slots).min(fused.len());
-    let mut out: Vec<constrained::Ranked> = fused[..kept].to_vec();
-    for pick in cold.into_iter().chain(fused[kept..].iter().copied()) {
-        if out.len() == k {
-            break;
+    let mut n = slots.min(picks.len());
+    loop {
+        let head = &fused[..k.saturating_sub(n).min(fused.len())];
+        let fresh: Vec<constrained::Ranked> = picks
+            .iter()
+            .filter(|p| head.iter().all(|h| h.item != p.item))
+            .take(n)
+            .copied()
+            .collect();
+        // A shorter head can only hold fewer picks, so n falls until it fits.
+        if fresh.len() == n {
+            let mut out = head.to_vec();
+            out.extend(fresh);
+            out.sort_by(constrained::Ranked::by_rank);
+            return out;
         }
-        if out.iter().all(|r| r.item != pick.item) {
-            out.push(pick);
-        }
+        n = fresh.len();
     }
-    out
 }

@@ -540,6 +540,13 @@ typedef struct recommend_params_v3 {
     double prior_evidence;
 } recommend_params_v3;
 
+/* The fourth version: the third plus prior_fusion and prior_model_share. */
+typedef struct recommend_params_v4 {
+    recommend_params_v3 v3;
+    grlm_fusion prior_fusion;
+    double prior_model_share;
+} recommend_params_v4;
+
 static int test_prior(void) {
     grlm_engine *plain = NULL, *engine = NULL;
     grlm_engine_params ep = engine_params(file("tiny.gguf"), file("fixture.grlm"));
@@ -586,6 +593,8 @@ static int test_prior(void) {
     CHECK(sizeof(recommend_params_v2) == offsetof(grlm_recommend_params, prior_evidence));
     CHECK(sizeof(recommend_params_v3) == offsetof(grlm_recommend_params, prior_fusion));
     CHECK(p.prior_fusion == GRLM_FUSION_PRODUCT && p.prior_model_share == 0.5);
+    CHECK(sizeof(recommend_params_v4) == offsetof(grlm_recommend_params, prior_cold_slots));
+    CHECK(p.prior_cold_slots == 0);
     p.k = 4;
     p.beams = 8;
 
@@ -649,7 +658,31 @@ static int test_prior(void) {
     grlm_results *from_third = recommend_ok(s, (const grlm_recommend_params *)&third, __LINE__);
     CHECK(same_lists(from_third, from_new));
     grlm_results_free(from_third);
+    recommend_params_v4 fourth;
+    memcpy(&fourth, &p, sizeof fourth);
+    fourth.v3.v2.v1.size = sizeof fourth;
+    grlm_results *from_fourth = recommend_ok(s, (const grlm_recommend_params *)&fourth, __LINE__);
+    CHECK(same_lists(from_fourth, from_new));
+    grlm_results_free(from_fourth);
+
+    /* A cold slot: item 4 was only ever a held-out last item, so the counts never saw it;
+     * the fused list keeps its first three and ends with it. More slots than k: refused. */
+    q = p;
+    q.prior_cold_slots = 1;
+    grlm_results *slotted = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(slotted) == 4 && contains(slotted, 4) && !contains(from_new, 4));
+    for (size_t i = 0; i < 3; i++) {
+        grlm_result x, y;
+        grlm_results_get(slotted, i, &x);
+        grlm_results_get(from_new, i, &y);
+        CHECK(x.item == y.item);
+    }
+    grlm_results_free(slotted);
     grlm_results_free(from_new);
+    q.prior_cold_slots = 5;
+    grlm_results *refused_slots = SENTINEL;
+    CHECK_STATUS(grlm_recommend(s, &q, &refused_slots), GRLM_STATUS_INVALID_ARGUMENT);
+    CHECK(refused_slots == SENTINEL && strstr(grlm_last_error_message(), "cold_slots") != NULL);
 
     /* The mixture: at a model share of 1 it is the model alone, item for item; at 0 the
      * prior's order; an unknown fusion or a share outside [0, 1] is refused. */

@@ -1053,10 +1053,42 @@ fn prior_mode_equals_a_brute_force_ranking_of_the_prior() {
     }
 }
 
+/// Every eligible item (the history excluded) with its fused score by the definitions —
+/// the LLM's score of its TID brute force, fused with P — best first, as (item, score, TID,
+/// place among the TID's items).
+fn brute_force_fused(engine: &Engine, history: &[u32], params: &RecommendParams) -> Vec<(u32, f64, usize, usize)> {
+    let catalog = engine.catalog();
+    let filter = Filter::none().exclude(history.iter().copied());
+    let prior = HistoryPrior::new(catalog, history, &filter, &params.prior).unwrap();
+    let share = evidence_share(prior.transition_total(), params.prior.evidence);
+    assert!(share > 0.0, "every case has evidence");
+    let weight = params.prior.weight.expect("a set weight");
+    let mut expected: Vec<(u32, f64, usize, usize)> = Vec::new();
+    for tid in 0..catalog.tid_count() {
+        let items = prior.tid_items(tid).unwrap();
+        if items.is_empty() {
+            continue;
+        }
+        let llm = brute_force_score(engine, history, &catalog.tid_at(tid).unwrap(), history);
+        let tid_mass: f64 = items.iter().map(|p| p.probability).sum();
+        for (rank, p) in items.iter().enumerate() {
+            let score = match params.prior.fusion {
+                Fusion::Product => llm + weight * share * p.probability.ln(),
+                Fusion::Mixture => {
+                    let a = (1.0 - params.prior.model_share) * share;
+                    (a * p.probability + (1.0 - a) * llm.exp() * p.probability / tid_mass).ln()
+                }
+            };
+            expected.push((p.item, score, tid, rank));
+        }
+    }
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    expected
+}
+
 #[test]
 fn fused_search_with_beams_covering_every_tid_equals_brute_force() {
     let engine = &fixture().prior_engine;
-    let catalog = engine.catalog();
     let cases = [
         (&HISTORY[..], 0.0),
         (&[5, 8], 0.0),
@@ -1071,32 +1103,7 @@ fn fused_search_with_beams_covering_every_tid_equals_brute_force() {
             params.prior.fusion = fusion;
             params.prior.model_share = 0.3;
             let response = prior_session().recommend(history, &params).unwrap();
-            let filter = Filter::none().exclude(history.iter().copied());
-            let prior = HistoryPrior::new(catalog, history, &filter, &params.prior).unwrap();
-            let share = evidence_share(prior.transition_total(), evidence);
-            assert!(share > 0.0, "every case has evidence");
-            // Every eligible item: the LLM's score of its TID, brute force, fused with P by
-            // the definitions.
-            let mut expected: Vec<(u32, f64, usize, usize)> = Vec::new();
-            for tid in 0..catalog.tid_count() {
-                let items = prior.tid_items(tid).unwrap();
-                if items.is_empty() {
-                    continue;
-                }
-                let llm = brute_force_score(engine, history, &catalog.tid_at(tid).unwrap(), history);
-                let tid_mass: f64 = items.iter().map(|p| p.probability).sum();
-                for (rank, p) in items.iter().enumerate() {
-                    let score = match fusion {
-                        Fusion::Product => llm + 1.5 * share * p.probability.ln(),
-                        Fusion::Mixture => {
-                            let a = 0.7 * share;
-                            (a * p.probability + (1.0 - a) * llm.exp() * p.probability / tid_mass).ln()
-                        }
-                    };
-                    expected.push((p.item, score, tid, rank));
-                }
-            }
-            expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+            let expected = brute_force_fused(engine, history, &params);
             let got: Vec<u32> = items(&response);
             let want: Vec<u32> = expected.iter().map(|e| e.0).collect();
             assert_eq!(got, want, "{fusion:?}, history {history:?}");
@@ -1136,42 +1143,40 @@ fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
         for (history, k, slots) in [(&HISTORY[..], 4, 2), (&[5, 6][..], 3, 3), (&[2, 3][..], 5, 1)] {
             let mut params = with_prior(k, Some(1.5));
             params.prior.fusion = fusion;
-            let fused = items(&session.recommend(history, &params).unwrap());
+            params.prior.model_share = 0.3;
             params.prior.cold_slots = slots;
-            let slotted = session.recommend(history, &params).unwrap();
-            // The model's ranking of the eligible cold items, brute force: renormalised over
-            // them alone (every other item and the history excluded).
-            let shut: Vec<u32> = (1..=12).filter(|i| !cold.contains(i) || history.contains(i)).collect();
-            let mut picks: Vec<(f64, u32)> = cold
+            let got = session.recommend(history, &params).unwrap();
+            let got_items = items(&got);
+            let all = brute_force_fused(&engine, history, &params);
+            let case = format!("{fusion:?}, history {history:?}, {slots} of {k}: {got_items:?}");
+            // The best cold items by the fused score are all listed ...
+            let picks: Vec<u32> = all
                 .iter()
-                .filter(|i| !history.contains(i))
-                .map(|&i| {
-                    (
-                        brute_force_score(&engine, history, &catalog.tid_of(i).unwrap().unwrap(), &shut),
-                        i,
-                    )
-                })
+                .map(|e| e.0)
+                .filter(|i| cold.contains(i))
+                .take(slots)
                 .collect();
-            picks.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            picks.truncate(slots);
-            let mut want: Vec<u32> = fused[..k - slots].to_vec();
-            for item in picks.iter().map(|p| p.1).chain(fused[k - slots..].iter().copied()) {
-                if want.len() < k && !want.contains(&item) {
-                    want.push(item);
-                }
+            assert_eq!(got_items.len(), k, "{case}");
+            assert!(picks.iter().all(|p| got_items.contains(p)), "{case}: picks {picks:?}");
+            // ... beside the best of the rest: nothing left out outranks anything else kept.
+            let place = |item: u32| all.iter().position(|e| e.0 == item).unwrap();
+            let worst_kept = got_items.iter().filter(|i| !picks.contains(i)).map(|&i| place(i)).max();
+            let best_left = all.iter().position(|e| !got_items.contains(&e.0));
+            if let (Some(kept), Some(left)) = (worst_kept, best_left) {
+                assert!(kept < left, "{case}");
             }
-            assert_eq!(items(&slotted), want, "{fusion:?}, history {history:?}, {slots} of {k}");
-            moved += usize::from(want != fused);
-            for (score, item) in &picks {
-                if !fused[..k - slots].contains(item) {
-                    let got = slotted.results.iter().find(|r| r.item == *item).unwrap();
-                    assert!(
-                        (got.score - score).abs() < BATCHED_VS_SINGLE,
-                        "item {item}: {} vs {score}",
-                        got.score
-                    );
-                }
+            // Every score is the brute-force fused score, best first.
+            for r in &got.results {
+                let score = all[place(r.item)].1;
+                assert!(
+                    (r.score - score).abs() < BATCHED_VS_SINGLE,
+                    "{case}: item {}: {} vs {score}",
+                    r.item,
+                    r.score
+                );
             }
+            assert!(got.results.windows(2).all(|w| w[0].score >= w[1].score), "{case}");
+            moved += usize::from(all[..k].iter().map(|e| e.0).collect::<Vec<_>>() != got_items);
         }
     }
     assert!(moved >= 4, "the slots brought cold items up in only {moved} of 6 cases");
