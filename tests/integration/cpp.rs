@@ -82,8 +82,8 @@ fn check_next(output: &str, history: &[u32]) {
 }
 
 /// The example on a catalogue with the fixture's prior (holdout 1) and history 3 7 1 9: the
-/// prior alone ranks 2 (1 led to 2) then 8 (7 led to 8); the mixture and then the default
-/// fused recommendations follow.
+/// prior alone ranks 2 (1 led to 2) then 8 (7 led to 8); the mixture, a list with one cold
+/// slot (item 4, never counted, last) and then the default fused recommendations follow.
 fn check_example_with_prior(output: &str) {
     assert!(output.contains("prior: 5 users, 10 transitions"), "{output}");
     let by_prior = listed_after(output, "by prior");
@@ -97,6 +97,8 @@ fn check_example_with_prior(output: &str) {
             .all(|i| (1..=12).contains(i) && ![3, 7, 1, 9].contains(i)),
         "{output}"
     );
+    let slotted = listed_after(output, "with a cold slot");
+    assert_eq!((slotted.len(), slotted.last()), (3, Some(&4)), "{output}");
     check_next(output, &[3, 7, 1, 9]);
 }
 

@@ -496,7 +496,8 @@ fn swift_binding_covers_the_c_api() {
             "prior_smoothing",
             "prior_evidence",
             "prior_fusion",
-            "prior_model_share"
+            "prior_model_share",
+            "prior_cold_slots"
         ]
         .map(String::from)
     ));

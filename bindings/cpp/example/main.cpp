@@ -49,6 +49,13 @@ int main(int argc, char **argv) {
             std::cout << "by mixture:\n";
             for (const auto &item : session.recommend(mixed).items)
                 std::cout << "  " << item.item << " " << item.score << " " << item.tid << "\n";
+            // One cold slot: the last place goes to the model's best item nobody has bought.
+            grlm::RecommendOptions slotted;
+            slotted.params.k = 3;
+            slotted.params.prior_cold_slots = 1;
+            std::cout << "with a cold slot:\n";
+            for (const auto &item : session.recommend(slotted).items)
+                std::cout << "  " << item.item << " " << item.score << " " << item.tid << "\n";
         } else {
             std::cout << "prior: none\n";
         }

@@ -85,6 +85,9 @@ public struct RecommendParams: Sendable, Hashable {
     public var fusion: Fusion
     /// β, the model's share of a `.mixture`, in [0, 1]. Default 0.5.
     public var modelShare: Double
+    /// Places at the end of a fused list kept for the model's best items the prior's counts
+    /// never saw (a new item), at most `k`; 0 and below: none. Default 0.
+    public var coldSlots: Int
 
     public init() {
         let defaults = grlm_recommend_default_params()
@@ -105,6 +108,7 @@ public struct RecommendParams: Sendable, Hashable {
         // The library's default is always a fusion it defines.
         fusion = Fusion(rawValue: defaults.prior_fusion) ?? .product
         modelShare = defaults.prior_model_share
+        coldSlots = Int(defaults.prior_cold_slots)
     }
 }
 
@@ -241,6 +245,7 @@ public final class Session {
         native.prior_evidence = params.priorEvidence
         native.prior_fusion = params.fusion.rawValue
         native.prior_model_share = params.modelShare
+        native.prior_cold_slots = UInt32(clamping: params.coldSlots)
         var list: OpaquePointer?
         // The id pointers are valid only inside these closures, so the call happens there.
         try params.exclude.withUnsafeBufferPointer { excluded in

@@ -156,6 +156,8 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
      *   ΣT is the history window's transition mass (default 0: λ whatever the evidence).
      * @param fusion how the model and the prior are combined (default [Fusion.PRODUCT]).
      * @param modelShare β, the model's share of a [Fusion.MIXTURE], in [0, 1] (default 0.5).
+     * @param coldSlots places at the end of a fused list kept for the model's best items
+     *   the prior's counts never saw (a new item), at most [k] (default 0).
      */
     @JvmOverloads
     fun recommend(
@@ -173,7 +175,8 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
         priorSmoothing: Double = Grlm.recommendDefaults.prior_smoothing,
         priorEvidence: Double = Grlm.recommendDefaults.prior_evidence,
         fusion: Fusion = Fusion.of(Grlm.recommendDefaults.prior_fusion),
-        modelShare: Double = Grlm.recommendDefaults.prior_model_share
+        modelShare: Double = Grlm.recommendDefaults.prior_model_share,
+        coldSlots: Int = Grlm.recommendDefaults.prior_cold_slots
     ): Recommendations = handle.use { session ->
         val lib = Grlm.library
         // The struct holds the Memory blocks, so they outlive the call.
@@ -197,6 +200,7 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
             prior_evidence = priorEvidence
             prior_fusion = fusion.code
             prior_model_share = modelShare
+            prior_cold_slots = coldSlots
         }
         lib.takeList({ lib.grlm_recommend(session, p, it) }) { lib.readRecommendations(it) }
     }

@@ -110,6 +110,7 @@ private fun run(model: String, catalog: String) {
         expect(Fusion.of(d.prior_fusion) == Fusion.PRODUCT && d.prior_model_share == 0.5) {
             "fusion defaults ${d.prior_fusion} ${d.prior_model_share}"
         }
+        expect(d.prior_cold_slots == 0) { "cold slots default ${d.prior_cold_slots}" }
         expect(Mode.of(2) == Mode.PRIOR) { "GRLM_MODE_PRIOR is not Mode.PRIOR" }
     }
 
@@ -330,6 +331,12 @@ private fun runPrior(model: String, catalog: String, priorCatalog: String) {
             expect(mixed.items == modelAlone.items) { "mixture at share 1: ${mixed.items} != ${modelAlone.items}" }
             val bad = expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, fusion = Fusion.MIXTURE, modelShare = 1.5) }
             expect(bad.message.orEmpty().contains("model share")) { "model share 1.5: ${bad.message}" }
+            // A cold slot: item 4, never counted (only ever a held-out last item), ends the list.
+            val fused = session.recommend(k = 4, beams = 8).items.map { it.item }
+            val slotted = session.recommend(k = 4, beams = 8, coldSlots = 1).items.map { it.item }
+            expect(4 !in fused && slotted == fused.take(3) + 4) { "cold slot: $slotted against $fused" }
+            val tooMany = expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, coldSlots = 5) }
+            expect(tooMany.message.orEmpty().contains("cold_slots")) { "cold slots 5: ${tooMany.message}" }
             // Without a prior the automatic weight is the model alone.
             checkRanked(plainSession.recommend(k = 4, beams = 8, priorWeight = Grlm.PRIOR_WEIGHT_AUTO), 4, history)
             // The automatic width fused with the prior is 10 beams.
