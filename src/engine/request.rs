@@ -101,9 +101,8 @@ pub struct Recommendation {
     /// Constrained mode: the log-probability of its TID renormalised over eligible TIDs,
     /// plus `λ · ln P(item)` when the prior is fused (items sharing a TID then come most
     /// probable first; without the prior they share the score and come in ascending id
-    /// order); an item in a cold slot ([`PriorParams::cold_slots`]) has the model's score
-    /// among the eligible cold items, so the list is in rank order, not score order. Free mode: the generating beam's plain log-probability. Prior mode:
-    /// `ln P(item)`.
+    /// order; so do items in cold slots). Free mode: the generating beam's plain
+    /// log-probability. Prior mode: `ln P(item)`.
     pub score: f64,
     /// The item's TID.
     #[serde(serialize_with = "tid_text")]
