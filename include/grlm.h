@@ -429,10 +429,10 @@ typedef struct grlm_recommend_params {
      */
     double prior_model_share;
     /**
-     * Cold slots, at most `k`: the last places of a fused list go to the model's best
-     * eligible items that the prior's counts never saw (a new item), ranked by the model
-     * among them, unless the list already holds them higher up. Used only where the model
-     * and the prior are fused. Default 0.
+     * Cold slots, at most `k`: the last places of a fused list go to the best eligible
+     * items that the prior's counts never saw (a new item), which the model orders, unless
+     * the list already holds them higher up; the list stays in score order. Used only
+     * where the model and the prior are fused. Default 0.
      */
     uint32_t prior_cold_slots;
 } grlm_recommend_params;

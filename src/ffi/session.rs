@@ -118,10 +118,10 @@ pub struct grlm_recommend_params {
     /// β, the model's share of the mixture, in [0, 1]. Default 0.5.
     pub prior_model_share: f64,
     // Appended in the fifth version.
-    /// Cold slots, at most `k`: the last places of a fused list go to the model's best
-    /// eligible items that the prior's counts never saw (a new item), ranked by the model
-    /// among them, unless the list already holds them higher up. Used only where the model
-    /// and the prior are fused. Default 0.
+    /// Cold slots, at most `k`: the last places of a fused list go to the best eligible
+    /// items that the prior's counts never saw (a new item), which the model orders, unless
+    /// the list already holds them higher up; the list stays in score order. Used only
+    /// where the model and the prior are fused. Default 0.
     pub prior_cold_slots: u32,
 }
 

@@ -26,10 +26,10 @@
 //!
 //! Neither fusion can bring up an item the counts have never seen when the prior is sure of
 //! others: its share of the top places goes to what the counts know. Cold slots
-//! ([`PriorParams::cold_slots`]) keep the last places of the list for the model's best
-//! *cold* items — those the counted log never shows (no sale: a new item) — found by a
-//! second search over the cold items alone, so the counts rank what they know and the model
-//! speaks for what they cannot know.
+//! ([`PriorParams::cold_slots`]) keep the last places of the list for the best *cold*
+//! items — those the counted log never shows (no sale: a new item), over which the prior
+//! is flat, so the model orders them — found by a second search confined to them, so the
+//! counts rank what they know and the model speaks for what they cannot know.
 //!
 //! With an evidence scale `κ > 0` the prior's part shrinks with how much the counts know
 //! about this history — the weight becomes `λ · ΣT / (ΣT + κ)`, the mixture's prior share
@@ -122,9 +122,10 @@ pub struct PriorParams {
     /// by the model alone. Unused by the product.
     pub model_share: f64,
     /// Cold slots, at most the request's `k`: the last places of a fused list go to the
-    /// model's best eligible cold items (never counted: [`cold_items`]), ranked by the
-    /// model alone among them, unless the fused list already holds them higher up. Used
-    /// only where the model and the prior are fused (constrained mode, λ > 0).
+    /// best eligible cold items (never counted: [`cold_items`]) by the same fused score,
+    /// unless the list already holds them higher up. The prior is flat over them, so the
+    /// model orders them. Used only where the model and the prior are fused (constrained
+    /// mode, λ > 0).
     pub cold_slots: usize,
 }
 
