@@ -55,6 +55,10 @@ pub struct BenchArgs {
     /// prior for any other). Default: 0 only.
     #[arg(long, value_delimiter = ',', default_value = "0", allow_negative_numbers = true)]
     prior_weights: Vec<f64>,
+    /// Cold slots of every fused request (`--cold-slots` of `grlm recommend`): their second
+    /// search is timed with the rest.
+    #[arg(long, default_value_t = grlm::prior::DEFAULT_COLD_SLOTS, value_name = "N")]
+    cold_slots: usize,
     /// Skip replaying each request's llama.cpp calls bare (halves the run; no overhead ratio).
     #[arg(long)]
     no_baseline: bool,
@@ -164,6 +168,7 @@ struct Workload {
     beams: Option<usize>,
     mode: &'static str,
     prior_weights: Vec<f64>,
+    cold_slots: usize,
 }
 
 #[derive(Serialize)]
@@ -458,6 +463,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             beams: args.beams,
             mode: "constrained",
             prior_weights: args.prior_weights.clone(),
+            cold_slots: args.cold_slots,
         },
         load: Load {
             engine_open_ms: ms(engine_open),
@@ -522,6 +528,7 @@ fn request(args: &BenchArgs, weight: f64) -> RecommendParams {
         max_history: args.history + 1,
         prior: PriorParams {
             weight: Some(weight),
+            cold_slots: args.cold_slots,
             ..PriorParams::default()
         },
         ..RecommendParams::default()

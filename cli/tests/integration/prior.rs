@@ -672,6 +672,26 @@ fn bench_times_the_model_alone_and_fused_in_one_run() {
     let defaults = bench(&[]);
     assert_eq!(runs(&defaults, "beams"), [20.0, 10.0]);
     assert!(defaults["workload"]["beams"].is_null());
+    // Cold slots are timed with the fused requests; more than -k are refused.
+    assert_eq!(bench(&["--cold-slots", "1"])["workload"]["cold_slots"], 1);
+    let out = s.run(
+        "bench",
+        &[
+            "--sequences",
+            &sequences,
+            "--history",
+            "2",
+            "--requests",
+            "1",
+            "-k",
+            "2",
+            "--prior-weights",
+            "1",
+            "--cold-slots",
+            "3",
+        ],
+    );
+    fails_with(&out, "cold_slots = 3 exceeds k = 2");
     let bad = s.run(
         "bench",
         &["--sequences", &fixture("sequences.txt"), "--prior-weights", "-1"],
