@@ -9,7 +9,8 @@
 #       [target/release/grlm], GRLM_TRAIN_BIN [target/release/grlm-train], GRLM_MODEL
 #       [models/SmolLM2-135M-Instruct.Q4_1.gguf], USERS [none: no downstream run; N: the
 #       new slice of the N-user test sample (seed 42), as adapter-eval.sh draws it, ranked
-#       alone and with SETTING], SETTING [alone; or a fused setting as `grlm eval --also`
+#       alone and with SETTING], LORA [none: the adapter the downstream run recommends with,
+#       whoever wrote the TIDs], SETTING [alone; or a fused setting as `grlm eval --also`
 #       takes it, e.g. `mixture:0.5@2`])
 #
 # Writes, under OUT:
@@ -55,13 +56,13 @@ fi
 [[ -f $out/known.grlm ]] || "$grlm" catalog build --items "$out/known-items.jsonl" --tids "$out/known-tids.jsonl" \
     --model "$model" --out "$out/known.grlm" >&2
 
-lora=()
-[[ -n $adapter ]] && lora=(--lora "$adapter")
+writer=()
+[[ -n $adapter ]] && writer=(--lora "$adapter")
 if [[ ! -f $out/$name.jsonl ]]; then
     resume=()
     [[ -f $out/$name.jsonl.partial ]] && resume=(--resume)
     echo "== $name: TIDs of $(wc -l <"$out/new-items.jsonl") new items" >&2
-    nice "$train" terms --items "$out/new-items.jsonl" --model "$model" "${lora[@]}" --catalog "$out/known.grlm" \
+    nice "$train" terms --items "$out/new-items.jsonl" --model "$model" "${writer[@]}" --catalog "$out/known.grlm" \
         --threads "${THREADS:-2}" --out "$out/$name.jsonl" "${resume[@]}" >&2
 fi
 [[ -f $out/$name-stats.json ]] || "$train" terms-stats "$out/$name.jsonl" --items "$out/new-items.jsonl" \
@@ -79,6 +80,8 @@ if [[ -n ${USERS:-} && ! -f $out/$name-slice.json ]]; then
     also=()
     [[ $setting == alone ]] || also=(--also "$setting")
     echo "== $name: the new slice of $USERS test users, $setting" >&2
+    lora=()
+    [[ -n ${LORA:-} ]] && lora=(--lora "$LORA")
     nice "$grlm" eval --model "$model" "${lora[@]}" --catalog "$out/$name-test.grlm" \
         --sequences "$data/sequences.txt" --split test --users "$USERS" --seed 42 --slice new \
         --new-items "$new_items" --jobs 2 --threads 1 --beams 20 --prior-weight 0 "${also[@]}" --baseline transitions \
