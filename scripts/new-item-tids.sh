@@ -4,13 +4,14 @@
 # the new ones; every other item of DATA keeps its reference TID and makes the catalogue
 # whose words the new TIDs may use (`grlm-train terms --catalog`).
 #
-#   ./scripts/new-item-tids.sh NEW_ITEMS.txt NAME [ADAPTER.gguf]   (environment: DATA
+#   ./scripts/new-item-tids.sh NEW_ITEMS.txt NAME [ADAPTER.gguf]   (NAME `reference`: the
+#       reference TIDs themselves, for the downstream run's baseline; environment: DATA
 #       [../shared/data/beauty], OUT [out/new-tids], THREADS [2], GRLM_BIN
 #       [target/release/grlm], GRLM_TRAIN_BIN [target/release/grlm-train], GRLM_MODEL
 #       [models/SmolLM2-135M-Instruct.Q4_1.gguf], USERS [none: no downstream run; N: the
 #       new slice of the N-user test sample (seed 42), as adapter-eval.sh draws it, ranked
 #       alone and with SETTING], LORA [none: the adapter the downstream run recommends with,
-#       whoever wrote the TIDs], SETTING [alone; or a fused setting as `grlm eval --also`
+#       whoever wrote the TIDs], BEAMS [20], SETTING [alone; or a fused setting as `grlm eval --also`
 #       takes it, e.g. `mixture:0.5@2`])
 #
 # Writes, under OUT:
@@ -58,7 +59,9 @@ fi
 
 writer=()
 [[ -n $adapter ]] && writer=(--lora "$adapter")
-if [[ ! -f $out/$name.jsonl ]]; then
+if [[ $name == reference && ! -f $out/$name.jsonl ]]; then
+    cp "$out/new-reference.jsonl" "$out/$name.jsonl"
+elif [[ ! -f $out/$name.jsonl ]]; then
     resume=()
     [[ -f $out/$name.jsonl.partial ]] && resume=(--resume)
     echo "== $name: TIDs of $(wc -l <"$out/new-items.jsonl") new items" >&2
@@ -84,7 +87,7 @@ if [[ -n ${USERS:-} && ! -f $out/$name-slice.json ]]; then
     [[ -n ${LORA:-} ]] && lora=(--lora "$LORA")
     nice "$grlm" eval --model "$model" "${lora[@]}" --catalog "$out/$name-test.grlm" \
         --sequences "$data/sequences.txt" --split test --users "$USERS" --seed 42 --slice new \
-        --new-items "$new_items" --jobs 2 --threads 1 --beams 20 --prior-weight 0 "${also[@]}" --baseline transitions \
+        --new-items "$new_items" --jobs 2 --threads 1 --beams "${BEAMS:-20}" --prior-weight 0 "${also[@]}" --baseline transitions \
         --ranks "$out/$name-slice-ranks.jsonl" --journal "$out/$name-slice-journal.jsonl" \
         --summary "$out/$name-slice.json.tmp" >&2
     mv "$out/$name-slice.json.tmp" "$out/$name-slice.json"
