@@ -11,8 +11,8 @@
 #       [models/SmolLM2-135M-Instruct.Q4_1.gguf], USERS [none: no downstream run; N: the
 #       new slice of the N-user test sample (seed 42), as adapter-eval.sh draws it, ranked
 #       alone and with SETTING], LORA [none: the adapter the downstream run recommends with,
-#       whoever wrote the TIDs], BEAMS [20], SETTING [alone; or a fused setting as `grlm eval --also`
-#       takes it, e.g. `mixture:0.5@2`])
+#       whoever wrote the TIDs], BEAMS [20], SETTING [alone; or a fused setting as `grlm
+#       eval --also` takes it, e.g. `mixture:0.5@2`])
 #
 # Writes, under OUT:
 #   known-items.jsonl, known-tids.jsonl, known.grlm   the catalogue the new items join
