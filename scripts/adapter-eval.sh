@@ -5,7 +5,9 @@
 #   ./scripts/adapter-eval.sh ADAPTER.gguf   (environment: DATA [../shared/data/beauty],
 #       OUT [out/eval], VALID_USERS [500], TEST_USERS [3000], SETTINGS [alone,product:8,
 #       product:32,product:128,mixture:0.2,mixture:0.5; `product:λ:κ` and `mixture:β:κ` add
-#       the evidence scale κ, and `@N` N cold slots], JOBS [2], THREADS [1], GRLM_BIN
+#       the evidence scale κ, and `@N` N cold slots], BEAMS [20: also the length of each
+#       ranked list; cold slots take its last places, so compare them at the length a
+#       product shows, e.g. 10], JOBS [2], THREADS [1], GRLM_BIN
 #       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf],
 #       NEW_ITEMS [none: the new-items protocol's list, as the adapter was trained with;
 #       the catalogues count them as never bought and the runs report the new and known
@@ -49,7 +51,7 @@ new_items=()
 [[ -n ${NEW_ITEMS:-} ]] && new_items=(--new-items "$NEW_ITEMS")
 # The untuned backbone's run (UNTUNED=1) is the adapter's without --lora.
 base=(--model "$model" --sequences "$data/sequences.txt" --seed 42 --jobs "${JOBS:-2}"
-    --threads "${THREADS:-1}" --beams 20 "${new_items[@]}")
+    --threads "${THREADS:-1}" --beams "${BEAMS:-20}" "${new_items[@]}")
 run=("${base[@]}" --lora "$adapter")
 mkdir -p "$out"
 
