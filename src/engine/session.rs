@@ -356,9 +356,8 @@ impl Session {
             // The model's best cold items (the counts never saw them), by the same fused
             // scores, from a second search confined to them; its prompt's last token is
             // evaluated again for the logits.
-            let cold = ItemFilter::none()
-                .exclude(plan.filter.excluded().iter().copied())
-                .allow(shared.cold.iter().copied().filter(|&item| plan.filter.permits(item)));
+            // The request's filter is applied here, so the allow-list alone says it all.
+            let cold = ItemFilter::none().allow(shared.cold.iter().copied().filter(|&item| plan.filter.permits(item)));
             let cold_pruning = Pruning::new(catalog, &trie, &cold)?;
             let mut prompt = SearchStats::default();
             let start = self.prepare_prompt(plan.shown(history), plan, &mut prompt)?;
