@@ -29,9 +29,54 @@ use super::{DecodeError, SearchStats, Start};
 
 /// The collaborative prior of a request and how it is combined with the model.
 pub(crate) struct Fused<'a> {
-    pub combine: Combine,
-    pub prior: &'a HistoryPrior<'a>,
-    pub masses: &'a NodeMasses<'a>,
+    scoring: Scoring,
+    prior: &'a HistoryPrior<'a>,
+    masses: &'a NodeMasses<'a>,
+}
+
+impl<'a> Fused<'a> {
+    pub(crate) fn new(combine: Combine, prior: &'a HistoryPrior<'a>, masses: &'a NodeMasses<'a>) -> Self {
+        Fused {
+            scoring: Scoring::new(combine),
+            prior,
+            masses,
+        }
+    }
+}
+
+/// A fusion with its constants taken once. The mixture's logarithms of its shares are then
+/// no per-node work, and a search without the prior never evaluates them: hoisted out of
+/// the loop by the compiler, they were taken of an unset share (harmless, but valgrind
+/// reports it).
+#[derive(Clone, Copy)]
+enum Scoring {
+    Product { weight: f64 },
+    Mixture { ln_prior_share: f64, ln_model_share: f64 },
+}
+
+impl Scoring {
+    fn new(combine: Combine) -> Self {
+        match combine {
+            Combine::Product { weight } => Scoring::Product { weight },
+            Combine::Mixture { prior_share } => Scoring::Mixture {
+                ln_prior_share: prior_share.ln(),
+                ln_model_share: (1.0 - prior_share).ln(),
+            },
+        }
+    }
+
+    /// The fused score of prior mass `mass` and LLM score `llm`: `llm + λ · ln mass`, or
+    /// `ln(a · mass + (1 − a) · exp(llm))` in log space, so that a long path's tiny
+    /// probabilities neither underflow nor lose the larger part.
+    fn score(self, mass: f64, llm: f64) -> f64 {
+        match self {
+            Scoring::Product { weight } => llm + weight * mass.ln(),
+            Scoring::Mixture {
+                ln_prior_share,
+                ln_model_share,
+            } => log_sum_exp([ln_prior_share + mass.ln(), ln_model_share + llm].into_iter()),
+        }
+    }
 }
 
 /// What the search is asked for.
@@ -183,11 +228,7 @@ impl Search<'_> {
         let Some(f) = &self.request.fusion else {
             return Ok(at.llm);
         };
-        let mass = f.masses.mass(at.node)?;
-        Ok(match f.combine {
-            Combine::Product { weight } => at.llm + weight * mass.ln(),
-            Combine::Mixture { prior_share } => mixture(prior_share, mass, at.llm),
-        })
+        Ok(f.scoring.score(f.masses.mass(at.node)?, at.llm))
     }
 
     /// Every live child of every beam, scored. Children the prior gives no mass to (only
@@ -275,8 +316,8 @@ impl Search<'_> {
                 if tid_mass == 0.0 {
                     // Smoothing 0 and no transition to any of them: the model's part is all
                     // there is (a product gives them nothing at all).
-                    if let Combine::Mixture { prior_share } = f.combine {
-                        self.finish_alike(tid, mixture(prior_share, 0.0, llm), finished)?;
+                    if let Scoring::Mixture { .. } = f.scoring {
+                        self.finish_alike(tid, f.scoring.score(0.0, llm), finished)?;
                     }
                     return Ok(());
                 }
@@ -284,12 +325,12 @@ impl Search<'_> {
                     if !self.returns(p.item) {
                         continue;
                     }
-                    let score = match f.combine {
-                        Combine::Product { weight } => llm + weight * p.probability.ln(),
-                        Combine::Mixture { prior_share } => {
-                            mixture(prior_share, p.probability, llm + (p.probability / tid_mass).ln())
-                        }
+                    // The mixture shares the TID's probability among its items as the prior does.
+                    let share = match f.scoring {
+                        Scoring::Product { .. } => 0.0,
+                        Scoring::Mixture { .. } => (p.probability / tid_mass).ln(),
                     };
+                    let score = f.scoring.score(p.probability, llm + share);
                     finished.push(Ranked {
                         index: p.index,
                         item: p.item,
@@ -325,12 +366,6 @@ impl Search<'_> {
         finished.truncate(self.request.k);
         finished
     }
-}
-
-/// `ln(prior_share · mass + (1 − prior_share) · exp(llm))`, in log space so that a long
-/// path's tiny probabilities neither underflow nor lose the larger part.
-fn mixture(prior_share: f64, mass: f64, llm: f64) -> f64 {
-    log_sum_exp([prior_share.ln() + mass.ln(), (1.0 - prior_share).ln() + llm].into_iter())
 }
 
 /// The score of the k-th best finished item, once there are k.

@@ -336,7 +336,7 @@ impl Session {
             width: plan.width,
             filter: &plan.filter,
             fusion: match (combine, &prior, &masses) {
-                (Some(combine), Some(prior), Some(masses)) => Some(constrained::Fused { combine, prior, masses }),
+                (Some(combine), Some(prior), Some(masses)) => Some(constrained::Fused::new(combine, prior, masses)),
                 _ => None,
             },
             within: None,
