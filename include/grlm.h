@@ -37,6 +37,12 @@
 #define GRLM_BEAMS_AUTO 0
 
 /**
+ * `prior_cold_slots` value meaning: the library's number for the request, one place in ten
+ * of a fused list (none when `k` is below 10).
+ */
+#define GRLM_COLD_SLOTS_AUTO UINT32_MAX
+
+/**
  * Major version of the libgrlm the header belongs to (equals the crate version).
  */
 #define GRLM_VERSION_MAJOR 0
@@ -432,7 +438,8 @@ typedef struct grlm_recommend_params {
      * Cold slots, at most `k`: the last places of a fused list go to the best eligible
      * items that the prior's counts never saw (a new item), which the model orders, unless
      * the list already holds them higher up; the list stays in score order. Used only
-     * where the model and the prior are fused. Default 0.
+     * where the model and the prior are fused. `GRLM_COLD_SLOTS_AUTO` (default): one
+     * place in ten (none when `k` is below 10); 0: none.
      */
     uint32_t prior_cold_slots;
 } grlm_recommend_params;

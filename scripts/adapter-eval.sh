@@ -5,7 +5,8 @@
 #   ./scripts/adapter-eval.sh ADAPTER.gguf   (environment: DATA [../shared/data/beauty],
 #       OUT [out/eval], VALID_USERS [500], TEST_USERS [3000], SETTINGS [alone,product:8,
 #       product:32,product:128,mixture:0.2,mixture:0.5; `product:λ:κ` and `mixture:β:κ` add
-#       the evidence scale κ, and `@N` N cold slots], BEAMS [20: also the length of each
+#       the evidence scale κ, and `@N` N cold slots (none: the library's default, `@0` for
+#       no slots)], BEAMS [20: also the length of each
 #       ranked list; cold slots take its last places, so compare them at the length a
 #       product shows, e.g. 10], JOBS [2], THREADS [1], GRLM_BIN
 #       [target/release/grlm], GRLM_MODEL [models/SmolLM2-135M-Instruct.Q4_1.gguf],
@@ -13,8 +14,9 @@
 #       the catalogues count them as never bought and the runs report the new and known
 #       slices], NEW_VALID_USERS [3000: with NEW_ITEMS, the sample whose new slice is
 #       validated on its own], TEST_ALSO [none: more settings for the test stage, e.g.
-#       product:32 to compare the chosen one with], CHOSEN [none: a setting chosen elsewhere, e.g. on Beauty's validation for a
-#       transfer to other data; the validation stage is skipped], UNTUNED [0; 1: also the
+#       product:32@0 to compare the chosen one with], CHOSEN [none: a setting chosen
+#       elsewhere, e.g. on Beauty's validation for a transfer to other data; the validation
+#       stage is skipped], UNTUNED [0; 1: also the
 #       untuned backbone, with the chosen setting and alone, on the test users, compared user
 #       by user with the adapter])
 #

@@ -55,10 +55,10 @@ pub struct BenchArgs {
     /// prior for any other). Default: 0 only.
     #[arg(long, value_delimiter = ',', default_value = "0", allow_negative_numbers = true)]
     prior_weights: Vec<f64>,
-    /// Cold slots of every fused request (`--cold-slots` of `grlm recommend`): their second
-    /// search is timed with the rest.
-    #[arg(long, default_value_t = grlm::prior::DEFAULT_COLD_SLOTS, value_name = "N")]
-    cold_slots: usize,
+    /// Cold slots of every fused request (`--cold-slots` of `grlm recommend`; default: the
+    /// library's, one place in ten): their second search is timed with the rest.
+    #[arg(long, value_name = "N")]
+    cold_slots: Option<usize>,
     /// Skip replaying each request's llama.cpp calls bare (halves the run; no overhead ratio).
     #[arg(long)]
     no_baseline: bool,
@@ -463,7 +463,9 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
             beams: args.beams,
             mode: "constrained",
             prior_weights: args.prior_weights.clone(),
-            cold_slots: args.cold_slots,
+            cold_slots: args
+                .cold_slots
+                .unwrap_or_else(|| grlm::prior::default_cold_slots(args.k)),
         },
         load: Load {
             engine_open_ms: ms(engine_open),

@@ -101,7 +101,8 @@ pub struct EvalArgs {
     /// `alone` (the model alone), `product:λ` (the product at weight λ) or `mixture:β` (the
     /// mixture at model share β), each with the run's other prior settings; `product:λ:κ`
     /// and `mixture:β:κ` also set the evidence scale κ (`--prior-evidence`), and a fused
-    /// setting ending in `@N` has N cold slots (`--cold-slots`). Constrained
+    /// setting ending in `@N` has N cold slots (`--cold-slots`; without it, the library's
+    /// default, whatever the run's own). Constrained
     /// mode only. They run in the same session right after the run's own request, so each
     /// user's prompt is evaluated once for all of them; a setting ranks as a run of its own
     /// does (its prompt's last token is evaluated alone, so scores may differ from a cold
@@ -242,7 +243,8 @@ struct Setting {
 
 impl Setting {
     /// Parses `alone`, `product:λ[:κ]` or `mixture:β[:κ]`, either fused one with an optional
-    /// `@N` (N cold slots); the rest of the prior's settings come from `base`.
+    /// `@N` (N cold slots; the library's default without); the rest of the prior's settings
+    /// come from `base`.
     fn parse(spec: &str, base: &PriorParams) -> Result<Setting, String> {
         let number = |text: &str| {
             text.parse::<f64>()
@@ -252,11 +254,14 @@ impl Setting {
             Some(("alone", _)) => return Err(format!("--also {spec}: the model alone has no cold slots")),
             Some((fused, slots)) => (
                 fused,
-                slots
-                    .parse::<usize>()
-                    .map_err(|_| format!("--also {spec}: {slots:?} is not a number of cold slots"))?,
+                Some(
+                    slots
+                        .parse::<usize>()
+                        .map_err(|_| format!("--also {spec}: {slots:?} is not a number of cold slots"))?,
+                ),
             ),
-            None => (spec, base.cold_slots),
+            // Cold slots shape the list rather than the prior, so a setting says its own.
+            None => (spec, None),
         };
         let base = &PriorParams { cold_slots, ..*base };
         let (kind, evidence) = match fused.matches(':').count() {

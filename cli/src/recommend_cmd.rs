@@ -118,9 +118,10 @@ pub struct PriorArgs {
     #[arg(long, default_value_t = grlm::prior::DEFAULT_MODEL_SHARE, value_name = "β", allow_negative_numbers = true)]
     pub model_share: f64,
     /// Places at the end of a fused list kept for items the counts never saw (a new item),
-    /// ranked by the model among them; at most `k`.
-    #[arg(long, default_value_t = grlm::prior::DEFAULT_COLD_SLOTS, value_name = "N")]
-    pub cold_slots: usize,
+    /// ranked by the model among them; at most `k`. Default: one place in ten (none when
+    /// `k` is below 10).
+    #[arg(long, value_name = "N")]
+    pub cold_slots: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

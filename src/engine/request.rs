@@ -192,11 +192,8 @@ impl Plan {
             return invalid("max_history must be at least 1".into());
         }
         params.prior.validate().map_err(EngineError::InvalidRequest)?;
-        if params.prior.cold_slots > params.k {
-            return invalid(format!(
-                "cold_slots = {} exceeds k = {}",
-                params.prior.cold_slots, params.k
-            ));
+        if let Some(slots) = params.prior.cold_slots.filter(|&slots| slots > params.k) {
+            return invalid(format!("cold_slots = {slots} exceeds k = {}", params.k));
         }
         let has_prior = catalog.transitions().is_some();
         let weight = params.prior.weight_for(has_prior).ok_or(EngineError::NoPrior)?;

@@ -351,13 +351,14 @@ impl Session {
             &request,
             stats,
         )?;
-        let slots = plan.prior.cold_slots.min(plan.k);
-        if request.fusion.is_some() && slots > 0 {
+        // The request's filter is applied here, so the allow-list alone says it all.
+        let eligible_cold = || shared.cold.iter().copied().filter(|&item| plan.filter.permits(item));
+        let slots = plan.prior.cold_slots_for(plan.k).min(plan.k);
+        if request.fusion.is_some() && slots > 0 && eligible_cold().next().is_some() {
             // The model's best cold items (the counts never saw them), by the same fused
             // scores, from a second search confined to them; its prompt's last token is
             // evaluated again for the logits.
-            // The request's filter is applied here, so the allow-list alone says it all.
-            let cold = ItemFilter::none().allow(shared.cold.iter().copied().filter(|&item| plan.filter.permits(item)));
+            let cold = ItemFilter::none().allow(eligible_cold());
             let cold_pruning = Pruning::new(catalog, &trie, &cold)?;
             let mut prompt = SearchStats::default();
             let start = self.prepare_prompt(plan.shown(history), plan, &mut prompt)?;

@@ -40,6 +40,10 @@ pub const GRLM_FUSION_MIXTURE: grlm_fusion = 1;
 /// fused with the prior and 20 otherwise, never below `k` in constrained mode.
 pub const GRLM_BEAMS_AUTO: u32 = 0;
 
+/// `prior_cold_slots` value meaning: the library's number for the request, one place in ten
+/// of a fused list (none when `k` is below 10).
+pub const GRLM_COLD_SLOTS_AUTO: u32 = u32::MAX;
+
 /// How a session is set up. Initialise with `grlm_session_default_params()`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -121,7 +125,8 @@ pub struct grlm_recommend_params {
     /// Cold slots, at most `k`: the last places of a fused list go to the best eligible
     /// items that the prior's counts never saw (a new item), which the model orders, unless
     /// the list already holds them higher up; the list stays in score order. Used only
-    /// where the model and the prior are fused. Default 0.
+    /// where the model and the prior are fused. `GRLM_COLD_SLOTS_AUTO` (default): one
+    /// place in ten (none when `k` is below 10); 0: none.
     pub prior_cold_slots: u32,
 }
 
@@ -537,7 +542,7 @@ pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
             Fusion::Mixture => GRLM_FUSION_MIXTURE,
         },
         prior_model_share: defaults.prior.model_share,
-        prior_cold_slots: defaults.prior.cold_slots as u32,
+        prior_cold_slots: defaults.prior.cold_slots.map_or(GRLM_COLD_SLOTS_AUTO, |n| n as u32),
     };
     guard_value(params, || params)
 }
@@ -635,7 +640,7 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
             evidence: p.prior_evidence,
             fusion,
             model_share: p.prior_model_share,
-            cold_slots: p.prior_cold_slots as usize,
+            cold_slots: (p.prior_cold_slots != GRLM_COLD_SLOTS_AUTO).then_some(p.prior_cold_slots as usize),
         },
     })
 }

@@ -594,7 +594,7 @@ static int test_prior(void) {
     CHECK(sizeof(recommend_params_v3) == offsetof(grlm_recommend_params, prior_fusion));
     CHECK(p.prior_fusion == GRLM_FUSION_PRODUCT && p.prior_model_share == 0.5);
     CHECK(sizeof(recommend_params_v4) == offsetof(grlm_recommend_params, prior_cold_slots));
-    CHECK(p.prior_cold_slots == 0);
+    CHECK(p.prior_cold_slots == GRLM_COLD_SLOTS_AUTO);
     p.k = 4;
     p.beams = 8;
 
@@ -638,7 +638,7 @@ static int test_prior(void) {
     grlm_results_free(fused);
 
     /* A caller built against the first header passes the shorter struct: it works, with
-     * the prior at its default. */
+     * the prior at its default (no cold slot in a list of 4: one place in ten). */
     recommend_params_v1 old;
     memcpy(&old, &p, sizeof old);
     old.size = sizeof old;
@@ -679,6 +679,23 @@ static int test_prior(void) {
     }
     grlm_results_free(slotted);
     grlm_results_free(from_new);
+    /* The automatic number is one place in ten: in a list of 10 (of the 12 items, the
+     * history allowed), item 4 comes only by its slot. */
+    q = p;
+    q.k = 10;
+    q.beams = 10;
+    q.exclude_history = 0;
+    grlm_results *auto_ten = recommend_ok(s, &q, __LINE__);
+    q.prior_cold_slots = 1;
+    grlm_results *one_in_ten = recommend_ok(s, &q, __LINE__);
+    q.prior_cold_slots = 0;
+    grlm_results *none_in_ten = recommend_ok(s, &q, __LINE__);
+    CHECK(grlm_results_len(auto_ten) == 10 && same_lists(auto_ten, one_in_ten));
+    CHECK(contains(auto_ten, 4) && !contains(none_in_ten, 4));
+    grlm_results_free(auto_ten);
+    grlm_results_free(one_in_ten);
+    grlm_results_free(none_in_ten);
+    q = p;
     q.prior_cold_slots = 5;
     grlm_results *refused_slots = SENTINEL;
     CHECK_STATUS(grlm_recommend(s, &q, &refused_slots), GRLM_STATUS_INVALID_ARGUMENT);

@@ -1144,7 +1144,7 @@ fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
             let mut params = with_prior(k, Some(1.5));
             params.prior.fusion = fusion;
             params.prior.model_share = 0.3;
-            params.prior.cold_slots = slots;
+            params.prior.cold_slots = Some(slots);
             let got = session.recommend(history, &params).unwrap();
             let got_items = items(&got);
             let all = brute_force_fused(&engine, history, &params);
@@ -1183,9 +1183,9 @@ fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
     // The model alone has nothing to fuse, so no slots; more slots than items are refused.
     let mut alone = with_prior(4, Some(0.0));
     let plain = items(&session.recommend(&HISTORY, &alone).unwrap());
-    alone.prior.cold_slots = 2;
+    alone.prior.cold_slots = Some(2);
     assert_eq!(items(&session.recommend(&HISTORY, &alone).unwrap()), plain);
-    alone.prior.cold_slots = 5;
+    alone.prior.cold_slots = Some(5);
     let err = session.recommend(&HISTORY, &alone).unwrap_err();
     assert!(err.to_string().contains("cold_slots = 5 exceeds k = 4"), "{err}");
 }

@@ -57,8 +57,13 @@ pub const DEFAULT_SMOOTHING: f64 = 0.01;
 pub const DEFAULT_EVIDENCE: f64 = 0.0;
 /// β, the model's share of a [`Fusion::Mixture`].
 pub const DEFAULT_MODEL_SHARE: f64 = 0.5;
-/// Places of a fused list kept for cold items ([`PriorParams::cold_slots`]).
-pub const DEFAULT_COLD_SLOTS: usize = 0;
+/// Places of a fused list of `k` kept for cold items when a request leaves it to the
+/// library ([`PriorParams::cold_slots`] `None`): one in ten, none in a list shorter than
+/// ten. Chosen on Beauty's validation split with new items (docs/results.md): one slot in a
+/// list of 10 cost no known-slice hit and found new-slice targets; two or three cost hits.
+pub fn default_cold_slots(k: usize) -> usize {
+    k / 10
+}
 
 /// How constrained decoding combines the model with the prior, when the prior is used at
 /// all (a weight λ > 0; λ = 0 is the model alone in either).
@@ -124,9 +129,9 @@ pub struct PriorParams {
     /// Cold slots, at most the request's `k`: the last places of a fused list go to the
     /// best eligible cold items (never counted: [`cold_items`]) by the same fused score,
     /// unless the list already holds them higher up. The prior is flat over them, so the
-    /// model orders them. Used only where the model and the prior are fused (constrained
-    /// mode, λ > 0).
-    pub cold_slots: usize,
+    /// model orders them. `None`: [`default_cold_slots`] of the request's `k`. Used only
+    /// where the model and the prior are fused (constrained mode, λ > 0).
+    pub cold_slots: Option<usize>,
 }
 
 impl Default for PriorParams {
@@ -139,7 +144,7 @@ impl Default for PriorParams {
             evidence: DEFAULT_EVIDENCE,
             fusion: Fusion::Product,
             model_share: DEFAULT_MODEL_SHARE,
-            cold_slots: DEFAULT_COLD_SLOTS,
+            cold_slots: None,
         }
     }
 }
@@ -198,6 +203,11 @@ impl PriorParams {
             Combine::Product { weight: w } | Combine::Mixture { prior_share: w } if w == 0.0 => None,
             c => Some(c),
         }
+    }
+
+    /// The cold slots of a list of `k` items.
+    pub fn cold_slots_for(&self, k: usize) -> usize {
+        self.cold_slots.unwrap_or_else(|| default_cold_slots(k))
     }
 
     /// λ for a catalogue that has a prior (`has_prior`) or not; `None` when a positive

@@ -86,8 +86,9 @@ public struct RecommendParams: Sendable, Hashable {
     /// β, the model's share of a `.mixture`, in [0, 1]. Default 0.5.
     public var modelShare: Double
     /// Places at the end of a fused list kept for the model's best items the prior's counts
-    /// never saw (a new item), at most `k`; 0 and below: none. Default 0.
-    public var coldSlots: Int
+    /// never saw (a new item), at most `k`; 0 and below: none. nil (default,
+    /// `GRLM_COLD_SLOTS_AUTO`): one place in ten (none when `k` is below 10).
+    public var coldSlots: Int?
 
     public init() {
         let defaults = grlm_recommend_default_params()
@@ -108,7 +109,7 @@ public struct RecommendParams: Sendable, Hashable {
         // The library's default is always a fusion it defines.
         fusion = Fusion(rawValue: defaults.prior_fusion) ?? .product
         modelShare = defaults.prior_model_share
-        coldSlots = Int(defaults.prior_cold_slots)
+        coldSlots = defaults.prior_cold_slots == GRLM_COLD_SLOTS_AUTO ? nil : Int(defaults.prior_cold_slots)
     }
 }
 
@@ -245,7 +246,9 @@ public final class Session {
         native.prior_evidence = params.priorEvidence
         native.prior_fusion = params.fusion.rawValue
         native.prior_model_share = params.modelShare
-        native.prior_cold_slots = UInt32(clamping: params.coldSlots)
+        // A count past UInt32.max - 1 is refused as any count above k is, not taken as AUTO.
+        native.prior_cold_slots = params.coldSlots.map { min(UInt32(clamping: $0), GRLM_COLD_SLOTS_AUTO - 1) }
+            ?? GRLM_COLD_SLOTS_AUTO
         var list: OpaquePointer?
         // The id pointers are valid only inside these closures, so the call happens there.
         try params.exclude.withUnsafeBufferPointer { excluded in

@@ -26,6 +26,12 @@ object Grlm {
     const val BEAMS_AUTO: Int = 0
 
     /**
+     * `GRLM_COLD_SLOTS_AUTO` (`UINT32_MAX`, -1 as a JVM int), the default `coldSlots` of
+     * [Session.recommend]: the library's number, one place in ten of a fused list.
+     */
+    const val COLD_SLOTS_AUTO: Int = -1
+
+    /**
      * The raw C API. Loading checks `grlm_abi_version()` and throws
      * [UnsatisfiedLinkError] on a mismatch; a failed load is retried, and fails the same
      * way, on the next access rather than leaving a half-initialised class behind.

@@ -157,7 +157,8 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
      * @param fusion how the model and the prior are combined (default [Fusion.PRODUCT]).
      * @param modelShare β, the model's share of a [Fusion.MIXTURE], in [0, 1] (default 0.5).
      * @param coldSlots places at the end of a fused list kept for the model's best items
-     *   the prior's counts never saw (a new item), at most [k] (default 0).
+     *   the prior's counts never saw (a new item), at most [k]; [Grlm.COLD_SLOTS_AUTO]
+     *   (default): one place in ten (none when [k] is below 10); 0: none.
      */
     @JvmOverloads
     fun recommend(

@@ -110,7 +110,7 @@ private fun run(model: String, catalog: String) {
         expect(Fusion.of(d.prior_fusion) == Fusion.PRODUCT && d.prior_model_share == 0.5) {
             "fusion defaults ${d.prior_fusion} ${d.prior_model_share}"
         }
-        expect(d.prior_cold_slots == 0) { "cold slots default ${d.prior_cold_slots}" }
+        expect(d.prior_cold_slots == Grlm.COLD_SLOTS_AUTO) { "cold slots default ${d.prior_cold_slots}" }
         expect(Mode.of(2) == Mode.PRIOR) { "GRLM_MODE_PRIOR is not Mode.PRIOR" }
     }
 
