@@ -28,6 +28,7 @@ use super::prune::Pruning;
 use super::{DecodeError, SearchStats, Start};
 
 /// The collaborative prior of a request and how it is combined with the model.
+#[derive(Clone, Copy)]
 pub(crate) struct Fused<'a> {
     scoring: Scoring,
     prior: &'a HistoryPrior<'a>,
@@ -80,6 +81,7 @@ impl Scoring {
 }
 
 /// What the search is asked for.
+#[derive(Clone, Copy)]
 pub(crate) struct Request<'a> {
     /// Items wanted (fewer come back when fewer are eligible).
     pub k: usize,
@@ -157,46 +159,125 @@ pub(crate) fn search(
     request: &Request<'_>,
     stats: &mut SearchStats,
 ) -> Result<Vec<Ranked>, DecodeError> {
-    let search = Search {
-        catalog,
-        trie,
-        pruning,
-        request,
-    };
-    let mut finished: Vec<Ranked> = Vec::new();
-    if !search.enters(start.node) {
-        return Ok(finished);
-    }
+    let mut lists = search_together(ctx, pool, catalog, trie, pruning, start, &[request], stats)?;
+    Ok(lists.pop().unwrap_or_default())
+}
+
+/// Runs one search per request from the same `start`, in lockstep: each keeps its own beams,
+/// early stop and results, exactly as it would alone, while every step's new tokens of all
+/// of them go to llama.cpp in one call, so a second search adds tokens to the calls rather
+/// than calls. Their beams hold up to the sum of their widths of the pool's sequences.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search_together(
+    ctx: &mut Context,
+    pool: &mut SeqPool,
+    catalog: &Catalog,
+    trie: &TokenTrie<'_>,
+    pruning: &Pruning,
+    start: Start,
+    requests: &[&Request<'_>],
+    stats: &mut SearchStats,
+) -> Result<Vec<Vec<Ranked>>, DecodeError> {
+    let searches: Vec<Search> = requests
+        .iter()
+        .map(|&request| Search {
+            catalog,
+            trie,
+            pruning,
+            request,
+        })
+        .collect();
+    let mut finished: Vec<Vec<Ranked>> = vec![Vec::new(); searches.len()];
     if let Some(tid) = trie.leaf_tid(start.node)? {
-        search.finish(tid, 0.0, &mut finished)?;
-        return Ok(search.best(finished));
+        for (search, finished) in searches.iter().zip(&mut finished) {
+            if search.enters(start.node) {
+                search.finish(tid, 0.0, finished)?;
+            }
+        }
+    } else {
+        let root = At {
+            node: start.node,
+            llm: 0.0,
+        };
+        let mut beams: Vec<Vec<Beam<At>>> = Vec::with_capacity(searches.len());
+        for search in &searches {
+            beams.push(match search.enters(start.node) {
+                true => vec![Beam {
+                    seq: start.seq,
+                    pos: start.pos,
+                    logits: start.logits,
+                    score: search.rank_score(root)?,
+                    state: root,
+                }],
+                false => Vec::new(),
+            });
+        }
+        let mut batch: Vec<BatchToken> = Vec::new();
+        while beams.iter().any(|b| !b.is_empty()) {
+            stats.steps += 1;
+            // Every search's beams and continuations side by side, each search's parents
+            // indexed past the beams of the searches before it.
+            let mut parents: Vec<Beam<At>> = Vec::new();
+            let mut pending: Vec<Pending<At>> = Vec::new();
+            let mut continuing = vec![0usize; searches.len()];
+            for (s, search) in searches.iter().enumerate() {
+                let own = std::mem::take(&mut beams[s]);
+                if own.is_empty() {
+                    continue;
+                }
+                let next = search.step(ctx, &own, &mut finished[s])?;
+                if next.is_empty() {
+                    pool.release(ctx, own)?;
+                    continue;
+                }
+                continuing[s] = next.len();
+                let offset = parents.len();
+                pending.extend(next.into_iter().map(|p| Pending {
+                    parent: p.parent + offset,
+                    ..p
+                }));
+                parents.extend(own);
+            }
+            if pending.is_empty() {
+                break;
+            }
+            // The next beams come back in the order of `pending`, so search by search.
+            let mut next = advance(ctx, pool, parents, pending, &mut batch)?.into_iter();
+            for (s, &n) in continuing.iter().enumerate() {
+                beams[s] = next.by_ref().take(n).collect();
+            }
+            stats.evaluated += batch.len() as u64;
+        }
     }
-    let root = At {
-        node: start.node,
-        llm: 0.0,
-    };
-    let mut beams = vec![Beam {
-        seq: start.seq,
-        pos: start.pos,
-        logits: start.logits,
-        score: search.rank_score(root)?,
-        state: root,
-    }];
-    let mut batch: Vec<BatchToken> = Vec::new();
-    while !beams.is_empty() {
-        stats.steps += 1;
-        let mut candidates = search.candidates(ctx, &beams)?;
-        if candidates.len() > request.width {
-            candidates.select_nth_unstable_by(request.width - 1, Candidate::by_rank);
-            candidates.truncate(request.width);
+    Ok(searches
+        .iter()
+        .zip(finished)
+        .map(|(search, finished)| search.best(finished))
+        .collect())
+}
+
+impl Search<'_> {
+    /// One step of the search from `beams`: finishes the best candidates that name a TID
+    /// and returns the continuations worth evaluating (none: the search is over).
+    fn step(
+        &self,
+        ctx: &Context,
+        beams: &[Beam<At>],
+        finished: &mut Vec<Ranked>,
+    ) -> Result<Vec<Pending<At>>, DecodeError> {
+        let width = self.request.width;
+        let mut candidates = self.candidates(ctx, beams)?;
+        if candidates.len() > width {
+            candidates.select_nth_unstable_by(width - 1, Candidate::by_rank);
+            candidates.truncate(width);
         }
         candidates.sort_unstable_by(Candidate::by_rank);
 
         let mut pending: Vec<Pending<At>> = Vec::new();
         for c in candidates {
-            let (at, tokens) = search.follow_forced(c.state, c.token)?;
-            match trie.leaf_tid(at.node)? {
-                Some(tid) => search.finish(tid, at.llm, &mut finished)?,
+            let (at, tokens) = self.follow_forced(c.state, c.token)?;
+            match self.trie.leaf_tid(at.node)? {
+                Some(tid) => self.finish(tid, at.llm, finished)?,
                 None => pending.push(Pending {
                     parent: c.beam,
                     score: c.score,
@@ -208,20 +289,12 @@ pub(crate) fn search(
 
         // Scores never rise along a path, so a beam below the k-th best finished item can
         // neither enter the top k nor push out a candidate that could.
-        if let Some(bar) = kth_score(&mut finished, request.k) {
+        if let Some(bar) = kth_score(finished, self.request.k) {
             pending.retain(|p| p.score >= bar);
         }
-        if pending.is_empty() {
-            pool.release(ctx, beams)?;
-            break;
-        }
-        beams = advance(ctx, pool, beams, pending, &mut batch)?;
-        stats.evaluated += batch.len() as u64;
+        Ok(pending)
     }
-    Ok(search.best(finished))
-}
 
-impl Search<'_> {
     /// The rank score of a beam at `at`: its LLM score, or its fusion with the prior mass
     /// below the node.
     fn rank_score(&self, at: At) -> Result<f64, DecodeError> {

@@ -89,7 +89,7 @@ impl Session {
                 params.threads
             )));
         }
-        let n_seq = params.max_beams + 1;
+        let n_seq = sequences(params.max_beams);
         let ctx = Context::new(
             &shared.model,
             ContextParams {
@@ -228,7 +228,7 @@ impl Session {
     pub fn clear(&mut self) {
         self.ctx.clear();
         self.cached.clear();
-        self.pool = SeqPool::new(self.params.max_beams + 1);
+        self.pool = SeqPool::new(sequences(self.params.max_beams));
         self.stale = false;
     }
 
@@ -341,29 +341,25 @@ impl Session {
             },
             within: None,
         };
-        let mut ranked = constrained::search(
-            &mut self.ctx,
-            &mut self.pool,
-            catalog,
-            &trie,
-            &pruning,
-            start,
-            &request,
-            stats,
-        )?;
         // The request's filter is applied here, so the allow-list alone says it all.
         let eligible_cold = || shared.cold.iter().copied().filter(|&item| plan.filter.permits(item));
         let slots = plan.prior.cold_slots_for(plan.k).min(plan.k);
-        if request.fusion.is_some() && slots > 0 && eligible_cold().next().is_some() {
+        let ranked = if request.fusion.is_none() || slots == 0 || eligible_cold().next().is_none() {
+            constrained::search(
+                &mut self.ctx,
+                &mut self.pool,
+                catalog,
+                &trie,
+                &pruning,
+                start,
+                &request,
+                stats,
+            )?
+        } else {
             // The model's best cold items (the counts never saw them), by the same fused
-            // scores, from a second search confined to them; its prompt's last token is
-            // evaluated again for the logits.
+            // scores, from a second search confined to them.
             let cold = ItemFilter::none().allow(eligible_cold());
             let cold_pruning = Pruning::new(catalog, &trie, &cold)?;
-            let mut prompt = SearchStats::default();
-            let start = self.prepare_prompt(plan.shown(history), plan, &mut prompt)?;
-            stats.prompt_tokens += prompt.prompt_tokens;
-            stats.prompt_time += prompt.prompt_time;
             let confined = constrained::Request {
                 k: slots,
                 within: Some(constrained::Within {
@@ -372,18 +368,52 @@ impl Session {
                 }),
                 ..request
             };
-            let picks = constrained::search(
-                &mut self.ctx,
-                &mut self.pool,
-                catalog,
-                &trie,
-                &pruning,
-                start,
-                &confined,
-                stats,
-            )?;
-            ranked = with_cold_slots(ranked, &picks, plan.k, slots);
-        }
+            let both_fit = 2 * plan.width < sequences(self.params.max_beams) as usize
+                && start.pos as usize + 2 * plan.width * (trie.depth() as usize + 1) <= self.params.n_ctx as usize;
+            let (ranked, picks) = if both_fit {
+                let mut lists = constrained::search_together(
+                    &mut self.ctx,
+                    &mut self.pool,
+                    catalog,
+                    &trie,
+                    &pruning,
+                    start,
+                    &[&request, &confined],
+                    stats,
+                )?;
+                let picks = lists.pop().unwrap_or_default();
+                (lists.pop().unwrap_or_default(), picks)
+            } else {
+                // No room for both searches' beams at once: one after the other, the
+                // second from the prompt's last token evaluated again for its logits.
+                let ranked = constrained::search(
+                    &mut self.ctx,
+                    &mut self.pool,
+                    catalog,
+                    &trie,
+                    &pruning,
+                    start,
+                    &request,
+                    stats,
+                )?;
+                let mut prompt = SearchStats::default();
+                let start = self.prepare_prompt(plan.shown(history), plan, &mut prompt)?;
+                stats.prompt_tokens += prompt.prompt_tokens;
+                stats.prompt_time += prompt.prompt_time;
+                let picks = constrained::search(
+                    &mut self.ctx,
+                    &mut self.pool,
+                    catalog,
+                    &trie,
+                    &pruning,
+                    start,
+                    &confined,
+                    stats,
+                )?;
+                (ranked, picks)
+            };
+            with_cold_slots(ranked, &picks, plan.k, slots)
+        };
         ranked
             .into_iter()
             .map(|r| recommendation(catalog, r.index, r.item, r.score))
@@ -476,6 +506,16 @@ impl Session {
         self.cached = desired;
         Ok((pos, batch.len() - 1))
     }
+}
+
+/// The KV sequences of a session whose requests search up to `max_beams` beams: the prompt's,
+/// and room for a cold-slot search's beams beside the main search's, as far as llama.cpp
+/// allows (a unified cache makes a sequence an id, not memory).
+fn sequences(max_beams: u32) -> u32 {
+    max_beams
+        .saturating_mul(2)
+        .saturating_add(1)
+        .min(crate::llm::MAX_SEQUENCES)
 }
 
 /// A fused list with up to `slots` of the cold `picks` (best first) that it lacks, `k`

@@ -1130,14 +1130,19 @@ fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
     let catalog = engine.catalog();
     let cold = grlm::prior::cold_items(catalog).unwrap();
     assert_eq!(cold, [4, 8, 9, 12]);
-    let mut session = engine
-        .session(SessionParams {
-            threads: 1,
-            max_beams: 32,
-            n_ctx: 1024,
-            ..Default::default()
-        })
-        .unwrap();
+    // Both searches' 20 beams fit in the context's sequences at once (in lockstep); 200
+    // beams twice would not (one search after the other).
+    let session_of = |max_beams, n_ctx| {
+        engine
+            .session(SessionParams {
+                threads: 1,
+                max_beams,
+                n_ctx,
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    let (mut session, mut sequential) = (session_of(32, 1024), session_of(200, 4096));
     let mut moved = 0;
     for fusion in [Fusion::Product, Fusion::Mixture] {
         for (history, k, slots) in [(&HISTORY[..], 4, 2), (&[5, 6][..], 3, 3), (&[2, 3][..], 5, 1)] {
@@ -1149,6 +1154,23 @@ fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
             let got_items = items(&got);
             let all = brute_force_fused(&engine, history, &params);
             let case = format!("{fusion:?}, history {history:?}, {slots} of {k}: {got_items:?}");
+            // In lockstep the second search shares the first one's llama.cpp calls.
+            let apart = sequential
+                .recommend(
+                    history,
+                    &RecommendParams {
+                        beams: Some(200),
+                        ..params.clone()
+                    },
+                )
+                .unwrap();
+            assert_eq!(items(&apart), got_items, "{case}");
+            assert!(
+                got.stats.calls < apart.stats.calls,
+                "{case}: {:?} vs {:?}",
+                got.stats,
+                apart.stats
+            );
             // The best cold items by the fused score are all listed ...
             let picks: Vec<u32> = all
                 .iter()
