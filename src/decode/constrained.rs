@@ -146,29 +146,14 @@ struct Search<'s> {
     request: &'s Request<'s>,
 }
 
-/// Runs the search from `start` (a trie node whose next-token logits are ready) and returns
-/// up to `request.k` items, best first.
+/// Runs one search per request from `start` (a trie node whose next-token logits are
+/// ready) and returns up to each request's `k` items, best first. The searches run in
+/// lockstep: each keeps its own beams, early stop and results, exactly as it would alone,
+/// while every step's new tokens of all of them go to llama.cpp in one call, so a second
+/// search adds tokens to the calls rather than calls. Their beams hold up to the sum of
+/// their widths of the pool's sequences.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search(
-    ctx: &mut Context,
-    pool: &mut SeqPool,
-    catalog: &Catalog,
-    trie: &TokenTrie<'_>,
-    pruning: &Pruning,
-    start: Start,
-    request: &Request<'_>,
-    stats: &mut SearchStats,
-) -> Result<Vec<Ranked>, DecodeError> {
-    let mut lists = search_together(ctx, pool, catalog, trie, pruning, start, &[request], stats)?;
-    Ok(lists.pop().unwrap_or_default())
-}
-
-/// Runs one search per request from the same `start`, in lockstep: each keeps its own beams,
-/// early stop and results, exactly as it would alone, while every step's new tokens of all
-/// of them go to llama.cpp in one call, so a second search adds tokens to the calls rather
-/// than calls. Their beams hold up to the sum of their widths of the pool's sequences.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn search_together(
     ctx: &mut Context,
     pool: &mut SeqPool,
     catalog: &Catalog,

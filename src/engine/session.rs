@@ -344,17 +344,15 @@ impl Session {
         // The request's filter is applied here, so the allow-list alone says it all.
         let eligible_cold = || shared.cold.iter().copied().filter(|&item| plan.filter.permits(item));
         let slots = plan.prior.cold_slots_for(plan.k).min(plan.k);
+        // The searches of this request, from `start`, each list best first.
+        let search =
+            |ctx: &mut Context, pool: &mut SeqPool, start, requests: &[&constrained::Request], stats: &mut _| {
+                constrained::search(ctx, pool, catalog, &trie, &pruning, start, requests, stats)
+            };
         let ranked = if request.fusion.is_none() || slots == 0 || eligible_cold().next().is_none() {
-            constrained::search(
-                &mut self.ctx,
-                &mut self.pool,
-                catalog,
-                &trie,
-                &pruning,
-                start,
-                &request,
-                stats,
-            )?
+            search(&mut self.ctx, &mut self.pool, start, &[&request], stats)?
+                .pop()
+                .unwrap_or_default()
         } else {
             // The model's best cold items (the counts never saw them), by the same fused
             // scores, from a second search confined to them.
@@ -371,45 +369,22 @@ impl Session {
             let both_fit = 2 * plan.width < sequences(self.params.max_beams) as usize
                 && start.pos as usize + 2 * plan.width * (trie.depth() as usize + 1) <= self.params.n_ctx as usize;
             let (ranked, picks) = if both_fit {
-                let mut lists = constrained::search_together(
-                    &mut self.ctx,
-                    &mut self.pool,
-                    catalog,
-                    &trie,
-                    &pruning,
-                    start,
-                    &[&request, &confined],
-                    stats,
-                )?;
+                let mut lists = search(&mut self.ctx, &mut self.pool, start, &[&request, &confined], stats)?;
                 let picks = lists.pop().unwrap_or_default();
                 (lists.pop().unwrap_or_default(), picks)
             } else {
                 // No room for both searches' beams at once: one after the other, the
                 // second from the prompt's last token evaluated again for its logits.
-                let ranked = constrained::search(
-                    &mut self.ctx,
-                    &mut self.pool,
-                    catalog,
-                    &trie,
-                    &pruning,
-                    start,
-                    &request,
-                    stats,
-                )?;
+                let ranked = search(&mut self.ctx, &mut self.pool, start, &[&request], stats)?
+                    .pop()
+                    .unwrap_or_default();
                 let mut prompt = SearchStats::default();
                 let start = self.prepare_prompt(plan.shown(history), plan, &mut prompt)?;
                 stats.prompt_tokens += prompt.prompt_tokens;
                 stats.prompt_time += prompt.prompt_time;
-                let picks = constrained::search(
-                    &mut self.ctx,
-                    &mut self.pool,
-                    catalog,
-                    &trie,
-                    &pruning,
-                    start,
-                    &confined,
-                    stats,
-                )?;
+                let picks = search(&mut self.ctx, &mut self.pool, start, &[&confined], stats)?
+                    .pop()
+                    .unwrap_or_default();
                 (ranked, picks)
             };
             with_cold_slots(ranked, &picks, plan.k, slots)
