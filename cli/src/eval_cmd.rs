@@ -774,6 +774,10 @@ fn report(
     );
     let weight = job.params.prior.weight_for(job.catalog.transitions().is_some());
     obj.insert("prior_weight".into(), weight.into());
+    obj.insert(
+        "cold_slots".into(),
+        job.params.prior.cold_slots_for(job.params.k).into(),
+    );
     if let Some(engine) = job.engine {
         obj.insert("model".into(), args.engine.model_path().display().to_string().into());
         if let Some(adapter) = engine.adapter_path() {

@@ -350,6 +350,11 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
     }
     assert_eq!(summary["split"], "test");
     assert_eq!(summary["prior_weight"], 1.5);
+    // The library's default: one place in ten of the 12 ranked (the whole catalogue).
+    assert_eq!(
+        (summary["ranked"].as_u64(), summary["cold_slots"].as_u64()),
+        (Some(12), Some(1))
+    );
     let ci = &summary["ci95"]["recall@10"];
     let r = summary["recall@10"].as_f64().unwrap();
     assert!(ci[0].as_f64().unwrap() <= r && r <= ci[1].as_f64().unwrap());
