@@ -287,7 +287,7 @@ impl Session {
             Mode::Free => plan.width.saturating_mul(plan.max_tokens.saturating_add(1)),
             _ => {
                 desired.extend_from_slice(&shared.root_chain);
-                plan.width.saturating_mul(trie.depth() as usize + 1)
+                search_room(plan.width, &trie)
             }
         };
         if desired.len().saturating_add(room) > self.params.n_ctx as usize {
@@ -367,7 +367,8 @@ impl Session {
                 ..request
             };
             let both_fit = 2 * plan.width < sequences(self.params.max_beams) as usize
-                && start.pos as usize + 2 * plan.width * (trie.depth() as usize + 1) <= self.params.n_ctx as usize;
+                && (start.pos as usize).saturating_add(2 * search_room(plan.width, &trie))
+                    <= self.params.n_ctx as usize;
             let (ranked, picks) = if both_fit {
                 let mut lists = search(&mut self.ctx, &mut self.pool, start, &[&request, &confined], stats)?;
                 let picks = lists.pop().unwrap_or_default();
@@ -481,6 +482,12 @@ impl Session {
         self.cached = desired;
         Ok((pos, batch.len() - 1))
     }
+}
+
+/// The KV cells a constrained search of `width` beams may write below the prompt: each
+/// beam at most one token per trie level, and one more.
+fn search_room(width: usize, trie: &crate::catalog::TokenTrie<'_>) -> usize {
+    width.saturating_mul(trie.depth() as usize + 1)
 }
 
 /// The KV sequences of a session whose requests search up to `max_beams` beams: the prompt's,
