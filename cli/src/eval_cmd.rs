@@ -127,9 +127,11 @@ pub struct EvalArgs {
     /// Also write each evaluated user's outcome to this file, one JSON object per line:
     /// `user`, `target`, `rank` (1-based rank of the target in the list, or null when it is
     /// not in the top 20), `<name>_rank` per baseline and `--also` setting, with a prior
-    /// `seen` (whether a transition from the window reaches the target) and with
-    /// `--new-items` `new` (whether the target is a new item). Two runs on the same users can then be compared user by
-    /// user. Its directory must exist; the file is written atomically at the end of the run.
+    /// `seen` (whether a transition from the window reaches the target) and `successors`
+    /// (how many eligible items the window reaches: how much the counts know of this
+    /// history), and with `--new-items` `new` (whether the target is a new item).
+    /// Two runs on the same users can then be compared user by user. Its directory must
+    /// exist; the file is written atomically at the end of the run.
     #[arg(long, value_name = "RANKS.jsonl")]
     ranks: Option<PathBuf>,
     /// Append each user's outcome to this file as soon as it is known, and resume from it:
@@ -159,6 +161,9 @@ struct UserRank {
     others: BTreeMap<String, Option<usize>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seen: Option<bool>,
+    /// With a prior: the eligible items the history's window reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    successors: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     new: Option<bool>,
 }
@@ -343,14 +348,14 @@ impl Job<'_> {
             let prior_only = recommend_by_prior(self.catalog, history, &self.params).map_err(fail)?;
             others.insert("transitions_rank".to_owned(), rank_of(&ids(&prior_only)));
         }
-        let seen = if self.with_prior {
+        let (seen, successors) = if self.with_prior {
             let filter = ItemFilter::none().exclude(history.iter().copied());
             let prior =
                 HistoryPrior::new(self.catalog, history, &filter, &self.params.prior).map_err(|e| e.to_string())?;
             let index = self.catalog.item_index(target).ok_or("target not in the catalogue")?;
-            Some(prior.transition_mass(index) > 0.0)
+            (Some(prior.transition_mass(index) > 0.0), Some(prior.successors()))
         } else {
-            None
+            (None, None)
         };
         Ok(Some(Outcome {
             line: UserRank {
@@ -359,6 +364,7 @@ impl Job<'_> {
                 rank: rank_of(&ids(&response)),
                 others,
                 seen,
+                successors,
                 new: self.new_items.as_ref().map(|new| new.contains(&target)),
             },
             generated: response.generated.len(),

@@ -364,6 +364,12 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
             "{line}"
         );
         assert!(line["seen"].is_boolean(), "{line}");
+        // A target the window reaches is one of the items it reaches.
+        let successors = line["successors"].as_u64().unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            successors >= u64::from(line["seen"] == true) && successors < 12,
+            "{line}"
+        );
     }
     // An --also setting scores exactly as a run of its own (its own session, cold): the
     // run's summary and every user's rank.

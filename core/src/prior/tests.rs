@@ -160,6 +160,8 @@ proptest! {
         if !want.is_empty() {
             prop_assert!((total - 1.0).abs() < 1e-9, "probabilities sum to {}", total);
         }
+        let reached = (0..c.len()).filter(|&index| prior.transition_mass(index) > 0.0).count();
+        prop_assert_eq!(prior.successors(), reached);
 
         // Ranking: every eligible item of positive probability, by P, then popularity, then id.
         let table = c.transitions().unwrap();
