@@ -161,7 +161,7 @@ struct UserRank {
     others: BTreeMap<String, Option<usize>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seen: Option<bool>,
-    /// With a prior: the eligible items the history's window reaches.
+    /// With a prior: how many eligible items the history's window reaches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     successors: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -312,7 +312,7 @@ impl<'a> HistoryPrior<'a> {
         self.transition_total
     }
 
-    /// `S`: the eligible items the window leads to (`T(j) > 0`).
+    /// `S`: how many eligible items the window leads to (`T(j) > 0`).
     pub fn successors(&self) -> usize {
         self.transition.len()
     }
