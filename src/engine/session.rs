@@ -367,7 +367,7 @@ impl Session {
                 ..request
             };
             let both_fit = 2 * plan.width < sequences(self.params.max_beams) as usize
-                && (start.pos as usize).saturating_add(2 * search_room(plan.width, &trie))
+                && (start.pos as usize).saturating_add(search_room(plan.width, &trie).saturating_mul(2))
                     <= self.params.n_ctx as usize;
             let (ranked, picks) = if both_fit {
                 let mut lists = search(&mut self.ctx, &mut self.pool, start, &[&request, &confined], stats)?;
