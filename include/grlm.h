@@ -442,6 +442,13 @@ typedef struct grlm_recommend_params {
      * place in ten (none when `k` is below 10); 0: none.
      */
     uint32_t prior_cold_slots;
+    /**
+     * m, in nats: a cold item takes its slot only where the model's log-probability of its
+     * TID is at least m above that of the item it would push out, so the counts keep a
+     * place the model is not surer of; `-INFINITY`: the slots always open. NaN is refused.
+     * Default: the library's margin, chosen on Beauty's validation split.
+     */
+    double prior_cold_margin;
 } grlm_recommend_params;
 
 /**

@@ -203,9 +203,10 @@ private:
 // prior_weight (GRLM_PRIOR_WEIGHT_AUTO by default, 0 for the model alone, > 0 an explicit
 // weight that needs a catalogue with a prior), prior_window, prior_decay, prior_smoothing,
 // prior_evidence, prior_fusion (GRLM_FUSION_PRODUCT by default, or GRLM_FUSION_MIXTURE),
-// prior_model_share (the mixture's β) and prior_cold_slots (places at the end of a fused
-// list for the model's best items the counts never saw). Its exclude/allow pointers are
-// ignored: set the vectors below instead.
+// prior_model_share (the mixture's β), prior_cold_slots (places at the end of a fused
+// list for the model's best items the counts never saw) and prior_cold_margin (how much
+// surer the model must be of such an item than of the one it pushes out, in nats). Its
+// exclude/allow pointers are ignored: set the vectors below instead.
 struct RecommendOptions {
     grlm_recommend_params params = grlm_recommend_default_params();
     std::vector<std::uint32_t> exclude;

@@ -134,6 +134,13 @@ pub struct EvalArgs {
     /// exist; the file is written atomically at the end of the run.
     #[arg(long, value_name = "RANKS.jsonl")]
     ranks: Option<PathBuf>,
+    /// With `--ranks`, also write the model's lists: `lists`, an object with the run's own
+    /// (`run`) and each `--also` setting's, its items best first, each `[item, model
+    /// score]` (the model's own log-probability of the item's TID, null where there is
+    /// none). A rule on the lists (which item a cold slot should push out, say) can then
+    /// be weighed after the run.
+    #[arg(long, requires = "ranks")]
+    lists: bool,
     /// Append each user's outcome to this file as soon as it is known, and resume from it:
     /// users already in it are not evaluated again, so a run stopped part way goes on
     /// where it stopped when run again. It must have been written by the same settings and
@@ -166,6 +173,9 @@ struct UserRank {
     successors: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     new: Option<bool>,
+    /// `--lists`: each model list's `[item, model score]`, best first, by setting name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    lists: BTreeMap<String, Vec<(u32, Option<f64>)>>,
 }
 
 /// What one user's run gave, before it is added up.
@@ -328,7 +338,12 @@ impl Job<'_> {
         };
         let rank_of = |items: &[u32]| items.iter().position(|&i| i == target).map(|r| r + 1);
         let ids = |r: &Response| r.results.iter().map(|x| x.item).collect::<Vec<u32>>();
+        let scored = |r: &Response| r.results.iter().map(|x| (x.item, x.model_score)).collect::<Vec<_>>();
         let mut others = BTreeMap::new();
+        let mut lists = BTreeMap::new();
+        if self.args.lists && session.is_some() {
+            lists.insert("run".to_owned(), scored(&response));
+        }
         if let Some(session) = session {
             for setting in &self.also {
                 let params = RecommendParams {
@@ -338,6 +353,9 @@ impl Job<'_> {
                 // The same history: only its last token is evaluated again.
                 let response = session.recommend(history, &params).map_err(fail)?;
                 others.insert(format!("{}_rank", setting.name), rank_of(&ids(&response)));
+                if self.args.lists {
+                    lists.insert(setting.name.clone(), scored(&response));
+                }
             }
         }
         if let Some(pop) = &self.popularity {
@@ -366,6 +384,7 @@ impl Job<'_> {
                 seen,
                 successors,
                 new: self.new_items.as_ref().map(|new| new.contains(&target)),
+                lists,
             },
             generated: response.generated.len(),
             valid: response.generated.iter().filter(|g| g.valid).count(),
@@ -568,6 +587,7 @@ fn journal_run(args: &EvalArgs, job: &Job<'_>) -> Result<serde_json::Value, Stri
         "max_history": args.max_history,
         "prior": job.params.prior,
         "also": args.also,
+        "lists": args.lists,
         "baseline": args.baseline.iter().map(|b| b.name()).collect::<Vec<_>>(),
     }))
 }

@@ -122,6 +122,10 @@ pub struct PriorArgs {
     /// `k` is below 10).
     #[arg(long, value_name = "N")]
     pub cold_slots: Option<usize>,
+    /// m, in nats: a cold item takes its slot only where the model's log-probability of
+    /// its TID is at least m above that of the item it would push out (`-inf`: always).
+    #[arg(long, default_value_t = grlm::prior::DEFAULT_COLD_MARGIN, value_name = "m", allow_negative_numbers = true)]
+    pub cold_margin: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -155,6 +159,7 @@ impl PriorArgs {
             },
             model_share: self.model_share,
             cold_slots: self.cold_slots,
+            cold_margin: self.cold_margin,
         }
     }
 }

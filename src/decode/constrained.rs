@@ -115,6 +115,8 @@ pub(crate) struct Ranked {
     pub tid: u32,
     /// Its score: the TID's LLM score, or its fusion with the prior.
     pub score: f64,
+    /// The TID's LLM score alone: its log-probability renormalised over eligible TIDs.
+    pub llm: f64,
     /// Its place among the items of its TID (ascending id without the prior, most
     /// probable first with it): ties between items are broken by TID, then by this.
     rank_in_tid: u32,
@@ -367,7 +369,7 @@ impl Search<'_> {
     /// Adds the eligible items of TID `tid`, whose LLM score is `llm`, to `finished`.
     fn finish(&self, tid: u32, llm: f64, finished: &mut Vec<Ranked>) -> Result<(), DecodeError> {
         match &self.request.fusion {
-            None => self.finish_alike(tid, llm, finished)?,
+            None => self.finish_alike(tid, llm, llm, finished)?,
             Some(f) => {
                 let items = f.prior.tid_items(tid as usize)?;
                 let tid_mass: f64 = items.iter().map(|p| p.probability).sum();
@@ -375,7 +377,7 @@ impl Search<'_> {
                     // Smoothing 0 and no transition to any of them: the model's part is all
                     // there is (a product gives them nothing at all).
                     if let Scoring::Mixture { .. } = f.scoring {
-                        self.finish_alike(tid, f.scoring.score(0.0, llm), finished)?;
+                        self.finish_alike(tid, f.scoring.score(0.0, llm), llm, finished)?;
                     }
                     return Ok(());
                 }
@@ -394,6 +396,7 @@ impl Search<'_> {
                         item: p.item,
                         tid,
                         score,
+                        llm,
                         rank_in_tid: rank as u32,
                     });
                 }
@@ -402,8 +405,9 @@ impl Search<'_> {
         Ok(())
     }
 
-    /// Adds the eligible items of TID `tid`, all scoring `score`, in ascending id order.
-    fn finish_alike(&self, tid: u32, score: f64, finished: &mut Vec<Ranked>) -> Result<(), DecodeError> {
+    /// Adds the eligible items of TID `tid`, whose LLM score is `llm`, all scoring `score`,
+    /// in ascending id order.
+    fn finish_alike(&self, tid: u32, score: f64, llm: f64, finished: &mut Vec<Ranked>) -> Result<(), DecodeError> {
         let members = self.catalog.tid_members(tid as usize)?;
         let eligible = members.filter(|&(_, id)| self.request.filter.permits(id) && self.returns(id));
         for (rank, (index, item)) in eligible.enumerate() {
@@ -412,6 +416,7 @@ impl Search<'_> {
                 item,
                 tid,
                 score,
+                llm,
                 rank_in_tid: rank as u32,
             });
         }

@@ -104,6 +104,12 @@ pub struct Recommendation {
     /// order; so do items in cold slots). Free mode: the generating beam's plain
     /// log-probability. Prior mode: `ln P(item)`.
     pub score: f64,
+    /// Constrained mode: the model's own part of the score, the log-probability of the
+    /// item's TID renormalised over eligible TIDs (without the prior, the score itself).
+    /// It says how sure the model is of an item the prior placed. `None` in free and
+    /// prior modes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_score: Option<f64>,
     /// The item's TID.
     #[serde(serialize_with = "tid_text")]
     pub tid: Tid,
@@ -251,10 +257,12 @@ pub(crate) fn recommendation(
     index: usize,
     item: u32,
     score: f64,
+    model_score: Option<f64>,
 ) -> Result<Recommendation, EngineError> {
     Ok(Recommendation {
         item,
         score,
+        model_score,
         tid: catalog.tid_at(catalog.item_tid_index(index)?)?,
         title: catalog.title_at(index)?.map(str::to_owned),
     })
@@ -283,7 +291,7 @@ pub(crate) fn rank_by_prior(catalog: &Catalog, history: &[u32], plan: &Plan) -> 
     let results = prior
         .rank(plan.k)?
         .into_iter()
-        .map(|p| recommendation(catalog, p.index, p.item, p.probability.ln()))
+        .map(|p| recommendation(catalog, p.index, p.item, p.probability.ln(), None))
         .collect::<Result<_, _>>()?;
     Ok(Response {
         results,

@@ -388,11 +388,11 @@ impl Session {
                     .unwrap_or_default();
                 (ranked, picks)
             };
-            with_cold_slots(ranked, &picks, plan.k, slots)
+            with_cold_slots(ranked, &picks, plan.k, slots, plan.prior.cold_margin)
         };
         ranked
             .into_iter()
-            .map(|r| recommendation(catalog, r.index, r.item, r.score))
+            .map(|r| recommendation(catalog, r.index, r.item, r.score, Some(r.llm)))
             .collect()
     }
 
@@ -418,7 +418,7 @@ impl Session {
         let (ranked, beams) = free::ground(catalog, beams, plan.k, &plan.filter)?;
         let results = ranked
             .into_iter()
-            .map(|r| recommendation(catalog, r.index, r.item, r.score))
+            .map(|r| recommendation(catalog, r.index, r.item, r.score, None))
             .collect::<Result<_, _>>()?;
         let generated = beams
             .into_iter()
@@ -501,14 +501,17 @@ fn sequences(max_beams: u32) -> u32 {
 }
 
 /// A fused list with up to `slots` of the cold `picks` (best first) that it lacks, `k`
-/// items in all: as many picks as fit once the list's head makes room for them, in score
-/// order (a pick outside the head scores no higher than the head's last item, unless the
-/// first search missed it).
+/// items in all: as many picks as fit once the list's head makes room for them and as the
+/// margin lets in, in score order (a pick outside the head scores no higher than the
+/// head's last item, unless the first search missed it). The i-th pick is let in only
+/// where the model's score of it is at least `margin` above that of the list's i-th last
+/// item, which it pushes out; a place the list leaves empty lets it in.
 fn with_cold_slots(
     fused: Vec<constrained::Ranked>,
     picks: &[constrained::Ranked],
     k: usize,
     slots: usize,
+    margin: f64,
 ) -> Vec<constrained::Ranked> {
     let mut n = slots.min(picks.len());
     loop {
@@ -519,13 +522,20 @@ fn with_cold_slots(
             .take(n)
             .copied()
             .collect();
-        // A shorter head can only hold fewer picks, so n falls until it fits.
-        if fresh.len() == n {
+        let pushed = |i: usize| k.checked_sub(i + 1).and_then(|place| fused.get(place));
+        let admitted = fresh
+            .iter()
+            .enumerate()
+            .take_while(|&(i, pick)| pushed(i).is_none_or(|out| pick.llm - out.llm >= margin))
+            .count();
+        // A shorter head can only hold fewer picks, and the margin let in fewer still, so n
+        // falls until it holds.
+        if admitted == n {
             let mut out = head.to_vec();
             out.extend(fresh);
             out.sort_by(constrained::Ranked::by_rank);
             return out;
         }
-        n = fresh.len();
+        n = admitted;
     }
 }

@@ -128,6 +128,12 @@ pub struct grlm_recommend_params {
     /// where the model and the prior are fused. `GRLM_COLD_SLOTS_AUTO` (default): one
     /// place in ten (none when `k` is below 10); 0: none.
     pub prior_cold_slots: u32,
+    // Appended in the sixth version.
+    /// m, in nats: a cold item takes its slot only where the model's log-probability of its
+    /// TID is at least m above that of the item it would push out, so the counts keep a
+    /// place the model is not surer of; `-INFINITY`: the slots always open. NaN is refused.
+    /// Default: the library's margin, chosen on Beauty's validation split.
+    pub prior_cold_margin: f64,
 }
 
 /// The first version of `grlm_recommend_params`, as callers built against it still pass
@@ -177,12 +183,21 @@ struct RecommendParamsV4 {
     prior_model_share: f64,
 }
 
+/// The fifth version: the fourth plus the cold slots.
+#[repr(C)]
+#[allow(dead_code)]
+struct RecommendParamsV5 {
+    v4: RecommendParamsV4,
+    prior_cold_slots: u32,
+}
+
 /// Sizes of the older versions of `grlm_recommend_params` still accepted.
-const RECOMMEND_PARAMS_OLDER: [usize; 4] = [
+const RECOMMEND_PARAMS_OLDER: [usize; 5] = [
     std::mem::size_of::<RecommendParamsV1>(),
     std::mem::size_of::<RecommendParamsV2>(),
     std::mem::size_of::<RecommendParamsV3>(),
     std::mem::size_of::<RecommendParamsV4>(),
+    std::mem::size_of::<RecommendParamsV5>(),
 ];
 // Each older version must be a prefix of the current one, with nothing in between.
 const _: () =
@@ -193,6 +208,8 @@ const _: () =
     assert!(std::mem::size_of::<RecommendParamsV3>() == std::mem::offset_of!(grlm_recommend_params, prior_fusion));
 const _: () =
     assert!(std::mem::size_of::<RecommendParamsV4>() == std::mem::offset_of!(grlm_recommend_params, prior_cold_slots));
+const _: () =
+    assert!(std::mem::size_of::<RecommendParamsV5>() == std::mem::offset_of!(grlm_recommend_params, prior_cold_margin));
 
 /// One KV cache and one history: make one per user whose prompt should stay cached, or
 /// one per thread.
@@ -543,6 +560,7 @@ pub extern "C" fn grlm_recommend_default_params() -> grlm_recommend_params {
         },
         prior_model_share: defaults.prior.model_share,
         prior_cold_slots: defaults.prior.cold_slots.map_or(GRLM_COLD_SLOTS_AUTO, |n| n as u32),
+        prior_cold_margin: defaults.prior.cold_margin,
     };
     guard_value(params, || params)
 }
@@ -641,6 +659,7 @@ unsafe fn recommend_params(p: &grlm_recommend_params) -> Result<RecommendParams,
             fusion,
             model_share: p.prior_model_share,
             cold_slots: (p.prior_cold_slots != GRLM_COLD_SLOTS_AUTO).then_some(p.prior_cold_slots as usize),
+            cold_margin: p.prior_cold_margin,
         },
     })
 }

@@ -547,6 +547,12 @@ typedef struct recommend_params_v4 {
     double prior_model_share;
 } recommend_params_v4;
 
+/* The fifth version: the fourth plus prior_cold_slots. */
+typedef struct recommend_params_v5 {
+    recommend_params_v4 v4;
+    uint32_t prior_cold_slots;
+} recommend_params_v5;
+
 static int test_prior(void) {
     grlm_engine *plain = NULL, *engine = NULL;
     grlm_engine_params ep = engine_params(file("tiny.gguf"), file("fixture.grlm"));
@@ -595,6 +601,8 @@ static int test_prior(void) {
     CHECK(p.prior_fusion == GRLM_FUSION_PRODUCT && p.prior_model_share == 0.5);
     CHECK(sizeof(recommend_params_v4) == offsetof(grlm_recommend_params, prior_cold_slots));
     CHECK(p.prior_cold_slots == GRLM_COLD_SLOTS_AUTO);
+    CHECK(sizeof(recommend_params_v5) == offsetof(grlm_recommend_params, prior_cold_margin));
+    CHECK(!isnan(p.prior_cold_margin));
     p.k = 4;
     p.beams = 8;
 
@@ -664,11 +672,18 @@ static int test_prior(void) {
     grlm_results *from_fourth = recommend_ok(s, (const grlm_recommend_params *)&fourth, __LINE__);
     CHECK(same_lists(from_fourth, from_new));
     grlm_results_free(from_fourth);
+    recommend_params_v5 fifth;
+    memcpy(&fifth, &p, sizeof fifth);
+    fifth.v4.v3.v2.v1.size = sizeof fifth;
+    grlm_results *from_fifth = recommend_ok(s, (const grlm_recommend_params *)&fifth, __LINE__);
+    CHECK(same_lists(from_fifth, from_new));
+    grlm_results_free(from_fifth);
 
     /* A cold slot: item 4 was only ever a held-out last item, so the counts never saw it;
      * the fused list keeps its first three and ends with it. More slots than k: refused. */
     q = p;
     q.prior_cold_slots = 1;
+    q.prior_cold_margin = -INFINITY;
     grlm_results *slotted = recommend_ok(s, &q, __LINE__);
     CHECK(grlm_results_len(slotted) == 4 && contains(slotted, 4) && !contains(from_new, 4));
     for (size_t i = 0; i < 3; i++) {
@@ -678,6 +693,15 @@ static int test_prior(void) {
         CHECK(x.item == y.item);
     }
     grlm_results_free(slotted);
+    /* A margin no model score can clear keeps the counts' fourth item; NaN is refused. */
+    q.prior_cold_margin = INFINITY;
+    grlm_results *shut = recommend_ok(s, &q, __LINE__);
+    CHECK(same_lists(shut, from_new));
+    grlm_results_free(shut);
+    q.prior_cold_margin = NAN;
+    grlm_results *refused_margin = SENTINEL;
+    CHECK_STATUS(grlm_recommend(s, &q, &refused_margin), GRLM_STATUS_INVALID_ARGUMENT);
+    CHECK(refused_margin == SENTINEL && strstr(grlm_last_error_message(), "cold margin") != NULL);
     grlm_results_free(from_new);
     /* The automatic number is one place in ten: in a list of 10 (of the 12 items, the
      * history allowed), item 4 comes only by its slot. */
@@ -685,6 +709,7 @@ static int test_prior(void) {
     q.k = 10;
     q.beams = 10;
     q.exclude_history = 0;
+    q.prior_cold_margin = -INFINITY;
     grlm_results *auto_ten = recommend_ok(s, &q, __LINE__);
     q.prior_cold_slots = 1;
     grlm_results *one_in_ten = recommend_ok(s, &q, __LINE__);

@@ -1150,6 +1150,7 @@ fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
             params.prior.fusion = fusion;
             params.prior.model_share = 0.3;
             params.prior.cold_slots = Some(slots);
+            params.prior.cold_margin = f64::NEG_INFINITY;
             let got = session.recommend(history, &params).unwrap();
             let got_items = items(&got);
             let all = brute_force_fused(&engine, history, &params);
@@ -1210,6 +1211,79 @@ fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
     alone.prior.cold_slots = Some(5);
     let err = session.recommend(&HISTORY, &alone).unwrap_err();
     assert!(err.to_string().contains("cold_slots = 5 exceeds k = 4"), "{err}");
+}
+
+#[test]
+fn a_cold_margin_opens_a_slot_only_where_the_model_is_that_much_surer_of_its_pick() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("holdout2.grlm");
+    build_fixture_catalog_with_prior(&path, Some(&fixture().model), 2);
+    let engine = Engine::open(&EngineParams::new(&fixture().model, &path)).unwrap();
+    let cold = grlm::prior::cold_items(engine.catalog()).unwrap();
+    let mut session = engine
+        .session(SessionParams {
+            threads: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut decided = 0;
+    let histories: [&[u32]; 8] = [
+        &HISTORY,
+        &[5, 6],
+        &[2, 3],
+        &[1, 2],
+        &[6, 7],
+        &[10, 11],
+        &[11, 3],
+        &[7, 5],
+    ];
+    for (history, k) in histories.into_iter().zip([4, 3, 5, 4, 4, 3, 4, 5]) {
+        let mut params = with_prior(k, Some(32.0));
+        params.prior.cold_slots = Some(1);
+        let mut at = |slots: usize, margin: f64| {
+            let mut p = params.clone();
+            p.prior.cold_slots = Some(slots);
+            p.prior.cold_margin = margin;
+            session.recommend(history, &p).unwrap()
+        };
+        let (open, plain, shut) = (at(1, f64::NEG_INFINITY), at(0, 0.0), at(1, f64::INFINITY));
+        let case = format!("history {history:?}, k {k}: {:?} / {:?}", items(&open), items(&plain));
+        assert_eq!(items(&shut), items(&plain), "{case}");
+        // Each result carries the model's own score of its TID, which the product only lowers.
+        for r in open.results.iter().chain(&plain.results) {
+            let model = r.model_score.expect("constrained results carry the model's score");
+            let brute = brute_force_score(&engine, history, &r.tid, history);
+            assert!(
+                (model - brute).abs() < BATCHED_VS_SINGLE,
+                "{case}: item {}: {model} vs {brute}",
+                r.item
+            );
+            assert!(r.score <= model, "{case}: item {}", r.item);
+        }
+        let Some(pick) = open.results.iter().find(|r| !items(&plain).contains(&r.item)) else {
+            continue; // the best cold item was already in the list
+        };
+        let pushed = plain.results.last().unwrap();
+        assert!(
+            cold.contains(&pick.item) && !items(&open).contains(&pushed.item),
+            "{case}"
+        );
+        // The slot opens exactly where the pick's lead over what it pushes out reaches m.
+        let lead = pick.model_score.unwrap() - pushed.model_score.unwrap();
+        assert_eq!(items(&at(1, lead - 0.05)), items(&open), "{case}: lead {lead}");
+        assert_eq!(items(&at(1, lead + 0.05)), items(&plain), "{case}: lead {lead}");
+        decided += 1;
+    }
+    assert!(decided >= 6, "only {decided} of 8 cases had a cold pick to weigh");
+    // Prior mode has no model score; a NaN margin is refused.
+    let mut by_prior = with_prior(4, Some(1.5));
+    by_prior.mode = Mode::Prior;
+    let listed = session.recommend(&HISTORY, &by_prior).unwrap();
+    assert!(listed.results.iter().all(|r| r.model_score.is_none()));
+    let mut nan = with_prior(4, Some(1.5));
+    nan.prior.cold_margin = f64::NAN;
+    let err = session.recommend(&HISTORY, &nan).unwrap_err();
+    assert!(err.to_string().contains("cold margin"), "{err}");
 }
 
 #[test]

@@ -497,7 +497,8 @@ fn swift_binding_covers_the_c_api() {
             "prior_evidence",
             "prior_fusion",
             "prior_model_share",
-            "prior_cold_slots"
+            "prior_cold_slots",
+            "prior_cold_margin"
         ]
         .map(String::from)
     ));

@@ -385,6 +385,28 @@ fn eval_scores_baselines_and_slices_and_jobs_change_nothing() {
     let column = |key: &str| -> Vec<_> { ranks(&one).iter().map(|l| l[key].clone()).collect() };
     let (alone_summary, by_run) = own_run("alone.jsonl", &["--prior-weight", "0"]);
     assert_eq!(column("alone_rank"), by_run);
+    // --lists: each model list with the model's own scores, placing the target at its rank;
+    // alone, the model's scores are the ranking's, so they never rise down the list.
+    let listed = s.path("lists.jsonl");
+    own_run("lists.jsonl", &["--prior-weight", "1.5", "--also", "alone", "--lists"]);
+    for line in ranks(&listed) {
+        for (list, rank) in [("run", "rank"), ("alone", "alone_rank")] {
+            let entries = line["lists"][list].as_array().unwrap_or_else(|| panic!("{line}"));
+            let place = entries
+                .iter()
+                .position(|e| e[0] == line["target"])
+                .map(|p| p as u64 + 1);
+            assert_eq!(place, line[rank].as_u64(), "{line}");
+            assert!(entries.iter().all(|e| e[1].is_f64()), "{line}");
+        }
+        let alone: Vec<f64> = line["lists"]["alone"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[1].as_f64().unwrap())
+            .collect();
+        assert!(alone.windows(2).all(|w| w[0] >= w[1]), "{line}");
+    }
     // `product:λ:κ` is the product at λ with the evidence scale κ.
     let (_, by_run) = own_run("evidence.jsonl", &["--prior-weight", "1.5", "--prior-evidence", "2"]);
     assert_eq!(column("product:1.5:2_rank"), by_run);

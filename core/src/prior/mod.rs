@@ -65,6 +65,8 @@ pub const DEFAULT_MODEL_SHARE: f64 = 0.5;
 pub fn default_cold_slots(k: usize) -> usize {
     k / 10
 }
+/// m, in nats, when a request leaves it to the library ([`PriorParams::cold_margin`]).
+pub const DEFAULT_COLD_MARGIN: f64 = f64::NEG_INFINITY;
 
 /// How constrained decoding combines the model with the prior, when the prior is used at
 /// all (a weight λ > 0; λ = 0 is the model alone in either).
@@ -133,6 +135,11 @@ pub struct PriorParams {
     /// model orders them. `None`: [`default_cold_slots`] of the request's `k`. Used only
     /// where the model and the prior are fused (constrained mode, λ > 0).
     pub cold_slots: Option<usize>,
+    /// m, in nats, not NaN: a cold item takes a slot only where the model's own
+    /// log-probability of its TID is at least m above that of the item it would push out
+    /// (the i-th best cold item against the list's i-th last item), so the counts keep a
+    /// place the model is not surer of. `f64::NEG_INFINITY`: the slots always open.
+    pub cold_margin: f64,
 }
 
 impl Default for PriorParams {
@@ -146,6 +153,7 @@ impl Default for PriorParams {
             fusion: Fusion::Product,
             model_share: DEFAULT_MODEL_SHARE,
             cold_slots: None,
+            cold_margin: DEFAULT_COLD_MARGIN,
         }
     }
 }
@@ -172,6 +180,9 @@ impl PriorParams {
         }
         if !(0.0..=1.0).contains(&self.model_share) {
             return Err(format!("model share {} is outside [0, 1]", self.model_share));
+        }
+        if self.cold_margin.is_nan() {
+            return Err("cold margin is NaN".into());
         }
         Ok(())
     }

@@ -89,6 +89,10 @@ public struct RecommendParams: Sendable, Hashable {
     /// never saw (a new item), at most `k`; 0 and below: none. nil (default,
     /// `GRLM_COLD_SLOTS_AUTO`): one place in ten (none when `k` is below 10).
     public var coldSlots: Int?
+    /// m, in nats, not NaN: a cold item takes its slot only where the model's
+    /// log-probability of its TID is at least m above that of the item it would push out;
+    /// `-.infinity`: always. Default: the library's margin.
+    public var coldMargin: Double
 
     public init() {
         let defaults = grlm_recommend_default_params()
@@ -110,6 +114,7 @@ public struct RecommendParams: Sendable, Hashable {
         fusion = Fusion(rawValue: defaults.prior_fusion) ?? .product
         modelShare = defaults.prior_model_share
         coldSlots = defaults.prior_cold_slots == GRLM_COLD_SLOTS_AUTO ? nil : Int(defaults.prior_cold_slots)
+        coldMargin = defaults.prior_cold_margin
     }
 }
 
@@ -249,6 +254,7 @@ public final class Session {
         // A count past UInt32.max - 1 is refused as any count above k is, not taken as AUTO.
         native.prior_cold_slots = params.coldSlots.map { min(UInt32(clamping: $0), GRLM_COLD_SLOTS_AUTO - 1) }
             ?? GRLM_COLD_SLOTS_AUTO
+        native.prior_cold_margin = params.coldMargin
         var list: OpaquePointer?
         // The id pointers are valid only inside these closures, so the call happens there.
         try params.exclude.withUnsafeBufferPointer { excluded in

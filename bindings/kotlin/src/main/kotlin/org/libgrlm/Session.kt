@@ -159,6 +159,9 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
      * @param coldSlots places at the end of a fused list kept for the model's best items
      *   the prior's counts never saw (a new item), at most [k]; [Grlm.COLD_SLOTS_AUTO]
      *   (default): one place in ten (none when [k] is below 10); 0: none.
+     * @param coldMargin m, in nats, not NaN: a cold item takes its slot only where the
+     *   model's log-probability of its TID is at least m above that of the item it would
+     *   push out; [Double.NEGATIVE_INFINITY]: always (default: the library's margin).
      */
     @JvmOverloads
     fun recommend(
@@ -177,7 +180,8 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
         priorEvidence: Double = Grlm.recommendDefaults.prior_evidence,
         fusion: Fusion = Fusion.of(Grlm.recommendDefaults.prior_fusion),
         modelShare: Double = Grlm.recommendDefaults.prior_model_share,
-        coldSlots: Int = Grlm.recommendDefaults.prior_cold_slots
+        coldSlots: Int = Grlm.recommendDefaults.prior_cold_slots,
+        coldMargin: Double = Grlm.recommendDefaults.prior_cold_margin
     ): Recommendations = handle.use { session ->
         val lib = Grlm.library
         // The struct holds the Memory blocks, so they outlive the call.
@@ -202,6 +206,7 @@ class Session private constructor(handle: Pointer) : AutoCloseable {
             prior_fusion = fusion.code
             prior_model_share = modelShare
             prior_cold_slots = coldSlots
+            prior_cold_margin = coldMargin
         }
         lib.takeList({ lib.grlm_recommend(session, p, it) }) { lib.readRecommendations(it) }
     }

@@ -102,7 +102,7 @@ open class GrlmSessionParams : Structure() {
     "size", "k", "beams", "mode", "exclude_history", "max_history", "max_tokens",
     "exclude", "exclude_len", "use_allow", "allow", "allow_len",
     "prior_weight", "prior_window", "prior_decay", "prior_smoothing", "prior_evidence",
-    "prior_fusion", "prior_model_share", "prior_cold_slots"
+    "prior_fusion", "prior_model_share", "prior_cold_slots", "prior_cold_margin"
 )
 open class GrlmRecommendParams : Structure() {
     @JvmField var size: Int = 0
@@ -125,6 +125,7 @@ open class GrlmRecommendParams : Structure() {
     @JvmField var prior_fusion: Int = 0
     @JvmField var prior_model_share: Double = 0.0
     @JvmField var prior_cold_slots: Int = 0
+    @JvmField var prior_cold_margin: Double = 0.0
 
     /** The return type of `grlm_recommend_default_params`. */
     class ByValue : GrlmRecommendParams(), Structure.ByValue

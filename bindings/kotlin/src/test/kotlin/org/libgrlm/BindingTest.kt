@@ -111,6 +111,7 @@ private fun run(model: String, catalog: String) {
             "fusion defaults ${d.prior_fusion} ${d.prior_model_share}"
         }
         expect(d.prior_cold_slots == Grlm.COLD_SLOTS_AUTO) { "cold slots default ${d.prior_cold_slots}" }
+        expect(!d.prior_cold_margin.isNaN()) { "cold margin default ${d.prior_cold_margin}" }
         expect(Mode.of(2) == Mode.PRIOR) { "GRLM_MODE_PRIOR is not Mode.PRIOR" }
     }
 
@@ -333,8 +334,13 @@ private fun runPrior(model: String, catalog: String, priorCatalog: String) {
             expect(bad.message.orEmpty().contains("model share")) { "model share 1.5: ${bad.message}" }
             // A cold slot: item 4, never counted (only ever a held-out last item), ends the list.
             val fused = session.recommend(k = 4, beams = 8).items.map { it.item }
-            val slotted = session.recommend(k = 4, beams = 8, coldSlots = 1).items.map { it.item }
+            val slotted = session.recommend(k = 4, beams = 8, coldSlots = 1, coldMargin = Double.NEGATIVE_INFINITY).items.map { it.item }
             expect(4 !in fused && slotted == fused.take(3) + 4) { "cold slot: $slotted against $fused" }
+            // A margin no model score clears keeps the counts' list; NaN is refused.
+            val shut = session.recommend(k = 4, beams = 8, coldSlots = 1, coldMargin = Double.POSITIVE_INFINITY).items.map { it.item }
+            expect(shut == fused) { "cold margin +inf: $shut against $fused" }
+            val nan = expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, coldSlots = 1, coldMargin = Double.NaN) }
+            expect(nan.message.orEmpty().contains("cold margin")) { "cold margin NaN: ${nan.message}" }
             val tooMany = expectStatus(Status.INVALID_ARGUMENT) { session.recommend(k = 4, beams = 8, coldSlots = 5) }
             expect(tooMany.message.orEmpty().contains("cold_slots")) { "cold slots 5: ${tooMany.message}" }
             // Without a prior the automatic weight is the model alone.
