@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -49,10 +50,12 @@ int main(int argc, char **argv) {
             std::cout << "by mixture:\n";
             for (const auto &item : session.recommend(mixed).items)
                 std::cout << "  " << item.item << " " << item.score << " " << item.tid << "\n";
-            // One cold slot: the last place goes to the model's best item nobody has bought.
+            // One cold slot: the last place goes to the model's best item nobody has bought,
+            // here whatever its lead over the item it pushes out (by default it must lead).
             grlm::RecommendOptions slotted;
             slotted.params.k = 3;
             slotted.params.prior_cold_slots = 1;
+            slotted.params.prior_cold_margin = -std::numeric_limits<double>::infinity();
             std::cout << "with a cold slot:\n";
             for (const auto &item : session.recommend(slotted).items)
                 std::cout << "  " << item.item << " " << item.score << " " << item.tid << "\n";
