@@ -269,9 +269,20 @@ fn parameters_out_of_range_are_refused_by_name() {
             },
             "evidence",
         ),
+        (
+            PriorParams {
+                cold_margin: f64::NAN,
+                ..ok
+            },
+            "cold margin",
+        ),
     ] {
         let e = params.validate().unwrap_err();
         assert!(e.contains(needle), "{params:?}: {e}");
+    }
+    // Either infinite margin is a rule: the slots always open, or never take a filled place.
+    for cold_margin in [f64::NEG_INFINITY, f64::INFINITY] {
+        assert!(PriorParams { cold_margin, ..ok }.validate().is_ok());
     }
     assert_eq!(ok.weight_for(true), Some(DEFAULT_WEIGHT));
     assert_eq!(ok.weight_for(false), Some(0.0));
