@@ -513,6 +513,8 @@ fn with_cold_slots(
     slots: usize,
     margin: f64,
 ) -> Vec<constrained::Ranked> {
+    // The item the i-th pick would push out: the list's i-th last.
+    let pushed = |i: usize| k.checked_sub(i + 1).and_then(|place| fused.get(place));
     let mut n = slots.min(picks.len());
     loop {
         let head = &fused[..k.saturating_sub(n).min(fused.len())];
@@ -522,7 +524,6 @@ fn with_cold_slots(
             .take(n)
             .copied()
             .collect();
-        let pushed = |i: usize| k.checked_sub(i + 1).and_then(|place| fused.get(place));
         let admitted = fresh
             .iter()
             .enumerate()

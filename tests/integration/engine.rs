@@ -1120,13 +1120,20 @@ fn fused_search_with_beams_covering_every_tid_equals_brute_force() {
     }
 }
 
-#[test]
-fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
-    // Counted without the last two items of each sequence, four items were never bought.
+/// The fixture's engine with a prior counted without each sequence's last two items, so
+/// that some items were never bought (cold); the directory holds its catalogue.
+fn holdout2_engine() -> (tempfile::TempDir, Engine) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("holdout2.grlm");
     build_fixture_catalog_with_prior(&path, Some(&fixture().model), 2);
     let engine = Engine::open(&EngineParams::new(&fixture().model, &path)).unwrap();
+    (dir, engine)
+}
+
+#[test]
+fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
+    // Counted without the last two items of each sequence, four items were never bought.
+    let (_dir, engine) = holdout2_engine();
     let catalog = engine.catalog();
     let cold = grlm::prior::cold_items(catalog).unwrap();
     assert_eq!(cold, [4, 8, 9, 12]);
@@ -1215,10 +1222,7 @@ fn cold_slots_add_the_models_best_never_counted_items_after_the_fused_head() {
 
 #[test]
 fn a_cold_margin_opens_a_slot_only_where_the_model_is_that_much_surer_of_its_pick() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("holdout2.grlm");
-    build_fixture_catalog_with_prior(&path, Some(&fixture().model), 2);
-    let engine = Engine::open(&EngineParams::new(&fixture().model, &path)).unwrap();
+    let (_dir, engine) = holdout2_engine();
     let cold = grlm::prior::cold_items(engine.catalog()).unwrap();
     let mut session = engine
         .session(SessionParams {

@@ -54,8 +54,12 @@ def read(path):
     return users
 
 
+def opens(u, m):
+    return u["margin"] is not None and u["margin"] >= m
+
+
 def gated(u, m):
-    return u["slotted"] if u["margin"] is not None and u["margin"] >= m else u["plain"]
+    return u["slotted"] if opens(u, m) else u["plain"]
 
 
 def summary(users, ranks, k=10):
@@ -74,10 +78,9 @@ def table(users):
     bounds = [-math.inf] + cuts + [math.inf]
     rows = []
     for low, high in zip(bounds, bounds[1:]):
-        m = high if high != math.inf else math.inf
-        ranks = [gated(u, m) for u in users]
+        ranks = [gated(u, high) for u in users]
         _, r10, _, _, n10 = summary(users, ranks)
-        opened = sum(u["margin"] is not None and u["margin"] >= m for u in users) / len(users)
+        opened = sum(opens(u, high) for u in users) / len(users)
         rows.append((low, high, r10, n10, opened))
     return rows
 
@@ -120,7 +123,7 @@ def report(users, m):
             wins = sum(a and not b for a, b in zip(g, other))
             losses = sum(b and not a for a, b in zip(g, other))
             print(f"    gated vs {label}: {wins} won / {losses} lost, McNemar p = {mcnemar(wins, losses):.3g}")
-    opened = sum(u["margin"] is not None and u["margin"] >= m for u in users)
+    opened = sum(opens(u, m) for u in users)
     print(f"slot open for {opened} of {len(users)} users ({opened / len(users):.3f})")
 
 
